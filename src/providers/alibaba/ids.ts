@@ -1,0 +1,23 @@
+import type { ProviderInfo } from '../provider.js';
+
+const ID = /^i-[a-z0-9]{8,32}$/;
+
+export const alibabaInfo: ProviderInfo = {
+  name: 'alibaba',
+  displayName: 'Alibaba Cloud ECS',
+  aliases: ['aliyun'],
+  // From a captured DescribeRegions answer (providers.md §2.6).
+  regions: [
+    'cn-qingdao', 'cn-beijing', 'cn-zhangjiakou', 'cn-huhehaote', 'cn-wulanchabu', 'cn-hangzhou', 'cn-shanghai',
+    'cn-nanjing', 'cn-fuzhou', 'cn-shenzhen', 'cn-heyuan', 'cn-guangzhou', 'cn-wuhan-lr', 'cn-chengdu', 'cn-hongkong',
+    'ap-northeast-1', 'ap-northeast-2', 'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3', 'ap-southeast-5',
+    'ap-southeast-6', 'ap-southeast-7', 'ap-south-1', 'us-east-1', 'us-west-1', 'eu-west-1', 'eu-central-1', 'me-east-1',
+  ],
+  isInstanceId: (id) => ID.test(id),
+  idFormat: 'i- followed by 8-32 lowercase letters or digits',
+  exampleId: 'i-bp1g6zv0ce8oghu7abcd',
+  maxBatch: 100,
+  // ECS throttles per account, per region, per minute; no published figure for RebootInstances.
+  limits: { maxConcurrent: 2, minTimeMs: 250 },
+  resendSafe: false,
+};

@@ -1,0 +1,91 @@
+/**
+ * The one undici setup every provider client uses. It classifies transport failures by whether the
+ * request can have reached the cloud, because that decides whether a retry may reboot twice.
+ */
+import { Agent, request } from 'undici';
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT';
+  url: URL;
+  headers: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+}
+
+/**
+ * - `not-sent`: the connection failed before the request was written; nothing reached the cloud.
+ * - `ambiguous`: the request may have been received (timeout or reset after writing).
+ */
+export class TransportError extends Error {
+  constructor(
+    readonly phase: 'not-sent' | 'ambiguous',
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TransportError';
+  }
+}
+
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64, connectTimeout: 5_000 });
+
+export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
+  try {
+    const res = await request(req.url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      dispatcher: agent,
+      headersTimeout: req.timeoutMs,
+      bodyTimeout: req.timeoutMs,
+    });
+    const text = await res.body.text();
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    return { status: res.statusCode, headers, text };
+  } catch (err) {
+    throw classifyTransportError(err);
+  }
+}
+
+export function classifyTransportError(err: unknown): TransportError {
+  const code = errorCode(err);
+  const phase = NOT_SENT_CODES.has(code) ? 'not-sent' : 'ambiguous';
+  // Only the code and a fixed sentence: undici messages can echo request details.
+  return new TransportError(phase, code, `network error ${code} (${phase === 'not-sent' ? 'request not sent' : 'request may have been received'})`);
+}
+
+function errorCode(err: unknown): string {
+  let current: unknown = err;
+  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code.length > 0) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return 'UNKNOWN';
+}
+
+/** Parses a Retry-After header given in seconds; undefined when absent or unusable. */
+export function retryAfterMs(headers: Record<string, string>): number | undefined {
+  const raw = headers['retry-after'];
+  if (raw === undefined) return undefined;
+  const seconds = Number(raw);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}

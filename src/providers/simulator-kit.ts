@@ -1,0 +1,212 @@
+/**
+ * Building blocks shared by the provider simulators: a loopback HTTP server, a fleet of instances
+ * that really go through a reboot, and a queue of injected faults. Each simulator speaks its own
+ * cloud's wire format and signature on top of these.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type FleetState = 'running' | 'rebooting' | 'stopped';
+
+export interface SimulatedInstance {
+  id: string;
+  region: string;
+  state: FleetState;
+  /** How many reboots the cloud has started on this instance: tests assert "exactly once". */
+  rebootCount: number;
+  lastForce?: boolean;
+}
+
+/** Instances of one simulated account. A reboot holds the instance in `rebooting` for `rebootMs`. */
+export class Fleet {
+  private readonly instances = new Map<string, SimulatedInstance>();
+  constructor(public rebootMs = 200) {}
+
+  add(region: string, id: string, state: FleetState = 'running'): SimulatedInstance {
+    const instance: SimulatedInstance = { id, region, state, rebootCount: 0 };
+    this.instances.set(key(region, id), instance);
+    return instance;
+  }
+
+  get(region: string, id: string): SimulatedInstance | undefined {
+    return this.instances.get(key(region, id));
+  }
+
+  /** For clouds whose requests do not name the region (Baidu, Huawei behind one endpoint). */
+  findById(id: string): SimulatedInstance | undefined {
+    return this.all().find((i) => i.id === id);
+  }
+
+  all(): SimulatedInstance[] {
+    return [...this.instances.values()];
+  }
+
+  /** Starts a reboot: the instance must be running. */
+  reboot(instance: SimulatedInstance, force: boolean): void {
+    instance.state = 'rebooting';
+    instance.rebootCount += 1;
+    instance.lastForce = force;
+    const timer = setTimeout(() => {
+      if (instance.state === 'rebooting') instance.state = 'running';
+    }, this.rebootMs);
+    timer.unref();
+  }
+
+  totalReboots(): number {
+    return this.all().reduce((sum, i) => sum + i.rebootCount, 0);
+  }
+}
+
+function key(region: string, id: string): string {
+  return `${region}\u0000${id}`;
+}
+
+/** A fault the next matching request meets instead of (or before) normal handling. */
+export type Fault =
+  | { kind: 'throttle'; count: number; retryAfterSeconds?: number }
+  | { kind: 'server-error'; count: number; status?: number }
+  | { kind: 'latency'; count: number; ms: number }
+  /** Handles the request fully, then drops the connection without answering: an ambiguous failure. */
+  | { kind: 'drop-response'; count: number };
+
+export class FaultQueue {
+  private readonly faults: Fault[] = [];
+
+  inject(fault: Fault): void {
+    this.faults.push({ ...fault });
+  }
+
+  clear(): void {
+    this.faults.length = 0;
+  }
+
+  /** Takes the fault of the given kinds at the head of the queue, if any, counting it down. */
+  take<K extends Fault['kind']>(kind: K): Extract<Fault, { kind: K }> | undefined {
+    const fault = this.faults.find((f) => f.kind === kind);
+    if (!fault) return undefined;
+    fault.count -= 1;
+    if (fault.count <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
+    return fault as Extract<Fault, { kind: K }>;
+  }
+}
+
+/** What a simulator recorded about one request: enough for tests to check signing from outside. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  body: string;
+  status: number;
+}
+
+export interface SimulatorRequest {
+  method: string;
+  /** Raw path and raw query string as they came on the wire (no re-encoding). */
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface SimulatorResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body: unknown;
+}
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a loopback HTTP server around `handle`. Latency and drop-response faults are applied here
+ * so every simulator gets them the same way; throttling and 5xx bodies are cloud-specific.
+ */
+export async function serveSimulator(
+  handle: (req: SimulatorRequest) => SimulatorResponse | Promise<SimulatorResponse>,
+  faults: FaultQueue,
+  recorded: RecordedRequest[],
+  port = 0,
+): Promise<RunningServer> {
+  const server: Server = createServer((req, res) => {
+    void respond(req, res);
+  });
+  async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const simReq: SimulatorRequest = {
+      method: req.method ?? 'GET',
+      path: q === -1 ? rawUrl : rawUrl.slice(0, q),
+      query: q === -1 ? '' : rawUrl.slice(q + 1),
+      headers: flattenHeaders(req.headers),
+      body,
+    };
+    const latency = faults.take('latency');
+    if (latency) await new Promise((r) => setTimeout(r, latency.ms));
+    let answer: SimulatorResponse;
+    try {
+      answer = await handle(simReq);
+    } catch (err) {
+      answer = { status: 500, body: { error: 'simulator failure', detail: String(err) } };
+    }
+    recorded.push({ ...simReq, status: answer.status });
+    if (faults.take('drop-response')) {
+      req.socket.destroy();
+      return;
+    }
+    const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+    res.writeHead(answer.status, { 'content-type': 'application/json;charset=utf-8', ...answer.headers });
+    res.end(text);
+  }
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function flattenHeaders(headers: IncomingMessage['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  return out;
+}
+
+/** Decodes a raw query string into ordered pairs without the `+`-as-space rule (clouds send %20). */
+export function parseRawQuery(query: string): Array<[string, string]> {
+  if (query === '') return [];
+  return query.split('&').map((part) => {
+    const eq = part.indexOf('=');
+    const name = eq === -1 ? part : part.slice(0, eq);
+    const value = eq === -1 ? '' : part.slice(eq + 1);
+    return [decodeURIComponent(name), decodeURIComponent(value)];
+  });
+}
+
+/** What local mode and the end-to-end tests need from every provider simulator. */
+export interface ProviderSimulator {
+  readonly fleet: Fleet;
+  readonly faults: FaultQueue;
+  readonly requests: RecordedRequest[];
+  /** Starts listening on loopback and returns the base URL, e.g. http://127.0.0.1:40123. */
+  start(port?: number): Promise<string>;
+  stop(): Promise<void>;
+}
