@@ -1,0 +1,56 @@
+/**
+ * Per provider and region rate limiting with bottleneck. Bottleneck counts a job's weight against
+ * both maxConcurrent and the reservoir, so the per-minute instance budget (weighted by batch size)
+ * lives in a second limiter with no concurrency bound; the first one bounds calls in flight.
+ */
+import Bottleneck from 'bottleneck';
+import type { ProviderInfo, ProviderName, RateLimits } from '../providers/provider.js';
+
+interface RegionLimiters {
+  calls: Bottleneck;
+  instances?: Bottleneck;
+}
+
+export class LimiterPool {
+  private readonly limiters = new Map<string, RegionLimiters>();
+
+  constructor(private readonly overrides: Partial<Record<ProviderName, Partial<RateLimits>>> = {}) {}
+
+  /** Runs `task` once both the call limit and the instance budget allow `instances` more. */
+  schedule<T>(info: ProviderInfo, region: string, instances: number, task: () => Promise<T>): Promise<T> {
+    const { calls, instances: budget } = this.limitersFor(info, region);
+    const limited = (): Promise<T> => calls.schedule(task);
+    return budget ? budget.schedule({ weight: instances }, limited) : limited();
+  }
+
+  limitsFor(info: ProviderInfo): RateLimits {
+    return { ...info.limits, ...this.overrides[info.name] };
+  }
+
+  private limitersFor(info: ProviderInfo, region: string): RegionLimiters {
+    const key = `${info.name}:${region}`;
+    let entry = this.limiters.get(key);
+    if (!entry) {
+      const limits = this.limitsFor(info);
+      entry = {
+        calls: new Bottleneck({ maxConcurrent: limits.maxConcurrent, minTime: limits.minTimeMs }),
+        ...(limits.instancesPerMinute
+          ? {
+              instances: new Bottleneck({
+                reservoir: limits.instancesPerMinute,
+                reservoirRefreshAmount: limits.instancesPerMinute,
+                reservoirRefreshInterval: 60_000,
+              }),
+            }
+          : {}),
+      };
+      this.limiters.set(key, entry);
+    }
+    return entry;
+  }
+
+  async stop(): Promise<void> {
+    const all = [...this.limiters.values()].flatMap((e) => (e.instances ? [e.calls, e.instances] : [e.calls]));
+    await Promise.all(all.map((l) => l.disconnect()));
+  }
+}

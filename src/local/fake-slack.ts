@@ -1,0 +1,317 @@
+/**
+ * An in-repo fake of the Slack Web API and of response_url endpoints, on loopback. Local mode
+ * renders what it receives; the tests assert on it. It enforces the cheap rules real Slack has
+ * (block limits, thread parents, who may update a message, an optional 1 msg/s per channel) so
+ * that bot bugs surface here rather than in a workspace.
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeMessage {
+  channel: string;
+  ts: string;
+  threadTs?: string;
+  text: string;
+  blocks: unknown[];
+  replyBroadcast: boolean;
+  /** Number of chat.update calls applied to it. */
+  updates: number;
+}
+
+export interface FakeCall {
+  method: string;
+  args: Record<string, unknown>;
+  at: number;
+  /** The error Slack answered with, if any. */
+  error?: string;
+}
+
+export interface FakeResponse {
+  id: string;
+  body: Record<string, unknown>;
+}
+
+export type FakeFault = { status: 429; retryAfter: number } | { status: 500 } | { error: string };
+
+export interface FakeSlackOptions {
+  botToken?: string;
+  /** When set, a second chat.postMessage/update to one channel within this many ms gets a 429. */
+  channelRateLimitMs?: number;
+}
+
+export class FakeSlack extends EventEmitter {
+  readonly botToken: string;
+  readonly messages: FakeMessage[] = [];
+  readonly calls: FakeCall[] = [];
+  readonly responses: FakeResponse[] = [];
+  /** Rule breaks a real workspace would have rejected or silently mangled; tests expect none. */
+  readonly violations: string[] = [];
+  readonly userGroups = new Map<string, string[]>();
+  readonly faults = new Map<string, FakeFault[]>();
+  private readonly lastWrite = new Map<string, number>();
+  private server: Server | undefined;
+  private baseUrl = '';
+  private tsCounter = 0;
+  private responseCounter = 0;
+
+  constructor(private readonly options: FakeSlackOptions = {}) {
+    super();
+    this.botToken = options.botToken ?? 'xoxb-fake-bot-token';
+  }
+
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  get apiUrl(): string {
+    return `${this.baseUrl}/api/`;
+  }
+
+  async start(port = 0): Promise<string> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', resolve));
+    this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.baseUrl;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  newResponseUrl(): string {
+    this.responseCounter += 1;
+    return `${this.baseUrl}/response/${this.responseCounter}`;
+  }
+
+  injectFault(method: string, fault: FakeFault): void {
+    const list = this.faults.get(method) ?? [];
+    list.push(fault);
+    this.faults.set(method, list);
+  }
+
+  topLevel(channel?: string): FakeMessage[] {
+    return this.messages.filter((m) => !m.threadTs && (channel === undefined || m.channel === channel));
+  }
+
+  thread(parentTs: string): FakeMessage[] {
+    return this.messages.filter((m) => m.threadTs === parentTs);
+  }
+
+  message(channel: string, ts: string): FakeMessage | undefined {
+    return this.messages.find((m) => m.channel === channel && m.ts === ts);
+  }
+
+  callsTo(method: string): FakeCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path.startsWith('/response/')) {
+      this.onResponse(path.slice('/response/'.length), raw, res);
+      return;
+    }
+    if (!path.startsWith('/api/')) {
+      send(res, 404, { ok: false, error: 'not_found' });
+      return;
+    }
+    const method = path.slice('/api/'.length);
+    const args = parseArgs(req.headers['content-type'] ?? '', raw);
+    const auth = req.headers.authorization ?? '';
+    const call: FakeCall = { method, args, at: Date.now() };
+    this.calls.push(call);
+    if (auth !== `Bearer ${this.botToken}` && (args.token as string | undefined) !== this.botToken) {
+      call.error = 'invalid_auth';
+      send(res, 200, { ok: false, error: 'invalid_auth' });
+      return;
+    }
+    const fault = this.faults.get(method)?.shift();
+    if (fault) {
+      if ('error' in fault) {
+        call.error = fault.error;
+        send(res, 200, { ok: false, error: fault.error });
+      } else if (fault.status === 429) {
+        call.error = 'ratelimited';
+        send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(fault.retryAfter) });
+      } else {
+        call.error = 'http_500';
+        send(res, 500, { ok: false, error: 'internal_error' });
+      }
+      return;
+    }
+    const channel = typeof args.channel === 'string' ? args.channel : undefined;
+    if (this.options.channelRateLimitMs && channel && (method === 'chat.postMessage' || method === 'chat.update')) {
+      const last = this.lastWrite.get(channel);
+      const now = Date.now();
+      if (last !== undefined && now - last < this.options.channelRateLimitMs) {
+        call.error = 'ratelimited';
+        this.violations.push(`rate limit: ${method} to ${channel} ${now - last}ms after the previous write`);
+        send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': '1' });
+        return;
+      }
+      this.lastWrite.set(channel, now);
+    }
+    const answer = this.api(method, args);
+    if (answer.ok === false) call.error = String(answer.error);
+    send(res, 200, answer);
+  }
+
+  private api(method: string, args: Record<string, unknown>): Record<string, unknown> {
+    switch (method) {
+      case 'auth.test':
+        return { ok: true, url: 'https://fake.slack.test/', team: 'Fake', user: 'rebootbot', team_id: 'T0FAKE', user_id: 'U0BOT', bot_id: 'B0BOT' };
+      case 'chat.postMessage':
+        return this.postMessage(args);
+      case 'chat.update':
+        return this.update(args);
+      case 'chat.postEphemeral':
+        return { ok: true, message_ts: this.nextTs() };
+      case 'chat.getPermalink': {
+        const m = this.message(String(args.channel), String(args.message_ts));
+        if (!m) return { ok: false, error: 'message_not_found' };
+        return { ok: true, channel: m.channel, permalink: `https://fake.slack.test/archives/${m.channel}/p${m.ts.replace('.', '')}` };
+      }
+      case 'usergroups.users.list': {
+        const users = this.userGroups.get(String(args.usergroup));
+        return users ? { ok: true, users } : { ok: false, error: 'no_such_subteam' };
+      }
+      case 'users.info':
+        return { ok: true, user: { id: args.user, name: String(args.user).toLowerCase(), is_bot: false, deleted: false } };
+      case 'conversations.info':
+        return { ok: true, channel: { id: args.channel, is_member: true } };
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+
+  private checkBlocks(method: string, args: Record<string, unknown>): string | undefined {
+    const blocks = args.blocks;
+    if (blocks === undefined) return undefined;
+    if (!Array.isArray(blocks)) return 'invalid_blocks_format';
+    if (typeof args.text !== 'string' || args.text.length === 0) this.violations.push(`${method}: blocks without top-level text`);
+    if (blocks.length > 50) return 'invalid_blocks';
+    for (const block of blocks as Array<Record<string, unknown>>) {
+      const text = block.text as { text?: unknown } | undefined;
+      if (block.type === 'section' && typeof text?.text === 'string' && text.text.length > 3000) return 'invalid_blocks';
+      if (block.type === 'header' && typeof text?.text === 'string' && text.text.length > 150) return 'invalid_blocks';
+      if (Array.isArray(block.fields) && block.fields.length > 10) return 'invalid_blocks';
+      if (block.type === 'actions' && Array.isArray(block.elements) && block.elements.length > 25) return 'invalid_blocks';
+    }
+    return undefined;
+  }
+
+  private postMessage(args: Record<string, unknown>): Record<string, unknown> {
+    const channel = args.channel;
+    if (typeof channel !== 'string' || channel === '') return { ok: false, error: 'channel_not_found' };
+    const bad = this.checkBlocks('chat.postMessage', args);
+    if (bad) {
+      this.violations.push(`chat.postMessage: ${bad}`);
+      return { ok: false, error: bad };
+    }
+    const threadTs = typeof args.thread_ts === 'string' ? args.thread_ts : undefined;
+    if (threadTs !== undefined) {
+      const parent = this.message(channel, threadTs);
+      if (!parent || parent.threadTs) {
+        // Slack documents no error for this; a test must fail loudly instead.
+        this.violations.push(`chat.postMessage: thread_ts ${threadTs} is not a top-level message in ${channel}`);
+        return { ok: false, error: 'invalid_thread_ts' };
+      }
+    }
+    const message: FakeMessage = {
+      channel,
+      ts: this.nextTs(),
+      ...(threadTs ? { threadTs } : {}),
+      text: typeof args.text === 'string' ? args.text : '',
+      blocks: Array.isArray(args.blocks) ? (args.blocks as unknown[]) : [],
+      replyBroadcast: args.reply_broadcast === true || args.reply_broadcast === 'true',
+      updates: 0,
+    };
+    this.messages.push(message);
+    this.emit('message', message);
+    return { ok: true, channel, ts: message.ts, message: { text: message.text, ts: message.ts } };
+  }
+
+  private update(args: Record<string, unknown>): Record<string, unknown> {
+    const message = this.message(String(args.channel), String(args.ts));
+    if (!message) return { ok: false, error: 'message_not_found' };
+    const bad = this.checkBlocks('chat.update', args);
+    if (bad) {
+      this.violations.push(`chat.update: ${bad}`);
+      return { ok: false, error: bad };
+    }
+    message.text = typeof args.text === 'string' ? args.text : message.text;
+    message.blocks = Array.isArray(args.blocks) ? (args.blocks as unknown[]) : message.blocks;
+    message.updates += 1;
+    this.emit('update', message);
+    return { ok: true, channel: message.channel, ts: message.ts };
+  }
+
+  private onResponse(id: string, raw: string, res: ServerResponse): void {
+    const uses = this.responses.filter((r) => r.id === id).length;
+    if (uses >= 5) {
+      send(res, 404, { ok: false, error: 'used_up' });
+      return;
+    }
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      send(res, 400, { ok: false, error: 'invalid_json' });
+      return;
+    }
+    const response = { id, body };
+    this.responses.push(response);
+    this.emit('response', response);
+    send(res, 200, { ok: true });
+  }
+
+  private nextTs(): string {
+    this.tsCounter += 1;
+    return `1700000000.${String(this.tsCounter).padStart(6, '0')}`;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Form bodies carry objects such as `blocks` as JSON strings; JSON bodies carry them as they are. */
+function parseArgs(contentType: string, raw: string): Record<string, unknown> {
+  if (contentType.includes('application/json')) {
+    try {
+      return JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return {};
+    }
+  }
+  const args: Record<string, unknown> = {};
+  for (const [k, v] of new URLSearchParams(raw)) {
+    if ((k === 'blocks' || k === 'attachments' || k === 'metadata') && v.startsWith('[')) {
+      try {
+        args[k] = JSON.parse(v) as unknown;
+        continue;
+      } catch {
+        // leave it as text: checkBlocks reports it
+      }
+    }
+    args[k] = v;
+  }
+  return args;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(body));
+}

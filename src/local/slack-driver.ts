@@ -1,0 +1,109 @@
+/**
+ * Plays Slack's part towards the bot: builds slash-command and block_actions bodies the way Slack
+ * does, signs them with the signing secret (v0 HMAC-SHA256 over "v0:<ts>:<body>"), and POSTs them
+ * to the bot's /slack/events with exactly the content type Slack uses.
+ */
+import { createHmac } from 'node:crypto';
+import { request } from 'undici';
+import type { FakeMessage, FakeSlack } from './fake-slack.js';
+
+export interface DriverReply {
+  status: number;
+  /** The acknowledgement body: for a slash command, the ephemeral reply the user sees. */
+  body: string;
+  /** The response_url handed to the bot with this request. */
+  responseUrl: string;
+}
+
+export function slackSignatureHeaders(secret: string, rawBody: string, ts = Math.floor(Date.now() / 1000)): Record<string, string> {
+  const signature = 'v0=' + createHmac('sha256', secret).update(`v0:${ts}:${rawBody}`).digest('hex');
+  return {
+    'content-type': 'application/x-www-form-urlencoded',
+    'x-slack-request-timestamp': String(ts),
+    'x-slack-signature': signature,
+  };
+}
+
+export class SlackDriver {
+  constructor(
+    private readonly appUrl: string,
+    private readonly signingSecret: string,
+    private readonly slack: FakeSlack,
+    private readonly team = 'T0FAKE',
+  ) {}
+
+  async command(user: string, channel: string, text: string): Promise<DriverReply> {
+    const responseUrl = this.slack.newResponseUrl();
+    const body = new URLSearchParams({
+      token: 'legacy-verification-token',
+      team_id: this.team,
+      team_domain: 'fake',
+      channel_id: channel,
+      channel_name: 'ops',
+      user_id: user,
+      user_name: user.toLowerCase(),
+      command: '/reboot',
+      text,
+      response_url: responseUrl,
+      trigger_id: '1.2.3',
+      api_app_id: 'A0FAKE',
+      is_enterprise_install: 'false',
+    }).toString();
+    return { ...(await this.post(body)), responseUrl };
+  }
+
+  async click(user: string, channel: string, messageTs: string, actionId: string, value: string): Promise<DriverReply> {
+    const responseUrl = this.slack.newResponseUrl();
+    const payload = {
+      type: 'block_actions',
+      user: { id: user, username: user.toLowerCase(), name: user.toLowerCase(), team_id: this.team },
+      api_app_id: 'A0FAKE',
+      token: 'legacy-verification-token',
+      trigger_id: '4.5.6',
+      team: { id: this.team, domain: 'fake' },
+      enterprise: null,
+      is_enterprise_install: false,
+      container: { type: 'message', message_ts: messageTs, channel_id: channel, is_ephemeral: false },
+      channel: { id: channel, name: 'ops' },
+      message: { type: 'message', ts: messageTs, bot_id: 'B0BOT', text: '', blocks: [] },
+      state: { values: {} },
+      response_url: responseUrl,
+      actions: [
+        { type: 'button', action_id: actionId, block_id: `approval:${value}`, value, text: { type: 'plain_text', text: actionId }, action_ts: `${Date.now() / 1000}` },
+      ],
+    };
+    const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+    return { ...(await this.post(body)), responseUrl };
+  }
+
+  /** Clicks the button with `actionId` on a message, using the value the bot put on it. */
+  async clickButton(user: string, message: FakeMessage, actionId: string): Promise<DriverReply> {
+    const value = findButtonValue(message.blocks, actionId);
+    if (value === undefined) throw new Error(`message ${message.ts} has no ${actionId} button`);
+    return this.click(user, message.channel, message.ts, actionId, value);
+  }
+
+  /** What the bot answered through a response_url (ephemeral replies to clicks). */
+  responsesTo(responseUrl: string): Array<Record<string, unknown>> {
+    const id = responseUrl.slice(responseUrl.lastIndexOf('/') + 1);
+    return this.slack.responses.filter((r) => r.id === id).map((r) => r.body);
+  }
+
+  private async post(body: string): Promise<Omit<DriverReply, 'responseUrl'>> {
+    const res = await request(`${this.appUrl}/slack/events`, {
+      method: 'POST',
+      headers: slackSignatureHeaders(this.signingSecret, body),
+      body,
+    });
+    return { status: res.statusCode, body: await res.body.text() };
+  }
+}
+
+export function findButtonValue(blocks: unknown[], actionId: string): string | undefined {
+  for (const block of blocks as Array<{ type?: string; elements?: Array<{ action_id?: string; value?: string }> }>) {
+    if (block.type !== 'actions') continue;
+    const button = block.elements?.find((e) => e.action_id === actionId);
+    if (button?.value !== undefined) return button.value;
+  }
+  return undefined;
+}

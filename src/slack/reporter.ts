@@ -1,0 +1,61 @@
+/**
+ * Turns job events into outbox entries. It only writes to the store; the outbox worker delivers.
+ * Cards are rendered at delivery time from the job's current state, so a coalesced update is
+ * never stale.
+ */
+import type { Job } from '../jobs/job.js';
+import type { InstanceOutcome } from '../providers/provider.js';
+import type { Store } from '../store/store.js';
+import { outcomeLine } from './messages.js';
+
+/** Result lines per thread message: few enough to read, many enough to keep under ~1 message/s. */
+export const LINES_PER_MESSAGE = 25;
+
+export class Reporter {
+  constructor(
+    private readonly store: Store,
+    private readonly incidentChannel: string | undefined,
+    private readonly now: () => number,
+  ) {}
+
+  postCard(job: Job): void {
+    this.store.enqueue({ channel: job.channel, kind: 'post_card', jobId: job.id, payload: {}, now: this.now() });
+  }
+
+  updateCard(job: Job): void {
+    this.store.enqueue({
+      channel: job.channel,
+      kind: 'update_card',
+      jobId: job.id,
+      payload: {},
+      now: this.now(),
+      coalesceKey: `card:${job.id}`,
+    });
+  }
+
+  outcomes(job: Job, outcomes: readonly InstanceOutcome[]): void {
+    if (outcomes.length === 0) return;
+    this.store.appendThreadLines(job.id, job.channel, outcomes.map(outcomeLine), LINES_PER_MESSAGE, this.now());
+  }
+
+  /** A thread note that a newer one of the same key replaces while still waiting (async job progress). */
+  threadNote(job: Job, text: string, coalesceKey?: string): void {
+    this.store.enqueue({
+      channel: job.channel,
+      kind: 'thread_note',
+      jobId: job.id,
+      payload: { text },
+      now: this.now(),
+      ...(coalesceKey ? { coalesceKey } : {}),
+    });
+  }
+
+  summary(job: Job): void {
+    this.store.enqueue({ channel: job.channel, kind: 'summary', jobId: job.id, payload: {}, now: this.now() });
+  }
+
+  incident(job: Job, event: 'approved' | 'completed'): void {
+    if (!this.incidentChannel) return;
+    this.store.enqueue({ channel: this.incidentChannel, kind: 'incident', jobId: job.id, payload: { event }, now: this.now() });
+  }
+}

@@ -1,0 +1,76 @@
+/** Schema migrations, applied in order; `user_version` records how far a database has come. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    region TEXT NOT NULL,
+    ids TEXT NOT NULL,
+    force INTEGER NOT NULL,
+    dry_run INTEGER NOT NULL,
+    reason TEXT,
+    requester TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    approvals_needed INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    decided_at INTEGER,
+    decided_by TEXT,
+    completed_at INTEGER,
+    card_ts TEXT
+  );
+  CREATE INDEX jobs_state ON jobs(state);
+
+  CREATE TABLE approvals (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    user_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, user_id)
+  );
+
+  CREATE TABLE batches (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    seq INTEGER NOT NULL,
+    ids TEXT NOT NULL,
+    state TEXT NOT NULL,
+    async_job_id TEXT,
+    PRIMARY KEY (job_id, seq)
+  );
+
+  CREATE TABLE outcomes (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    instance_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, instance_id)
+  );
+
+  -- Append-only: nothing updates or deletes these rows.
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    data TEXT
+  );
+  CREATE INDEX audit_job ON audit(job_id);
+
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    job_id TEXT,
+    coalesce_key TEXT,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_error TEXT
+  );
+  CREATE INDEX outbox_pending ON outbox(state, channel, id);
+  CREATE INDEX outbox_coalesce ON outbox(coalesce_key, state);
+  `,
+];

@@ -1,0 +1,164 @@
+/**
+ * Starts the real bot in HTTP mode against the fake Slack Web API and the provider simulators, all
+ * on loopback, and drives it with signed Slack requests. Nothing of ours is mocked.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBot, type RunningBot, type Tuning } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { FakeSlack, type FakeMessage } from '../../src/local/fake-slack.js';
+import { SlackDriver } from '../../src/local/slack-driver.js';
+import { startSimulators, type SimulatorSet } from '../../src/local/simulators.js';
+import { silentLogger } from '../../src/log.js';
+import type { ProviderName } from '../../src/providers/provider.js';
+import { buildProviders } from '../../src/providers/registry.js';
+
+export const CHANNEL = 'C0OPS';
+export const INCIDENT = 'C0INCIDENT';
+export const REQUESTER = 'U0REQUESTER';
+export const APPROVER_1 = 'U0APPROVER1';
+export const APPROVER_2 = 'U0APPROVER2';
+export const GROUP_MEMBER = 'U0GROUPMEMBER';
+export const APPROVER_GROUP = 'S0ONCALL';
+export const STRANGER = 'U0STRANGER';
+const SIGNING_SECRET = 'test-signing-secret-0123456789';
+
+export const FAST_TUNING: Partial<Tuning> = {
+  channelIntervalMs: 20,
+  outboxIdleMs: 20,
+  expirySweepMs: 50,
+  groupCacheMs: 60_000,
+  outboxMaxAttempts: 5,
+};
+
+export interface HarnessOptions {
+  providers: readonly ProviderName[];
+  env?: Record<string, string>;
+  tuning?: Partial<Tuning>;
+  slackRateLimitMs?: number;
+  rebootMs?: number;
+}
+
+export class Harness {
+  readonly slack: FakeSlack;
+  driver!: SlackDriver;
+  bot!: RunningBot;
+  private readonly dir: string;
+  private env: Record<string, string> = {};
+
+  private constructor(
+    readonly sims: SimulatorSet,
+    private readonly opts: HarnessOptions,
+  ) {
+    this.slack = new FakeSlack(opts.slackRateLimitMs !== undefined ? { channelRateLimitMs: opts.slackRateLimitMs } : {});
+    this.slack.userGroups.set(APPROVER_GROUP, [GROUP_MEMBER]);
+    this.dir = mkdtempSync(join(tmpdir(), 'reboot-bot-test-'));
+  }
+
+  static async start(opts: HarnessOptions): Promise<Harness> {
+    const sims = await startSimulators({ providers: opts.providers, rebootMs: opts.rebootMs ?? 50 });
+    const h = new Harness(sims, opts);
+    await h.slack.start();
+    h.env = {
+      SLACK_BOT_TOKEN: h.slack.botToken,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: h.slack.apiUrl,
+      PORT: '0',
+      REBOOT_APPROVERS: `${APPROVER_1},${APPROVER_2},${APPROVER_GROUP}`,
+      REBOOT_INCIDENT_CHANNEL: INCIDENT,
+      REBOOT_DB: join(h.dir, 'reboot-bot.db'),
+      ...sims.env,
+      ...opts.env,
+    };
+    await h.boot();
+    return h;
+  }
+
+  private async boot(): Promise<void> {
+    const config = loadConfig(this.env);
+    const providers = buildProviders(config.providers, { retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 }, timeoutMs: 2000 });
+    this.bot = await startBot({ config, providers, log: silentLogger, tuning: { ...FAST_TUNING, ...this.opts.tuning } });
+    this.driver = new SlackDriver(this.bot.url, SIGNING_SECRET, this.slack);
+  }
+
+  /** Stops the bot as a crash would leave it (store on disk), then starts a new one on the same database. */
+  async restart(): Promise<void> {
+    await this.bot.stop();
+    await this.boot();
+  }
+
+  async stop(): Promise<void> {
+    await this.bot.stop();
+    await this.slack.stop();
+    await this.sims.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** The request cards posted in the ops channel, oldest first. */
+  cards(): FakeMessage[] {
+    return this.slack.topLevel(CHANNEL);
+  }
+
+  lastCard(): FakeMessage {
+    const card = this.cards().at(-1);
+    if (!card) throw new Error('no request card posted');
+    return card;
+  }
+
+  async request(text: string, user = REQUESTER): Promise<{ reply: string; card: FakeMessage }> {
+    const before = this.cards().length;
+    const res = await this.driver.command(user, CHANNEL, text);
+    if (res.status !== 200) throw new Error(`command answered HTTP ${res.status}`);
+    const card = await waitFor(() => (this.cards().length > before ? this.cards().at(-1) : undefined), 'request card');
+    return { reply: res.body, card };
+  }
+
+  /** The ephemeral text the bot sent back through a click's response_url (it answers after the ack). */
+  async replyTo(click: { responseUrl: string }): Promise<string> {
+    const body = await waitFor(() => this.driver.responsesTo(click.responseUrl)[0], 'ephemeral reply');
+    expectEphemeral(body);
+    return String(body.text);
+  }
+
+  /** Waits for the job's run to finish and the outbox to empty. */
+  async settle(): Promise<void> {
+    await this.bot.settle();
+  }
+}
+
+export async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** All visible text of a message: top-level text plus every text inside its blocks. */
+export function textOf(message: { text: string; blocks: unknown[] }): string {
+  const parts: string[] = [message.text];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'text' && typeof v === 'string') parts.push(v);
+        else walk(v);
+      }
+    }
+  };
+  walk(message.blocks);
+  return parts.join('\n');
+}
+
+export function hasButtons(message: { blocks: unknown[] }): boolean {
+  return (message.blocks as Array<{ type?: string }>).some((b) => b.type === 'actions');
+}
+
+function expectEphemeral(body: Record<string, unknown>): void {
+  if (body.response_type !== 'ephemeral' || body.replace_original !== false) {
+    throw new Error(`reply is not an ephemeral addition: ${JSON.stringify(body)}`);
+  }
+}
