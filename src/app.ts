@@ -193,6 +193,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       await app.stop();
       await listenersIdle();
       await runner.idle();
+      // Give queued Slack writes a moment; whatever is left stays in the store for the next start.
+      await outbox.drain(5000).catch(() => undefined);
       await outbox.stop();
       await limiters.stop();
       store.close();

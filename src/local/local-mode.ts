@@ -1,0 +1,149 @@
+/**
+ * Local mode: the whole bot in one process with no Slack tokens. A fake Slack workspace and the
+ * provider simulators run on loopback; the terminal plays Slack's client. The bot itself is the
+ * production code in HTTP mode: commands and clicks reach it as signed HTTP requests.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { startBot } from '../app.js';
+import { loadConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { IMPLEMENTED_PROVIDERS, buildProviders } from '../providers/registry.js';
+import { FakeSlack, type FakeMessage } from './fake-slack.js';
+import { LOCAL_FLEET, seedFleet } from './fleet-seed.js';
+import { boxed, renderBlocks, type NameBook } from './render.js';
+import { SlackDriver, findButtonValue } from './slack-driver.js';
+import { startSimulators } from './simulators.js';
+
+const CHANNEL = 'C0LOCALOPS';
+const INCIDENT = 'C0INCIDENTS';
+const USERS: Record<string, string> = { alice: 'U0ALICE', bob: 'U0BOB', carol: 'U0CAROL', dave: 'U0DAVE' };
+const NAMES: NameBook = {
+  name: (id) => Object.entries(USERS).find(([, v]) => v === id)?.[0] ?? id,
+};
+
+const HELP = `Local mode: a fake Slack workspace with simulated clouds. You type as a Slack user.
+  /reboot <provider> <region> <ids…> [--force] [--dry-run] [--reason "…"]   run the slash command
+  /reboot help                  the bot's own usage
+  approve [as <user>]           click Approve on the latest open request (default user: bob)
+  deny [as <user>]              click Deny on the latest open request
+  as <user>                     type commands as another user: alice (requester), bob and carol
+                                (approvers), dave (not an approver)
+  fleet                         show the simulated instances and their state
+  help | quit`;
+
+export async function runLocalMode(env: NodeJS.ProcessEnv): Promise<void> {
+  const out = (text: string): void => void process.stdout.write(text + '\n');
+  const slack = new FakeSlack();
+  await slack.start();
+  const providers = IMPLEMENTED_PROVIDERS;
+  const sims = await startSimulators({ providers, rebootMs: 3000 });
+  for (const name of providers) {
+    const sim = sims.sims[name];
+    if (sim) seedFleet(name, sim);
+  }
+  const signingSecret = randomBytes(24).toString('hex');
+  const config = loadConfig({
+    ...env,
+    ...sims.env,
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_SIGNING_SECRET: signingSecret,
+    SLACK_API_URL: slack.apiUrl,
+    SLACK_APP_TOKEN: '',
+    PORT: env.PORT ?? '0',
+    REBOOT_APPROVERS: `${USERS.bob},${USERS.carol}`,
+    REBOOT_INCIDENT_CHANNEL: INCIDENT,
+    REBOOT_DB: env.REBOOT_DB ?? join(mkdtempSync(join(tmpdir(), 'reboot-bot-local-')), 'local.db'),
+  });
+  const logLines: string[] = [];
+  const log = createLogger('warn', (line) => {
+    logLines.push(line);
+    out(`  (bot log) ${line}`);
+  });
+  const bot = await startBot({ config, providers: buildProviders(config.providers), log });
+  const driver = new SlackDriver(bot.url, signingSecret, slack);
+
+  const channelName = (id: string): string => (id === INCIDENT ? '#incidents' : id === CHANNEL ? '#ops' : id);
+  slack.on('message', (m: FakeMessage) => {
+    const where = m.threadTs ? `${channelName(m.channel)} thread${m.replyBroadcast ? ' (also sent to channel)' : ''}` : channelName(m.channel);
+    out(boxed(`rebootbot in ${where}`, renderBlocks(m.blocks, m.text, NAMES)));
+  });
+  slack.on('update', (m: FakeMessage) => out(boxed(`rebootbot updated its message in ${channelName(m.channel)}`, renderBlocks(m.blocks, m.text, NAMES))));
+  slack.on('response', (r: { body: Record<string, unknown> }) => out(boxed('only visible to you', renderBlocks([], String(r.body.text ?? ''), NAMES))));
+
+  let user = 'alice';
+  out(HELP);
+  out(`\nProviders: ${providers.join(', ')}. Try: /reboot alibaba cn-hangzhou ${LOCAL_FLEET.alibaba[0]?.id ?? ''} --reason "try it"`);
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
+  const prompt = (): void => {
+    rl.setPrompt(`${user}> `);
+    rl.prompt();
+  };
+  prompt();
+
+  const latestOpenCard = (): FakeMessage | undefined =>
+    slack
+      .topLevel(CHANNEL)
+      .reverse()
+      .find((m) => findButtonValue(m.blocks, 'reboot_approve') !== undefined);
+
+  const click = async (actionId: string, who: string): Promise<void> => {
+    const card = latestOpenCard();
+    if (!card) return out('No open request to click on.');
+    await driver.clickButton(USERS[who] ?? who, card, actionId);
+  };
+
+  for await (const raw of rl) {
+    const line = raw.trim();
+    try {
+      if (line === '' ) {
+        // nothing
+      } else if (line === 'quit' || line === 'exit') {
+        break;
+      } else if (line === 'help') {
+        out(HELP);
+      } else if (line === 'fleet') {
+        for (const name of providers) {
+          for (const i of sims.sims[name]?.fleet.all() ?? []) {
+            out(`  ${name.padEnd(10)} ${i.region.padEnd(12)} ${i.id.padEnd(38)} ${i.state.padEnd(9)} reboots: ${i.rebootCount}`);
+          }
+        }
+      } else if (/^as\s+\w+$/.test(line)) {
+        const who = line.split(/\s+/)[1] ?? '';
+        if (USERS[who]) user = who;
+        else out(`Unknown user ${who}. Users: ${Object.keys(USERS).join(', ')}`);
+      } else if (/^(approve|deny)(\s+as\s+\w+)?$/.test(line)) {
+        const [verb, , who] = line.split(/\s+/);
+        await click(verb === 'approve' ? 'reboot_approve' : 'reboot_deny', who ?? (user === 'alice' ? 'bob' : user));
+      } else if (line.startsWith('/reboot')) {
+        const reply = await driver.command(USERS[user] ?? user, CHANNEL, line.slice('/reboot'.length).trim());
+        const body = parseAck(reply.body);
+        if (body) out(boxed('only visible to you', renderBlocks([], body, NAMES)));
+      } else {
+        out(`Not understood: ${line}. Type help.`);
+      }
+    } catch (err) {
+      out(`error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    prompt();
+  }
+  out('Stopping…');
+  await bot.stop();
+  await sims.stop();
+  await slack.stop();
+}
+
+function parseAck(body: string): string | undefined {
+  if (!body) return undefined;
+  try {
+    const parsed = JSON.parse(body) as { text?: unknown };
+    return typeof parsed.text === 'string' ? parsed.text : body;
+  } catch {
+    return body;
+  }
+}
+

@@ -1,0 +1,41 @@
+/** Entry point: configuration → transport (Socket Mode, HTTP, or local mode) → start. */
+import { startBot } from './app.js';
+import { ConfigError, loadConfig, secretsOf } from './config.js';
+import { runLocalMode } from './local/local-mode.js';
+import { createLogger, registerSecrets } from './log.js';
+import { buildProviders } from './providers/registry.js';
+
+async function main(): Promise<void> {
+  const log = createLogger(process.env.LOG_LEVEL === 'debug' ? 'debug' : 'info');
+  const config = loadConfig();
+  registerSecrets(secretsOf(config));
+  if (!config.slack.botToken) {
+    await runLocalMode(process.env);
+    process.exit(0);
+  }
+  if (config.approvers.users.length + config.approvers.groups.length === 0) {
+    throw new ConfigError('REBOOT_APPROVERS is empty: nobody could approve a reboot');
+  }
+  const providers = buildProviders(config.providers);
+  const bot = await startBot({ config, providers, log });
+  log.info('reboot-bot started', {
+    mode: config.slack.appToken ? 'socket' : 'http',
+    url: bot.url,
+    providers: Object.keys(providers),
+  });
+  const shutdown = (signal: string): void => {
+    log.info('shutting down', { signal });
+    bot.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err);
+  process.stderr.write(`reboot-bot: ${message}\n`);
+  process.exit(1);
+});
