@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
+import { createLogger, redact, registerSecrets } from '../../src/log.js';
+
+describe('configuration', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({ REBOOT_CONFIG: undefined });
+    expect(c).toMatchObject({ port: 3000, dbPath: './data/reboot-bot.db', forceApprovals: 2, approvalTtlMs: 900_000, maxInstances: 500 });
+    expect(c.slack.botToken).toBeUndefined();
+  });
+
+  it('reads approvers, TTLs and provider credentials', () => {
+    const c = loadConfig({
+      REBOOT_APPROVERS: 'U012AB, S0ONCALL,W0ENT',
+      REBOOT_APPROVAL_TTL: '90s',
+      ALIBABA_CLOUD_ACCESS_KEY_ID: 'ak',
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'sk',
+      ALIBABA_CLOUD_ECS_ENDPOINT: 'http://127.0.0.1:9999',
+    });
+    expect(c.approvers).toEqual({ users: ['U012AB', 'W0ENT'], groups: ['S0ONCALL'] });
+    expect(c.approvalTtlMs).toBe(90_000);
+    expect(c.providers.alibaba).toEqual({ accessKeyId: 'ak', accessKeySecret: 'sk', endpoint: 'http://127.0.0.1:9999' });
+  });
+
+  it('rejects bad values with a message naming the variable', () => {
+    expect(() => loadConfig({ REBOOT_APPROVERS: 'bob' })).toThrow(/REBOOT_APPROVERS/);
+    expect(() => loadConfig({ REBOOT_APPROVAL_TTL: 'soon' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ALIBABA_CLOUD_ACCESS_KEY_ID: 'only-half' })).toThrow(/set both/);
+    expect(() => loadConfig({ REBOOT_MAX_INSTANCES: '-1' })).toThrow(/REBOOT_MAX_INSTANCES/);
+    expect(() => loadConfig({ REBOOT_CONFIG: '/nonexistent/reboot.json' })).toThrow(/not found/);
+  });
+
+  it('parses durations', () => {
+    expect(parseDuration('15m')).toBe(900_000);
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('2h')).toBe(7_200_000);
+    expect(parseDuration('60')).toBe(60_000);
+    expect(parseDuration('later')).toBeUndefined();
+  });
+});
+
+describe('log redaction', () => {
+  it('masks registered secrets, Slack tokens and signatures', () => {
+    registerSecrets(['super-secret-value-123']);
+    const lines: string[] = [];
+    const log = createLogger('debug', (l) => lines.push(l));
+    log.error('failed', {
+      detail: 'key super-secret-value-123 token xoxb-123-456-abc',
+      auth: 'ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=host,Signature=06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0',
+    });
+    const out = lines.join('\n');
+    expect(out).not.toContain('super-secret-value-123');
+    expect(out).not.toContain('xoxb-123');
+    expect(out).not.toContain('06563a9e1b43');
+    expect(redact('bce-auth-v1/AK/2024-01-01T00:00:00Z/1800/host/' + 'a'.repeat(64))).not.toContain('a'.repeat(64));
+  });
+});
