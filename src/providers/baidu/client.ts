@@ -1,0 +1,297 @@
+/**
+ * Baidu AI Cloud BCC reboot client (providers.md §3). One documented call per instance,
+ * `PUT /v2/instance/{id}?reboot`; the SDK-only batch endpoint is deliberately not used. BCC has no
+ * idempotency token, so a reboot whose answer was lost is reported as 'unknown', never resent.
+ * Dry run has no native form: it reads the instance (`GET /v2/instance/{id}`) and predicts the answer.
+ */
+import { z } from 'zod';
+import { retryAfterMs, sendHttp, TransportError, type HttpRequest, type HttpResponse } from '../http.js';
+import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
+import { realSleep, withRetries, type AttemptResult } from '../retry.js';
+import { hostHeader, isoSeconds } from '../signing.js';
+import { baiduInfo } from './ids.js';
+import { canonicalUri, DEFAULT_EXPIRATION_SECONDS, signBceRequest } from './signer.js';
+
+export interface BaiduCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+// Region codes are short (bj, gz, fwh…); anything else could smuggle a different host into the URL.
+const REGION = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** Base URL for a region: https://bcc.<region>.baidubce.com, or the override's scheme, host and port. */
+export function baiduEndpoint(region: string, override?: string): string {
+  if (override !== undefined && override !== '') return new URL(override).origin;
+  if (!REGION.test(region)) throw new Error(`invalid Baidu region "${region}"`);
+  return `https://bcc.${region}.baidubce.com`;
+}
+
+const CONTENT_TYPE = 'application/json;charset=utf-8';
+const FORBIDDEN = 'Instance.RebootInstanceOperationForbidden';
+const MAX_MESSAGE = 500;
+
+const ErrorBody = z.object({
+  requestId: z.string().optional(),
+  code: z.string().min(1),
+  message: z.string().optional(),
+});
+type ErrorBody = z.infer<typeof ErrorBody>;
+
+// The doc promises an empty body; the Go SDK parses this optional shape, so accept it too.
+const RebootAccepted = z.object({
+  requestId: z.string().optional(),
+  failedInstanceIdList: z.array(z.string()).optional(),
+});
+
+const InstanceDetail = z.object({
+  instance: z.object({ id: z.string(), status: z.string().min(1), name: z.string().optional() }),
+});
+
+type Verdict = AttemptResult<InstanceOutcome>;
+
+export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): Provider {
+  const now = options.now ?? (() => new Date());
+  const sleep = options.sleep ?? realSleep;
+
+  async function reboot(call: RebootCall): Promise<BatchResult> {
+    let base: string;
+    try {
+      base = baiduEndpoint(call.region, options.endpoint);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return { outcomes: call.ids.map((id) => ({ id, status: 'failed', code: 'InvalidEndpoint', message })) };
+    }
+    // maxBatch is 1, so the runner's limiter already bounds concurrency; several ids still go out together.
+    const outcomes = await Promise.all(
+      call.ids.map((id) => (call.dryRun ? checkOne(base, id) : rebootOne(base, id, call.force))),
+    );
+    return { outcomes };
+  }
+
+  function rebootOne(base: string, id: string, force: boolean): Promise<InstanceOutcome> {
+    const body = JSON.stringify({ forceStop: force });
+    return runAttempts(id, 'PUT', base, body, (res) => rebootVerdict(id, res));
+  }
+
+  function checkOne(base: string, id: string): Promise<InstanceOutcome> {
+    return runAttempts(id, 'GET', base, undefined, (res) => checkVerdict(id, res));
+  }
+
+  /**
+   * Signs every attempt afresh (a new timestamp, so a RequestExpired retry can succeed) and scrubs
+   * every signature used from the final outcome, in case a cloud message ever echoes one.
+   */
+  async function runAttempts(
+    id: string,
+    method: 'GET' | 'PUT',
+    base: string,
+    body: string | undefined,
+    judge: (res: HttpResponse) => Verdict,
+  ): Promise<InstanceOutcome> {
+    const hidden = [options.credentials.secretAccessKey];
+    let expiredRetried = false;
+    const outcome = await withRetries<InstanceOutcome>(
+      async () => {
+        const { req, signature } = buildRequest(method, base, id, body);
+        hidden.push(signature);
+        let res: HttpResponse;
+        try {
+          res = await sendHttp(req);
+        } catch (err) {
+          return transportVerdict(id, method, err);
+        }
+        const verdict = judge(res);
+        // RequestExpired gets one retry (bce-sdk-go retries it too): a fresh timestamp cures a slow
+        // queue, while a wrong clock fails again at once instead of burning the whole policy.
+        if ('final' in verdict && isCode(verdict.final, 'RequestExpired') && !expiredRetried) {
+          expiredRetried = true;
+          return { retry: verdict.final };
+        }
+        return verdict;
+      },
+      options.retry,
+      sleep,
+    );
+    return scrub(outcome, hidden);
+  }
+
+  function buildRequest(
+    method: 'GET' | 'PUT',
+    base: string,
+    id: string,
+    body: string | undefined,
+  ): { req: HttpRequest; signature: string } {
+    const path = `/v2/instance/${id}`;
+    const query: Array<[string, string]> = method === 'PUT' ? [['reboot', '']] : [];
+    const url = new URL(canonicalUri(path) + (method === 'PUT' ? '?reboot' : ''), base);
+    const date = isoSeconds(now());
+    const headers: Record<string, string> = { host: hostHeader(url), 'x-bce-date': date };
+    if (body !== undefined) {
+      headers['content-type'] = CONTENT_TYPE;
+      headers['content-length'] = String(Buffer.byteLength(body, 'utf8'));
+    }
+    // Sign exactly the headers we send (content-length;content-type;host;x-bce-date for the reboot,
+    // host;x-bce-date for the bodiless status read), named explicitly rather than left to the default set.
+    const signed = signBceRequest(
+      { method, path, query, headers },
+      {
+        accessKeyId: options.credentials.accessKeyId,
+        secretAccessKey: options.credentials.secretAccessKey,
+        timestamp: date,
+        expirationSeconds: DEFAULT_EXPIRATION_SECONDS,
+        signedHeaders: Object.keys(headers),
+      },
+    );
+    const req: HttpRequest = {
+      method,
+      url,
+      headers: { ...headers, authorization: signed.authorization },
+      body,
+      timeoutMs: options.timeoutMs,
+    };
+    return { req, signature: signed.signature };
+  }
+
+  return { info: baiduInfo, reboot };
+}
+
+/** 200 means BCC accepted the reboot: the instance goes Running → Starting (seed doc). */
+function rebootVerdict(id: string, res: HttpResponse): Verdict {
+  if (res.status === 200) {
+    if (res.text.trim() === '') return { final: { id, status: 'succeeded', detail: 'Running → Starting' } };
+    const parsed = RebootAccepted.safeParse(parseJson(res.text));
+    if (!parsed.success) return { final: unexpected(id, res, 'the reboot may have been accepted; check the console') };
+    if (parsed.data.failedInstanceIdList?.includes(id)) {
+      return {
+        final: {
+          id,
+          status: 'failed',
+          code: 'RebootFailed',
+          message: 'BCC listed this instance in failedInstanceIdList',
+          ...requestIdOf(res, parsed.data.requestId),
+        },
+      };
+    }
+    return { final: { id, status: 'succeeded', detail: 'Running → Starting' } };
+  }
+  return errorVerdict(id, res, 'PUT');
+}
+
+/** Dry run: a real reboot needs Running, anything else would get the 409 below. */
+function checkVerdict(id: string, res: HttpResponse): Verdict {
+  if (res.status === 200) {
+    const parsed = InstanceDetail.safeParse(parseJson(res.text));
+    if (!parsed.success || parsed.data.instance.id !== id) return { final: unexpected(id, res) };
+    const status = parsed.data.instance.status;
+    if (status === 'Running') return { final: { id, status: 'checked', detail: 'would reboot (Running)' } };
+    return {
+      final: {
+        id,
+        status: 'failed',
+        code: FORBIDDEN,
+        message: `instance is ${status}; a real run would be refused`,
+        ...requestIdOf(res),
+      },
+    };
+  }
+  return errorVerdict(id, res, 'GET');
+}
+
+/**
+ * Retries only answers that say nothing happened: 429/503 (BCC documents no throttling code, so the
+ * status is the signal) and 5xx carrying a BCC error body (InternalError = "please try again").
+ * A bare 5xx from something in front of BCC may hide a reboot, so for the PUT it is 'unknown'.
+ */
+function errorVerdict(id: string, res: HttpResponse, method: 'GET' | 'PUT'): Verdict {
+  const parsed = ErrorBody.safeParse(parseJson(res.text));
+  const body = parsed.success ? parsed.data : undefined;
+  if (res.status === 429 || res.status === 503) {
+    const fallback = res.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable';
+    return withDelay(failed(id, res, body, fallback), retryAfterMs(res.headers));
+  }
+  if (res.status >= 500) {
+    if (body || method === 'GET') return withDelay(failed(id, res, body, `HTTP${res.status}`), retryAfterMs(res.headers));
+    return {
+      final: {
+        id,
+        status: 'unknown',
+        reason: `HTTP ${res.status} without a BCC error body; the instance may or may not be rebooting — check it in the console`,
+      },
+    };
+  }
+  if (res.status >= 400 && body) return { final: failed(id, res, body, body.code) };
+  return { final: unexpected(id, res) };
+}
+
+function transportVerdict(id: string, method: 'GET' | 'PUT', err: unknown): Verdict {
+  if (!(err instanceof TransportError)) {
+    return { final: { id, status: 'failed', code: 'ClientError', message: 'request could not be built or sent' } };
+  }
+  if (err.phase === 'not-sent') return { retry: { id, status: 'failed', code: err.code, message: err.message } };
+  // A status read changes nothing, so it may be repeated whatever happened to the first one.
+  if (method === 'GET') {
+    return { retry: { id, status: 'failed', code: err.code, message: `no answer to the status check (${err.message})` } };
+  }
+  return {
+    final: {
+      id,
+      status: 'unknown',
+      reason: `request sent but no answer (network error ${err.code}); the instance may or may not be rebooting — check it in the console`,
+    },
+  };
+}
+
+function withDelay(outcome: InstanceOutcome, afterMs: number | undefined): Verdict {
+  return afterMs === undefined ? { retry: outcome } : { retry: outcome, afterMs };
+}
+
+function failed(id: string, res: HttpResponse, body: ErrorBody | undefined, fallbackCode: string): InstanceOutcome {
+  return {
+    id,
+    status: 'failed',
+    code: body?.code ?? fallbackCode,
+    message: truncate(body?.message || `HTTP ${res.status} from BCC`),
+    ...requestIdOf(res, body?.requestId),
+  };
+}
+
+function unexpected(id: string, res: HttpResponse, hint?: string): InstanceOutcome {
+  const message = `HTTP ${res.status} with a response body BCC does not document${hint ? `; ${hint}` : ''}`;
+  return { id, status: 'failed', code: 'UnexpectedResponse', message, ...requestIdOf(res) };
+}
+
+function requestIdOf(res: HttpResponse, fromBody?: string): { requestId?: string } {
+  const requestId = fromBody ?? res.headers['x-bce-request-id'];
+  return requestId ? { requestId } : {};
+}
+
+function isCode(outcome: InstanceOutcome, code: string): boolean {
+  return outcome.status === 'failed' && outcome.code === code;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function truncate(text: string): string {
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text;
+}
+
+/** Replaces any secret or signature a cloud message might echo. */
+function scrub(outcome: InstanceOutcome, hidden: readonly string[]): InstanceOutcome {
+  const clean = (text: string): string =>
+    hidden.reduce((acc, secret) => (secret.length >= 8 ? acc.split(secret).join('[redacted]') : acc), text);
+  switch (outcome.status) {
+    case 'failed':
+      return { ...outcome, code: clean(outcome.code), message: clean(outcome.message) };
+    case 'unknown':
+      return { ...outcome, reason: clean(outcome.reason) };
+    default:
+      return outcome.detail === undefined ? outcome : { ...outcome, detail: clean(outcome.detail) };
+  }
+}

@@ -1,0 +1,468 @@
+/**
+ * Huawei Cloud ECS batch reboot (POST /v1/{project_id}/cloudservers/action), an asynchronous API:
+ * the POST answers with a job id and `poll` follows GET /v1/{project_id}/jobs/{job_id} until every
+ * sub-job (one per server) has finished. providers.md §4.
+ */
+import { z } from 'zod';
+import { TransportError, retryAfterMs, sendHttp, type HttpResponse } from '../http.js';
+import type {
+  AsyncJobHandle,
+  BatchResult,
+  ClientOptions,
+  InstanceOutcome,
+  PollCall,
+  Provider,
+  RebootCall,
+} from '../provider.js';
+import { realSleep, withRetries, type AttemptResult } from '../retry.js';
+import { compactIso, hostHeader, rfc3986 } from '../signing.js';
+import { huaweiInfo } from './ids.js';
+import { signRequest } from './signer.js';
+
+export interface HuaweiCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Used for every region that has no entry in `projectIds` (HUAWEICLOUD_SDK_PROJECT_ID). */
+  projectId?: string;
+  /** A project id is per account and region. */
+  projectIds?: Record<string, string>;
+}
+
+export interface HuaweiClientOptions extends ClientOptions<HuaweiCredentials> {
+  /** Wait before the first job query (default 5 s): a reboot job is never done sooner. */
+  pollInitialDelayMs?: number;
+  /** Ceiling of the growing wait between job queries (default 10 s). */
+  pollMaxDelayMs?: number;
+  /** Give up following a job after this long (default 10 min); unfinished servers become 'unknown'. */
+  pollTimeoutMs?: number;
+  /** Parallel ShowServer calls in a dry run (default 4), well under the gateway's per-API limit. */
+  dryRunConcurrency?: number;
+}
+
+const JSON_CONTENT_TYPE = 'application/json;charset=UTF-8';
+const POLL_GROWTH = 1.5;
+
+export function huaweiEndpoint(region: string, override?: string): string {
+  if (override) return override.replace(/\/+$/, '');
+  // The European sovereign region lives under its own top-level domain (providers.md §4.4).
+  const domain = region === 'eu-west-101' ? 'myhuaweicloud.eu' : 'myhuaweicloud.com';
+  return `https://ecs.${region}.${domain}`;
+}
+
+export function projectIdFor(credentials: HuaweiCredentials, region: string): string | undefined {
+  return credentials.projectIds?.[region] || credentials.projectId || undefined;
+}
+
+// ---- response shapes ------------------------------------------------------------------------------
+
+const JobCreatedSchema = z.object({ job_id: z.string().min(1) });
+
+const text = z.string().nullish();
+
+const SubJobSchema = z.object({
+  status: z.string(),
+  job_id: text,
+  error_code: text,
+  fail_reason: text,
+  entities: z.object({ server_id: text }).nullish(),
+});
+
+const JobSchema = z.object({
+  status: z.string(),
+  job_id: text,
+  error_code: text,
+  fail_reason: text,
+  entities: z
+    .object({
+      sub_jobs_total: z.number().nullish(),
+      sub_jobs: z.array(SubJobSchema).nullish(),
+      // A single-server job may name its server directly instead of listing sub-jobs.
+      server_id: text,
+    })
+    .nullish(),
+});
+type Job = z.infer<typeof JobSchema>;
+type SubJob = z.infer<typeof SubJobSchema>;
+
+const ServerSchema = z.object({ server: z.object({ id: z.string(), status: z.string() }) });
+
+/** ECS service errors: {"error":{"code","message"}} (providers.md §4.7). */
+const EcsErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+/** API gateway errors: {"error_code","error_msg","request_id"}. */
+const GatewayErrorSchema = z.object({ error_code: z.string(), error_msg: z.string(), request_id: z.string().optional() });
+/** The job API's own failure fields: {"code","message"} at the top level. */
+const FlatErrorSchema = z.object({ code: z.string(), message: z.string() });
+/** OpenStack Nova-style bodies such as {"itemNotFound":{"message","code":404}}, from the compatible APIs. */
+const NovaErrorSchema = z.record(z.string(), z.object({ message: z.string(), code: z.number() }));
+
+// ---- error classification -------------------------------------------------------------------------
+
+export interface CloudError {
+  code: string;
+  message: string;
+  requestId?: string;
+  /** Throttling, 5xx and Ecs.0002 say nothing was done: safe to send again. */
+  retryable: boolean;
+  afterMs?: number;
+}
+
+const THROTTLE_CODES = new Set(['APIGW.0308', 'APIG.0308']);
+const RETRYABLE_CODES = new Set([...THROTTLE_CODES, 'Ecs.0002']);
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function errorFields(body: unknown): { code: string; message: string; requestId?: string } | undefined {
+  const ecs = EcsErrorSchema.safeParse(body);
+  if (ecs.success) return { code: ecs.data.error.code, message: ecs.data.error.message };
+  const gateway = GatewayErrorSchema.safeParse(body);
+  if (gateway.success) {
+    const { error_code: code, error_msg: message, request_id: requestId } = gateway.data;
+    return requestId === undefined ? { code, message } : { code, message, requestId };
+  }
+  const flat = FlatErrorSchema.safeParse(body);
+  if (flat.success) return flat.data;
+  const nova = NovaErrorSchema.safeParse(body);
+  if (nova.success) {
+    const [name, detail] = Object.entries(nova.data)[0] ?? [];
+    if (name !== undefined && detail !== undefined) return { code: name, message: detail.message };
+  }
+  return undefined;
+}
+
+function snippet(raw: string): string {
+  const flat = raw.replace(/\s+/g, ' ').trim();
+  return flat.length > 200 ? flat.slice(0, 200) + '…' : flat;
+}
+
+export function classifyError(res: HttpResponse): CloudError {
+  const fields = errorFields(parseJson(res.text)) ?? {
+    code: 'UnexpectedResponse',
+    message: `HTTP ${res.status} with an unrecognised body: ${snippet(res.text) || '(empty)'}`,
+  };
+  const requestId = fields.requestId ?? res.headers['x-request-id'];
+  const retryable = res.status === 429 || res.status >= 500 || RETRYABLE_CODES.has(fields.code);
+  const afterMs = retryAfterMs(res.headers);
+  return {
+    code: fields.code,
+    message: fields.message,
+    ...(requestId === undefined ? {} : { requestId }),
+    retryable,
+    ...(afterMs === undefined ? {} : { afterMs }),
+  };
+}
+
+function failed(id: string, err: Pick<CloudError, 'code' | 'message' | 'requestId'>): InstanceOutcome {
+  return {
+    id,
+    status: 'failed',
+    code: err.code,
+    message: err.message,
+    ...(err.requestId === undefined ? {} : { requestId: err.requestId }),
+  };
+}
+
+function failedAll(ids: readonly string[], err: Pick<CloudError, 'code' | 'message' | 'requestId'>): InstanceOutcome[] {
+  return ids.map((id) => failed(id, err));
+}
+
+function unknownAll(ids: readonly string[], reason: string): InstanceOutcome[] {
+  return ids.map((id) => ({ id, status: 'unknown', reason }));
+}
+
+// ---- job mapping (pure) ---------------------------------------------------------------------------
+
+const FINAL = new Set(['SUCCESS', 'FAIL']);
+
+function subJobsOf(job: Job): SubJob[] {
+  const listed = job.entities?.sub_jobs;
+  if (listed && listed.length > 0) return listed;
+  const serverId = job.entities?.server_id;
+  if (!serverId) return [];
+  return [{ status: job.status, error_code: job.error_code, fail_reason: job.fail_reason, entities: { server_id: serverId } }];
+}
+
+export function jobProgress(job: Job, expected: number): { done: number; total: number } {
+  const subJobs = subJobsOf(job);
+  return {
+    done: subJobs.filter((s) => FINAL.has(s.status)).length,
+    total: job.entities?.sub_jobs_total ?? (subJobs.length || expected),
+  };
+}
+
+/** Final outcomes of the servers whose sub-job has finished; servers still running are left out. */
+export function finishedOutcomes(job: Job, jobId: string): Map<string, InstanceOutcome> {
+  const out = new Map<string, InstanceOutcome>();
+  for (const sub of subJobsOf(job)) {
+    const id = sub.entities?.server_id;
+    if (!id) continue;
+    if (sub.status === 'SUCCESS') {
+      out.set(id, { id, status: 'succeeded', detail: `reboot finished (Huawei job ${jobId})` });
+    } else if (sub.status === 'FAIL') {
+      out.set(id, {
+        id,
+        status: 'failed',
+        // A sub-job may fail without a code; ours names the job so a human can find it.
+        code: sub.error_code ?? 'Ecs.SubJobFailed',
+        message: sub.fail_reason ?? `sub-job of Huawei job ${jobId} failed without a reason`,
+      });
+    }
+  }
+  return out;
+}
+
+function withRest(ids: readonly string[], done: Map<string, InstanceOutcome>, reason: (id: string) => string): InstanceOutcome[] {
+  return ids.map((id) => done.get(id) ?? { id, status: 'unknown', reason: reason(id) });
+}
+
+// ---- the provider ---------------------------------------------------------------------------------
+
+type Sent = { kind: 'http'; res: HttpResponse } | { kind: 'transport'; error: TransportError };
+
+type PostVerdict =
+  | { kind: 'accepted'; jobId: string }
+  | { kind: 'error'; error: CloudError }
+  | { kind: 'transport'; error: TransportError }
+  | { kind: 'no-job-id'; res: HttpResponse };
+
+type CheckVerdict = { kind: 'server'; status: string } | { kind: 'error'; error: CloudError } | { kind: 'transport'; error: TransportError };
+
+type PollVerdict =
+  | { kind: 'job'; job: Job }
+  | { kind: 'retry'; why: string; afterMs?: number }
+  | { kind: 'fatal'; why: string };
+
+export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
+  const now = options.now ?? (() => new Date());
+  const sleep = options.sleep ?? realSleep;
+  const pollInitialDelayMs = options.pollInitialDelayMs ?? 5_000;
+  const pollMaxDelayMs = options.pollMaxDelayMs ?? 10_000;
+  const pollTimeoutMs = options.pollTimeoutMs ?? 600_000;
+  const dryRunConcurrency = Math.max(1, options.dryRunConcurrency ?? 4);
+
+  async function send(method: 'GET' | 'POST', region: string, projectId: string, path: string, body = ''): Promise<Sent> {
+    const url = new URL(huaweiEndpoint(region, options.endpoint) + path);
+    const sdkDate = compactIso(now());
+    const headers: Record<string, string> = { host: hostHeader(url), 'x-project-id': projectId, 'x-sdk-date': sdkDate };
+    if (method === 'POST') headers['content-type'] = JSON_CONTENT_TYPE;
+    const { authorization } = signRequest({
+      method,
+      path: url.pathname,
+      query: [],
+      headers,
+      body,
+      sdkDate,
+      accessKeyId: options.credentials.accessKeyId,
+      secretAccessKey: options.credentials.secretAccessKey,
+    });
+    try {
+      const res = await sendHttp({
+        method,
+        url,
+        headers: { ...headers, authorization },
+        ...(method === 'POST' ? { body } : {}),
+        timeoutMs: options.timeoutMs,
+      });
+      return { kind: 'http', res };
+    } catch (err) {
+      if (err instanceof TransportError) return { kind: 'transport', error: err };
+      throw err;
+    }
+  }
+
+  async function batchReboot(call: RebootCall, projectId: string): Promise<BatchResult> {
+    // Built once and sent as is: the signature covers these exact bytes.
+    const body = JSON.stringify({ reboot: { type: call.force ? 'HARD' : 'SOFT', servers: call.ids.map((id) => ({ id })) } });
+    const path = `/v1/${rfc3986(projectId)}/cloudservers/action`;
+    const verdict = await withRetries<PostVerdict>(
+      async (): Promise<AttemptResult<PostVerdict>> => {
+        const sent = await send('POST', call.region, projectId, path, body);
+        if (sent.kind === 'transport') {
+          const v: PostVerdict = { kind: 'transport', error: sent.error };
+          // Batch reboot has no idempotency token: only a request that never left may go again.
+          return sent.error.phase === 'not-sent' ? { retry: v } : { final: v };
+        }
+        if (sent.res.status >= 200 && sent.res.status < 300) {
+          const parsed = JobCreatedSchema.safeParse(parseJson(sent.res.text));
+          return { final: parsed.success ? { kind: 'accepted', jobId: parsed.data.job_id } : { kind: 'no-job-id', res: sent.res } };
+        }
+        const error = classifyError(sent.res);
+        const v: PostVerdict = { kind: 'error', error };
+        return error.retryable ? { retry: v, ...(error.afterMs === undefined ? {} : { afterMs: error.afterMs }) } : { final: v };
+      },
+      options.retry,
+      sleep,
+    );
+    switch (verdict.kind) {
+      case 'accepted':
+        return { outcomes: [], pending: { jobId: verdict.jobId, ids: [...call.ids] } };
+      case 'error':
+        return { outcomes: failedAll(call.ids, verdict.error) };
+      case 'transport':
+        if (verdict.error.phase === 'not-sent') {
+          return { outcomes: failedAll(call.ids, { code: verdict.error.code, message: verdict.error.message }) };
+        }
+        return {
+          outcomes: unknownAll(
+            call.ids,
+            `request sent but no answer (network error ${verdict.error.code}); the servers may or may not be rebooting — check them in the console`,
+          ),
+        };
+      case 'no-job-id':
+        // A 2xx means the cloud took the request, so the servers may be rebooting: 'failed' would invite a
+        // second reboot. The code still names the problem.
+        return {
+          outcomes: unknownAll(
+            call.ids,
+            `UnexpectedResponse: HTTP ${verdict.res.status} without a job_id (${snippet(verdict.res.text) || 'empty body'}); the servers may be rebooting — check them in the console`,
+          ),
+        };
+    }
+  }
+
+  async function checkServer(region: string, projectId: string, id: string): Promise<InstanceOutcome> {
+    const path = `/v1/${rfc3986(projectId)}/cloudservers/${rfc3986(id)}`;
+    const verdict = await withRetries<CheckVerdict>(
+      async (): Promise<AttemptResult<CheckVerdict>> => {
+        const sent = await send('GET', region, projectId, path);
+        // A read changes nothing, so even an ambiguous failure may be retried.
+        if (sent.kind === 'transport') return { retry: { kind: 'transport', error: sent.error } };
+        if (sent.res.status === 200) {
+          const parsed = ServerSchema.safeParse(parseJson(sent.res.text));
+          if (parsed.success) return { final: { kind: 'server', status: parsed.data.server.status } };
+          const error: CloudError = {
+            code: 'UnexpectedResponse',
+            message: `ShowServer answered HTTP 200 with an unrecognised body: ${snippet(sent.res.text)}`,
+            retryable: false,
+          };
+          return { final: { kind: 'error', error } };
+        }
+        const error = classifyError(sent.res);
+        const v: CheckVerdict = { kind: 'error', error };
+        return error.retryable ? { retry: v, ...(error.afterMs === undefined ? {} : { afterMs: error.afterMs }) } : { final: v };
+      },
+      options.retry,
+      sleep,
+    );
+    if (verdict.kind === 'transport') return failed(id, { code: verdict.error.code, message: verdict.error.message });
+    if (verdict.kind === 'error') return failed(id, verdict.error);
+    if (verdict.status === 'ACTIVE') return { id, status: 'checked', detail: 'would reboot (ACTIVE)' };
+    return {
+      id,
+      status: 'failed',
+      // Huawei has no dry run: this code is reboot-bot's own, from a ShowServer pre-check.
+      code: 'Ecs.NotActive',
+      message: `server status is ${verdict.status}; a reboot needs ACTIVE (reboot-bot dry-run check, not a cloud error)`,
+    };
+  }
+
+  async function dryRun(call: RebootCall, projectId: string): Promise<BatchResult> {
+    const outcomes: InstanceOutcome[] = new Array<InstanceOutcome>(call.ids.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < call.ids.length) {
+        const index = next++;
+        outcomes[index] = await checkServer(call.region, projectId, call.ids[index]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(dryRunConcurrency, call.ids.length) }, worker));
+    return { outcomes };
+  }
+
+  async function queryJob(region: string, projectId: string, jobId: string): Promise<PollVerdict> {
+    const sent = await send('GET', region, projectId, `/v1/${rfc3986(projectId)}/jobs/${rfc3986(jobId)}`);
+    if (sent.kind === 'transport') return { kind: 'retry', why: sent.error.message };
+    if (sent.res.status === 200) {
+      const parsed = JobSchema.safeParse(parseJson(sent.res.text));
+      if (parsed.success) return { kind: 'job', job: parsed.data };
+      return { kind: 'fatal', why: `UnexpectedResponse: job query answered HTTP 200 with ${snippet(sent.res.text) || 'an empty body'}` };
+    }
+    const error = classifyError(sent.res);
+    const why = `${error.code}: ${error.message}`;
+    return error.retryable ? { kind: 'retry', why, ...(error.afterMs === undefined ? {} : { afterMs: error.afterMs }) } : { kind: 'fatal', why };
+  }
+
+  async function poll(call: PollCall): Promise<InstanceOutcome[]> {
+    const { handle } = call;
+    const projectId = projectIdFor(options.credentials, call.region);
+    if (!projectId) {
+      return unknownAll(handle.ids, `cannot follow Huawei job ${handle.jobId}: no project id for ${call.region} (HUAWEICLOUD_SDK_PROJECT_ID); check the job in the console`);
+    }
+    return followJob(call, handle, projectId);
+  }
+
+  async function followJob(call: PollCall, handle: AsyncJobHandle, projectId: string): Promise<InstanceOutcome[]> {
+    const deadline = now().getTime() + pollTimeoutMs;
+    let delay = pollInitialDelayMs;
+    let wait = delay;
+    let lastDone = -1;
+    let finished = new Map<string, InstanceOutcome>();
+    let lastState = 'not yet queried';
+    for (;;) {
+      const remaining = deadline - now().getTime();
+      if (remaining <= 0) {
+        return withRest(handle.ids, finished, () =>
+          `Huawei job ${handle.jobId} had not finished for this server after ${Math.round(pollTimeoutMs / 1000)} s (${lastState}); check the job in the console`,
+        );
+      }
+      await sleep(Math.min(wait, remaining));
+      const verdict = await queryJob(call.region, projectId, handle.jobId);
+      delay = Math.min(pollMaxDelayMs, delay * POLL_GROWTH);
+      wait = delay;
+      if (verdict.kind === 'retry') {
+        lastState = `last query failed: ${verdict.why}`;
+        wait = Math.max(delay, verdict.afterMs ?? 0);
+        continue;
+      }
+      if (verdict.kind === 'fatal') {
+        return withRest(handle.ids, finished, () =>
+          `could not follow Huawei job ${handle.jobId} (${verdict.why}); the reboot was accepted — check the job in the console`,
+        );
+      }
+      const { job } = verdict;
+      lastState = `job ${job.status}`;
+      finished = finishedOutcomes(job, handle.jobId);
+      const { done, total } = jobProgress(job, handle.ids.length);
+      if (done !== lastDone) {
+        lastDone = done;
+        call.onProgress?.(done, total);
+      }
+      if (FINAL.has(job.status)) {
+        const cause = [job.error_code, job.fail_reason].filter(Boolean).join(' ');
+        const jobFailure = cause ? ` (job: ${cause})` : '';
+        return withRest(handle.ids, finished, () =>
+          `Huawei job ${handle.jobId} ended ${job.status} without a sub-job for this server${jobFailure}; check it in the console`,
+        );
+      }
+    }
+  }
+
+  async function reboot(call: RebootCall): Promise<BatchResult> {
+    if (call.ids.length === 0) return { outcomes: [] };
+    if (call.ids.length > huaweiInfo.maxBatch) {
+      return {
+        outcomes: failedAll(call.ids, {
+          code: 'BatchTooLarge',
+          message: `batch reboot takes at most ${huaweiInfo.maxBatch} servers per call; got ${call.ids.length} (nothing sent)`,
+        }),
+      };
+    }
+    const projectId = projectIdFor(options.credentials, call.region);
+    if (!projectId) {
+      return {
+        outcomes: failedAll(call.ids, {
+          code: 'ProjectIdMissing',
+          message: `no Huawei Cloud project id for region ${call.region}: set HUAWEICLOUD_SDK_PROJECT_ID (or a per-region project id); nothing sent`,
+        }),
+      };
+    }
+    return call.dryRun ? dryRun(call, projectId) : batchReboot(call, projectId);
+  }
+
+  return { info: huaweiInfo, reboot, poll };
+}

@@ -1,0 +1,214 @@
+/**
+ * Huawei Cloud APIG AK/SK signing (SDK-HMAC-SHA256), providers.md §4.2. The same functions build a
+ * signature for the client and recompute it from a raw received request for the simulator, so both
+ * sides share one definition of the canonical request.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { byCodeUnit, hmacSha256Hex, rfc3986, sha256Hex } from '../signing.js';
+
+export const SDK_ALGORITHM = 'SDK-HMAC-SHA256';
+export const EMPTY_BODY_SHA256 = sha256Hex('');
+/** Both official SDKs hash this header's value instead of the body when it is present (e.g. UNSIGNED-PAYLOAD). */
+export const CONTENT_SHA256_HEADER = 'x-sdk-content-sha256';
+
+export interface CanonicalInput {
+  method: string;
+  /** The URL path as sent on the wire, without the extra signing slash. */
+  path: string;
+  /** Decoded query pairs in any order. */
+  query: ReadonlyArray<readonly [string, string]>;
+  /** Exactly the headers to sign; names in any case. */
+  headers: Readonly<Record<string, string>>;
+  /** Hex SHA-256 of the body bytes actually sent (or the x-sdk-content-sha256 value). */
+  payloadHash: string;
+}
+
+export interface SignInput {
+  method: string;
+  path: string;
+  query: ReadonlyArray<readonly [string, string]>;
+  /** Exactly the headers to sign; must include X-Sdk-Date with the value of `sdkDate`. */
+  headers: Readonly<Record<string, string>>;
+  /** The exact body string that goes on the wire ('' for none). */
+  body: string;
+  /** YYYYMMDDTHHMMSSZ, the X-Sdk-Date value. */
+  sdkDate: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface SignedParts {
+  canonicalRequest: string;
+  stringToSign: string;
+  signedHeaders: string;
+  signature: string;
+  authorization: string;
+}
+
+/**
+ * Each segment is decoded and re-encoded, so a path that arrives percent-encoded on the wire and the
+ * path the client meant give the same canonical form. The trailing slash is part of the canonical
+ * form only: the URL itself is sent without it.
+ */
+export function canonicalUri(path: string): string {
+  const encoded = path
+    .split('/')
+    .map((segment) => rfc3986(decodeURIComponent(segment)))
+    .join('/');
+  return encoded.endsWith('/') ? encoded : encoded + '/';
+}
+
+/** Sorted by name, then by value for a repeated name; both RFC 3986-encoded. */
+export function canonicalQueryString(pairs: ReadonlyArray<readonly [string, string]>): string {
+  return [...pairs]
+    .sort(([ak, av], [bk, bv]) => byCodeUnit(ak, bk) || byCodeUnit(av, bv))
+    .map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`)
+    .join('&');
+}
+
+function sortedHeaderEntries(headers: Readonly<Record<string, string>>): Array<[string, string]> {
+  return Object.entries(headers)
+    .map(([name, value]): [string, string] => [name.toLowerCase(), value.trim()])
+    .sort(([a], [b]) => byCodeUnit(a, b));
+}
+
+export function signedHeaderList(headers: Readonly<Record<string, string>>): string {
+  return sortedHeaderEntries(headers)
+    .map(([name]) => name)
+    .join(';');
+}
+
+/** One `name:value\n` line per header; the block's own final newline leaves a blank line in the request. */
+export function canonicalHeaders(headers: Readonly<Record<string, string>>): string {
+  return sortedHeaderEntries(headers)
+    .map(([name, value]) => `${name}:${value}\n`)
+    .join('');
+}
+
+export function payloadHash(body: string, headers: Readonly<Record<string, string>>): string {
+  const declared = Object.entries(headers).find(([name]) => name.toLowerCase() === CONTENT_SHA256_HEADER);
+  return declared ? declared[1] : sha256Hex(body);
+}
+
+export function canonicalRequest(input: CanonicalInput): string {
+  return [
+    input.method.toUpperCase(),
+    canonicalUri(input.path),
+    canonicalQueryString(input.query),
+    canonicalHeaders(input.headers),
+    signedHeaderList(input.headers),
+    input.payloadHash,
+  ].join('\n');
+}
+
+export function stringToSign(sdkDate: string, canonical: string): string {
+  return `${SDK_ALGORITHM}\n${sdkDate}\n${sha256Hex(canonical)}`;
+}
+
+/** No key derivation: the secret itself is the HMAC key. */
+export function signatureOf(secretAccessKey: string, toSign: string): string {
+  return hmacSha256Hex(secretAccessKey, toSign);
+}
+
+export function authorizationHeader(accessKeyId: string, signedHeaders: string, signature: string): string {
+  return `${SDK_ALGORITHM} Access=${accessKeyId}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+}
+
+export function signRequest(input: SignInput): SignedParts {
+  const canonical = canonicalRequest({
+    method: input.method,
+    path: input.path,
+    query: input.query,
+    headers: input.headers,
+    payloadHash: payloadHash(input.body, input.headers),
+  });
+  const toSign = stringToSign(input.sdkDate, canonical);
+  const signature = signatureOf(input.secretAccessKey, toSign);
+  const signedHeaders = signedHeaderList(input.headers);
+  return {
+    canonicalRequest: canonical,
+    stringToSign: toSign,
+    signedHeaders,
+    signature,
+    authorization: authorizationHeader(input.accessKeyId, signedHeaders, signature),
+  };
+}
+
+// ---- verification (simulator side) ----------------------------------------------------------------
+
+export interface ParsedAuthorization {
+  accessKeyId: string;
+  /** Lowercase names, in the order the client listed them. */
+  signedHeaders: string[];
+  signature: string;
+}
+
+const AUTHORIZATION = /^SDK-HMAC-SHA256\s+Access=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-fA-F]+)$/;
+
+export function parseAuthorization(value: string | undefined): ParsedAuthorization | undefined {
+  const match = value === undefined ? null : AUTHORIZATION.exec(value.trim());
+  if (!match) return undefined;
+  const [, accessKeyId = '', signedHeaders = '', signature = ''] = match;
+  return { accessKeyId, signedHeaders: signedHeaders.toLowerCase().split(';'), signature: signature.toLowerCase() };
+}
+
+const SDK_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+
+/** Parses YYYYMMDDTHHMMSSZ strictly; undefined for anything else. */
+export function parseSdkDate(value: string | undefined): Date | undefined {
+  const m = value === undefined ? null : SDK_DATE.exec(value);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  return date.getUTCDate() === d && date.getUTCMonth() === mo - 1 ? date : undefined;
+}
+
+export interface RawRequest {
+  method: string;
+  /** Raw path and raw query string as received. */
+  path: string;
+  query: string;
+  /** Lowercase header names, values as received. */
+  headers: Readonly<Record<string, string>>;
+  body: string;
+}
+
+/**
+ * Recomputes the signature the client should have sent, from the raw request and the header names it
+ * claims to have signed. Undefined when a named header is missing or the path or query cannot be decoded:
+ * the gateway rejects those as a failed signature too.
+ */
+export function expectedSignature(
+  req: RawRequest,
+  auth: ParsedAuthorization,
+  secretAccessKey: string,
+  decodeQuery: (raw: string) => Array<[string, string]>,
+): string | undefined {
+  const signed: Record<string, string> = {};
+  for (const name of auth.signedHeaders) {
+    const value = req.headers[name];
+    if (value === undefined) return undefined;
+    signed[name] = value;
+  }
+  const sdkDate = req.headers['x-sdk-date'];
+  if (sdkDate === undefined) return undefined;
+  try {
+    const canonical = canonicalRequest({
+      method: req.method,
+      path: req.path,
+      query: decodeQuery(req.query),
+      headers: signed,
+      payloadHash: payloadHash(req.body, signed),
+    });
+    return signatureOf(secretAccessKey, stringToSign(sdkDate, canonical));
+  } catch {
+    return undefined; // malformed percent-encoding
+  }
+}
+
+/** Constant-time comparison of two hex signatures. */
+export function sameSignature(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
