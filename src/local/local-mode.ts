@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { startBot } from '../app.js';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
-import { IMPLEMENTED_PROVIDERS, buildProviders } from '../providers/registry.js';
+import { DEFAULT_PROVIDER_TUNING, IMPLEMENTED_PROVIDERS, buildProviders } from '../providers/registry.js';
 import { FakeSlack, type FakeMessage } from './fake-slack.js';
 import { LOCAL_FLEET, seedFleet } from './fleet-seed.js';
 import { boxed, renderBlocks, type NameBook } from './render.js';
@@ -41,6 +41,7 @@ export async function runLocalMode(env: NodeJS.ProcessEnv): Promise<void> {
   await slack.start();
   const providers = IMPLEMENTED_PROVIDERS;
   const sims = await startSimulators({ providers, rebootMs: 3000 });
+  out(`Simulated clouds: ${providers.join(', ')}; fleet: type "fleet".`);
   for (const name of providers) {
     const sim = sims.sims[name];
     if (sim) seedFleet(name, sim);
@@ -63,7 +64,9 @@ export async function runLocalMode(env: NodeJS.ProcessEnv): Promise<void> {
     logLines.push(line);
     out(`  (bot log) ${line}`);
   });
-  const bot = await startBot({ config, providers: buildProviders(config.providers), log });
+  // Simulated jobs finish in seconds, so poll them faster than a real cloud's.
+  const tuning = { ...DEFAULT_PROVIDER_TUNING, poll: { initialDelayMs: 1000, maxDelayMs: 2000, timeoutMs: 60_000 } };
+  const bot = await startBot({ config, providers: buildProviders(config.providers, tuning), log });
   const driver = new SlackDriver(bot.url, signingSecret, slack);
 
   const channelName = (id: string): string => (id === INCIDENT ? '#incidents' : id === CHANNEL ? '#ops' : id);

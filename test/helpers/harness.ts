@@ -77,7 +77,11 @@ export class Harness {
 
   private async boot(): Promise<void> {
     const config = loadConfig(this.env);
-    const providers = buildProviders(config.providers, { retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 }, timeoutMs: 2000 });
+    const providers = buildProviders(config.providers, {
+      retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
+      timeoutMs: 2000,
+      poll: { initialDelayMs: 10, maxDelayMs: 40, timeoutMs: 5000 },
+    });
     this.bot = await startBot({ config, providers, log: silentLogger, tuning: { ...FAST_TUNING, ...this.opts.tuning } });
     this.driver = new SlackDriver(this.bot.url, SIGNING_SECRET, this.slack);
   }
