@@ -51,6 +51,8 @@ export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
       headers: req.headers,
       body: req.body,
       dispatcher: agent,
+      // undici checks its own timeouts on a coarse (about 1 s) tick; the signal makes short ones exact.
+      signal: AbortSignal.timeout(req.timeoutMs),
       headersTimeout: req.timeoutMs,
       bodyTimeout: req.timeoutMs,
     });
@@ -73,6 +75,8 @@ export function classifyTransportError(err: unknown): TransportError {
 }
 
 function errorCode(err: unknown): string {
+  // An aborted request may already have been written: the caller treats it as ambiguous.
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'TIMEOUT';
   let current: unknown = err;
   for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
     const code = (current as { code?: unknown }).code;
@@ -82,10 +86,12 @@ function errorCode(err: unknown): string {
   return 'UNKNOWN';
 }
 
-/** Parses a Retry-After header given in seconds; undefined when absent or unusable. */
-export function retryAfterMs(headers: Record<string, string>): number | undefined {
+/** Parses a Retry-After header (seconds or an HTTP date); undefined when absent or unusable. */
+export function retryAfterMs(headers: Record<string, string>, now: number = Date.now()): number | undefined {
   const raw = headers['retry-after'];
   if (raw === undefined) return undefined;
   const seconds = Number(raw);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+  if (raw.trim() !== '' && Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

@@ -9,6 +9,9 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 20_000 };
 
+/** A server-given Retry-After is obeyed up to this; beyond it the answer stands as the outcome. */
+export const MAX_SERVER_DELAY_MS = 120_000;
+
 /** Delay before retry number `retry` (1 = first retry): uniform in [base/2, min(max, base*2^(retry-1))]. */
 export function backoffDelayMs(retry: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
@@ -34,7 +37,8 @@ export async function withRetries<T>(
     const result = await attempt(n);
     if ('final' in result) return result.final;
     if (n >= policy.maxAttempts) return result.retry;
-    const delay = Math.max(result.afterMs ?? 0, backoffDelayMs(n, policy));
-    await sleep(Math.min(delay, policy.maxDelayMs));
+    // The backoff is capped by the policy; a server's own Retry-After may ask for longer.
+    const delay = Math.max(Math.min(result.afterMs ?? 0, MAX_SERVER_DELAY_MS), backoffDelayMs(n, policy));
+    await sleep(delay);
   }
 }

@@ -17,7 +17,7 @@ describe('invalid and hostile commands', () => {
 
   const cases: Array<[string, string, string]> = [
     ['unknown provider', `gcp us-east1 ${GOOD}`, 'gcp'],
-    ['provider not available', `huawei cn-north-4 616fb98f-46ca-475e-917e-2563e5a8cd19`, 'not available yet'],
+    ['provider not configured', `huawei cn-north-4 616fb98f-46ca-475e-917e-2563e5a8cd19`, 'not configured'],
     ['unknown region', `alibaba mars-1 ${GOOD}`, 'mars-1'],
     ['malformed id', `alibaba cn-hangzhou ${GOOD} i-NOT_VALID`, 'i-NOT_VALID'],
     ['no ids', `alibaba cn-hangzhou`, 'instance'],

@@ -245,12 +245,12 @@ describe('reboot: retryable answers', () => {
     expect(sim.fleet.totalReboots()).toBe(0);
   });
 
-  it('honours Retry-After (capped by the policy)', async () => {
+  it('honours Retry-After in full, beyond the backoff cap', async () => {
     const delays: number[] = [];
     sim.faults.inject({ kind: 'throttle', count: 1, retryAfterSeconds: 1 });
     const outcome = await rebootOne(RUNNING, {}, { sleep: async (ms) => void delays.push(ms) });
     expect(outcome).toMatchObject({ status: 'succeeded' });
-    expect(delays).toEqual([20]);
+    expect(delays).toEqual([1000]);
     sim.faults.inject({ kind: 'throttle', count: 1 });
     delays.length = 0;
     await rebootOne(RUNNING2, {}, { sleep: async (ms) => void delays.push(ms) });
@@ -303,7 +303,7 @@ describe('reboot: ambiguous failures are unknown, never resent', () => {
     sim.faults.inject({ kind: 'latency', count: 1, ms: 1500 });
     const outcome = await rebootOne(RUNNING, {}, { timeoutMs: 100 });
     expect(outcome).toMatchObject({ status: 'unknown' });
-    expect(outcome.status === 'unknown' && outcome.reason).toContain('network error UND_ERR_HEADERS_TIMEOUT');
+    expect(outcome.status === 'unknown' && outcome.reason).toContain('network error TIMEOUT');
     expect(sim.requests).toHaveLength(0);
     await vi.waitFor(() => expect(sim.requests).toHaveLength(1), { timeout: 2000 });
     expect(instance(RUNNING).rebootCount).toBe(1);

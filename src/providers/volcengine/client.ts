@@ -1,0 +1,296 @@
+/**
+ * Volcengine ECS `RebootInstances` (2020-04-01) over undici. Every call carries a ClientToken derived
+ * from the batch's idempotency key, which is what makes resending after a lost answer safe here.
+ */
+import { z } from 'zod';
+import { retryAfterMs, sendHttp, TransportError } from '../http.js';
+import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
+import { realSleep, withRetries, type AttemptResult } from '../retry.js';
+import { compactIso, hostHeader, sha256Hex } from '../signing.js';
+import { volcengineInfo } from './ids.js';
+import { EMPTY_BODY_SHA256, signRequest, type QueryPair } from './signer.js';
+
+export interface VolcengineCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+const SERVICE = 'ecs';
+const ACTION = 'RebootInstances';
+const VERSION = '2020-04-01';
+const DEFAULT_HOST = 'https://open.volcengineapi.com';
+/** Regions the official SDK sends to `ecs.<region>.volcengineapi.com` instead of the global host (providers.md §1.4). */
+const BOOTSTRAP_REGIONS = new Set([
+  'cn-beijing-autodriving',
+  'ap-southeast-2',
+  'ap-southeast-3',
+  'cn-shanghai-autodriving',
+  'cn-beijing-selfdrive',
+]);
+const MAX_CLIENT_TOKEN = 64;
+
+/** Base URL (scheme, host, port) for a region; the override replaces it for every region. */
+export function volcengineEndpoint(region: string, override?: string): string {
+  if (override !== undefined && override !== '') {
+    const url = new URL(override);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`VOLCENGINE_ENDPOINT must be http(s): ${url.protocol}`);
+    return url.origin;
+  }
+  return BOOTSTRAP_REGIONS.has(region) ? `https://${SERVICE}.${region}.volcengineapi.com` : DEFAULT_HOST;
+}
+
+/** ClientToken allows at most 64 ASCII characters; longer or non-ASCII keys are hashed so the token stays stable. */
+export function clientTokenFor(idempotencyKey: string): string {
+  return isValidToken(idempotencyKey) ? idempotencyKey : sha256Hex(idempotencyKey);
+}
+
+function isValidToken(token: string): boolean {
+  return token.length > 0 && token.length <= MAX_CLIENT_TOKEN && /^[\x21-\x7e]+$/.test(token);
+}
+
+/**
+ * Round 0 uses the batch token. A follow-up round for instances the cloud flow-limited has other
+ * parameters, so reusing the token would be answered IdempotentParameterMismatch; it gets its own
+ * token, derived so that a restarted job resends exactly the same rounds.
+ */
+export function roundToken(baseToken: string, round: number): string {
+  if (round === 0) return baseToken;
+  const suffix = `-r${round}`;
+  const stem = baseToken.length + suffix.length <= MAX_CLIENT_TOKEN ? baseToken : sha256Hex(baseToken).slice(0, MAX_CLIENT_TOKEN - suffix.length);
+  return stem + suffix;
+}
+
+/** Builds the query pairs of one call; DryRun is sent only when asked for. */
+export function rebootQuery(ids: readonly string[], force: boolean, dryRun: boolean, clientToken: string | undefined): QueryPair[] {
+  const pairs: QueryPair[] = [
+    ['Action', ACTION],
+    ['Version', VERSION],
+    ...ids.map((id, i): QueryPair => [`InstanceIds.${i + 1}`, id]),
+    ['ForceStop', String(force)],
+  ];
+  // Unverified against the live API: the seed page lists no DryRun parameter. Volcengine's convention
+  // elsewhere is that a passing dry run answers the request-level error DryRunOperation.
+  if (dryRun) pairs.push(['DryRun', 'true']);
+  if (clientToken !== undefined) pairs.push(['ClientToken', clientToken]);
+  return pairs;
+}
+
+const errorSchema = z.object({
+  Code: z.string(),
+  CodeN: z.number().optional(),
+  Message: z.string().optional(),
+});
+
+const envelopeSchema = z.object({
+  ResponseMetadata: z.object({
+    RequestId: z.string().optional(),
+    Error: errorSchema.nullish(),
+  }),
+  Result: z
+    .object({
+      OperationDetails: z
+        .array(
+          z.object({
+            InstanceId: z.string(),
+            Error: z.object({ Code: z.string(), Message: z.string().optional() }).nullish(),
+          }),
+        )
+        .nullish(),
+    })
+    .nullish(),
+});
+
+/** What one answer means for the ids it was about. */
+export type Verdict =
+  /** The whole request failed and nothing happened: retry it as it is (same token). */
+  | { kind: 'retry-request'; code: string; message: string; requestId?: string; afterMs?: number }
+  /** The whole request failed for good: every id fails with this. */
+  | { kind: 'fail-request'; code: string; message: string; requestId?: string }
+  /** A dry run that would pass for every id. */
+  | { kind: 'dry-run-passed'; requestId?: string }
+  /** Per-instance answers; `retryIds` were flow-limited and nothing happened to them. */
+  | { kind: 'instances'; outcomes: Map<string, InstanceOutcome>; retryIds: string[] };
+
+function isThrottleCode(code: string): boolean {
+  return /Throttl|FlowLimit/i.test(code);
+}
+
+/** Per-instance codes that say the instance was not touched and to try again. */
+function isRetryableInstanceCode(code: string): boolean {
+  return isThrottleCode(code) || code === 'InternalError';
+}
+
+/** Turns one HTTP answer into a verdict; pure, so every branch is testable without a network. */
+export function interpretResponse(
+  status: number,
+  headers: Record<string, string>,
+  text: string,
+  ids: readonly string[],
+  dryRun: boolean,
+): Verdict {
+  const afterMs = retryAfterMs(headers);
+  let parsed: z.infer<typeof envelopeSchema> | undefined;
+  try {
+    const result = envelopeSchema.safeParse(JSON.parse(text));
+    parsed = result.success ? result.data : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed) {
+    const message = `HTTP ${status} answer that is not a Volcengine response`;
+    // ClientToken makes a resend harmless, so a throttled or broken gateway answer is worth another try.
+    if (status === 429 || status >= 500) return { kind: 'retry-request', code: 'UnexpectedResponse', message, afterMs };
+    return { kind: 'fail-request', code: 'UnexpectedResponse', message };
+  }
+  const requestId = parsed.ResponseMetadata.RequestId;
+  const error = parsed.ResponseMetadata.Error;
+  // The gateway can put an error in a 200 answer: the body decides, not the status.
+  if (error) {
+    const message = error.Message ?? error.Code;
+    if (dryRun && error.Code === 'DryRunOperation') return { kind: 'dry-run-passed', requestId };
+    if (status === 429 || isThrottleCode(error.Code)) return { kind: 'retry-request', code: error.Code, message, requestId, afterMs };
+    if (status === 412 || error.Code === 'IdempotentProcessing') return { kind: 'retry-request', code: error.Code, message, requestId, afterMs };
+    if (status >= 500 || error.Code === 'InternalError') return { kind: 'retry-request', code: error.Code, message, requestId, afterMs };
+    return { kind: 'fail-request', code: error.Code, message, requestId };
+  }
+  const details = parsed.Result?.OperationDetails;
+  if (status < 200 || status >= 300 || !details) {
+    const message = `HTTP ${status} answer without an error or OperationDetails`;
+    if (status === 429 || status >= 500) return { kind: 'retry-request', code: 'UnexpectedResponse', message, requestId, afterMs };
+    return { kind: 'fail-request', code: 'UnexpectedResponse', message, requestId };
+  }
+  return instanceVerdict(details, ids, dryRun, requestId);
+}
+
+type OperationDetail = { InstanceId: string; Error?: { Code: string; Message?: string } | null };
+
+function instanceVerdict(details: readonly OperationDetail[], ids: readonly string[], dryRun: boolean, requestId: string | undefined): Verdict {
+  const byId = new Map<string, OperationDetail>();
+  for (const detail of details) if (!byId.has(detail.InstanceId)) byId.set(detail.InstanceId, detail);
+  const outcomes = new Map<string, InstanceOutcome>();
+  const retryIds: string[] = [];
+  const passed = dryRun ? ('checked' as const) : ('succeeded' as const);
+  for (const id of ids) {
+    const detail = byId.get(id);
+    // An entry without Error is a success. A missing entry is read the same way: the seed only shows
+    // failed entries, so a cloud that lists failures alone must not turn every success into a failure.
+    if (!detail?.Error) {
+      outcomes.set(id, detail ? { id, status: passed } : { id, status: passed, detail: 'not listed in OperationDetails; accepted with the request' });
+      continue;
+    }
+    const { Code: code, Message: message } = detail.Error;
+    outcomes.set(id, { id, status: 'failed', code, message: message ?? code, ...(requestId ? { requestId } : {}) });
+    if (isRetryableInstanceCode(code)) retryIds.push(id);
+  }
+  return { kind: 'instances', outcomes, retryIds };
+}
+
+function failed(id: string, code: string, message: string, requestId?: string): InstanceOutcome {
+  return { id, status: 'failed', code, message, ...(requestId ? { requestId } : {}) };
+}
+
+/** Cloud messages are echoed to Slack: make sure neither the secret nor our signature can ride along. */
+function redact(text: string, secrets: readonly string[]): string {
+  return secrets.filter((s) => s.length >= 8).reduce((out, s) => out.split(s).join('[redacted]'), text);
+}
+
+function redactOutcome(outcome: InstanceOutcome, secrets: readonly string[]): InstanceOutcome {
+  if (outcome.status === 'failed') return { ...outcome, message: redact(outcome.message, secrets) };
+  if (outcome.status === 'unknown') return { ...outcome, reason: redact(outcome.reason, secrets) };
+  return outcome;
+}
+
+function unknownReason(code: string, attempts: number, dryRun: boolean): string {
+  if (dryRun) return `dry run sent but no answer (network error ${code}); a dry run reboots nothing — run it again`;
+  return `request sent but no answer (network error ${code}) after ${attempts} attempt(s) with the same ClientToken; the instance may or may not be rebooting — check it in the console`;
+}
+
+export function createVolcengineProvider(options: ClientOptions<VolcengineCredentials>): Provider {
+  const now = options.now ?? (() => new Date());
+  const sleep = options.sleep ?? realSleep;
+  const { accessKeyId, secretAccessKey } = options.credentials;
+  // Fail at start-up, not at the first reboot, when the endpoint is unusable.
+  if (options.endpoint) volcengineEndpoint('', options.endpoint);
+
+  async function send(region: string, query: QueryPair[], signatures: string[]): Promise<{ status: number; headers: Record<string, string>; text: string }> {
+    const base = new URL(volcengineEndpoint(region, options.endpoint));
+    const xDate = compactIso(now());
+    const headers = { host: hostHeader(base), 'x-content-sha256': EMPTY_BODY_SHA256, 'x-date': xDate };
+    const signed = signRequest(
+      { method: 'GET', path: '/', query, headers, bodySha256: EMPTY_BODY_SHA256, xDate, region, service: SERVICE },
+      { accessKeyId, secretAccessKey },
+    );
+    signatures.push(signed.signature);
+    // The URL carries the very string that was signed, so nothing re-encodes or re-orders it.
+    const url = new URL(`${base.origin}/?${signed.canonicalQuery}`);
+    return sendHttp({ method: 'GET', url, headers: { ...headers, authorization: signed.authorization }, timeoutMs: options.timeoutMs });
+  }
+
+  async function reboot(call: RebootCall): Promise<BatchResult> {
+    const ids = [...new Set(call.ids)];
+    if (ids.length === 0) return { outcomes: [] };
+    // A dry run changes nothing, so it needs no token; sending one would also tie the batch's token to
+    // the dry run's parameters and make the real run answer IdempotentParameterMismatch.
+    const baseToken = call.dryRun ? undefined : clientTokenFor(call.idempotencyKey);
+    const settled = new Map<string, InstanceOutcome>();
+    const signatures: string[] = [];
+    let pending = ids;
+    let round = 0;
+    let ambiguousAttempts = 0;
+    let ambiguousCode = '';
+
+    const snapshot = (forPending: (id: string) => InstanceOutcome): InstanceOutcome[] =>
+      ids.map((id) => (pending.includes(id) ? forPending(id) : (settled.get(id) ?? forPending(id))));
+
+    // Once a send of this round may have reached the cloud, a later refusal of a resend does not prove
+    // that nothing happened: only an answer about the instances (or the token's replay) settles them.
+    const requestFailure = (id: string, code: string, message: string, requestId?: string): InstanceOutcome =>
+      ambiguousAttempts > 0
+        ? { id, status: 'unknown', reason: `${unknownReason(ambiguousCode, ambiguousAttempts, call.dryRun)} (the last attempt was answered ${code}: ${message})` }
+        : failed(id, code, message, requestId);
+
+    const attempt = async (): Promise<AttemptResult<InstanceOutcome[]>> => {
+      const token = baseToken === undefined ? undefined : roundToken(baseToken, round);
+      let answer;
+      try {
+        answer = await send(call.region, rebootQuery(pending, call.force, call.dryRun, token), signatures);
+      } catch (err) {
+        if (!(err instanceof TransportError)) throw err;
+        if (err.phase === 'not-sent') return { retry: snapshot((id) => requestFailure(id, err.code, err.message)) };
+        // The token (or the dry run) makes a resend harmless; what is still unanswered at the end is unknown.
+        ambiguousAttempts += 1;
+        ambiguousCode = err.code;
+        return { retry: snapshot((id) => ({ id, status: 'unknown', reason: unknownReason(err.code, ambiguousAttempts, call.dryRun) })) };
+      }
+      const verdict = interpretResponse(answer.status, answer.headers, answer.text, pending, call.dryRun);
+      switch (verdict.kind) {
+        case 'retry-request':
+          return { retry: snapshot((id) => requestFailure(id, verdict.code, verdict.message, verdict.requestId)), afterMs: verdict.afterMs };
+        case 'fail-request':
+          return { final: snapshot((id) => requestFailure(id, verdict.code, verdict.message, verdict.requestId)) };
+        case 'dry-run-passed':
+          return { final: snapshot((id) => ({ id, status: 'checked' })) };
+        case 'instances': {
+          for (const [id, outcome] of verdict.outcomes) settled.set(id, outcome);
+          pending = verdict.retryIds;
+          if (pending.length === 0) return { final: snapshot((id) => failed(id, 'UnexpectedResponse', 'no outcome')) };
+          round += 1;
+          ambiguousAttempts = 0;
+          return { retry: snapshot((id) => settled.get(id) ?? failed(id, 'UnexpectedResponse', 'no outcome')) };
+        }
+      }
+    };
+
+    let outcomes: InstanceOutcome[];
+    try {
+      outcomes = await withRetries(attempt, options.retry, sleep);
+    } catch {
+      // Not a cloud or network failure but a bug or a bad setting; still, every id gets an outcome.
+      outcomes = snapshot((id) => failed(id, 'ClientError', 'the Volcengine client could not build or send the request'));
+    }
+    const secrets = [secretAccessKey, ...signatures];
+    return { outcomes: outcomes.map((o) => redactOutcome(o, secrets)) };
+  }
+
+  return { info: volcengineInfo, reboot };
+}
