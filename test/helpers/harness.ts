@@ -87,9 +87,9 @@ export class Harness {
   }
 
   /** Stops the bot as a crash would leave it (store on disk), then starts a new one on the same database. */
-  async restart(whileDown?: (dbPath: string) => void): Promise<void> {
+  async restart(whileDown?: (dbPath: string) => void | Promise<void>): Promise<void> {
     await this.bot.stop();
-    whileDown?.(this.env.REBOOT_DB as string);
+    await whileDown?.(this.env.REBOOT_DB as string);
     await this.boot();
   }
 
