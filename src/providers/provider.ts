@@ -4,6 +4,7 @@
  * parser can validate requests without credentials or network; the runtime half
  * (`Provider`) is built only for providers whose credentials are configured.
  */
+import type { RetryPolicy } from './retry.js';
 
 export const PROVIDER_NAMES = ['alibaba', 'volcengine', 'baidu', 'huawei'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
@@ -96,7 +97,7 @@ export interface ClientOptions<Credentials> {
   credentials: Credentials;
   /** Replaces scheme, host and port for every region (the *_ENDPOINT variables). */
   endpoint?: string;
-  retry: import('./retry.js').RetryPolicy;
+  retry: RetryPolicy;
   /** Per-request timeout; after it the request counts as ambiguous, not as failed. */
   timeoutMs: number;
   now?: () => Date;

@@ -8,7 +8,6 @@ import {
   GROUP_MEMBER,
   Harness,
   INCIDENT,
-  REQUESTER,
   STRANGER,
   hasButtons,
   textOf,
