@@ -1,0 +1,223 @@
+/**
+ * Alibaba Cloud ECS `RebootInstances` (2014-05-26) over undici, signed with ACS3-HMAC-SHA256.
+ * BatchOptimization=SuccessFirst makes ECS answer per instance instead of failing the whole batch
+ * for one bad id. The API has no idempotency token, so an answer lost in transit is never resent.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
+import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
+import { withRetries, type AttemptResult } from '../retry.js';
+import { hostHeader, isoSeconds, sha256Hex } from '../signing.js';
+import { alibabaInfo } from './ids.js';
+import { canonicalQueryString, sign, type QueryPair } from './signer.js';
+
+export interface AlibabaCredentials {
+  accessKeyId: string;
+  accessKeySecret: string;
+}
+
+export const ECS_ACTION = 'RebootInstances';
+export const ECS_VERSION = '2014-05-26';
+
+const REGION = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+/**
+ * Base URL (no trailing slash) for a region. An override replaces scheme, host and port for every
+ * region; its path, if any, is ignored because RPC-style ECS calls always go to `/`.
+ */
+export function alibabaEndpoint(region: string, override?: string): string {
+  if (override !== undefined && override !== '') return new URL(override).origin;
+  return `https://ecs.${region}.aliyuncs.com`;
+}
+
+/** The RPC parameters of one reboot call, unsorted; the signer orders them. */
+export function rebootQueryPairs(call: Pick<RebootCall, 'region' | 'force' | 'dryRun'>, ids: readonly string[]): QueryPair[] {
+  return [
+    ['RegionId', call.region],
+    ...ids.map((id, i): QueryPair => [`InstanceId.${i + 1}`, id]),
+    ['ForceReboot', String(call.force)],
+    ['DryRun', String(call.dryRun)],
+    ['BatchOptimization', 'SuccessFirst'],
+  ];
+}
+
+const InstanceResponseSchema = z.object({
+  InstanceId: z.string(),
+  Code: z.string(),
+  Message: z.string().optional(),
+  PreviousStatus: z.string().optional(),
+  CurrentStatus: z.string().optional(),
+});
+
+const SuccessSchema = z.object({
+  RequestId: z.string().optional(),
+  InstanceResponses: z.object({ InstanceResponse: z.array(InstanceResponseSchema) }),
+});
+
+const ErrorSchema = z.object({
+  Code: z.string().min(1),
+  Message: z.string().optional(),
+  RequestId: z.string().optional(),
+  HostId: z.string().optional(),
+  Recommend: z.string().optional(),
+});
+
+type ApiError = z.infer<typeof ErrorSchema>;
+type InstanceResponse = z.infer<typeof InstanceResponseSchema>;
+
+/** Codes that mean ECS refused the whole call before touching any instance, and may accept it later. */
+export function isRetryableCode(code: string): boolean {
+  return code.startsWith('Throttling') || code === 'ServiceUnavailable' || code === 'InternalError';
+}
+
+export function createAlibabaProvider(options: ClientOptions<AlibabaCredentials>): Provider {
+  const now = options.now ?? (() => new Date());
+  const { accessKeyId, accessKeySecret } = options.credentials;
+
+  async function reboot(call: RebootCall): Promise<BatchResult> {
+    const ids = [...new Set(call.ids)];
+    if (ids.length === 0) return { outcomes: [] };
+    if (ids.length > alibabaInfo.maxBatch) {
+      return {
+        outcomes: allFailed(ids, 'TooManyInstances', `Alibaba ECS accepts at most ${alibabaInfo.maxBatch} instance ids per call, got ${ids.length}; nothing was sent`),
+      };
+    }
+    if (!REGION.test(call.region)) {
+      return { outcomes: allFailed(ids, 'InvalidRegion', `"${call.region}" is not a region id; nothing was sent`) };
+    }
+    const url = new URL(alibabaEndpoint(call.region, options.endpoint));
+    const query = rebootQueryPairs(call, ids);
+    const outcomes = await withRetries((_n) => attempt(url, query, ids), options.retry, options.sleep);
+    return { outcomes };
+  }
+
+  async function attempt(base: URL, query: readonly QueryPair[], ids: string[]): Promise<AttemptResult<InstanceOutcome[]>> {
+    const body = '';
+    const headers: Record<string, string> = {
+      host: hostHeader(base),
+      'x-acs-action': ECS_ACTION,
+      'x-acs-version': ECS_VERSION,
+      'x-acs-date': isoSeconds(now()),
+      'x-acs-signature-nonce': randomBytes(16).toString('hex'),
+      'x-acs-content-sha256': sha256Hex(body),
+    };
+    const signed = sign({ method: 'POST', path: '/', query, headers, hashedPayload: headers['x-acs-content-sha256'] ?? '', accessKeyId, accessKeySecret });
+    headers['authorization'] = signed.authorization;
+    const redact = redactor([accessKeySecret, signed.signature]);
+    let res: HttpResponse;
+    try {
+      res = await sendHttp({
+        method: 'POST',
+        // The query string is exactly the canonical one we signed; URL/URLSearchParams would re-encode it.
+        url: new URL(`${base.origin}/?${canonicalQueryString(query)}`),
+        headers,
+        body,
+        timeoutMs: options.timeoutMs,
+      });
+    } catch (err) {
+      return transportVerdict(err, ids);
+    }
+    return interpret(res, ids, redact);
+  }
+
+  return { info: alibabaInfo, reboot };
+}
+
+function transportVerdict(err: unknown, ids: string[]): AttemptResult<InstanceOutcome[]> {
+  const code = err instanceof TransportError ? err.code : 'UNKNOWN';
+  if (err instanceof TransportError && err.phase === 'not-sent') {
+    return { retry: allFailed(ids, code, err.message) };
+  }
+  // RebootInstances has no idempotency token: resending could reboot twice.
+  const reason = `request sent but no answer (network error ${code}); the instance may or may not be rebooting — check it in the console`;
+  return { final: ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason })) };
+}
+
+function interpret(res: HttpResponse, ids: string[], redact: (s: string) => string): AttemptResult<InstanceOutcome[]> {
+  const json = parseJson(res.text);
+  if (res.status >= 200 && res.status < 300) {
+    const ok = SuccessSchema.safeParse(json);
+    if (ok.success) return { final: perInstance(ids, ok.data.InstanceResponses.InstanceResponse, ok.data.RequestId, redact) };
+    const err = ErrorSchema.safeParse(json);
+    if (err.success) return apiErrorVerdict(err.data, res, ids, redact);
+    return {
+      final: allFailed(ids, 'UnexpectedResponse', `HTTP ${res.status} with a body ECS does not document; the instances may have been rebooted — check them in the console`),
+    };
+  }
+  const err = ErrorSchema.safeParse(json);
+  if (err.success) return apiErrorVerdict(err.data, res, ids, redact);
+  return unparsableErrorVerdict(res, ids);
+}
+
+function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: string[], redact: (s: string) => string): AttemptResult<InstanceOutcome[]> {
+  const message = redact(err.Message ?? `HTTP ${res.status}`);
+  const outcomes = ids.map((id): InstanceOutcome => failed(id, err.Code, message, err.RequestId));
+  if (!isRetryableCode(err.Code)) return { final: outcomes };
+  const afterMs = retryAfterMs(res.headers);
+  return afterMs === undefined ? { retry: outcomes } : { retry: outcomes, afterMs };
+}
+
+/**
+ * A non-2xx answer without ECS's error body comes from something in front of ECS. 429 and 503 say the
+ * request was turned away; any other 5xx (502, 504…) may hide a request that ECS did receive.
+ */
+function unparsableErrorVerdict(res: HttpResponse, ids: string[]): AttemptResult<InstanceOutcome[]> {
+  if (res.status === 429 || res.status === 503) {
+    const outcomes = allFailed(ids, `HTTP${res.status}`, `HTTP ${res.status} without an ECS error body`);
+    const afterMs = retryAfterMs(res.headers);
+    return afterMs === undefined ? { retry: outcomes } : { retry: outcomes, afterMs };
+  }
+  if (res.status >= 500) {
+    const reason = `HTTP ${res.status} from a gateway without an ECS answer; the instance may or may not be rebooting — check it in the console`;
+    return { final: ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason })) };
+  }
+  return { final: allFailed(ids, 'UnexpectedResponse', `HTTP ${res.status} with a body ECS does not document`) };
+}
+
+function perInstance(ids: string[], answers: InstanceResponse[], requestId: string | undefined, redact: (s: string) => string): InstanceOutcome[] {
+  const byId = new Map<string, InstanceResponse>();
+  for (const answer of answers) if (!byId.has(answer.InstanceId)) byId.set(answer.InstanceId, answer);
+  return ids.map((id): InstanceOutcome => {
+    const answer = byId.get(id);
+    if (!answer) return failed(id, 'MissingFromResponse', 'ECS answered without a result for this instance, so it did not act on it', requestId);
+    return instanceOutcome(id, answer, requestId, redact);
+  });
+}
+
+function instanceOutcome(id: string, answer: InstanceResponse, requestId: string | undefined, redact: (s: string) => string): InstanceOutcome {
+  if (answer.Code === '200') return { id, status: 'succeeded', detail: transition(answer) };
+  if (answer.Code === 'DRYRUN.SUCCESS') {
+    // With SuccessFirst, ECS reports DRYRUN.SUCCESS whatever the check finds (seed page, DryRun).
+    return { id, status: 'checked', detail: 'DRYRUN.SUCCESS (Alibaba does not report per-instance check failures in a batch dry run)' };
+  }
+  return failed(id, answer.Code, redact(answer.Message ?? ''), requestId);
+}
+
+function transition(answer: InstanceResponse): string {
+  const before = answer.PreviousStatus ?? '';
+  const after = answer.CurrentStatus ?? '';
+  return before !== '' && after !== '' ? `${before} → ${after}` : 'reboot accepted';
+}
+
+function failed(id: string, code: string, message: string, requestId: string | undefined): InstanceOutcome {
+  return requestId === undefined ? { id, status: 'failed', code, message } : { id, status: 'failed', code, message, requestId };
+}
+
+function allFailed(ids: readonly string[], code: string, message: string): InstanceOutcome[] {
+  return ids.map((id) => failed(id, code, message, undefined));
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Cloud messages are echoed to Slack; make sure nothing secret can ride along. */
+function redactor(secrets: readonly string[]): (s: string) => string {
+  const present = secrets.filter((s) => s.length >= 8);
+  return (text) => present.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+}
