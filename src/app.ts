@@ -51,7 +51,7 @@ export interface RunningBot {
   runner: Runner;
   outbox: Outbox;
   /** Resolves when no listener, job run or Slack write is in progress. */
-  settle(): Promise<void>;
+  settle(timeoutMs?: number): Promise<void>;
   /** Base URL of the HTTP listener (HTTP mode: /slack/events and /healthz; Socket Mode: /healthz). */
   url: string;
   stop(): Promise<void>;
@@ -183,10 +183,10 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     runner,
     outbox,
     url,
-    async settle() {
+    async settle(timeoutMs = 10_000) {
       await listenersIdle();
       await runner.idle();
-      await outbox.drain();
+      await outbox.drain(timeoutMs);
     },
     async stop() {
       clearInterval(sweeper);
