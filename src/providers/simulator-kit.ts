@@ -210,3 +210,32 @@ export interface ProviderSimulator {
   start(port?: number): Promise<string>;
   stop(): Promise<void>;
 }
+
+/**
+ * The common half of every simulator: its fleet, fault queue, request log and loopback server.
+ * A cloud's simulator adds only `handle`, which speaks that cloud's wire format and signature.
+ */
+export abstract class SimulatorServer implements ProviderSimulator {
+  readonly fleet: Fleet;
+  readonly faults = new FaultQueue();
+  readonly requests: RecordedRequest[] = [];
+  private server: RunningServer | undefined;
+
+  constructor(rebootMs?: number) {
+    this.fleet = new Fleet(rebootMs);
+  }
+
+  protected abstract handle(req: SimulatorRequest): SimulatorResponse | Promise<SimulatorResponse>;
+
+  async start(port?: number): Promise<string> {
+    if (this.server) return this.server.url;
+    this.server = await serveSimulator((req) => this.handle(req), this.faults, this.requests, port);
+    return this.server.url;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    await server?.close();
+  }
+}

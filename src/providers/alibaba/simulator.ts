@@ -5,14 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  Fleet,
-  FaultQueue,
   parseRawQuery,
-  serveSimulator,
+  SimulatorServer,
   type FleetState,
-  type ProviderSimulator,
-  type RecordedRequest,
-  type RunningServer,
   type SimulatedInstance,
   type SimulatorRequest,
   type SimulatorResponse,
@@ -90,20 +85,16 @@ interface RebootParams {
   successFirst: boolean;
 }
 
-export class AlibabaSimulator implements ProviderSimulator {
-  readonly fleet: Fleet;
-  readonly faults = new FaultQueue();
-  readonly requests: RecordedRequest[] = [];
+export class AlibabaSimulator extends SimulatorServer {
   private readonly credentials: Record<string, string>;
   private readonly now: () => Date;
   /** `${accessKeyId} ${nonce}` → when it was first seen, kept for twice the skew window. */
   private readonly nonces = new Map<string, number>();
   private readonly blocked = new Map<string, BlockCode>();
-  private server: RunningServer | undefined;
 
   constructor(options: AlibabaSimulatorOptions) {
+    super(options.rebootMs);
     this.credentials = { ...options.credentials };
-    this.fleet = new Fleet(options.rebootMs);
     this.now = options.now ?? (() => new Date());
   }
 
@@ -116,19 +107,7 @@ export class AlibabaSimulator implements ProviderSimulator {
     this.blocked.delete(id);
   }
 
-  async start(port?: number): Promise<string> {
-    if (this.server) return this.server.url;
-    this.server = await serveSimulator((req) => this.handle(req), this.faults, this.requests, port);
-    return this.server.url;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    await server?.close();
-  }
-
-  handle(req: SimulatorRequest): SimulatorResponse {
+  override handle(req: SimulatorRequest): SimulatorResponse {
     const requestId = randomUUID().toUpperCase();
     let query: QueryPair[];
     try {

@@ -5,14 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  Fleet,
-  FaultQueue,
   parseRawQuery,
-  serveSimulator,
+  SimulatorServer,
   type FleetState,
-  type ProviderSimulator,
-  type RecordedRequest,
-  type RunningServer,
   type SimulatedInstance,
   type SimulatorRequest,
   type SimulatorResponse,
@@ -90,36 +85,20 @@ const ERRORS = {
   },
 } satisfies Record<string, BaiduError>;
 
-export class BaiduSimulator implements ProviderSimulator {
-  readonly fleet: Fleet;
-  readonly faults = new FaultQueue();
-  readonly requests: RecordedRequest[] = [];
-  private server: RunningServer | undefined;
+export class BaiduSimulator extends SimulatorServer {
   private readonly credentials: ReadonlyMap<string, string>;
   private readonly denied: ReadonlySet<string>;
   private readonly now: () => Date;
 
   constructor(options: BaiduSimulatorOptions) {
-    this.fleet = new Fleet(options.rebootMs);
+    super(options.rebootMs);
     this.credentials = new Map(Object.entries(options.credentials));
     this.denied = new Set(options.deniedAccessKeys ?? []);
     this.now = options.now ?? (() => new Date());
   }
 
-  async start(port?: number): Promise<string> {
-    if (this.server) return this.server.url;
-    this.server = await serveSimulator((req) => this.handle(req), this.faults, this.requests, port);
-    return this.server.url;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    await server?.close();
-  }
-
   /** One request as the cloud sees it: authenticate, then faults, then the API itself. */
-  handle(req: SimulatorRequest): SimulatorResponse {
+  override handle(req: SimulatorRequest): SimulatorResponse {
     const requestId = randomUUID();
     const bce = decodeRequest(req);
     if (!bce) return errorResponse(ERRORS.badUri, requestId);

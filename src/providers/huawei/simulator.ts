@@ -6,13 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import {
-  FaultQueue,
-  Fleet,
   parseRawQuery,
-  serveSimulator,
-  type ProviderSimulator,
-  type RecordedRequest,
-  type RunningServer,
+  SimulatorServer,
   type SimulatedInstance,
   type SimulatorRequest,
   type SimulatorResponse,
@@ -103,33 +98,19 @@ function serverStatus(instance: SimulatedInstance): { status: string; vmState: s
   }
 }
 
-export class HuaweiSimulator implements ProviderSimulator {
-  readonly fleet: Fleet;
-  readonly faults = new FaultQueue();
-  readonly requests: RecordedRequest[] = [];
+export class HuaweiSimulator extends SimulatorServer {
   private readonly credentials: Record<string, string>;
   private readonly rebootMs: number;
   private readonly spreadMs: number;
   private readonly jobs = new Map<string, SimJob>();
   private readonly subJobFailures = new Map<string, { code: string; reason: string }>();
   private readonly scripted: ScriptedAnswer[] = [];
-  private server?: RunningServer;
 
   constructor(options: HuaweiSimulatorOptions) {
+    super(options.rebootMs ?? 200);
     this.credentials = { ...options.credentials };
     this.rebootMs = options.rebootMs ?? 200;
     this.spreadMs = options.subJobSpreadMs ?? this.rebootMs / 2;
-    this.fleet = new Fleet(this.rebootMs);
-  }
-
-  async start(port?: number): Promise<string> {
-    this.server = await serveSimulator((req) => this.handle(req), this.faults, this.requests, port);
-    return this.server.url;
-  }
-
-  async stop(): Promise<void> {
-    await this.server?.close();
-    this.server = undefined;
   }
 
   /** The sub-job of `serverId` in the next batch reboot that names it fails with this code and reason. */
@@ -147,7 +128,7 @@ export class HuaweiSimulator implements ProviderSimulator {
     return [...this.jobs.keys()];
   }
 
-  private handle(req: SimulatorRequest): SimulatorResponse {
+  protected handle(req: SimulatorRequest): SimulatorResponse {
     const requestId = hex32();
     const answer = this.route(req, requestId);
     return { ...answer, headers: { 'x-request-id': requestId, ...answer.headers } };

@@ -5,12 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  FaultQueue,
-  Fleet,
-  serveSimulator,
-  type ProviderSimulator,
-  type RecordedRequest,
-  type RunningServer,
+  SimulatorServer,
   type SimulatorRequest,
   type SimulatorResponse,
 } from '../simulator-kit.js';
@@ -103,21 +98,17 @@ interface Injected<C> {
   remaining: number;
 }
 
-export class VolcengineSimulator implements ProviderSimulator {
-  readonly fleet: Fleet;
-  readonly faults = new FaultQueue();
-  readonly requests: RecordedRequest[] = [];
+export class VolcengineSimulator extends SimulatorServer {
   private readonly credentials: Record<string, string>;
   private readonly now: () => Date;
   private readonly tokens = new Map<string, Remembered>();
   private readonly requestErrors: Array<Injected<RequestErrorCode>> = [];
   private readonly instanceErrors: Array<Injected<InstanceErrorCode>> = [];
-  private server: RunningServer | undefined;
   private sequence = 0;
 
   constructor(options: VolcengineSimulatorOptions) {
+    super(options.rebootMs);
     this.credentials = { ...options.credentials };
-    this.fleet = new Fleet(options.rebootMs);
     this.now = options.now ?? (() => new Date());
   }
 
@@ -136,17 +127,7 @@ export class VolcengineSimulator implements ProviderSimulator {
     if (count > 0) this.instanceErrors.push({ code, remaining: count });
   }
 
-  async start(port?: number): Promise<string> {
-    this.server = await serveSimulator((req) => this.handle(req), this.faults, this.requests, port);
-    return this.server.url;
-  }
-
-  async stop(): Promise<void> {
-    await this.server?.close();
-    this.server = undefined;
-  }
-
-  private handle(req: SimulatorRequest): SimulatorResponse {
+  protected handle(req: SimulatorRequest): SimulatorResponse {
     const pairs = decodeRawQuery(req.query) ?? [];
     const meta = { action: firstValue(pairs, 'Action') ?? '', version: firstValue(pairs, 'Version') ?? '', region: '' };
 
