@@ -57,7 +57,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
       return;
     }
     const { user_id: user, channel_id: channel, text } = body.data;
-    const parsed = parseRebootCommand(text, deps.parseContext);
+    const parsed = parseRebootCommand(decodeSlackEntities(text), deps.parseContext);
     if (parsed.kind === 'help') {
       await ack({ response_type: 'ephemeral', text: usageText() });
       return;
@@ -115,6 +115,11 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
     }
     await (action.action_id === APPROVE_ACTION ? onApprove(deps, job, user, respond) : onDeny(deps, job, user, respond));
   });
+}
+
+/** Slack sends command text with &, < and > as HTML entities; the parser and the store want what was typed. */
+export function decodeSlackEntities(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
 async function tell(respond: RespondFn, text: string): Promise<void> {

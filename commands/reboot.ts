@@ -1,0 +1,511 @@
+/**
+ * The `/reboot` grammar: Slack's `text` in, a validated request, a help request or a reply-ready error out.
+ * Pure (no I/O, no clock), so the listener, local mode and the tests share one definition of the language.
+ *
+ *   /reboot <provider> <region> <id>… [--force] [--dry-run] [--reason <text>]
+ *   /reboot help | -h | --help
+ *
+ * Lexical rules, in the order they apply:
+ * - Whitespace (any Unicode space, tabs, new lines) and commas separate tokens, so ids pasted from a
+ *   spreadsheet column or a comma list both work. A reason containing spaces or commas must be quoted.
+ * - A quote opens only at the start of a token or right after `=` (`--reason="…"`), so apostrophes inside
+ *   words (`customer's`) need no quoting. Pairs: "…", '…', “…”, ‘…’. Inside quotes a backslash escapes the
+ *   closing quote or another backslash; any other backslash is literal. A closing quote must end the token.
+ * - Quoted text is only meaningful as the `--reason` value; anywhere else it is an error rather than a
+ *   guess (a quoted id list is more likely a forgotten `--reason`).
+ * - Surrounding backticks are stripped from unquoted tokens, because people paste ids as `code`.
+ * - A token starting with a dash is a flag. Any run of hyphens, en or em dashes counts as the prefix:
+ *   Slack clients turn `--force` into `—force` (slack.md §1.8). Flag names are case-insensitive
+ *   because phone keyboards capitalise the first letter.
+ */
+import { z } from 'zod';
+import { findProvider, PROVIDER_INFO } from '../src/providers/catalog.js';
+import { PROVIDER_NAMES } from '../src/providers/provider.js';
+import type { ProviderInfo, ProviderName } from '../src/providers/provider.js';
+
+export interface RebootRequest {
+  provider: ProviderName;
+  region: string;
+  ids: string[];
+  force: boolean;
+  dryRun: boolean;
+  reason?: string;
+}
+
+export type ProviderAvailability = 'ready' | 'not-available-yet' | 'not-configured';
+
+export interface ParseContext {
+  availability: (name: ProviderName) => ProviderAvailability;
+  /** REBOOT_MAX_INSTANCES; see DEFAULT_MAX_INSTANCES. */
+  maxInstances: number;
+  /** Regions added by config on top of each provider's known list. */
+  extraRegions?: Partial<Record<ProviderName, readonly string[]>>;
+}
+
+export type ParsedCommand =
+  | { kind: 'help' }
+  | { kind: 'run'; request: RebootRequest }
+  | { kind: 'error'; message: string; token?: string };
+
+type ParseError = Extract<ParsedCommand, { kind: 'error' }>;
+
+export const DEFAULT_MAX_INSTANCES = 500;
+/** In code points, so an emoji counts as the one character the requester sees. */
+export const MAX_REASON_LENGTH = 500;
+
+// ---------------------------------------------------------------------------------------------------------
+// The boundary shape. Region membership and the instance limit depend on config, so the parser checks those;
+// everything that holds for every deployment lives here, so a store or a test can validate a request too.
+
+const REGION_ID = /^[a-z0-9][a-z0-9._-]*$/;
+// Bidirectional overrides can make the reason an approver reads differ from what was typed.
+const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/u;
+const CONTROL = /\p{Cc}/u;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** The one reason spelling the parser produces: whitespace runs (new lines included) become one space. */
+function normalizeReason(text: string): string {
+  return text.replace(/\s+/gu, ' ').trim();
+}
+
+function codePoints(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/** Why `reason` cannot be stored, or undefined when it can. */
+function reasonProblem(reason: string): string | undefined {
+  if (reason === '') return '`--reason` needs a value';
+  if (normalizeReason(reason) !== reason) return 'the reason must be trimmed, with single spaces between words';
+  if (CONTROL.test(reason)) return 'the reason contains a control character';
+  if (LONE_SURROGATE.test(reason)) return 'the reason contains an invalid character';
+  if (BIDI_CONTROL.test(reason)) return 'the reason contains a text-direction control character';
+  const length = codePoints(reason);
+  if (length > MAX_REASON_LENGTH) {
+    return `the reason is ${length} characters long; at most ${MAX_REASON_LENGTH} are allowed`;
+  }
+  return undefined;
+}
+
+export const rebootRequestSchema = z
+  .strictObject({
+    provider: z.enum(PROVIDER_NAMES),
+    region: z.string().regex(REGION_ID, { message: 'a region id is lower-case letters, digits, dots and dashes' }),
+    ids: z.array(z.string()).min(1, { message: 'no instance ids given' }),
+    force: z.boolean(),
+    dryRun: z.boolean(),
+    reason: z.string().optional(),
+  })
+  .superRefine((req, ctx) => {
+    const info = PROVIDER_INFO[req.provider];
+    const seen = new Set<string>();
+    req.ids.forEach((id, i) => {
+      if (!info.isInstanceId(id)) {
+        ctx.addIssue({ code: 'custom', path: ['ids', i], message: badIdMessage(info, id) });
+      } else if (seen.has(id)) {
+        ctx.addIssue({ code: 'custom', path: ['ids', i], message: `instance id ${show(id)} appears twice` });
+      }
+      seen.add(id);
+    });
+    if (req.reason !== undefined) {
+      const problem = reasonProblem(req.reason);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['reason'], message: problem });
+    }
+  });
+
+// ---------------------------------------------------------------------------------------------------------
+// Tokenizer
+
+interface Token {
+  /** Quotes removed, escapes applied. */
+  text: string;
+  /** As typed, for error messages. */
+  raw: string;
+  /** 'whole': the token is one quoted string; 'after-equals': `name="…"`. */
+  quoted: 'none' | 'whole' | 'after-equals';
+  /** Position among all tokens, so the leftmost problem is the one reported. */
+  index: number;
+}
+
+const CLOSING_QUOTE: ReadonlyMap<string, string> = new Map([
+  ['"', '"'],
+  ["'", "'"],
+  ['\u201C', '\u201D'], // “ ”
+  ['\u2018', '\u2019'], // ‘ ’
+]);
+
+// Zero-width space and word joiner sneak in when ids are copied from web consoles.
+const SEPARATOR = /^[\s,\u200B\u2060]$/u;
+const isSeparator = (ch: string): boolean => SEPARATOR.test(ch);
+
+function tokenize(text: string): { tokens: Token[] } | { error: ParseError } {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    if (isSeparator(text.charAt(i))) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let value = '';
+    let quoted: Token['quoted'] = 'none';
+    while (i < text.length && !isSeparator(text.charAt(i))) {
+      const ch = text.charAt(i);
+      const closer = CLOSING_QUOTE.get(ch);
+      const mayOpen = i === start || text.charAt(i - 1) === '=';
+      if (closer === undefined || !mayOpen) {
+        value += ch;
+        i++;
+        continue;
+      }
+      const openedAt = i;
+      i++;
+      let closed = false;
+      while (i < text.length) {
+        const c = text.charAt(i);
+        const next = text.charAt(i + 1);
+        if (c === '\\' && (next === closer || next === '\\')) {
+          value += next;
+          i += 2;
+        } else if (c === closer) {
+          closed = true;
+          i++;
+          break;
+        } else {
+          value += c;
+          i++;
+        }
+      }
+      if (!closed) {
+        const rest = text.slice(start);
+        return {
+          error: { kind: 'error', message: `unterminated quote: ${show(rest)} has no closing \`${closer}\``, token: rest },
+        };
+      }
+      if (i < text.length && !isSeparator(text.charAt(i))) {
+        let end = i;
+        while (end < text.length && !isSeparator(text.charAt(end))) end++;
+        const raw = text.slice(start, end);
+        return {
+          error: {
+            kind: 'error',
+            message: `unexpected ${show(text.charAt(i))} after the closing quote in ${show(raw)}; put a space after the quote`,
+            token: raw,
+          },
+        };
+      }
+      quoted = openedAt === start ? 'whole' : 'after-equals';
+      break;
+    }
+    tokens.push({ text: value, raw: text.slice(start, i), quoted, index: tokens.length });
+  }
+  return { tokens };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parser
+
+// Hyphen-minus, the Unicode hyphens, figure dash, en dash, em dash, horizontal bar, minus sign.
+const DASH_PREFIX = /^[-\u2010-\u2015\u2212]+/u;
+const DASHES = /[-\u2010-\u2015\u2212]/gu;
+const HELP_WORDS: ReadonlySet<string> = new Set(['help']);
+const FLAG_NAMES: ReadonlyMap<string, 'help' | 'force' | 'dry-run' | 'reason'> = new Map([
+  ['help', 'help'],
+  ['h', 'help'],
+  ['force', 'force'],
+  ['dry-run', 'dry-run'],
+  ['dryrun', 'dry-run'],
+  ['dry_run', 'dry-run'],
+  ['reason', 'reason'],
+]);
+
+interface Word {
+  text: string;
+  raw: string;
+  index: number;
+}
+
+/** An error found at a token position; unpositioned errors (Infinity) lose to positioned ones. */
+interface Located {
+  at: number;
+  error: ParseError;
+}
+
+function fail(message: string, token?: string): ParseError {
+  return token === undefined ? { kind: 'error', message } : { kind: 'error', message, token };
+}
+
+function stripBackticks(text: string): string {
+  return text.replace(/^`+|`+$/gu, '');
+}
+
+/** Shows user text inside a mrkdwn code span without letting it break the span or flood the reply. */
+function show(text: string): string {
+  const flat = text.replace(/\s+/gu, ' ').replace(/`/gu, '\u02CB');
+  const chars = [...flat];
+  const cut = chars.length > 60 ? `${chars.slice(0, 57).join('')}…` : flat;
+  return `\`${cut === '' ? ' ' : cut}\``;
+}
+
+function badIdMessage(info: ProviderInfo, id: string): string {
+  return `${show(id)} is not a valid ${info.displayName} instance id: expected ${info.idFormat}, e.g. \`${info.exampleId}\``;
+}
+
+function knownProviders(): string {
+  return Object.values(PROVIDER_INFO)
+    .map((p) => `\`${p.name}\`${p.aliases.length > 0 ? ` (${p.aliases.map((a) => `\`${a}\``).join(', ')})` : ''}`)
+    .join(', ');
+}
+
+/** A handful of valid regions, preferring those that share the typed region's first segment. */
+function suggestRegions(regions: readonly string[], typed: string): string {
+  const prefix = typed.split('-')[0] ?? '';
+  const close = prefix === '' ? [] : regions.filter((r) => r.startsWith(`${prefix}-`));
+  const pick = (close.length > 0 ? close : regions).slice(0, 8);
+  const more = regions.length - pick.length;
+  return `${pick.map((r) => `\`${r}\``).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+}
+
+function validatePositionals(words: readonly Word[], ctx: ParseContext): Located | { request: RebootRequest } {
+  const [providerWord, regionWord, ...idWords] = words;
+  if (providerWord === undefined) {
+    return { at: Infinity, error: fail(`no provider given; known providers: ${knownProviders()}`) };
+  }
+  const info = findProvider(providerWord.text);
+  if (info === undefined) {
+    return {
+      at: providerWord.index,
+      error: fail(`unknown provider ${show(providerWord.text)}; known providers: ${knownProviders()}`, providerWord.raw),
+    };
+  }
+  const availability = ctx.availability(info.name);
+  if (availability === 'not-available-yet') {
+    return { at: providerWord.index, error: fail(`\`${info.name}\` is not available yet`, providerWord.raw) };
+  }
+  if (availability === 'not-configured') {
+    return {
+      at: providerWord.index,
+      error: fail(`\`${info.name}\` credentials are not configured on this bot, so it cannot reboot ${info.displayName} instances`, providerWord.raw),
+    };
+  }
+
+  const regions = [...info.regions, ...(ctx.extraRegions?.[info.name] ?? [])].map((r) => r.toLowerCase());
+  if (regionWord === undefined) {
+    return { at: Infinity, error: fail(`no region given for \`${info.name}\`; e.g. ${suggestRegions(regions, '')}`) };
+  }
+  const region = regionWord.text.toLowerCase();
+  if (!regions.includes(region)) {
+    const hint = info.isInstanceId(regionWord.text) ? ' (it looks like an instance id: the region comes first)' : '';
+    return {
+      at: regionWord.index,
+      error: fail(
+        `unknown region ${show(regionWord.text)} for \`${info.name}\`${hint}; valid regions include ${suggestRegions(regions, region)}`,
+        regionWord.raw,
+      ),
+    };
+  }
+
+  if (idWords.length === 0) {
+    return {
+      at: Infinity,
+      error: fail(`no instance ids given after ${show(regionWord.text)}; expected ${info.idFormat}, e.g. \`${info.exampleId}\``),
+    };
+  }
+  const bad = idWords.find((w) => !info.isInstanceId(w.text));
+  if (bad !== undefined) return { at: bad.index, error: fail(badIdMessage(info, bad.text), bad.raw) };
+  const ids = [...new Set(idWords.map((w) => w.text))];
+  const max = Number.isFinite(ctx.maxInstances) && ctx.maxInstances >= 1 ? ctx.maxInstances : DEFAULT_MAX_INSTANCES;
+  if (ids.length > max) {
+    return {
+      at: Infinity,
+      error: fail(`${ids.length} distinct instance ids given; at most ${max} are allowed in one request, split it up`),
+    };
+  }
+  return { request: { provider: info.name, region, ids, force: false, dryRun: false } };
+}
+
+function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
+  const tokenized = tokenize(text);
+  if ('error' in tokenized) return tokenized.error;
+  const { tokens } = tokenized;
+
+  const words: Word[] = [];
+  let help = false;
+  let force = false;
+  let dryRun = false;
+  let reason: string | undefined;
+  let flagError: Located | undefined;
+  const flagFail = (at: number, error: ParseError): void => {
+    flagError ??= { at, error };
+  };
+
+  for (let j = 0; j < tokens.length; j++) {
+    const tok = tokens[j];
+    if (tok === undefined) break;
+    if (tok.quoted === 'whole') {
+      flagFail(tok.index, fail(`quoted text ${show(tok.raw)} is only allowed after \`--reason\``, tok.raw));
+      continue;
+    }
+    // A quoted `--reason="…"` value keeps its backticks: they were inside the quotes.
+    const body = tok.quoted === 'none' ? stripBackticks(tok.text) : tok.text;
+    if (body === '') continue;
+
+    const dashes = DASH_PREFIX.exec(body)?.[0];
+    if (dashes === undefined) {
+      if (tok.quoted !== 'none') {
+        flagFail(tok.index, fail(`quoted text in ${show(tok.raw)} is only allowed after \`--reason\``, tok.raw));
+      } else {
+        words.push({ text: body, raw: tok.raw, index: tok.index });
+      }
+      continue;
+    }
+
+    const rest = body.slice(dashes.length);
+    const eq = rest.indexOf('=');
+    const typedName = eq === -1 ? rest : rest.slice(0, eq);
+    const value = eq === -1 ? undefined : rest.slice(eq + 1);
+    const flag = FLAG_NAMES.get(typedName.toLowerCase().replace(DASHES, '-'));
+    if (flag === undefined) {
+      flagFail(tok.index, fail(`unknown flag ${show(tok.raw)}; known flags: \`--force\`, \`--dry-run\`, \`--reason\`, \`--help\``, tok.raw));
+      continue;
+    }
+    if (flag !== 'reason' && value !== undefined) {
+      flagFail(tok.index, fail(`${show(tok.raw)}: \`--${flag}\` takes no value`, tok.raw));
+      continue;
+    }
+    switch (flag) {
+      case 'help':
+        help = true;
+        break;
+      case 'force':
+        force = true;
+        break;
+      case 'dry-run':
+        dryRun = true;
+        break;
+      case 'reason': {
+        let given = value;
+        const next = tokens[j + 1];
+        // An unquoted dash word after `--reason` is the next flag, not the reason: `--reason --force`
+        // almost always means the reason was forgotten. Quote a reason that starts with a dash.
+        if (given === undefined && next !== undefined && (next.quoted === 'whole' || !DASH_PREFIX.test(next.text))) {
+          given = next.text;
+          j++;
+        }
+        const normalized = given === undefined ? '' : normalizeReason(given);
+        if (normalized === '') {
+          flagFail(tok.index, fail(`${show(tok.raw)} needs a value, e.g. \`--reason "kernel patch"\``, tok.raw));
+        } else if (reason !== undefined) {
+          flagFail(tok.index, fail(`${show(tok.raw)} given twice; give one reason`, tok.raw));
+        } else {
+          const problem = reasonProblem(normalized);
+          if (problem === undefined) reason = normalized;
+          else flagFail(tok.index, fail(problem, tok.raw));
+        }
+        break;
+      }
+    }
+  }
+
+  if (help || (words[0] !== undefined && HELP_WORDS.has(words[0].text.toLowerCase()))) return { kind: 'help' };
+
+  const positional = validatePositionals(words, ctx);
+  if (flagError !== undefined && (!('at' in positional) || flagError.at <= positional.at)) return flagError.error;
+  if ('at' in positional) return positional.error;
+
+  const candidate: RebootRequest = { ...positional.request, force, dryRun };
+  if (reason !== undefined) candidate.reason = reason;
+  const checked = rebootRequestSchema.safeParse(candidate);
+  if (!checked.success) {
+    // The checks above mirror the schema, so this is reached only by config oddities such as an extra
+    // region that is not a valid region id.
+    const issue = checked.error.issues[0];
+    return fail(issue?.message ?? 'invalid request');
+  }
+  const request: RebootRequest = checked.data;
+  return { kind: 'run', request };
+}
+
+export function parseRebootCommand(text: string, ctx: ParseContext): ParsedCommand {
+  try {
+    return parseUnsafe(typeof text === 'string' ? text : '', ctx);
+  } catch {
+    // Not expected: the grammar has no throwing path. A caller-supplied availability() could still throw,
+    // and a slash command must always get an answer.
+    return fail('could not read this command');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Printing
+
+/** Picks the quote kind absent from the text when possible, so the usual reason needs no escapes. */
+function quoteReason(text: string): string {
+  const quote = !text.includes('"') ? '"' : !text.includes("'") ? "'" : '"';
+  const special = quote === '"' ? /[\\"]/gu : /[\\']/gu;
+  return `${quote}${text.replace(special, '\\$&')}${quote}`;
+}
+
+/** Canonical text for `req`: parseRebootCommand(formatRebootCommand(req)) gives back req for every valid req. */
+export function formatRebootCommand(req: RebootRequest): string {
+  const parts = [req.provider, req.region, ...req.ids];
+  if (req.force) parts.push('--force');
+  if (req.dryRun) parts.push('--dry-run');
+  if (req.reason !== undefined) parts.push('--reason', quoteReason(req.reason));
+  return parts.join(' ');
+}
+
+const EXAMPLES: readonly RebootRequest[] = [
+  {
+    provider: 'alibaba',
+    region: 'cn-hangzhou',
+    ids: [PROVIDER_INFO.alibaba.exampleId],
+    force: false,
+    dryRun: false,
+    reason: 'kernel patch',
+  },
+  {
+    provider: 'volcengine',
+    region: 'cn-beijing',
+    ids: [PROVIDER_INFO.volcengine.exampleId, 'i-ycc01lmwecgh9z3sqqfm'],
+    force: false,
+    dryRun: true,
+  },
+  {
+    provider: 'huawei',
+    region: 'cn-north-4',
+    ids: [PROVIDER_INFO.huawei.exampleId],
+    force: true,
+    dryRun: false,
+    reason: 'hung, not answering ssh',
+  },
+];
+
+export function usageText(): string {
+  const providers = Object.values(PROVIDER_INFO).map((p) => {
+    const aliases = p.aliases.length > 0 ? ` (alias ${p.aliases.map((a) => `\`${a}\``).join(', ')})` : '';
+    return `• \`${p.name}\`${aliases}: ${p.displayName}; regions like \`${p.regions.slice(0, 3).join('`, `')}\`; ids like \`${p.exampleId}\``;
+  });
+  return [
+    '*Usage:* `/reboot <provider> <region> <id>… [--force] [--dry-run] [--reason "<text>"]`',
+    'Separate instance ids with spaces, commas or new lines; duplicates are dropped.',
+    '',
+    '*Providers*',
+    ...providers,
+    '',
+    '*Flags* (anywhere after the command; `-force` and `—force` work too)',
+    '• `--force`: force the reboot even if the guest OS does not respond; may need extra approvals',
+    '• `--dry-run` (or `--dryrun`): ask the cloud to check the request without rebooting anything',
+    `• \`--reason "<text>"\`: why, shown to approvers; quote it if it has spaces or commas; at most ${MAX_REASON_LENGTH} characters`,
+    '• `--help`: this message',
+    '',
+    '*Examples*',
+    ...EXAMPLES.map((req) => `\`/reboot ${formatRebootCommand(req)}\``),
+  ].join('\n');
+}
+
+/** The ephemeral reply to a command that did not parse: what is wrong first, then how to write it. */
+export function errorReply(parsed: Extract<ParsedCommand, { kind: 'error' }>): string {
+  return `:warning: ${parsed.message}\n\n${usageText()}`;
+}

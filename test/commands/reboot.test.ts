@@ -1,0 +1,543 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  errorReply,
+  formatRebootCommand,
+  MAX_REASON_LENGTH,
+  parseRebootCommand,
+  rebootRequestSchema,
+  usageText,
+} from '../../commands/reboot.js';
+import type { ParseContext, ParsedCommand, ProviderAvailability, RebootRequest } from '../../commands/reboot.js';
+import { PROVIDER_INFO } from '../../src/providers/catalog.js';
+import { PROVIDER_NAMES } from '../../src/providers/provider.js';
+import type { ProviderName } from '../../src/providers/provider.js';
+
+const ALI = 'i-bp1g6zv0ce8oghu7abcd';
+const ALI2 = 'i-bp1g6zv0ce8oghu7abce';
+const ALI3 = 'i-bp1g6zv0ce8oghu7abcf';
+const VOLC = 'i-ycc01lmwecgh9z3sqqfl';
+const BAIDU = 'i-YufwpQAe';
+const HW = '616fb98f-46ca-475e-917e-2563e5a8cd19';
+const HW2 = '0b7c4e1a-9d3f-4c2b-8a6e-5f1d2c3b4a59';
+
+function ctx(over: Partial<ParseContext> = {}): ParseContext {
+  return { availability: () => 'ready', maxInstances: 500, ...over };
+}
+
+function parse(text: string, c: ParseContext = ctx()): ParsedCommand {
+  return parseRebootCommand(text, c);
+}
+
+function run(text: string, c?: ParseContext): RebootRequest {
+  const parsed = parse(text, c);
+  if (parsed.kind !== 'run') throw new Error(`expected run, got ${JSON.stringify(parsed)}`);
+  return parsed.request;
+}
+
+function error(text: string, c?: ParseContext): Extract<ParsedCommand, { kind: 'error' }> {
+  const parsed = parse(text, c);
+  if (parsed.kind !== 'error') throw new Error(`expected error, got ${JSON.stringify(parsed)}`);
+  return parsed;
+}
+
+describe('help', () => {
+  it.each(['help', 'HELP', '  help  ', '-h', '--help', '—help', '–help', '-H'])('%j is help', (text) => {
+    expect(parse(text)).toEqual({ kind: 'help' });
+  });
+
+  it('a help flag anywhere wins over other problems', () => {
+    expect(parse(`alibaba cn-atlantis ${ALI} --help`)).toEqual({ kind: 'help' });
+    expect(parse('help me please')).toEqual({ kind: 'help' });
+  });
+
+  it.each(['', '   ', '\n\t ', '--force', '—dry-run --force'])('%j has no provider', (text) => {
+    const e = error(text);
+    expect(e.message).toMatch(/^no provider given/);
+    expect(e.message).toContain('`alibaba`');
+    expect(e.token).toBeUndefined();
+  });
+});
+
+describe('provider', () => {
+  it.each<[string, ProviderName, string, string]>([
+    ['alibaba', 'alibaba', 'cn-hangzhou', ALI],
+    ['aliyun', 'alibaba', 'cn-hangzhou', ALI],
+    ['ALIYUN', 'alibaba', 'cn-hangzhou', ALI],
+    ['Alibaba', 'alibaba', 'cn-hangzhou', ALI],
+    ['volcengine', 'volcengine', 'cn-beijing', VOLC],
+    ['volc', 'volcengine', 'cn-beijing', VOLC],
+    ['baidu', 'baidu', 'bj', BAIDU],
+    ['bce', 'baidu', 'bj', BAIDU],
+    ['huawei', 'huawei', 'cn-north-4', HW],
+    ['hwc', 'huawei', 'cn-north-4', HW],
+    ['HwC', 'huawei', 'cn-north-4', HW],
+  ])('%s means %s', (word, name, region, id) => {
+    expect(run(`${word} ${region} ${id}`)).toStrictEqual({
+      provider: name,
+      region,
+      ids: [id],
+      force: false,
+      dryRun: false,
+    });
+  });
+
+  it('unknown provider names the word and lists the known ones with aliases', () => {
+    const e = error(`aws us-east-1 ${ALI}`);
+    expect(e.token).toBe('aws');
+    expect(e.message).toMatch(/^unknown provider `aws`/);
+    for (const word of ['alibaba', 'aliyun', 'volcengine', 'volc', 'baidu', 'bce', 'huawei', 'hwc']) {
+      expect(e.message).toContain(`\`${word}\``);
+    }
+  });
+
+  it('a provider that is not available yet says so, not "unknown provider"', () => {
+    const c = ctx({ availability: (n): ProviderAvailability => (n === 'huawei' ? 'not-available-yet' : 'ready') });
+    const e = error(`hwc cn-north-4 ${HW}`, c);
+    expect(e.message).toBe('`huawei` is not available yet');
+    expect(e.message).not.toContain('unknown provider');
+    expect(e.token).toBe('hwc');
+    expect(run(`alibaba cn-hangzhou ${ALI}`, c).provider).toBe('alibaba');
+  });
+
+  it('a provider without credentials says they are not configured on this bot', () => {
+    const c = ctx({ availability: (n): ProviderAvailability => (n === 'baidu' ? 'not-configured' : 'ready') });
+    const e = error(`bce bj ${BAIDU}`, c);
+    expect(e.message).toContain('`baidu` credentials are not configured on this bot');
+    expect(e.token).toBe('bce');
+  });
+
+  it('availability is checked before region and ids', () => {
+    const c = ctx({ availability: (): ProviderAvailability => 'not-configured' });
+    expect(error('alibaba nowhere not-an-id', c).message).toContain('not configured');
+  });
+});
+
+describe('region', () => {
+  it('is lower-cased', () => {
+    expect(run(`alibaba CN-Hangzhou ${ALI}`).region).toBe('cn-hangzhou');
+  });
+
+  it('unknown region names it and lists close valid ones', () => {
+    const e = error(`alibaba cn-atlantis ${ALI}`);
+    expect(e.token).toBe('cn-atlantis');
+    expect(e.message).toMatch(/^unknown region `cn-atlantis` for `alibaba`/);
+    expect(e.message).toContain('`cn-qingdao`');
+    expect(e.message).not.toContain('`us-east-1`');
+    expect(e.message).toMatch(/and \d+ more/);
+  });
+
+  it('a region of another provider is not accepted', () => {
+    expect(error(`baidu cn-hangzhou ${BAIDU}`).token).toBe('cn-hangzhou');
+  });
+
+  it('a missing region is reported', () => {
+    expect(error('huawei').message).toMatch(/^no region given for `huawei`/);
+  });
+
+  it('an id in the region slot gets a hint', () => {
+    const e = error(`alibaba ${ALI} ${ALI2}`);
+    expect(e.token).toBe(ALI);
+    expect(e.message).toContain('the region comes first');
+  });
+
+  it('config can add regions per provider', () => {
+    const c = ctx({ extraRegions: { volcengine: ['cn-wulanchabu'] } });
+    expect(run(`volc cn-wulanchabu ${VOLC}`, c).region).toBe('cn-wulanchabu');
+    expect(error(`volc cn-wulanchabu ${VOLC}`).token).toBe('cn-wulanchabu');
+    expect(error(`bce cn-wulanchabu ${BAIDU}`, c).token).toBe('cn-wulanchabu');
+  });
+});
+
+describe('instance ids', () => {
+  it.each([
+    ['spaces', `alibaba cn-hangzhou ${ALI} ${ALI2} ${ALI3}`],
+    ['commas', `alibaba cn-hangzhou ${ALI},${ALI2},${ALI3}`],
+    ['comma and space', `alibaba cn-hangzhou ${ALI}, ${ALI2} ,${ALI3},`],
+    ['new lines', `alibaba cn-hangzhou\n${ALI}\n${ALI2}\r\n${ALI3}\n`],
+    ['tabs', `alibaba\tcn-hangzhou\t${ALI}\t${ALI2}\t${ALI3}`],
+    ['backticks', `alibaba cn-hangzhou \`${ALI}\` \`${ALI2}, ${ALI3}\``],
+    ['a code block', `alibaba cn-hangzhou \`\`\`\n${ALI}\n${ALI2}\n${ALI3}\n\`\`\``],
+    ['non-breaking and zero-width spaces', `alibaba\u00a0cn-hangzhou ${ALI}\u200b${ALI2}\u2060${ALI3}`],
+  ])('are separated by %s', (_, text) => {
+    expect(run(text).ids).toEqual([ALI, ALI2, ALI3]);
+  });
+
+  it('duplicates are dropped, first order kept', () => {
+    expect(run(`alibaba cn-hangzhou ${ALI2} ${ALI} ${ALI2},${ALI3} ${ALI}`).ids).toEqual([ALI2, ALI, ALI3]);
+  });
+
+  it('the first malformed id is named, with the format and an example', () => {
+    const e = error(`alibaba cn-hangzhou ${ALI} i-SHOUTING123 i-x`);
+    expect(e.token).toBe('i-SHOUTING123');
+    expect(e.message).toContain('`i-SHOUTING123` is not a valid Alibaba Cloud ECS instance id');
+    expect(e.message).toContain(PROVIDER_INFO.alibaba.idFormat);
+    expect(e.message).toContain(PROVIDER_INFO.alibaba.exampleId);
+  });
+
+  it('follows each provider format', () => {
+    expect(run(`bce bj ${BAIDU}`).ids).toEqual([BAIDU]);
+    expect(error(`volc cn-beijing i-short1234`).token).toBe('i-short1234'); // 9 chars: too short for volcengine
+    expect(run(`aliyun cn-hangzhou i-short1234`).ids).toEqual(['i-short1234']);
+    expect(error(`hwc cn-north-4 ${HW.toUpperCase()}`).message).toContain('a lowercase UUID');
+    expect(run(`hwc cn-north-4 ${HW} ${HW2}`).ids).toEqual([HW, HW2]);
+  });
+
+  it('angle brackets are not stripped', () => {
+    expect(error(`alibaba cn-hangzhou <${ALI}>`).token).toBe(`<${ALI}>`);
+  });
+
+  it('no ids is an error', () => {
+    const e = error('alibaba cn-hangzhou --force');
+    expect(e.message).toMatch(/^no instance ids given after `cn-hangzhou`/);
+    expect(e.message).toContain(PROVIDER_INFO.alibaba.exampleId);
+  });
+
+  it('more distinct ids than maxInstances is an error with the count and the limit', () => {
+    const c = ctx({ maxInstances: 2 });
+    const e = error(`alibaba cn-hangzhou ${ALI} ${ALI2} ${ALI3}`, c);
+    expect(e.message).toContain('3 distinct instance ids');
+    expect(e.message).toContain('at most 2');
+    expect(run(`alibaba cn-hangzhou ${ALI} ${ALI2} ${ALI} ${ALI2}`, c).ids).toEqual([ALI, ALI2]);
+  });
+});
+
+describe('flags', () => {
+  const base = `alibaba cn-hangzhou ${ALI}`;
+
+  it.each(['--force', '-force', '—force', '–force', '——force', '−force', '--FORCE', '—Force'])('%s forces', (flag) => {
+    expect(run(`${base} ${flag}`)).toMatchObject({ force: true, dryRun: false });
+  });
+
+  it.each(['--dry-run', '-dry-run', '—dry-run', '–dry-run', '--dryrun', '—dryrun', '--dry—run', '--Dry-Run'])(
+    '%s is a dry run',
+    (flag) => {
+      expect(run(`${base} ${flag}`)).toMatchObject({ force: false, dryRun: true });
+    },
+  );
+
+  it('may appear anywhere, even between ids or before the provider', () => {
+    expect(run(`—force alibaba cn-hangzhou ${ALI} --dry-run ${ALI2}`)).toStrictEqual({
+      provider: 'alibaba',
+      region: 'cn-hangzhou',
+      ids: [ALI, ALI2],
+      force: true,
+      dryRun: true,
+    });
+  });
+
+  it('repeating a flag is harmless', () => {
+    expect(run(`${base} --force —force --dry-run --dryrun`)).toMatchObject({ force: true, dryRun: true });
+  });
+
+  it.each(['--forse', '—yes', '-f', '—', '--', '---reason-x'])('unknown flag %s is named', (flag) => {
+    const e = error(`${base} ${flag}`);
+    expect(e.token).toBe(flag);
+    expect(e.message).toMatch(/^unknown flag `/);
+    expect(e.message).toContain('--force');
+  });
+
+  it('a switch given a value is an error', () => {
+    const e = error(`${base} --force=yes`);
+    expect(e.token).toBe('--force=yes');
+    expect(e.message).toContain('takes no value');
+  });
+
+  it('a flag wrapped in backticks still counts', () => {
+    expect(run(`${base} \`--force\``).force).toBe(true);
+  });
+
+  it('reports the leftmost problem', () => {
+    expect(error(`aws cn-hangzhou ${ALI} --bogus`).token).toBe('aws');
+    expect(error(`--bogus aws cn-hangzhou ${ALI}`).token).toBe('--bogus');
+    expect(error(`alibaba cn-hangzhou i-bad --bogus`).token).toBe('i-bad');
+  });
+});
+
+describe('--reason', () => {
+  const base = `alibaba cn-hangzhou ${ALI}`;
+
+  it.each([
+    ['a single token', '--reason hotfix', 'hotfix'],
+    ['double quotes', '--reason "kernel patch, urgent"', 'kernel patch, urgent'],
+    ['single quotes', "--reason 'kernel patch'", 'kernel patch'],
+    ['smart double quotes', '--reason “kernel patch”', 'kernel patch'],
+    ['smart single quotes', '--reason ‘kernel patch’', 'kernel patch'],
+    ['=', '--reason=hotfix', 'hotfix'],
+    ['= and quotes', '--reason="kernel patch"', 'kernel patch'],
+    ['= and smart quotes', '—reason=“kernel patch”', 'kernel patch'],
+    ['an em dash', '—reason "a b"', 'a b'],
+    ['an apostrophe inside a word', "--reason customer's", "customer's"],
+    ['other quotes inside', `--reason "it's 'fine' “really”"`, `it's 'fine' “really”`],
+    ['escaped quotes', String.raw`--reason "say \"hi\" to C:\\tmp"`, String.raw`say "hi" to C:\tmp`],
+    ['a lone backslash', String.raw`--reason "a\b"`, String.raw`a\b`],
+    ['new lines and runs of spaces', '--reason "  disk\n\nfull   again "', 'disk full again'],
+    ['a leading dash when quoted', '--reason "--force was needed"', '--force was needed'],
+    ['backticks inside quotes', '--reason="`kernel` patch"', '`kernel` patch'],
+  ])('with %s', (_, flag, reason) => {
+    expect(run(`${base} ${flag}`).reason).toBe(reason);
+  });
+
+  it('the reason may come before the ids', () => {
+    expect(run(`alibaba cn-hangzhou --reason "x y" ${ALI}`)).toStrictEqual({
+      provider: 'alibaba',
+      region: 'cn-hangzhou',
+      ids: [ALI],
+      force: false,
+      dryRun: false,
+      reason: 'x y',
+    });
+  });
+
+  it('an unquoted reason stops at a comma, so the rest is read as an id', () => {
+    expect(error(`${base} --reason hotfix,urgent`).token).toBe('urgent');
+  });
+
+  it.each([
+    ['at the end', '--reason'],
+    ['followed by a flag', '--reason --force'],
+    ['empty quotes', '--reason ""'],
+    ['blank quotes', "--reason '   '"],
+    ['empty =', '--reason='],
+  ])('without a value (%s) is an error', (_, flag) => {
+    const e = error(`${base} ${flag}`);
+    expect(e.message).toContain('needs a value');
+    expect(e.token).toBe(flag.split(' ')[0]);
+  });
+
+  it('twice is an error naming the second', () => {
+    const e = error(`${base} --reason a —reason b`);
+    expect(e.token).toBe('—reason');
+    expect(e.message).toContain('given twice');
+  });
+
+  it(`is at most ${MAX_REASON_LENGTH} characters`, () => {
+    expect(run(`${base} --reason ${'x'.repeat(MAX_REASON_LENGTH)}`).reason).toHaveLength(MAX_REASON_LENGTH);
+    expect(run(`${base} --reason ${'😀'.repeat(MAX_REASON_LENGTH)}`).reason).toBe('😀'.repeat(MAX_REASON_LENGTH));
+    const e = error(`${base} --reason ${'x'.repeat(MAX_REASON_LENGTH + 1)}`);
+    expect(e.message).toContain(`${MAX_REASON_LENGTH + 1} characters`);
+    expect(e.token).toBe('--reason');
+  });
+
+  it('rejects control and text-direction characters', () => {
+    expect(error(`${base} --reason "a\u0007b"`).message).toContain('control character');
+    expect(error(`${base} --reason "a\u202Eb"`).message).toContain('text-direction');
+  });
+});
+
+describe('quotes', () => {
+  const base = `alibaba cn-hangzhou ${ALI}`;
+
+  it.each([
+    ['"disk full', '"'],
+    ['“disk full', '”'],
+    ["'disk full", "'"],
+    ['‘disk', '’'],
+    ['"disk full”', '"'],
+  ])('unterminated %s is named', (open, closer) => {
+    const e = error(`${base} --reason ${open}`);
+    expect(e.message).toMatch(/^unterminated quote/);
+    expect(e.message).toContain(`has no closing \`${closer}\``);
+    expect(e.token).toBe(open);
+  });
+
+  it('text glued after a closing quote is an error', () => {
+    const e = error(`${base} --reason "a b"c`);
+    expect(e.token).toBe('"a b"c');
+    expect(e.message).toContain('after the closing quote');
+  });
+
+  it('quoted text is only allowed as the reason', () => {
+    const e = error(`${base} "${ALI2}"`);
+    expect(e.token).toBe(`"${ALI2}"`);
+    expect(e.message).toContain('only allowed after `--reason`');
+    expect(error(`alibaba cn-hangzhou ${ALI} "forgot the flag"`).token).toBe('"forgot the flag"');
+  });
+
+  it('long or backticked tokens are shown shortened and without breaking the code span', () => {
+    const junk = `\`x\`${'y'.repeat(200)}`;
+    const e = error(`${junk} cn-hangzhou ${ALI}`);
+    expect(e.token).toBe(junk);
+    expect(e.message).toContain('`x');
+    expect(e.message).toContain('…`');
+    expect(e.message.length).toBeLessThan(400);
+  });
+});
+
+describe('formatRebootCommand', () => {
+  it('prints the canonical text', () => {
+    expect(
+      formatRebootCommand({
+        provider: 'huawei',
+        region: 'cn-north-4',
+        ids: [HW, HW2],
+        force: true,
+        dryRun: true,
+        reason: 'hung',
+      }),
+    ).toBe(`huawei cn-north-4 ${HW} ${HW2} --force --dry-run --reason "hung"`);
+    expect(formatRebootCommand({ provider: 'baidu', region: 'bj', ids: [BAIDU], force: false, dryRun: false })).toBe(
+      `baidu bj ${BAIDU}`,
+    );
+  });
+
+  it('picks a quote absent from the reason, escaping only when both are present', () => {
+    const req = (reason: string): RebootRequest => ({
+      provider: 'alibaba',
+      region: 'cn-hangzhou',
+      ids: [ALI],
+      force: false,
+      dryRun: false,
+      reason,
+    });
+    expect(formatRebootCommand(req('say "hi"'))).toMatch(/--reason 'say "hi"'$/);
+    expect(formatRebootCommand(req(`it's "x"`))).toMatch(/--reason "it's \\"x\\""$/);
+    expect(formatRebootCommand(req(String.raw`C:\tmp`))).toMatch(/--reason "C:\\\\tmp"$/);
+    for (const r of ['say "hi"', `it's "x"`, String.raw`C:\tmp\\`, '\\"\'']) {
+      expect(parse(formatRebootCommand(req(r)))).toStrictEqual({ kind: 'run', request: req(r) });
+    }
+  });
+});
+
+describe('usageText and errorReply', () => {
+  it('lists every provider, alias and flag', () => {
+    const usage = usageText();
+    for (const info of Object.values(PROVIDER_INFO)) {
+      expect(usage).toContain(`\`${info.name}\``);
+      for (const alias of info.aliases) expect(usage).toContain(`\`${alias}\``);
+      expect(usage).toContain(info.exampleId);
+    }
+    for (const flag of ['--force', '--dry-run', '--reason', '—force', '--help']) expect(usage).toContain(flag);
+  });
+
+  it('every example in the usage parses', () => {
+    const examples = [...usageText().matchAll(/^`\/reboot (.*)`$/gmu)].map((m) => m[1] ?? '');
+    expect(examples.length).toBeGreaterThanOrEqual(3);
+    for (const text of examples) expect(parse(text).kind).toBe('run');
+  });
+
+  it('puts the problem first, then the usage', () => {
+    const e = error('nope');
+    const reply = errorReply(e);
+    expect(reply.startsWith(`:warning: ${e.message}`)).toBe(true);
+    expect(reply).toContain(usageText());
+  });
+});
+
+describe('rebootRequestSchema', () => {
+  const ok: RebootRequest = { provider: 'alibaba', region: 'cn-hangzhou', ids: [ALI], force: false, dryRun: false };
+
+  it('accepts a valid request and rejects what the parser never produces', () => {
+    expect(rebootRequestSchema.safeParse(ok).success).toBe(true);
+    expect(rebootRequestSchema.safeParse({ ...ok, ids: [ALI, ALI] }).success).toBe(false);
+    expect(rebootRequestSchema.safeParse({ ...ok, ids: [HW] }).success).toBe(false);
+    expect(rebootRequestSchema.safeParse({ ...ok, ids: [] }).success).toBe(false);
+    expect(rebootRequestSchema.safeParse({ ...ok, region: 'CN-X' }).success).toBe(false);
+    expect(rebootRequestSchema.safeParse({ ...ok, reason: ' padded ' }).success).toBe(false);
+    expect(rebootRequestSchema.safeParse({ ...ok, reason: 'two\nlines' }).success).toBe(false);
+    expect(rebootRequestSchema.safeParse({ ...ok, extra: 1 }).success).toBe(false);
+  });
+
+  it('a config region that is not a region id is reported, not thrown', () => {
+    const e = error(`alibaba Bad_Region! ${ALI}`, ctx({ extraRegions: { alibaba: ['bad_region!'] } }));
+    expect(e.message).toContain('region id');
+  });
+});
+
+describe('properties', () => {
+  const kinds = new Set(['help', 'run', 'error']);
+  const anyAvailability = fc.func(fc.constantFrom<ProviderAvailability>('ready', 'not-available-yet', 'not-configured'));
+
+  function neverThrows(texts: fc.Arbitrary<string>): void {
+    fc.assert(
+      fc.property(texts, anyAvailability, fc.integer({ min: -1, max: 5 }), (text, availability, maxInstances) => {
+        const parsed = parseRebootCommand(text, { availability, maxInstances });
+        expect(kinds.has(parsed.kind)).toBe(true);
+        if (parsed.kind === 'error') expect(parsed.message.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 500 },
+    );
+  }
+
+  it('never throws on ASCII strings', () => neverThrows(fc.string({ maxLength: 200 })));
+  it('never throws on grapheme strings', () => neverThrows(fc.string({ unit: 'grapheme', maxLength: 100 })));
+  it('never throws on arbitrary code points', () => neverThrows(fc.string({ unit: 'binary', maxLength: 100 })));
+
+  const pieces = [
+    'alibaba', 'ALIYUN', 'volc', 'bce', 'hwc', 'aws', 'help', '-h', 'cn-hangzhou', 'cn-beijing', 'bj', 'cn-north-4',
+    ALI, VOLC, BAIDU, HW, 'i-bad', '--force', '—force', '–dry-run', '--dryrun', '--reason', '--reason=', '—reason=',
+    '-', '—', '–', '--', '=', '"', "'", '“', '”', '‘', '’', '\\', '`', '```', ',', ', ', ' ', '\n', '\t', '\u00a0',
+    '\u200b', '\u202e', '\u0000', '\ud800', 'x', '😀',
+  ];
+  const soup = fc.array(fc.constantFrom(...pieces), { maxLength: 30 });
+  it('never throws on token soups', () => {
+    neverThrows(soup.map((p) => p.join(' ')));
+    neverThrows(soup.map((p) => p.join('')));
+  });
+
+  // Requests generated straight from the catalog, so a new region or id format is covered automatically.
+  const idArbitrary: Record<ProviderName, fc.Arbitrary<string>> = {
+    alibaba: fc.stringMatching(/^i-[a-z0-9]{8,32}$/),
+    volcengine: fc.stringMatching(/^i-[a-z0-9]{10,32}$/),
+    baidu: fc.stringMatching(/^i-[A-Za-z0-9]{8,32}$/),
+    huawei: fc.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
+  };
+  const reasonChar = fc.oneof(
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }),
+    fc.constantFrom('"', "'", '“', '”', '‘', '’', '\\', '`', ' ', '  ', ',', '-', '—', '=', '\n', '\t'),
+  );
+  const reasonArbitrary = fc
+    .string({ unit: reasonChar, minLength: 1, maxLength: 60 })
+    .map((r) => r.replace(/\s+/gu, ' ').trim())
+    .filter((r) => r !== '');
+  const requestArbitrary: fc.Arbitrary<RebootRequest> = fc
+    .constantFrom(...PROVIDER_NAMES)
+    .chain((provider) =>
+      fc.record({
+        provider: fc.constant(provider),
+        region: fc.constantFrom(...PROVIDER_INFO[provider].regions),
+        ids: fc.uniqueArray(idArbitrary[provider], { minLength: 1, maxLength: 12 }),
+        force: fc.boolean(),
+        dryRun: fc.boolean(),
+        reason: fc.option(reasonArbitrary, { nil: undefined }),
+      }),
+    )
+    .map(({ reason, ...rest }) => (reason === undefined ? rest : { ...rest, reason }));
+
+  it('generated requests are valid (sanity check of the generators)', () => {
+    fc.assert(
+      fc.property(requestArbitrary, (req) => {
+        expect(rebootRequestSchema.safeParse(req).success).toBe(true);
+      }),
+    );
+  });
+
+  it('parse(format(req)) gives back req', () => {
+    fc.assert(
+      fc.property(requestArbitrary, (req) => {
+        expect(parse(formatRebootCommand(req))).toStrictEqual({ kind: 'run', request: req });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('the separators between ids do not matter', () => {
+    const separator = fc.constantFrom(' ', ',', '\n', '\t', ', ', ' ,', ',\n', '\r\n', ',,', '  \n ');
+    fc.assert(
+      fc.property(
+        requestArbitrary.chain((req) =>
+          fc.tuple(fc.constant(req), fc.array(separator, { minLength: req.ids.length + 2, maxLength: req.ids.length + 2 })),
+        ),
+        ([req, seps]) => {
+          const words = [req.provider, req.region, ...req.ids];
+          const head = words.map((w, i) => (i === 0 ? w : `${seps[i - 1] ?? ' '}${w}`)).join('');
+          const flags = formatRebootCommand({ ...req, ids: [] }).split(' ').slice(2).join(' ');
+          const text = `${head}${seps[words.length - 1] ?? ''}${flags}`;
+          expect(parse(text)).toStrictEqual(parse(formatRebootCommand(req)));
+          expect(parse(text)).toStrictEqual({ kind: 'run', request: req });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
