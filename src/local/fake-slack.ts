@@ -36,6 +36,8 @@ export type FakeFault = { status: 429; retryAfter: number } | { status: 500 } | 
 
 export interface FakeSlackOptions {
   botToken?: string;
+  /** The app-level token (xapp-) accepted by apps.connections.open. */
+  appToken?: string;
   /** When set, a second chat.postMessage/update to one channel within this many ms gets a 429. */
   channelRateLimitMs?: number;
 }
@@ -49,6 +51,8 @@ export class FakeSlack extends EventEmitter {
   readonly violations: string[] = [];
   readonly userGroups = new Map<string, string[]>();
   readonly faults = new Map<string, FakeFault[]>();
+  /** WebSocket URL handed out by apps.connections.open, for a Socket Mode test server. */
+  socketModeUrl: string | undefined;
   private readonly lastWrite = new Map<string, number>();
   private server: Server | undefined;
   private baseUrl = '';
@@ -127,7 +131,9 @@ export class FakeSlack extends EventEmitter {
     const auth = req.headers.authorization ?? '';
     const call: FakeCall = { method, args, at: Date.now() };
     this.calls.push(call);
-    if (auth !== `Bearer ${this.botToken}` && (args.token as string | undefined) !== this.botToken) {
+    const appCall = method === 'apps.connections.open';
+    const expected = appCall ? this.options.appToken : this.botToken;
+    if (!expected || (auth !== `Bearer ${expected}` && (args.token as string | undefined) !== expected)) {
       call.error = 'invalid_auth';
       send(res, 200, { ok: false, error: 'invalid_auth' });
       return;
@@ -165,6 +171,8 @@ export class FakeSlack extends EventEmitter {
 
   private api(method: string, args: Record<string, unknown>): Record<string, unknown> {
     switch (method) {
+      case 'apps.connections.open':
+        return this.socketModeUrl ? { ok: true, url: this.socketModeUrl } : { ok: false, error: 'socket_mode_not_enabled' };
       case 'auth.test':
         return { ok: true, url: 'https://fake.slack.test/', team: 'Fake', user: 'rebootbot', team_id: 'T0FAKE', user_id: 'U0BOT', bot_id: 'B0BOT' };
       case 'chat.postMessage':

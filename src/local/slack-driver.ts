@@ -34,44 +34,13 @@ export class SlackDriver {
 
   async command(user: string, channel: string, text: string): Promise<DriverReply> {
     const responseUrl = this.slack.newResponseUrl();
-    const body = new URLSearchParams({
-      token: 'legacy-verification-token',
-      team_id: this.team,
-      team_domain: 'fake',
-      channel_id: channel,
-      channel_name: 'ops',
-      user_id: user,
-      user_name: user.toLowerCase(),
-      command: '/reboot',
-      text,
-      response_url: responseUrl,
-      trigger_id: '1.2.3',
-      api_app_id: 'A0FAKE',
-      is_enterprise_install: 'false',
-    }).toString();
+    const body = new URLSearchParams(slashCommandFields({ user, channel, text, responseUrl, team: this.team })).toString();
     return { ...(await this.post(body)), responseUrl };
   }
 
   async click(user: string, channel: string, messageTs: string, actionId: string, value: string): Promise<DriverReply> {
     const responseUrl = this.slack.newResponseUrl();
-    const payload = {
-      type: 'block_actions',
-      user: { id: user, username: user.toLowerCase(), name: user.toLowerCase(), team_id: this.team },
-      api_app_id: 'A0FAKE',
-      token: 'legacy-verification-token',
-      trigger_id: '4.5.6',
-      team: { id: this.team, domain: 'fake' },
-      enterprise: null,
-      is_enterprise_install: false,
-      container: { type: 'message', message_ts: messageTs, channel_id: channel, is_ephemeral: false },
-      channel: { id: channel, name: 'ops' },
-      message: { type: 'message', ts: messageTs, bot_id: 'B0BOT', text: '', blocks: [] },
-      state: { values: {} },
-      response_url: responseUrl,
-      actions: [
-        { type: 'button', action_id: actionId, block_id: `approval:${value}`, value, text: { type: 'plain_text', text: actionId }, action_ts: `${Date.now() / 1000}` },
-      ],
-    };
+    const payload = blockActionsPayload({ user, channel, messageTs, actionId, value, responseUrl, team: this.team });
     const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
     return { ...(await this.post(body)), responseUrl };
   }
@@ -106,4 +75,63 @@ export function findButtonValue(blocks: unknown[], actionId: string): string | u
     if (button?.value !== undefined) return button.value;
   }
   return undefined;
+}
+
+export interface CommandInput {
+  user: string;
+  channel: string;
+  text: string;
+  responseUrl: string;
+  team: string;
+}
+
+/** The fields of a slash-command request, as Slack sends them (form body over HTTP, payload in Socket Mode). */
+export function slashCommandFields({ user, channel, text, responseUrl, team }: CommandInput): Record<string, string> {
+  return {
+    token: 'legacy-verification-token',
+    team_id: team,
+    team_domain: 'fake',
+    channel_id: channel,
+    channel_name: 'ops',
+    user_id: user,
+    user_name: user.toLowerCase(),
+    command: '/reboot',
+    text,
+    response_url: responseUrl,
+    trigger_id: '1.2.3',
+    api_app_id: 'A0FAKE',
+    is_enterprise_install: 'false',
+  };
+}
+
+export interface ClickInput {
+  user: string;
+  channel: string;
+  messageTs: string;
+  actionId: string;
+  value: string;
+  responseUrl: string;
+  team: string;
+}
+
+/** A block_actions payload for one button click on a channel message. */
+export function blockActionsPayload({ user, channel, messageTs, actionId, value, responseUrl, team }: ClickInput): Record<string, unknown> {
+  return {
+    type: 'block_actions',
+    user: { id: user, username: user.toLowerCase(), name: user.toLowerCase(), team_id: team },
+    api_app_id: 'A0FAKE',
+    token: 'legacy-verification-token',
+    trigger_id: '4.5.6',
+    team: { id: team, domain: 'fake' },
+    enterprise: null,
+    is_enterprise_install: false,
+    container: { type: 'message', message_ts: messageTs, channel_id: channel, is_ephemeral: false },
+    channel: { id: channel, name: 'ops' },
+    message: { type: 'message', ts: messageTs, bot_id: 'B0BOT', text: '', blocks: [] },
+    state: { values: {} },
+    response_url: responseUrl,
+    actions: [
+      { type: 'button', action_id: actionId, block_id: `approval:${value}`, value, text: { type: 'plain_text', text: actionId }, action_ts: `${Date.now() / 1000}` },
+    ],
+  };
 }

@@ -38,6 +38,8 @@ export interface HarnessOptions {
   tuning?: Partial<Tuning>;
   slackRateLimitMs?: number;
   rebootMs?: number;
+  /** Socket Mode instead of HTTP: the app token and the WebSocket URL apps.connections.open hands out. */
+  socketMode?: { appToken: string; url: string };
 }
 
 export class Harness {
@@ -51,7 +53,11 @@ export class Harness {
     readonly sims: SimulatorSet,
     private readonly opts: HarnessOptions,
   ) {
-    this.slack = new FakeSlack(opts.slackRateLimitMs !== undefined ? { channelRateLimitMs: opts.slackRateLimitMs } : {});
+    this.slack = new FakeSlack({
+      ...(opts.slackRateLimitMs !== undefined ? { channelRateLimitMs: opts.slackRateLimitMs } : {}),
+      ...(opts.socketMode ? { appToken: opts.socketMode.appToken } : {}),
+    });
+    this.slack.socketModeUrl = opts.socketMode?.url;
     this.slack.userGroups.set(APPROVER_GROUP, [GROUP_MEMBER]);
     this.dir = mkdtempSync(join(tmpdir(), 'reboot-bot-test-'));
   }
@@ -68,6 +74,7 @@ export class Harness {
       REBOOT_APPROVERS: `${APPROVER_1},${APPROVER_2},${APPROVER_GROUP}`,
       REBOOT_INCIDENT_CHANNEL: INCIDENT,
       REBOOT_DB: join(h.dir, 'reboot-bot.db'),
+      ...(opts.socketMode ? { SLACK_APP_TOKEN: opts.socketMode.appToken } : {}),
       ...sims.env,
       ...opts.env,
     };
