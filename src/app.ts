@@ -5,6 +5,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+import { request } from 'undici';
 import { z } from 'zod';
 import type { ParseContext, ProviderAvailability } from '../commands/reboot.js';
 import type { Config } from './config.js';
@@ -72,6 +73,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
 
   const store = new Store(config.dbPath);
   const reporter = new Reporter(store, config.incidentChannel, now);
+  const responseUrls = new Map<string, string>();
   const outbox = new Outbox(store, {
     token,
     ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}),
@@ -80,6 +82,16 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     maxAttempts: tuning.outboxMaxAttempts,
     now,
     log,
+    onDelivered: (row) => {
+      if (row.kind === 'post_card' && row.jobId) responseUrls.delete(row.jobId);
+    },
+    onPermanentFailure: (row, slackError) => {
+      if (row.kind !== 'post_card' || !row.jobId) return;
+      const url = responseUrls.get(row.jobId);
+      responseUrls.delete(row.jobId);
+      if (!store.abandon(row.jobId, now(), slackError)) return;
+      if (url) void tellRequester(url, cardFailureText(slackError), log);
+    },
   });
   const kick = (): void => outbox.kick();
   const limiters = new LimiterPool(config.limits);
@@ -159,6 +171,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     now,
     log,
     kick,
+    responseUrls,
   });
 
   const started = (await app.start(config.port)) as unknown;
@@ -200,6 +213,28 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       store.close();
     },
   };
+}
+
+function cardFailureText(slackError: string): string {
+  const hint =
+    slackError === 'not_in_channel' || slackError === 'channel_not_found'
+      ? 'Invite me to this channel (`/invite @rebootbot`) and ask again.'
+      : 'Ask again, or in another channel.';
+  return `:x: I could not post the approval request here (\`${slackError}\`), so it was cancelled and nothing was rebooted. ${hint}`;
+}
+
+/** Answers through the command's response_url: the one way to reach a requester in a channel we cannot post to. */
+async function tellRequester(responseUrl: string, text: string, log: Logger): Promise<void> {
+  try {
+    const res = await request(responseUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text }),
+    });
+    await res.body.dump();
+  } catch (err) {
+    log.warn('could not tell the requester', { error: err instanceof Error ? err.message : String(err) });
+  }
 }
 
 function listenUrl(started: unknown, fallbackPort: number): string {

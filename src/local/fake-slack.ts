@@ -51,6 +51,8 @@ export class FakeSlack extends EventEmitter {
   readonly violations: string[] = [];
   readonly userGroups = new Map<string, string[]>();
   readonly faults = new Map<string, FakeFault[]>();
+  /** Channels the bot is not a member of: posting there fails with not_in_channel. */
+  readonly channelsWithoutBot = new Set<string>();
   /** WebSocket URL handed out by apps.connections.open, for a Socket Mode test server. */
   socketModeUrl: string | undefined;
   private readonly lastWrite = new Map<string, number>();
@@ -218,6 +220,7 @@ export class FakeSlack extends EventEmitter {
   private postMessage(args: Record<string, unknown>): Record<string, unknown> {
     const channel = args.channel;
     if (typeof channel !== 'string' || channel === '') return { ok: false, error: 'channel_not_found' };
+    if (this.channelsWithoutBot.has(channel)) return { ok: false, error: 'not_in_channel' };
     const bad = this.checkBlocks('chat.postMessage', args);
     if (bad) {
       this.violations.push(`chat.postMessage: ${bad}`);

@@ -25,12 +25,15 @@ export interface ListenerDeps {
   now: () => number;
   log: Logger;
   kick: () => void;
+  /** Where to answer the requester later (e.g. their card could not be posted); kept in memory only. */
+  responseUrls: Map<string, string>;
 }
 
 const CommandBody = z.object({
   user_id: z.string().min(1),
   channel_id: z.string().min(1),
   text: z.string().default(''),
+  response_url: z.url().optional(),
 });
 
 const JobId = z.string().regex(/^r-[a-z2-7]{10}$/);
@@ -90,6 +93,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
       response_type: 'ephemeral',
       text: `Request \`${job.id}\` for ${job.ids.length} instance(s) is posted for approval (${job.approvalsNeeded} needed).`,
     });
+    if (body.data.response_url) deps.responseUrls.set(job.id, body.data.response_url);
     deps.reporter.postCard(job);
     deps.kick();
     deps.log.info('reboot requested', { jobId: job.id, provider: job.provider, region: job.region, count: job.ids.length, requester: user });

@@ -21,6 +21,9 @@ export interface OutboxOptions {
   maxAttempts: number;
   now: () => number;
   log: Logger;
+  /** Told about a write Slack refused for good, e.g. to tell the requester their card never appeared. */
+  onPermanentFailure?: (row: OutboxRow, slackError: string) => void;
+  onDelivered?: (row: OutboxRow) => void;
 }
 
 /** Slack errors that no retry can fix: the row is dropped and logged. */
@@ -132,6 +135,7 @@ export class Outbox {
     try {
       await this.send(row);
       this.store.finishOutbox(row.id, 'done');
+      this.opts.onDelivered?.(row);
     } catch (err) {
       this.handleFailure(row, err);
     }
@@ -152,6 +156,7 @@ export class Outbox {
     if ((slackError && PERMANENT.has(slackError)) || row.attempts + 1 >= this.opts.maxAttempts) {
       this.store.finishOutbox(row.id, 'failed', reason);
       this.opts.log.error('slack write failed permanently', { kind: row.kind, channel: row.channel, jobId: row.jobId, error: reason });
+      this.opts.onPermanentFailure?.(row, reason);
       return;
     }
     const backoff = Math.min(60_000, 1000 * 2 ** row.attempts);

@@ -17,6 +17,7 @@ export type AuditEvent =
   | 'approved'
   | 'denied'
   | 'expired'
+  | 'card failed'
   | 'started'
   | 'batch sent'
   | 'batch accepted'
@@ -270,6 +271,20 @@ export class Store {
       .run(now, job.id, now);
     if (won.changes === 1) this.audit(job.id, 'expired', 'system', now);
     return won.changes === 1;
+  }
+
+  /**
+   * pending → expired at once, because its card could not be posted: nobody can see the buttons,
+   * so the request could never be approved.
+   */
+  abandon(jobId: string, now: number, reason: string): boolean {
+    return this.tx(() => {
+      const won = this.db
+        .prepare(`UPDATE jobs SET state = 'expired', decided_at = ?, decided_by = 'system' WHERE id = ? AND state = 'pending'`)
+        .run(now, jobId);
+      if (won.changes === 1) this.audit(jobId, 'card failed', 'system', now, { reason });
+      return won.changes === 1;
+    });
   }
 
   /** Moves every pending job past its deadline to expired; returns the ones this call expired. */

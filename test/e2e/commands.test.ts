@@ -84,3 +84,22 @@ describe('invalid and hostile commands', () => {
     expect(await res.body.text()).toBe('ok');
   });
 });
+
+describe('a channel the bot cannot post in', () => {
+  it('cancels the request and tells the requester how to fix it', async () => {
+    const h = await Harness.start({ providers: ['alibaba'] });
+    try {
+      h.slack.channelsWithoutBot.add(CHANNEL);
+      const res = await h.driver.command(REQUESTER, CHANNEL, `alibaba cn-hangzhou ${GOOD}`);
+      expect(res.status).toBe(200);
+      const told = await h.replyTo(res);
+      expect(told).toContain('not_in_channel');
+      expect(told).toContain('/invite @rebootbot');
+      const job = h.bot.store.jobsInState('expired')[0]!;
+      expect(h.bot.store.auditTrail(job.id).map((e) => e.event)).toEqual(['requested', 'card failed']);
+      expect(h.sims.sims.alibaba!.requests).toHaveLength(0);
+    } finally {
+      await h.stop();
+    }
+  });
+});
