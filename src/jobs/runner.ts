@@ -5,7 +5,7 @@
  * idempotency token makes that safe; otherwise its instances are reported as unknown.
  */
 import type { Logger } from '../log.js';
-import type { InstanceOutcome, Provider, ProviderName } from '../providers/provider.js';
+import type { BatchResult, InstanceOutcome, Provider, ProviderName } from '../providers/provider.js';
 import type { Reporter } from '../slack/reporter.js';
 import type { Store } from '../store/store.js';
 import { idempotencyKey, planBatches, tallyOf, type Batch, type Job } from './job.js';
@@ -93,13 +93,14 @@ export class Runner {
     }
     await this.deps.limiters.schedule(provider.info, job.region, batch.ids.length, async () => {
       if (!store.markBatchSending(job.id, batch.seq, now())) return;
-      const result = await provider.reboot({
-        region: job.region,
-        ids: batch.ids,
-        force: job.force,
-        dryRun: job.dryRun,
-        idempotencyKey: idempotencyKey(job.id, batch.seq),
-      });
+      const result = await provider
+        .reboot({ region: job.region, ids: batch.ids, force: job.force, dryRun: job.dryRun, idempotencyKey: idempotencyKey(job.id, batch.seq) })
+        .catch((err: unknown): BatchResult => {
+          // Providers report cloud and network failures as outcomes; a throw is our bug, after the
+          // request may already have gone out, so the honest answer is "unknown".
+          this.deps.log.error('provider call threw', { jobId: job.id, seq: batch.seq, error: err instanceof Error ? err.message : String(err) });
+          return { outcomes: batch.ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason: 'internal error while sending this reboot; check the instance' })) };
+        });
       const pending = result.pending;
       this.record(job, batch, result.outcomes, !pending);
       if (pending) {

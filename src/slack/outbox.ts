@@ -46,6 +46,9 @@ const PERMANENT = new Set([
   'account_inactive',
 ]);
 
+/** A write that can never succeed, whatever Slack says next time. */
+class UndeliverableError extends Error {}
+
 const PostResult = z.object({ ok: z.literal(true), ts: z.string(), channel: z.string() });
 const PermalinkResult = z.object({ ok: z.literal(true), permalink: z.string() });
 
@@ -153,7 +156,8 @@ export class Outbox {
     }
     const slackError = code === webApi.ErrorCode.PlatformError ? String((err as { data?: { error?: unknown } }).data?.error) : undefined;
     const reason = slackError ?? (err instanceof Error ? err.message : String(err));
-    if ((slackError && PERMANENT.has(slackError)) || row.attempts + 1 >= this.opts.maxAttempts) {
+    const permanent = err instanceof UndeliverableError || (slackError !== undefined && PERMANENT.has(slackError));
+    if (permanent || row.attempts + 1 >= this.opts.maxAttempts) {
       this.store.finishOutbox(row.id, 'failed', reason);
       this.opts.log.error('slack write failed permanently', { kind: row.kind, channel: row.channel, jobId: row.jobId, error: reason });
       this.opts.onPermanentFailure?.(row, reason);
@@ -166,11 +170,13 @@ export class Outbox {
 
   private async send(row: OutboxRow): Promise<void> {
     const job = row.jobId ? this.store.getJob(row.jobId) : undefined;
-    if (!job) throw new Error(`outbox row ${row.id} names no known job`);
+    if (!job) throw new UndeliverableError(`outbox row ${row.id} names no known job`);
     const card = (): SlackMessage =>
       requestCard({ job, approvals: this.store.approvals(job.id), tally: tallyOf(job, this.store.outcomes(job.id)) });
     const threadTs = (): string => {
-      if (!job.cardTs) throw new Error('request card not posted yet');
+      // Rows of one channel leave in order, so the card's own post came first: without its ts now,
+      // it failed for good, and waiting would only hold up the rest of the channel.
+      if (!job.cardTs) throw new UndeliverableError('the request card was never posted');
       return job.cardTs;
     };
     switch (row.kind) {
