@@ -59,8 +59,9 @@ export class Runner {
       if (!provider) {
         // Credentials were removed between approval and run: fail every instance, visibly.
         store.startRun(job.id, [job.ids], now());
-        this.finishBatch(job, { jobId, seq: 0, ids: job.ids, state: 'sending', asyncJobId: null },
-          job.ids.map((id) => ({ id, status: 'failed', code: 'ProviderNotConfigured', message: `${job.provider} has no credentials on this bot` })));
+        const message = `${job.provider} has no credentials on this bot`;
+        this.record(job, { jobId, seq: 0, ids: job.ids, state: 'sending', asyncJobId: null },
+          job.ids.map((id) => ({ id, status: 'failed', code: 'ProviderNotConfigured', message })), true);
         return this.complete(job);
       }
       if (!store.startRun(job.id, planBatches(job.ids, provider.info.maxBatch), now())) return;
@@ -74,45 +75,45 @@ export class Runner {
   }
 
   private async runBatch(job: Job, provider: Provider, batch: Batch): Promise<void> {
+    if (batch.state === 'sending' && !this.resumeInterrupted(job, provider, batch)) return;
+    const asyncJobId = batch.state === 'polling' ? batch.asyncJobId : await this.send(job, provider, batch);
+    if (asyncJobId) await this.poll(job, provider, batch, { jobId: asyncJobId, ids: this.unfinished(job, batch) });
+  }
+
+  /**
+   * A batch left "sending" by a stopped process: resent only where the provider's idempotency token
+   * makes that safe (returns true), otherwise reported unknown (returns false).
+   */
+  private resumeInterrupted(job: Job, provider: Provider, batch: Batch): boolean {
+    if (provider.info.resendSafe) {
+      this.deps.store.replanBatch(job.id, batch.seq);
+      return true;
+    }
+    const reason = 'the bot restarted while this reboot request was in flight; it may or may not have been received — check the instance';
+    this.record(job, batch, batch.ids.map((id) => ({ id, status: 'unknown', reason })), true);
+    return false;
+  }
+
+  /** Sends one batch under the limiter; returns the cloud's async job id when the API answers with one. */
+  private async send(job: Job, provider: Provider, batch: Batch): Promise<string | null> {
     const { store, now } = this.deps;
-    if (batch.state === 'sending') {
-      // The process stopped after recording "sending" and before recording the answer.
-      if (provider.info.resendSafe) store.replanBatch(job.id, batch.seq);
-      else {
-        this.finishBatch(job, batch, batch.ids.map((id) => ({
-          id,
-          status: 'unknown',
-          reason: 'the bot restarted while this reboot request was in flight; it may or may not have been received — check the instance',
-        })));
-        return;
-      }
-    }
-    if (batch.state === 'polling' && batch.asyncJobId) {
-      await this.poll(job, provider, batch, { jobId: batch.asyncJobId, ids: this.unfinished(job, batch) });
-      return;
-    }
-    await this.deps.limiters.schedule(provider.info, job.region, batch.ids.length, async () => {
-      if (!store.markBatchSending(job.id, batch.seq, now())) return;
-      const result = await provider
-        .reboot({ region: job.region, ids: batch.ids, force: job.force, dryRun: job.dryRun, idempotencyKey: idempotencyKey(job.id, batch.seq) })
-        .catch((err: unknown): BatchResult => {
-          // Providers report cloud and network failures as outcomes; a throw is our bug, after the
-          // request may already have gone out, so the honest answer is "unknown".
-          this.deps.log.error('provider call threw', { jobId: job.id, seq: batch.seq, error: err instanceof Error ? err.message : String(err) });
-          return { outcomes: batch.ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason: 'internal error while sending this reboot; check the instance' })) };
-        });
+    return this.deps.limiters.schedule(provider.info, job.region, batch.ids.length, async () => {
+      if (!store.markBatchSending(job.id, batch.seq, now())) return null;
+      const call = { region: job.region, ids: batch.ids, force: job.force, dryRun: job.dryRun, idempotencyKey: idempotencyKey(job.id, batch.seq) };
+      const result = await provider.reboot(call).catch((err: unknown): BatchResult => {
+        // Providers report cloud and network failures as outcomes; a throw is our bug, after the
+        // request may already have gone out, so the honest answer is "unknown".
+        this.deps.log.error('provider call threw', { jobId: job.id, seq: batch.seq, error: err instanceof Error ? err.message : String(err) });
+        return { outcomes: batch.ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason: 'internal error while sending this reboot; check the instance' })) };
+      });
       const pending = result.pending;
       this.record(job, batch, result.outcomes, !pending);
-      if (pending) {
-        store.markBatchPolling(job.id, batch.seq, pending.jobId, now());
-        this.deps.reporter.threadNote(job, `${provider.info.displayName} accepted job \`${pending.jobId}\` for ${pending.ids.length} instances; waiting for it to finish.`);
-        this.deps.kick();
-        batch = { ...batch, state: 'polling', asyncJobId: pending.jobId };
-      }
+      if (!pending) return null;
+      store.markBatchPolling(job.id, batch.seq, pending.jobId, now());
+      this.deps.reporter.threadNote(job, `${provider.info.displayName} accepted job \`${pending.jobId}\` for ${pending.ids.length} instances; waiting for it to finish.`);
+      this.deps.kick();
+      return pending.jobId;
     });
-    if (batch.state === 'polling' && batch.asyncJobId) {
-      await this.poll(job, provider, batch, { jobId: batch.asyncJobId, ids: this.unfinished(job, batch) });
-    }
   }
 
   private unfinished(job: Job, batch: Batch): string[] {
@@ -122,7 +123,7 @@ export class Runner {
 
   private async poll(job: Job, provider: Provider, batch: Batch, handle: { jobId: string; ids: string[] }): Promise<void> {
     if (!provider.poll) {
-      this.finishBatch(job, batch, handle.ids.map((id) => ({ id, status: 'unknown', reason: 'provider cannot report async job results' })));
+      this.record(job, batch, handle.ids.map((id) => ({ id, status: 'unknown', reason: 'provider cannot report async job results' })), true);
       return;
     }
     const outcomes = await provider.poll({
@@ -133,10 +134,6 @@ export class Runner {
         this.deps.kick();
       },
     });
-    this.finishBatch(job, batch, outcomes);
-  }
-
-  private finishBatch(job: Job, batch: Batch, outcomes: InstanceOutcome[]): void {
     this.record(job, batch, outcomes, true);
   }
 
