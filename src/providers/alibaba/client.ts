@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
+import { failAll, failedOutcome, parseJsonOrUndefined, redactSecrets, unknownAll } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { withRetries, type AttemptResult } from '../retry.js';
 import { hostHeader, isoSeconds, sha256Hex } from '../signing.js';
@@ -80,11 +81,11 @@ export function createAlibabaProvider(options: ClientOptions<AlibabaCredentials>
     if (ids.length === 0) return { outcomes: [] };
     if (ids.length > alibabaInfo.maxBatch) {
       return {
-        outcomes: allFailed(ids, 'TooManyInstances', `Alibaba ECS accepts at most ${alibabaInfo.maxBatch} instance ids per call, got ${ids.length}; nothing was sent`),
+        outcomes: failAll(ids, 'TooManyInstances', `Alibaba ECS accepts at most ${alibabaInfo.maxBatch} instance ids per call, got ${ids.length}; nothing was sent`),
       };
     }
     if (!REGION.test(call.region)) {
-      return { outcomes: allFailed(ids, 'InvalidRegion', `"${call.region}" is not a region id; nothing was sent`) };
+      return { outcomes: failAll(ids, 'InvalidRegion', `"${call.region}" is not a region id; nothing was sent`) };
     }
     const url = new URL(alibabaEndpoint(call.region, options.endpoint));
     const query = rebootQueryPairs(call, ids);
@@ -104,7 +105,7 @@ export function createAlibabaProvider(options: ClientOptions<AlibabaCredentials>
     };
     const signed = sign({ method: 'POST', path: '/', query, headers, hashedPayload: headers['x-acs-content-sha256'] ?? '', accessKeyId, accessKeySecret });
     headers['authorization'] = signed.authorization;
-    const redact = redactor([accessKeySecret, signed.signature]);
+    const redact = (text: string): string => redactSecrets(text, [accessKeySecret, signed.signature]);
     let res: HttpResponse;
     try {
       res = await sendHttp({
@@ -127,22 +128,22 @@ export function createAlibabaProvider(options: ClientOptions<AlibabaCredentials>
 function transportVerdict(err: unknown, ids: string[]): AttemptResult<InstanceOutcome[]> {
   const code = err instanceof TransportError ? err.code : 'UNKNOWN';
   if (err instanceof TransportError && err.phase === 'not-sent') {
-    return { retry: allFailed(ids, code, err.message) };
+    return { retry: failAll(ids, code, err.message) };
   }
   // RebootInstances has no idempotency token: resending could reboot twice.
-  const reason = `request sent but no answer (network error ${code}); the instance may or may not be rebooting — check it in the console`;
-  return { final: ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason })) };
+  return { final: unknownAll(ids, `request sent but no answer (network error ${code}); the instance may or may not be rebooting — check it in the console`) };
 }
 
 function interpret(res: HttpResponse, ids: string[], redact: (s: string) => string): AttemptResult<InstanceOutcome[]> {
-  const json = parseJson(res.text);
+  const json = parseJsonOrUndefined(res.text);
   if (res.status >= 200 && res.status < 300) {
     const ok = SuccessSchema.safeParse(json);
     if (ok.success) return { final: perInstance(ids, ok.data.InstanceResponses.InstanceResponse, ok.data.RequestId, redact) };
     const err = ErrorSchema.safeParse(json);
     if (err.success) return apiErrorVerdict(err.data, res, ids, redact);
+    // ECS accepted the call, so the instances may be rebooting: never report that as a plain failure.
     return {
-      final: allFailed(ids, 'UnexpectedResponse', `HTTP ${res.status} with a body ECS does not document; the instances may have been rebooted — check them in the console`),
+      final: unknownAll(ids, `UnexpectedResponse: HTTP ${res.status} accepted with a body ECS does not document; the instance may or may not be rebooting — check it in the console`),
     };
   }
   const err = ErrorSchema.safeParse(json);
@@ -152,7 +153,7 @@ function interpret(res: HttpResponse, ids: string[], redact: (s: string) => stri
 
 function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: string[], redact: (s: string) => string): AttemptResult<InstanceOutcome[]> {
   const message = redact(err.Message ?? `HTTP ${res.status}`);
-  const outcomes = ids.map((id): InstanceOutcome => failed(id, err.Code, message, err.RequestId));
+  const outcomes = ids.map((id): InstanceOutcome => failedOutcome(id, err.Code, message, err.RequestId));
   if (!isRetryableCode(err.Code)) return { final: outcomes };
   const afterMs = retryAfterMs(res.headers);
   return afterMs === undefined ? { retry: outcomes } : { retry: outcomes, afterMs };
@@ -164,15 +165,14 @@ function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: string[], redact
  */
 function unparsableErrorVerdict(res: HttpResponse, ids: string[]): AttemptResult<InstanceOutcome[]> {
   if (res.status === 429 || res.status === 503) {
-    const outcomes = allFailed(ids, `HTTP${res.status}`, `HTTP ${res.status} without an ECS error body`);
+    const outcomes = failAll(ids, `HTTP${res.status}`, `HTTP ${res.status} without an ECS error body`);
     const afterMs = retryAfterMs(res.headers);
     return afterMs === undefined ? { retry: outcomes } : { retry: outcomes, afterMs };
   }
   if (res.status >= 500) {
-    const reason = `HTTP ${res.status} from a gateway without an ECS answer; the instance may or may not be rebooting — check it in the console`;
-    return { final: ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason })) };
+    return { final: unknownAll(ids, `HTTP ${res.status} from a gateway without an ECS answer; the instance may or may not be rebooting — check it in the console`) };
   }
-  return { final: allFailed(ids, 'UnexpectedResponse', `HTTP ${res.status} with a body ECS does not document`) };
+  return { final: failAll(ids, 'UnexpectedResponse', `HTTP ${res.status} with a body ECS does not document`) };
 }
 
 function perInstance(ids: string[], answers: InstanceResponse[], requestId: string | undefined, redact: (s: string) => string): InstanceOutcome[] {
@@ -180,7 +180,7 @@ function perInstance(ids: string[], answers: InstanceResponse[], requestId: stri
   for (const answer of answers) if (!byId.has(answer.InstanceId)) byId.set(answer.InstanceId, answer);
   return ids.map((id): InstanceOutcome => {
     const answer = byId.get(id);
-    if (!answer) return failed(id, 'MissingFromResponse', 'ECS answered without a result for this instance, so it did not act on it', requestId);
+    if (!answer) return failedOutcome(id, 'MissingFromResponse', 'ECS answered without a result for this instance, so it did not act on it', requestId);
     return instanceOutcome(id, answer, requestId, redact);
   });
 }
@@ -191,33 +191,11 @@ function instanceOutcome(id: string, answer: InstanceResponse, requestId: string
     // With SuccessFirst, ECS reports DRYRUN.SUCCESS whatever the check finds (seed page, DryRun).
     return { id, status: 'checked', detail: 'DRYRUN.SUCCESS (Alibaba does not report per-instance check failures in a batch dry run)' };
   }
-  return failed(id, answer.Code, redact(answer.Message ?? ''), requestId);
+  return failedOutcome(id, answer.Code, redact(answer.Message ?? ''), requestId);
 }
 
 function transition(answer: InstanceResponse): string {
   const before = answer.PreviousStatus ?? '';
   const after = answer.CurrentStatus ?? '';
   return before !== '' && after !== '' ? `${before} → ${after}` : 'reboot accepted';
-}
-
-function failed(id: string, code: string, message: string, requestId: string | undefined): InstanceOutcome {
-  return requestId === undefined ? { id, status: 'failed', code, message } : { id, status: 'failed', code, message, requestId };
-}
-
-function allFailed(ids: readonly string[], code: string, message: string): InstanceOutcome[] {
-  return ids.map((id) => failed(id, code, message, undefined));
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Cloud messages are echoed to Slack; make sure nothing secret can ride along. */
-function redactor(secrets: readonly string[]): (s: string) => string {
-  const present = secrets.filter((s) => s.length >= 8);
-  return (text) => present.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
 }

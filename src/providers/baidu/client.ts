@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { retryAfterMs, sendHttp, TransportError, type HttpRequest, type HttpResponse } from '../http.js';
+import { parseJsonOrUndefined, redactOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { realSleep, withRetries, type AttemptResult } from '../retry.js';
 import { hostHeader, isoSeconds } from '../signing.js';
@@ -113,7 +114,7 @@ export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): P
       options.retry,
       sleep,
     );
-    return scrub(outcome, hidden);
+    return redactOutcome(outcome, hidden);
   }
 
   function buildRequest(
@@ -160,7 +161,7 @@ export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): P
 function rebootVerdict(id: string, res: HttpResponse): Verdict {
   if (res.status === 200) {
     if (res.text.trim() === '') return { final: { id, status: 'succeeded', detail: 'Running → Starting' } };
-    const parsed = RebootAccepted.safeParse(parseJson(res.text));
+    const parsed = RebootAccepted.safeParse(parseJsonOrUndefined(res.text));
     if (!parsed.success) return { final: unexpected(id, res, 'the reboot may have been accepted; check the console') };
     if (parsed.data.failedInstanceIdList?.includes(id)) {
       return {
@@ -181,7 +182,7 @@ function rebootVerdict(id: string, res: HttpResponse): Verdict {
 /** Dry run: a real reboot needs Running, anything else would get the 409 below. */
 function checkVerdict(id: string, res: HttpResponse): Verdict {
   if (res.status === 200) {
-    const parsed = InstanceDetail.safeParse(parseJson(res.text));
+    const parsed = InstanceDetail.safeParse(parseJsonOrUndefined(res.text));
     if (!parsed.success || parsed.data.instance.id !== id) return { final: unexpected(id, res) };
     const status = parsed.data.instance.status;
     if (status === 'Running') return { final: { id, status: 'checked', detail: 'would reboot (Running)' } };
@@ -204,7 +205,7 @@ function checkVerdict(id: string, res: HttpResponse): Verdict {
  * A bare 5xx from something in front of BCC may hide a reboot, so for the PUT it is 'unknown'.
  */
 function errorVerdict(id: string, res: HttpResponse, method: 'GET' | 'PUT'): Verdict {
-  const parsed = ErrorBody.safeParse(parseJson(res.text));
+  const parsed = ErrorBody.safeParse(parseJsonOrUndefined(res.text));
   const body = parsed.success ? parsed.data : undefined;
   if (res.status === 429 || res.status === 503) {
     const fallback = res.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable';
@@ -270,28 +271,6 @@ function isCode(outcome: InstanceOutcome, code: string): boolean {
   return outcome.status === 'failed' && outcome.code === code;
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 function truncate(text: string): string {
   return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text;
-}
-
-/** Replaces any secret or signature a cloud message might echo. */
-function scrub(outcome: InstanceOutcome, hidden: readonly string[]): InstanceOutcome {
-  const clean = (text: string): string =>
-    hidden.reduce((acc, secret) => (secret.length >= 8 ? acc.split(secret).join('[redacted]') : acc), text);
-  switch (outcome.status) {
-    case 'failed':
-      return { ...outcome, code: clean(outcome.code), message: clean(outcome.message) };
-    case 'unknown':
-      return { ...outcome, reason: clean(outcome.reason) };
-    default:
-      return outcome.detail === undefined ? outcome : { ...outcome, detail: clean(outcome.detail) };
-  }
 }

@@ -14,6 +14,7 @@ import type {
   Provider,
   RebootCall,
 } from '../provider.js';
+import { parseJsonOrUndefined, redactOutcome, unknownAll } from '../outcomes.js';
 import { realSleep, withRetries, type AttemptResult } from '../retry.js';
 import { compactIso, hostHeader, rfc3986 } from '../signing.js';
 import { huaweiInfo } from './ids.js';
@@ -109,14 +110,6 @@ export interface CloudError {
 const THROTTLE_CODES = new Set(['APIGW.0308', 'APIG.0308']);
 const RETRYABLE_CODES = new Set([...THROTTLE_CODES, 'Ecs.0002']);
 
-function parseJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 function errorFields(body: unknown): { code: string; message: string; requestId?: string } | undefined {
   const ecs = EcsErrorSchema.safeParse(body);
   if (ecs.success) return { code: ecs.data.error.code, message: ecs.data.error.message };
@@ -141,7 +134,7 @@ function snippet(raw: string): string {
 }
 
 export function classifyError(res: HttpResponse): CloudError {
-  const fields = errorFields(parseJson(res.text)) ?? {
+  const fields = errorFields(parseJsonOrUndefined(res.text)) ?? {
     code: 'UnexpectedResponse',
     message: `HTTP ${res.status} with an unrecognised body: ${snippet(res.text) || '(empty)'}`,
   };
@@ -169,10 +162,6 @@ function failed(id: string, err: Pick<CloudError, 'code' | 'message' | 'requestI
 
 function failedAll(ids: readonly string[], err: Pick<CloudError, 'code' | 'message' | 'requestId'>): InstanceOutcome[] {
   return ids.map((id) => failed(id, err));
-}
-
-function unknownAll(ids: readonly string[], reason: string): InstanceOutcome[] {
-  return ids.map((id) => ({ id, status: 'unknown', reason }));
 }
 
 // ---- job mapping (pure) ---------------------------------------------------------------------------
@@ -288,7 +277,7 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
           return sent.error.phase === 'not-sent' ? { retry: v } : { final: v };
         }
         if (sent.res.status >= 200 && sent.res.status < 300) {
-          const parsed = JobCreatedSchema.safeParse(parseJson(sent.res.text));
+          const parsed = JobCreatedSchema.safeParse(parseJsonOrUndefined(sent.res.text));
           return { final: parsed.success ? { kind: 'accepted', jobId: parsed.data.job_id } : { kind: 'no-job-id', res: sent.res } };
         }
         const error = classifyError(sent.res);
@@ -333,7 +322,7 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
         // A read changes nothing, so even an ambiguous failure may be retried.
         if (sent.kind === 'transport') return { retry: { kind: 'transport', error: sent.error } };
         if (sent.res.status === 200) {
-          const parsed = ServerSchema.safeParse(parseJson(sent.res.text));
+          const parsed = ServerSchema.safeParse(parseJsonOrUndefined(sent.res.text));
           if (parsed.success) return { final: { kind: 'server', status: parsed.data.server.status } };
           const error: CloudError = {
             code: 'UnexpectedResponse',
@@ -378,7 +367,7 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
     const sent = await send('GET', region, projectId, `/v1/${rfc3986(projectId)}/jobs/${rfc3986(jobId)}`);
     if (sent.kind === 'transport') return { kind: 'retry', why: sent.error.message };
     if (sent.res.status === 200) {
-      const parsed = JobSchema.safeParse(parseJson(sent.res.text));
+      const parsed = JobSchema.safeParse(parseJsonOrUndefined(sent.res.text));
       if (parsed.success) return { kind: 'job', job: parsed.data };
       return { kind: 'fatal', why: `UnexpectedResponse: job query answered HTTP 200 with ${snippet(sent.res.text) || 'an empty body'}` };
     }
@@ -464,5 +453,14 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
     return call.dryRun ? dryRun(call, projectId) : batchReboot(call, projectId);
   }
 
-  return { info: huaweiInfo, reboot, poll };
+  // Cloud messages reach Slack: make sure the secret key can never ride along in one.
+  const hidden = [options.credentials.secretAccessKey];
+  return {
+    info: huaweiInfo,
+    reboot: async (call) => {
+      const result = await reboot(call);
+      return { ...result, outcomes: result.outcomes.map((o) => redactOutcome(o, hidden)) };
+    },
+    poll: async (call) => (await poll(call)).map((o) => redactOutcome(o, hidden)),
+  };
 }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { retryAfterMs, sendHttp, TransportError } from '../http.js';
+import { failedOutcome, redactOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { realSleep, withRetries, type AttemptResult } from '../retry.js';
 import { compactIso, hostHeader, sha256Hex } from '../signing.js';
@@ -185,21 +186,6 @@ function instanceVerdict(details: readonly OperationDetail[], ids: readonly stri
   return { kind: 'instances', outcomes, retryIds };
 }
 
-function failed(id: string, code: string, message: string, requestId?: string): InstanceOutcome {
-  return { id, status: 'failed', code, message, ...(requestId ? { requestId } : {}) };
-}
-
-/** Cloud messages are echoed to Slack: make sure neither the secret nor our signature can ride along. */
-function redact(text: string, secrets: readonly string[]): string {
-  return secrets.filter((s) => s.length >= 8).reduce((out, s) => out.split(s).join('[redacted]'), text);
-}
-
-function redactOutcome(outcome: InstanceOutcome, secrets: readonly string[]): InstanceOutcome {
-  if (outcome.status === 'failed') return { ...outcome, message: redact(outcome.message, secrets) };
-  if (outcome.status === 'unknown') return { ...outcome, reason: redact(outcome.reason, secrets) };
-  return outcome;
-}
-
 function unknownReason(code: string, attempts: number, dryRun: boolean): string {
   if (dryRun) return `dry run sent but no answer (network error ${code}); a dry run reboots nothing — run it again`;
   return `request sent but no answer (network error ${code}) after ${attempts} attempt(s) with the same ClientToken; the instance may or may not be rebooting — check it in the console`;
@@ -247,7 +233,7 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
     const requestFailure = (id: string, code: string, message: string, requestId?: string): InstanceOutcome =>
       ambiguousAttempts > 0
         ? { id, status: 'unknown', reason: `${unknownReason(ambiguousCode, ambiguousAttempts, call.dryRun)} (the last attempt was answered ${code}: ${message})` }
-        : failed(id, code, message, requestId);
+        : failedOutcome(id, code, message, requestId);
 
     const attempt = async (): Promise<AttemptResult<InstanceOutcome[]>> => {
       const token = baseToken === undefined ? undefined : roundToken(baseToken, round);
@@ -273,10 +259,10 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
         case 'instances': {
           for (const [id, outcome] of verdict.outcomes) settled.set(id, outcome);
           pending = verdict.retryIds;
-          if (pending.length === 0) return { final: snapshot((id) => failed(id, 'UnexpectedResponse', 'no outcome')) };
+          if (pending.length === 0) return { final: snapshot((id) => failedOutcome(id, 'UnexpectedResponse', 'no outcome')) };
           round += 1;
           ambiguousAttempts = 0;
-          return { retry: snapshot((id) => settled.get(id) ?? failed(id, 'UnexpectedResponse', 'no outcome')) };
+          return { retry: snapshot((id) => settled.get(id) ?? failedOutcome(id, 'UnexpectedResponse', 'no outcome')) };
         }
       }
     };
@@ -286,7 +272,7 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
       outcomes = await withRetries(attempt, options.retry, sleep);
     } catch {
       // Not a cloud or network failure but a bug or a bad setting; still, every id gets an outcome.
-      outcomes = snapshot((id) => failed(id, 'ClientError', 'the Volcengine client could not build or send the request'));
+      outcomes = snapshot((id) => failedOutcome(id, 'ClientError', 'the Volcengine client could not build or send the request'));
     }
     const secrets = [secretAccessKey, ...signatures];
     return { outcomes: outcomes.map((o) => redactOutcome(o, secrets)) };

@@ -452,12 +452,12 @@ describe('answers the simulator never gives', () => {
     ]);
   });
 
-  it('turns an undocumented 200 body into failed UnexpectedResponse', async () => {
+  it('turns an undocumented 200 body into unknown (ECS accepted the call), not resent', async () => {
     answer = { status: 200, body: '{"Result":"ok"}' };
     const result = await custom().reboot(call([A]));
-    expect(result.outcomes[0]).toMatchObject({ status: 'failed', code: 'UnexpectedResponse' });
+    expect(result.outcomes[0]).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/^UnexpectedResponse:/) as unknown });
     answer = { status: 200, body: '<html>not json</html>' };
-    expect((await custom().reboot(call([A]))).outcomes[0]).toMatchObject({ status: 'failed', code: 'UnexpectedResponse' });
+    expect((await custom().reboot(call([A]))).outcomes[0]).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/^UnexpectedResponse:/) as unknown });
     expect(hits).toBe(2);
   });
 

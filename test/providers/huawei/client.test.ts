@@ -578,3 +578,14 @@ describe('classifyError', () => {
     expect(classifyError(res(429, { error_code: 'APIGW.0308', error_msg: 'm' }, { 'retry-after': '3' })).afterMs).toBe(3_000);
   });
 });
+
+describe('secrets', () => {
+  it('a cloud message that echoes the secret key reaches no outcome', async () => {
+    seed(ids(1));
+    sim.injectResponse({ on: 'action', status: 400, body: { error: { code: 'Ecs.0005', message: `bad request signed with ${SK}` } } });
+    const result = await provider().reboot(call(ids(1)));
+    expect(result.outcomes[0]).toMatchObject({ status: 'failed', code: 'Ecs.0005' });
+    expect(JSON.stringify(result)).not.toContain(SK);
+    expect(JSON.stringify(result)).toContain('[redacted]');
+  });
+});
