@@ -191,7 +191,7 @@ export function finishedOutcomes(job: Job, jobId: string): Map<string, InstanceO
     const id = sub.entities?.server_id;
     if (!id) continue;
     if (sub.status === 'SUCCESS') {
-      out.set(id, { id, status: 'succeeded', detail: `reboot finished (Huawei job ${jobId})` });
+      out.set(id, { id, status: 'succeeded', detail: `Huawei job ${jobId}: SUCCESS` });
     } else if (sub.status === 'FAIL') {
       out.set(id, {
         id,
