@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from '../net/read-body.js';
 
 export interface FakeMessage {
   channel: string;
@@ -287,15 +288,6 @@ export class FakeSlack extends EventEmitter {
     this.tsCounter += 1;
     return `1700000000.${String(this.tsCounter).padStart(6, '0')}`;
   }
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 /** Form bodies carry objects such as `blocks` as JSON strings; JSON bodies carry them as they are. */
