@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
 import { createLogger, redact, registerSecrets } from '../../src/log.js';
@@ -28,6 +31,24 @@ describe('configuration', () => {
     expect(() => loadConfig({ ALIBABA_CLOUD_ACCESS_KEY_ID: 'only-half' })).toThrow(/set both/);
     expect(() => loadConfig({ REBOOT_MAX_INSTANCES: '-1' })).toThrow(/REBOOT_MAX_INSTANCES/);
     expect(() => loadConfig({ REBOOT_CONFIG: '/nonexistent/reboot.json' })).toThrow(/not found/);
+  });
+
+  it('reads Huawei project ids, extra regions and limits from the JSON file', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'reboot-config-')), 'config.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        huawei: { projectIds: { 'cn-north-4': '0123456789abcdef0123456789abcdef' } },
+        regions: { volcengine: ['cn-wulanchabu'] },
+        limits: { alibaba: { maxConcurrent: 1 } },
+      }),
+    );
+    const c = loadConfig({ REBOOT_CONFIG: file, HUAWEICLOUD_SDK_AK: 'ak', HUAWEICLOUD_SDK_SK: 'sk' });
+    expect(c.providers.huawei?.projectIds).toEqual({ 'cn-north-4': '0123456789abcdef0123456789abcdef' });
+    expect(c.extraRegions).toEqual({ volcengine: ['cn-wulanchabu'] });
+    expect(c.limits).toEqual({ alibaba: { maxConcurrent: 1 } });
+    writeFileSync(file, JSON.stringify({ huawei: { projectIds: { 'cn-north-4': 'not-a-project' } } }));
+    expect(() => loadConfig({ REBOOT_CONFIG: file })).toThrow(/projectIds/);
   });
 
   it('parses durations', () => {
