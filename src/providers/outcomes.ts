@@ -1,16 +1,22 @@
 /** Small outcome helpers every provider client needs, kept in one place. */
 import type { InstanceOutcome } from './provider.js';
 
+/** A failed outcome; `requestId` is left out when undefined (a client that drops empty ids passes undefined for them). */
 export function failedOutcome(id: string, code: string, message: string, requestId?: string): InstanceOutcome {
-  return requestId === undefined || requestId === '' ? { id, status: 'failed', code, message } : { id, status: 'failed', code, message, requestId };
+  return requestId === undefined ? { id, status: 'failed', code, message } : { id, status: 'failed', code, message, requestId };
 }
 
 export function failAll(ids: readonly string[], code: string, message: string, requestId?: string): InstanceOutcome[] {
   return ids.map((id) => failedOutcome(id, code, message, requestId));
 }
 
+/** An outcome nobody can vouch for: the reboot may or may not have happened, so it is never resent blindly. */
+export function unknownOutcome(id: string, reason: string): InstanceOutcome {
+  return { id, status: 'unknown', reason };
+}
+
 export function unknownAll(ids: readonly string[], reason: string): InstanceOutcome[] {
-  return ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason }));
+  return ids.map((id) => unknownOutcome(id, reason));
 }
 
 /** JSON.parse that answers `undefined` for a body that is not JSON (a proxy's HTML page, say). */

@@ -91,16 +91,6 @@ export class FaultQueue {
   }
 }
 
-/** What a simulator recorded about one request: enough for tests to check signing from outside. */
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  query: string;
-  headers: Record<string, string>;
-  body: string;
-  status: number;
-}
-
 export interface SimulatorRequest {
   method: string;
   /** Raw path and raw query string as they came on the wire (no re-encoding). */
@@ -108,6 +98,11 @@ export interface SimulatorRequest {
   query: string;
   headers: Record<string, string>;
   body: string;
+}
+
+/** What a simulator recorded about one request: enough for tests to check signing from outside. */
+export interface RecordedRequest extends SimulatorRequest {
+  status: number;
 }
 
 export interface SimulatorResponse {
@@ -182,15 +177,20 @@ function flattenHeaders(headers: IncomingMessage['headers']): Record<string, str
   return out;
 }
 
-/** Decodes a raw query string into ordered pairs without the `+`-as-space rule (clouds send %20). */
-export function parseRawQuery(query: string): Array<[string, string]> {
-  if (query === '') return [];
-  return query.split('&').map((part) => {
-    const eq = part.indexOf('=');
-    const name = eq === -1 ? part : part.slice(0, eq);
-    const value = eq === -1 ? '' : part.slice(eq + 1);
-    return [decodeURIComponent(name), decodeURIComponent(value)];
-  });
+/** The Retry-After header a throttle fault asks for, if it names a delay. */
+export function retryAfterHeaders(throttle: Extract<Fault, { kind: 'throttle' }>): Record<string, string> | undefined {
+  return throttle.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(throttle.retryAfterSeconds) };
+}
+
+/** The value of the first query parameter called `name` (RPC-style APIs). */
+export function firstValue(pairs: ReadonlyArray<readonly [string, string]>, name: string): string | undefined {
+  return pairs.find(([n]) => n === name)?.[1];
+}
+
+/** An RPC-style boolean parameter: false when absent, undefined when present but neither "true" nor "false". */
+export function parseQueryBoolean(value: string | undefined): boolean | undefined {
+  if (value === undefined || value === 'false') return false;
+  return value === 'true' ? true : undefined;
 }
 
 /** What local mode and the end-to-end tests need from every provider simulator. */

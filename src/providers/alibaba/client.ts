@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
 import { failAll, failedOutcome, parseJsonOrUndefined, redactSecrets, unknownAll } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
-import { withRetries, type AttemptResult } from '../retry.js';
+import { retryVerdict, withRetries, type AttemptResult } from '../retry.js';
 import { hostHeader, isoSeconds, sha256Hex } from '../signing.js';
 import { alibabaInfo } from './ids.js';
 import { canonicalQueryString, sign, type QueryPair } from './signer.js';
@@ -153,10 +153,8 @@ function interpret(res: HttpResponse, ids: string[], redact: (s: string) => stri
 
 function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: string[], redact: (s: string) => string): AttemptResult<InstanceOutcome[]> {
   const message = redact(err.Message ?? `HTTP ${res.status}`);
-  const outcomes = ids.map((id): InstanceOutcome => failedOutcome(id, err.Code, message, err.RequestId));
-  if (!isRetryableCode(err.Code)) return { final: outcomes };
-  const afterMs = retryAfterMs(res.headers);
-  return afterMs === undefined ? { retry: outcomes } : { retry: outcomes, afterMs };
+  const outcomes = failAll(ids, err.Code, message, err.RequestId);
+  return isRetryableCode(err.Code) ? retryVerdict(outcomes, retryAfterMs(res.headers)) : { final: outcomes };
 }
 
 /**
@@ -165,9 +163,7 @@ function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: string[], redact
  */
 function unparsableErrorVerdict(res: HttpResponse, ids: string[]): AttemptResult<InstanceOutcome[]> {
   if (res.status === 429 || res.status === 503) {
-    const outcomes = failAll(ids, `HTTP${res.status}`, `HTTP ${res.status} without an ECS error body`);
-    const afterMs = retryAfterMs(res.headers);
-    return afterMs === undefined ? { retry: outcomes } : { retry: outcomes, afterMs };
+    return retryVerdict(failAll(ids, `HTTP${res.status}`, `HTTP ${res.status} without an ECS error body`), retryAfterMs(res.headers));
   }
   if (res.status >= 500) {
     return { final: unknownAll(ids, `HTTP ${res.status} from a gateway without an ECS answer; the instance may or may not be rebooting — check it in the console`) };

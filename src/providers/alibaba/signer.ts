@@ -3,8 +3,7 @@
  * Pure functions: the caller supplies the date, the nonce and the keys, so the same code signs
  * requests in the client and re-derives signatures in the simulator.
  */
-import { timingSafeEqual } from 'node:crypto';
-import { byCodeUnit, hmacSha256Hex, rfc3986, sha256Hex } from '../signing.js';
+import { byCodeUnit, canonicalHeaderBlock, constantTimeEqual, hmacSha256Hex, rfc3986, sha256Hex } from '../signing.js';
 
 export const ALGORITHM = 'ACS3-HMAC-SHA256';
 
@@ -50,7 +49,7 @@ function isSignable(lowerName: string): boolean {
   return lowerName === 'host' || lowerName === 'content-type' || lowerName.startsWith('x-acs-');
 }
 
-/** Signable headers by lowercase name; a name given in several cases keeps all its values, sorted. */
+/** Signable headers by lowercase name; a name given in several cases keeps all its values, trimmed, sorted and comma-joined. */
 function signableHeaders(headers: Readonly<Record<string, string>>): Map<string, string> {
   const grouped = new Map<string, string[]>();
   for (const [name, value] of Object.entries(headers)) {
@@ -61,9 +60,7 @@ function signableHeaders(headers: Readonly<Record<string, string>>): Map<string,
     grouped.set(lower, values);
   }
   const joined = new Map<string, string>();
-  for (const name of [...grouped.keys()].sort(byCodeUnit)) {
-    joined.set(name, (grouped.get(name) ?? []).sort(byCodeUnit).join(','));
-  }
+  for (const [name, values] of grouped) joined.set(name, values.sort(byCodeUnit).join(','));
   return joined;
 }
 
@@ -73,9 +70,7 @@ function canonicalUri(path: string): string {
 }
 
 export function canonicalRequest(input: CanonicalInput): { canonicalRequest: string; signedHeaders: string } {
-  const headers = signableHeaders(input.headers);
-  const canonicalHeaders = [...headers].map(([name, value]) => `${name}:${value}\n`).join('');
-  const signedHeaders = [...headers.keys()].join(';');
+  const { lines: canonicalHeaders, signedHeaders } = canonicalHeaderBlock(signableHeaders(input.headers));
   const request = [
     input.method,
     canonicalUri(input.path),
@@ -178,6 +173,6 @@ export function verify(req: ReceivedRequest, secretOf: (accessKeyId: string) => 
   });
   // SignedHeaders must name exactly the headers we rebuilt (a listed header that is not signable would be dropped).
   const sameList = expected.signedHeaders === auth.signedHeaders.join(';');
-  const sameSignature = timingSafeEqual(Buffer.from(expected.signature), Buffer.from(auth.signature));
+  const sameSignature = constantTimeEqual(expected.signature, auth.signature);
   return sameList && sameSignature ? { ok: true, accessKeyId: auth.accessKeyId } : { ok: false, reason: 'mismatch', accessKeyId: auth.accessKeyId };
 }

@@ -4,8 +4,11 @@
  * unknown keys) and answers with ECS's JSON bodies, so the real client can be tested end to end.
  */
 import { randomUUID } from 'node:crypto';
+import { decodeRawQuery } from '../signing.js';
 import {
-  parseRawQuery,
+  firstValue,
+  parseQueryBoolean,
+  retryAfterHeaders,
   SimulatorServer,
   type FleetState,
   type SimulatedInstance,
@@ -109,21 +112,14 @@ export class AlibabaSimulator extends SimulatorServer {
 
   override handle(req: SimulatorRequest): SimulatorResponse {
     const requestId = randomUUID().toUpperCase();
-    let query: QueryPair[];
-    try {
-      query = parseRawQuery(req.query);
-    } catch {
-      return errorResponse(ERRORS.incompleteSignature, requestId, undefined);
-    }
-    const region = first(query, 'RegionId');
+    const query = decodeRawQuery(req.query);
+    if (!query) return errorResponse(ERRORS.incompleteSignature, requestId, undefined);
+    const region = firstValue(query, 'RegionId');
     const refusal = this.authenticate(req, query);
     if (refusal) return errorResponse(refusal, requestId, region);
 
     const throttle = this.faults.take('throttle');
-    if (throttle) {
-      const headers = throttle.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(throttle.retryAfterSeconds) };
-      return errorResponse(ERRORS.throttled, requestId, region, headers);
-    }
+    if (throttle) return errorResponse(ERRORS.throttled, requestId, region, retryAfterHeaders(throttle));
     const serverError = this.faults.take('server-error');
     if (serverError) return errorResponse(serverError.status === 503 ? ERRORS.unavailable : ERRORS.internal, requestId, region);
 
@@ -198,14 +194,10 @@ export class AlibabaSimulator extends SimulatorServer {
   }
 }
 
-function first(query: readonly QueryPair[], name: string): string | undefined {
-  return query.find(([n]) => n === name)?.[1];
-}
-
 const INSTANCE_PARAM = /^InstanceId\.(\d+)$/;
 
 function readParams(query: readonly QueryPair[]): RebootParams | ApiError {
-  const region = first(query, 'RegionId');
+  const region = firstValue(query, 'RegionId');
   if (region === undefined || region === '') return ERRORS.missingRegion;
   const numbered = query
     .map(([name, value]) => ({ n: Number(INSTANCE_PARAM.exec(name)?.[1] ?? NaN), value }))
@@ -214,20 +206,13 @@ function readParams(query: readonly QueryPair[]): RebootParams | ApiError {
   if (numbered.some(({ n }) => n < 1)) return invalidParameter('InstanceId');
   if (numbered.length === 0) return ERRORS.missingInstance;
   const ids = numbered.sort((a, b) => a.n - b.n).map(({ value }) => value);
-  const force = readBoolean(query, 'ForceReboot');
-  const dryRun = readBoolean(query, 'DryRun');
-  const mode = first(query, 'BatchOptimization') ?? 'AllTogether';
+  const force = parseQueryBoolean(firstValue(query, 'ForceReboot'));
+  const dryRun = parseQueryBoolean(firstValue(query, 'DryRun'));
+  const mode = firstValue(query, 'BatchOptimization') ?? 'AllTogether';
   if (force === undefined) return invalidParameter('ForceReboot');
   if (dryRun === undefined) return invalidParameter('DryRun');
   if (mode !== 'AllTogether' && mode !== 'SuccessFirst') return invalidParameter('BatchOptimization');
   return { region, ids, force, dryRun, successFirst: mode === 'SuccessFirst' };
-}
-
-/** false when absent; undefined when present but not a boolean. */
-function readBoolean(query: readonly QueryPair[], name: string): boolean | undefined {
-  const value = first(query, name);
-  if (value === undefined || value === 'false') return false;
-  return value === 'true' ? true : undefined;
 }
 
 function errorResponse(error: ApiError, requestId: string, region: string | undefined, headers?: Record<string, string>): SimulatorResponse {

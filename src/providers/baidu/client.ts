@@ -6,9 +6,9 @@
  */
 import { z } from 'zod';
 import { retryAfterMs, sendHttp, TransportError, type HttpRequest, type HttpResponse } from '../http.js';
-import { parseJsonOrUndefined, redactOutcome } from '../outcomes.js';
+import { failAll, failedOutcome, parseJsonOrUndefined, redactOutcome, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
-import { realSleep, withRetries, type AttemptResult } from '../retry.js';
+import { realSleep, retryVerdict, withRetries, type AttemptResult } from '../retry.js';
 import { hostHeader, isoSeconds } from '../signing.js';
 import { baiduInfo } from './ids.js';
 import { canonicalUri, DEFAULT_EXPIRATION_SECONDS, signBceRequest } from './signer.js';
@@ -61,7 +61,7 @@ export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): P
       base = baiduEndpoint(call.region, options.endpoint);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      return { outcomes: call.ids.map((id) => ({ id, status: 'failed', code: 'InvalidEndpoint', message })) };
+      return { outcomes: failAll(call.ids, 'InvalidEndpoint', message) };
     }
     // maxBatch is 1, so the runner's limiter already bounds concurrency; several ids still go out together.
     const outcomes = await Promise.all(
@@ -164,15 +164,7 @@ function rebootVerdict(id: string, res: HttpResponse): Verdict {
     const parsed = RebootAccepted.safeParse(parseJsonOrUndefined(res.text));
     if (!parsed.success) return { final: unexpected(id, res, 'the reboot may have been accepted; check the console') };
     if (parsed.data.failedInstanceIdList?.includes(id)) {
-      return {
-        final: {
-          id,
-          status: 'failed',
-          code: 'RebootFailed',
-          message: 'BCC listed this instance in failedInstanceIdList',
-          ...requestIdOf(res, parsed.data.requestId),
-        },
-      };
+      return { final: failedOutcome(id, 'RebootFailed', 'BCC listed this instance in failedInstanceIdList', requestIdOf(res, parsed.data.requestId)) };
     }
     return { final: { id, status: 'succeeded', detail: 'Running → Starting' } };
   }
@@ -186,15 +178,7 @@ function checkVerdict(id: string, res: HttpResponse): Verdict {
     if (!parsed.success || parsed.data.instance.id !== id) return { final: unexpected(id, res) };
     const status = parsed.data.instance.status;
     if (status === 'Running') return { final: { id, status: 'checked', detail: 'would reboot (Running)' } };
-    return {
-      final: {
-        id,
-        status: 'failed',
-        code: FORBIDDEN,
-        message: `instance is ${status}; a real run would be refused`,
-        ...requestIdOf(res),
-      },
-    };
+    return { final: failedOutcome(id, FORBIDDEN, `instance is ${status}; a real run would be refused`, requestIdOf(res)) };
   }
   return errorVerdict(id, res, 'GET');
 }
@@ -209,17 +193,11 @@ function errorVerdict(id: string, res: HttpResponse, method: 'GET' | 'PUT'): Ver
   const body = parsed.success ? parsed.data : undefined;
   if (res.status === 429 || res.status === 503) {
     const fallback = res.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable';
-    return withDelay(failed(id, res, body, fallback), retryAfterMs(res.headers));
+    return retryVerdict(failed(id, res, body, fallback), retryAfterMs(res.headers));
   }
   if (res.status >= 500) {
-    if (body || method === 'GET') return withDelay(failed(id, res, body, `HTTP${res.status}`), retryAfterMs(res.headers));
-    return {
-      final: {
-        id,
-        status: 'unknown',
-        reason: `HTTP ${res.status} without a BCC error body; the instance may or may not be rebooting — check it in the console`,
-      },
-    };
+    if (body || method === 'GET') return retryVerdict(failed(id, res, body, `HTTP${res.status}`), retryAfterMs(res.headers));
+    return { final: unknownOutcome(id, `HTTP ${res.status} without a BCC error body; the instance may or may not be rebooting — check it in the console`) };
   }
   if (res.status >= 400 && body) return { final: failed(id, res, body, body.code) };
   return { final: unexpected(id, res) };
@@ -227,44 +205,29 @@ function errorVerdict(id: string, res: HttpResponse, method: 'GET' | 'PUT'): Ver
 
 function transportVerdict(id: string, method: 'GET' | 'PUT', err: unknown): Verdict {
   if (!(err instanceof TransportError)) {
-    return { final: { id, status: 'failed', code: 'ClientError', message: 'request could not be built or sent' } };
+    return { final: failedOutcome(id, 'ClientError', 'request could not be built or sent') };
   }
-  if (err.phase === 'not-sent') return { retry: { id, status: 'failed', code: err.code, message: err.message } };
+  if (err.phase === 'not-sent') return { retry: failedOutcome(id, err.code, err.message) };
   // A status read changes nothing, so it may be repeated whatever happened to the first one.
   if (method === 'GET') {
-    return { retry: { id, status: 'failed', code: err.code, message: `no answer to the status check (${err.message})` } };
+    return { retry: failedOutcome(id, err.code, `no answer to the status check (${err.message})`) };
   }
-  return {
-    final: {
-      id,
-      status: 'unknown',
-      reason: `request sent but no answer (network error ${err.code}); the instance may or may not be rebooting — check it in the console`,
-    },
-  };
+  return { final: unknownOutcome(id, `request sent but no answer (network error ${err.code}); the instance may or may not be rebooting — check it in the console`) };
 }
 
-function withDelay(outcome: InstanceOutcome, afterMs: number | undefined): Verdict {
-  return afterMs === undefined ? { retry: outcome } : { retry: outcome, afterMs };
-}
-
+/** A BCC error body as an outcome; without a body, `fallbackCode` and the HTTP status stand in. */
 function failed(id: string, res: HttpResponse, body: ErrorBody | undefined, fallbackCode: string): InstanceOutcome {
-  return {
-    id,
-    status: 'failed',
-    code: body?.code ?? fallbackCode,
-    message: truncate(body?.message || `HTTP ${res.status} from BCC`),
-    ...requestIdOf(res, body?.requestId),
-  };
+  return failedOutcome(id, body?.code ?? fallbackCode, truncate(body?.message || `HTTP ${res.status} from BCC`), requestIdOf(res, body?.requestId));
 }
 
 function unexpected(id: string, res: HttpResponse, hint?: string): InstanceOutcome {
   const message = `HTTP ${res.status} with a response body BCC does not document${hint ? `; ${hint}` : ''}`;
-  return { id, status: 'failed', code: 'UnexpectedResponse', message, ...requestIdOf(res) };
+  return failedOutcome(id, 'UnexpectedResponse', message, requestIdOf(res));
 }
 
-function requestIdOf(res: HttpResponse, fromBody?: string): { requestId?: string } {
-  const requestId = fromBody ?? res.headers['x-bce-request-id'];
-  return requestId ? { requestId } : {};
+/** The body's request id, else the x-bce-request-id header; an empty one counts as none. */
+function requestIdOf(res: HttpResponse, fromBody?: string): string | undefined {
+  return (fromBody ?? res.headers['x-bce-request-id']) || undefined;
 }
 
 function isCode(outcome: InstanceOutcome, code: string): boolean {

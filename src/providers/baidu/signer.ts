@@ -3,8 +3,7 @@
  * inputs: the client signs with them and the simulator verifies with the very same code path, so a
  * wire-level disagreement shows up as a failing vector rather than a silent double standard.
  */
-import { timingSafeEqual } from 'node:crypto';
-import { byCodeUnit, hmacSha256Hex, rfc3986 } from '../signing.js';
+import { byCodeUnit, constantTimeEqual, hmacSha256Hex, rfc3986 } from '../signing.js';
 
 export const BCE_AUTH_VERSION = 'bce-auth-v1';
 /** Both official SDKs default to 1800 s; the server honours whatever the auth string says. */
@@ -181,7 +180,5 @@ export function bceSignatureMatches(
   const headers = canonicalHeaders(req.headers, implicit ? defaultHeaderNames(req.headers) : auth.signedHeaders);
   if (!implicit && headers.names.length !== new Set(auth.signedHeaders).size) return false;
   const key = signingKey(secretAccessKey, authStringPrefix(auth.accessKeyId, auth.timestamp, auth.expirationSeconds));
-  const expected = Buffer.from(hmacSha256Hex(key, canonicalRequest(req, headers.text)), 'utf8');
-  const given = Buffer.from(auth.signature, 'utf8');
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  return constantTimeEqual(hmacSha256Hex(key, canonicalRequest(req, headers.text)), auth.signature);
 }

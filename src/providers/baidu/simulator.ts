@@ -4,8 +4,10 @@
  * documented calls the client uses, PUT /v2/instance/{id}?reboot and GET /v2/instance/{id}.
  */
 import { randomUUID } from 'node:crypto';
+import { parseJsonOrUndefined } from '../outcomes.js';
+import { decodeRawPath, decodeRawQuery } from '../signing.js';
 import {
-  parseRawQuery,
+  retryAfterHeaders,
   SimulatorServer,
   type FleetState,
   type SimulatedInstance,
@@ -108,10 +110,8 @@ export class BaiduSimulator extends SimulatorServer {
     const throttle = this.faults.take('throttle');
     if (throttle) {
       // BCC documents no throttling code; RequestLimitExceeded is an assumption, the client keys on the 429.
-      const headers =
-        throttle.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(throttle.retryAfterSeconds) };
       const error = { status: 429, code: 'RequestLimitExceeded', message: 'Request rate exceeds the limit.' };
-      return errorResponse(error, requestId, headers);
+      return errorResponse(error, requestId, retryAfterHeaders(throttle));
     }
     const serverError = this.faults.take('server-error');
     if (serverError) {
@@ -157,15 +157,10 @@ type Route = { action: 'reboot' | 'describe'; id: string };
 
 /** Decodes the raw path and query once; the signature is recomputed from these same values. */
 function decodeRequest(req: SimulatorRequest): BceRequest | undefined {
-  try {
-    const path = req.path
-      .split('/')
-      .map((s) => decodeURIComponent(s))
-      .join('/');
-    return { method: req.method, path, query: parseRawQuery(req.query), headers: req.headers };
-  } catch {
-    return undefined;
-  }
+  const path = decodeRawPath(req.path);
+  const query = decodeRawQuery(req.query);
+  if (path === undefined || query === undefined) return undefined;
+  return { method: req.method, path, query, headers: req.headers };
 }
 
 function routeOf(bce: BceRequest): Route | BaiduError {
@@ -184,12 +179,7 @@ function routeOf(bce: BceRequest): Route | BaiduError {
 
 /** The body must be a JSON object with a boolean forceStop. */
 function parseForceStop(body: string): boolean | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
+  const parsed = parseJsonOrUndefined(body);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
   const forceStop = (parsed as { forceStop?: unknown }).forceStop;
   return typeof forceStop === 'boolean' ? forceStop : undefined;

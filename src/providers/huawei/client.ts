@@ -14,8 +14,8 @@ import type {
   Provider,
   RebootCall,
 } from '../provider.js';
-import { parseJsonOrUndefined, redactOutcome, unknownAll } from '../outcomes.js';
-import { realSleep, withRetries, type AttemptResult } from '../retry.js';
+import { failAll, failedOutcome, parseJsonOrUndefined, redactOutcome, unknownAll, unknownOutcome } from '../outcomes.js';
+import { realSleep, retryVerdict, withRetries, type AttemptResult } from '../retry.js';
 import { compactIso, hostHeader, rfc3986 } from '../signing.js';
 import { huaweiInfo } from './ids.js';
 import { signRequest } from './signer.js';
@@ -150,18 +150,11 @@ export function classifyError(res: HttpResponse): CloudError {
   };
 }
 
-function failed(id: string, err: Pick<CloudError, 'code' | 'message' | 'requestId'>): InstanceOutcome {
-  return {
-    id,
-    status: 'failed',
-    code: err.code,
-    message: err.message,
-    ...(err.requestId === undefined ? {} : { requestId: err.requestId }),
-  };
-}
-
-function failedAll(ids: readonly string[], err: Pick<CloudError, 'code' | 'message' | 'requestId'>): InstanceOutcome[] {
-  return ids.map((id) => failed(id, err));
+/** An error answer to a POST or ShowServer: sent again when the error says nothing was done, final otherwise. */
+function cloudErrorVerdict(res: HttpResponse): AttemptResult<{ kind: 'error'; error: CloudError }> {
+  const error = classifyError(res);
+  const verdict = { kind: 'error' as const, error };
+  return error.retryable ? retryVerdict(verdict, error.afterMs) : { final: verdict };
 }
 
 // ---- job mapping (pure) ---------------------------------------------------------------------------
@@ -193,20 +186,15 @@ export function finishedOutcomes(job: Job, jobId: string): Map<string, InstanceO
     if (sub.status === 'SUCCESS') {
       out.set(id, { id, status: 'succeeded', detail: `Huawei job ${jobId}: SUCCESS` });
     } else if (sub.status === 'FAIL') {
-      out.set(id, {
-        id,
-        status: 'failed',
-        // A sub-job may fail without a code; ours names the job so a human can find it.
-        code: sub.error_code ?? 'Ecs.SubJobFailed',
-        message: sub.fail_reason ?? `sub-job of Huawei job ${jobId} failed without a reason`,
-      });
+      // A sub-job may fail without a code; ours names the job so a human can find it.
+      out.set(id, failedOutcome(id, sub.error_code ?? 'Ecs.SubJobFailed', sub.fail_reason ?? `sub-job of Huawei job ${jobId} failed without a reason`));
     }
   }
   return out;
 }
 
 function withRest(ids: readonly string[], done: Map<string, InstanceOutcome>, reason: (id: string) => string): InstanceOutcome[] {
-  return ids.map((id) => done.get(id) ?? { id, status: 'unknown', reason: reason(id) });
+  return ids.map((id) => done.get(id) ?? unknownOutcome(id, reason(id)));
 }
 
 // ---- the provider ---------------------------------------------------------------------------------
@@ -280,9 +268,7 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
           const parsed = JobCreatedSchema.safeParse(parseJsonOrUndefined(sent.res.text));
           return { final: parsed.success ? { kind: 'accepted', jobId: parsed.data.job_id } : { kind: 'no-job-id', res: sent.res } };
         }
-        const error = classifyError(sent.res);
-        const v: PostVerdict = { kind: 'error', error };
-        return error.retryable ? { retry: v, ...(error.afterMs === undefined ? {} : { afterMs: error.afterMs }) } : { final: v };
+        return cloudErrorVerdict(sent.res);
       },
       options.retry,
       sleep,
@@ -291,10 +277,10 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
       case 'accepted':
         return { outcomes: [], pending: { jobId: verdict.jobId, ids: [...call.ids] } };
       case 'error':
-        return { outcomes: failedAll(call.ids, verdict.error) };
+        return { outcomes: failAll(call.ids, verdict.error.code, verdict.error.message, verdict.error.requestId) };
       case 'transport':
         if (verdict.error.phase === 'not-sent') {
-          return { outcomes: failedAll(call.ids, { code: verdict.error.code, message: verdict.error.message }) };
+          return { outcomes: failAll(call.ids, verdict.error.code, verdict.error.message) };
         }
         return {
           outcomes: unknownAll(
@@ -331,23 +317,16 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
           };
           return { final: { kind: 'error', error } };
         }
-        const error = classifyError(sent.res);
-        const v: CheckVerdict = { kind: 'error', error };
-        return error.retryable ? { retry: v, ...(error.afterMs === undefined ? {} : { afterMs: error.afterMs }) } : { final: v };
+        return cloudErrorVerdict(sent.res);
       },
       options.retry,
       sleep,
     );
-    if (verdict.kind === 'transport') return failed(id, { code: verdict.error.code, message: verdict.error.message });
-    if (verdict.kind === 'error') return failed(id, verdict.error);
+    if (verdict.kind === 'transport') return failedOutcome(id, verdict.error.code, verdict.error.message);
+    if (verdict.kind === 'error') return failedOutcome(id, verdict.error.code, verdict.error.message, verdict.error.requestId);
     if (verdict.status === 'ACTIVE') return { id, status: 'checked', detail: 'would reboot (ACTIVE)' };
-    return {
-      id,
-      status: 'failed',
-      // Huawei has no dry run: this code is reboot-bot's own, from a ShowServer pre-check.
-      code: 'Ecs.NotActive',
-      message: `server status is ${verdict.status}; a reboot needs ACTIVE (reboot-bot dry-run check, not a cloud error)`,
-    };
+    // Huawei has no dry run: this code is reboot-bot's own, from a ShowServer pre-check.
+    return failedOutcome(id, 'Ecs.NotActive', `server status is ${verdict.status}; a reboot needs ACTIVE (reboot-bot dry-run check, not a cloud error)`);
   }
 
   async function dryRun(call: RebootCall, projectId: string): Promise<BatchResult> {
@@ -435,19 +414,17 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
     if (call.ids.length === 0) return { outcomes: [] };
     if (call.ids.length > huaweiInfo.maxBatch) {
       return {
-        outcomes: failedAll(call.ids, {
-          code: 'BatchTooLarge',
-          message: `batch reboot takes at most ${huaweiInfo.maxBatch} servers per call; got ${call.ids.length} (nothing sent)`,
-        }),
+        outcomes: failAll(call.ids, 'BatchTooLarge', `batch reboot takes at most ${huaweiInfo.maxBatch} servers per call; got ${call.ids.length} (nothing sent)`),
       };
     }
     const projectId = projectIdFor(options.credentials, call.region);
     if (!projectId) {
       return {
-        outcomes: failedAll(call.ids, {
-          code: 'ProjectIdMissing',
-          message: `no Huawei Cloud project id for region ${call.region}: set HUAWEICLOUD_SDK_PROJECT_ID (or a per-region project id); nothing sent`,
-        }),
+        outcomes: failAll(
+          call.ids,
+          'ProjectIdMissing',
+          `no Huawei Cloud project id for region ${call.region}: set HUAWEICLOUD_SDK_PROJECT_ID (or a per-region project id); nothing sent`,
+        ),
       };
     }
     return call.dryRun ? dryRun(call, projectId) : batchReboot(call, projectId);

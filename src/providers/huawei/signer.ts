@@ -3,8 +3,7 @@
  * signature for the client and recompute it from a raw received request for the simulator, so both
  * sides share one definition of the canonical request.
  */
-import { timingSafeEqual } from 'node:crypto';
-import { byCodeUnit, hmacSha256Hex, rfc3986, sha256Hex } from '../signing.js';
+import { byCodeUnit, canonicalHeaderBlock, hmacSha256Hex, rfc3986, sha256Hex } from '../signing.js';
 
 export const SDK_ALGORITHM = 'SDK-HMAC-SHA256';
 export const EMPTY_BODY_SHA256 = sha256Hex('');
@@ -66,23 +65,18 @@ export function canonicalQueryString(pairs: ReadonlyArray<readonly [string, stri
     .join('&');
 }
 
-function sortedHeaderEntries(headers: Readonly<Record<string, string>>): Array<[string, string]> {
-  return Object.entries(headers)
-    .map(([name, value]): [string, string] => [name.toLowerCase(), value.trim()])
-    .sort(([a], [b]) => byCodeUnit(a, b));
+/** Names lowercased and values trimmed, nothing else: both official SDKs canonicalise headers this way. */
+function headerBlock(headers: Readonly<Record<string, string>>): { lines: string; signedHeaders: string } {
+  return canonicalHeaderBlock(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value.trim()] as const));
 }
 
 export function signedHeaderList(headers: Readonly<Record<string, string>>): string {
-  return sortedHeaderEntries(headers)
-    .map(([name]) => name)
-    .join(';');
+  return headerBlock(headers).signedHeaders;
 }
 
 /** One `name:value\n` line per header; the block's own final newline leaves a blank line in the request. */
 export function canonicalHeaders(headers: Readonly<Record<string, string>>): string {
-  return sortedHeaderEntries(headers)
-    .map(([name, value]) => `${name}:${value}\n`)
-    .join('');
+  return headerBlock(headers).lines;
 }
 
 export function payloadHash(body: string, headers: Readonly<Record<string, string>>): string {
@@ -182,7 +176,7 @@ export function expectedSignature(
   req: RawRequest,
   auth: ParsedAuthorization,
   secretAccessKey: string,
-  decodeQuery: (raw: string) => Array<[string, string]>,
+  decodeQuery: (raw: string) => ReadonlyArray<readonly [string, string]> | undefined,
 ): string | undefined {
   const signed: Record<string, string> = {};
   for (const name of auth.signedHeaders) {
@@ -193,10 +187,12 @@ export function expectedSignature(
   const sdkDate = req.headers['x-sdk-date'];
   if (sdkDate === undefined) return undefined;
   try {
+    const query = decodeQuery(req.query);
+    if (query === undefined) return undefined; // malformed percent-encoding
     const canonical = canonicalRequest({
       method: req.method,
       path: req.path,
-      query: decodeQuery(req.query),
+      query,
       headers: signed,
       payloadHash: payloadHash(req.body, signed),
     });
@@ -204,11 +200,4 @@ export function expectedSignature(
   } catch {
     return undefined; // malformed percent-encoding
   }
-}
-
-/** Constant-time comparison of two hex signatures. */
-export function sameSignature(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -5,14 +5,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { parseJsonOrUndefined } from '../outcomes.js';
+import { constantTimeEqual, decodeRawQuery, isoSeconds } from '../signing.js';
 import {
-  parseRawQuery,
+  retryAfterHeaders,
   SimulatorServer,
   type SimulatedInstance,
   type SimulatorRequest,
   type SimulatorResponse,
 } from '../simulator-kit.js';
-import { expectedSignature, parseAuthorization, parseSdkDate, sameSignature } from './signer.js';
+import { expectedSignature, parseAuthorization, parseSdkDate } from './signer.js';
 
 export interface HuaweiSimulatorOptions {
   /** Access key id → secret key. */
@@ -73,7 +75,7 @@ function hex32(): string {
 }
 
 function iso(ms: number | undefined): string | null {
-  return ms === undefined ? null : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return ms === undefined ? null : isoSeconds(new Date(ms));
 }
 
 function gatewayError(status: number, code: string, message: string, requestId: string): SimulatorResponse {
@@ -146,9 +148,8 @@ export class HuaweiSimulator extends SimulatorServer {
         'The throttling threshold has been reached: policy user over ratelimit,limit:1000,time:1 minute',
         requestId,
       );
-      return throttle.retryAfterSeconds === undefined
-        ? answer
-        : { ...answer, headers: { 'retry-after': String(throttle.retryAfterSeconds) } };
+      const headers = retryAfterHeaders(throttle);
+      return headers === undefined ? answer : { ...answer, headers };
     }
     const serverError = this.faults.take('server-error');
     if (serverError) {
@@ -199,8 +200,8 @@ export class HuaweiSimulator extends SimulatorServer {
         requestId,
       );
     }
-    const expected = expectedSignature(req, auth, secret, parseRawQuery);
-    if (expected === undefined || !sameSignature(expected, auth.signature)) {
+    const expected = expectedSignature(req, auth, secret, decodeRawQuery);
+    if (expected === undefined || !constantTimeEqual(expected, auth.signature)) {
       return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: verify aksk signature fail', requestId);
     }
     return undefined;
@@ -216,12 +217,8 @@ export class HuaweiSimulator extends SimulatorServer {
   }
 
   private batchReboot(projectId: string, rawBody: string): SimulatorResponse {
-    let json: unknown;
-    try {
-      json = JSON.parse(rawBody);
-    } catch {
-      return ecsError(400, 'Ecs.0005', 'request body is illegal.');
-    }
+    const json = parseJsonOrUndefined(rawBody);
+    if (json === undefined) return ecsError(400, 'Ecs.0005', 'request body is illegal.');
     const parsed = RebootBodySchema.safeParse(json);
     if (!parsed.success) return ecsError(400, 'Ecs.0005', 'Invalid parameter values: expected {"reboot":{"type":"SOFT"|"HARD","servers":[{"id"}]}}.');
     const { type, servers } = parsed.data.reboot;

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { retryAfterMs, sendHttp, TransportError } from '../http.js';
-import { failedOutcome, redactOutcome } from '../outcomes.js';
+import { failedOutcome, parseJsonOrUndefined, redactOutcome, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { realSleep, withRetries, type AttemptResult } from '../retry.js';
 import { compactIso, hostHeader, sha256Hex } from '../signing.js';
@@ -130,13 +130,8 @@ export function interpretResponse(
   dryRun: boolean,
 ): Verdict {
   const afterMs = retryAfterMs(headers);
-  let parsed: z.infer<typeof envelopeSchema> | undefined;
-  try {
-    const result = envelopeSchema.safeParse(JSON.parse(text));
-    parsed = result.success ? result.data : undefined;
-  } catch {
-    parsed = undefined;
-  }
+  const envelope = envelopeSchema.safeParse(parseJsonOrUndefined(text));
+  const parsed = envelope.success ? envelope.data : undefined;
   if (!parsed) {
     const message = `HTTP ${status} answer that is not a Volcengine response`;
     // ClientToken makes a resend harmless, so a throttled or broken gateway answer is worth another try.
@@ -180,7 +175,8 @@ function instanceVerdict(details: readonly OperationDetail[], ids: readonly stri
       continue;
     }
     const { Code: code, Message: message } = detail.Error;
-    outcomes.set(id, { id, status: 'failed', code, message: message ?? code, ...(requestId ? { requestId } : {}) });
+    // An empty RequestId is left out of Volcengine outcomes, as no RequestId is.
+    outcomes.set(id, failedOutcome(id, code, message ?? code, requestId || undefined));
     if (isRetryableInstanceCode(code)) retryIds.push(id);
   }
   return { kind: 'instances', outcomes, retryIds };
@@ -232,8 +228,8 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
     // that nothing happened: only an answer about the instances (or the token's replay) settles them.
     const requestFailure = (id: string, code: string, message: string, requestId?: string): InstanceOutcome =>
       ambiguousAttempts > 0
-        ? { id, status: 'unknown', reason: `${unknownReason(ambiguousCode, ambiguousAttempts, call.dryRun)} (the last attempt was answered ${code}: ${message})` }
-        : failedOutcome(id, code, message, requestId);
+        ? unknownOutcome(id, `${unknownReason(ambiguousCode, ambiguousAttempts, call.dryRun)} (the last attempt was answered ${code}: ${message})`)
+        : failedOutcome(id, code, message, requestId || undefined);
 
     const attempt = async (): Promise<AttemptResult<InstanceOutcome[]>> => {
       const token = baseToken === undefined ? undefined : roundToken(baseToken, round);
@@ -246,7 +242,7 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
         // The token (or the dry run) makes a resend harmless; what is still unanswered at the end is unknown.
         ambiguousAttempts += 1;
         ambiguousCode = err.code;
-        return { retry: snapshot((id) => ({ id, status: 'unknown', reason: unknownReason(err.code, ambiguousAttempts, call.dryRun) })) };
+        return { retry: snapshot((id) => unknownOutcome(id, unknownReason(err.code, ambiguousAttempts, call.dryRun))) };
       }
       const verdict = interpretResponse(answer.status, answer.headers, answer.text, pending, call.dryRun);
       switch (verdict.kind) {

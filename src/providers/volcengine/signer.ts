@@ -2,8 +2,7 @@
  * Volcengine OpenAPI signature (HMAC-SHA256, providers.md §1.2), as pure functions of explicit
  * inputs: the client signs with them and the simulator verifies a raw received request with them.
  */
-import { timingSafeEqual } from 'node:crypto';
-import { byCodeUnit, hmacSha256, hmacSha256Hex, rfc3986, sha256Hex } from '../signing.js';
+import { canonicalHeaderBlock, constantTimeEqual, decodeRawPath, decodeRawQuery, hmacSha256, hmacSha256Hex, rfc3986, sha256Hex } from '../signing.js';
 
 export const ALGORITHM = 'HMAC-SHA256';
 export const EMPTY_BODY_SHA256 = sha256Hex('');
@@ -61,19 +60,8 @@ export function canonicalHeaderValue(value: string): string {
   return value.replace(/\s+/g, ' ').trim();
 }
 
-interface CanonicalHeaders {
-  block: string;
-  signedHeaders: string;
-}
-
-function canonicalHeaders(headers: Readonly<Record<string, string>>): CanonicalHeaders {
-  const entries = Object.entries(headers)
-    .map(([name, value]) => [name.toLowerCase(), canonicalHeaderValue(value)] as const)
-    .sort((a, b) => byCodeUnit(a[0], b[0]));
-  return {
-    block: entries.map(([name, value]) => `${name}:${value}\n`).join(''),
-    signedHeaders: entries.map(([name]) => name).join(';'),
-  };
+function canonicalHeaders(headers: Readonly<Record<string, string>>): { lines: string; signedHeaders: string } {
+  return canonicalHeaderBlock(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), canonicalHeaderValue(value)] as const));
 }
 
 export function credentialScope(xDate: string, region: string, service: string): string {
@@ -96,7 +84,7 @@ export function signRequest(input: SigningInput, keys: SigningKeys): SignaturePa
     input.method.toUpperCase(),
     canonicalUri(input.path),
     canonicalQuery,
-    headers.block,
+    headers.lines,
     headers.signedHeaders,
     input.bodySha256,
   ].join('\n');
@@ -175,35 +163,6 @@ export type VerifyResult =
   /** `region` is what the credential scope named, when it could be read (error bodies echo it). */
   | { ok: false; code: VerifyFailureCode; region?: string };
 
-/** Raw query → decoded pairs; undefined when a %-escape is malformed. */
-export function decodeRawQuery(rawQuery: string): QueryPair[] | undefined {
-  if (rawQuery === '') return [];
-  try {
-    return rawQuery.split('&').map((part) => {
-      const eq = part.indexOf('=');
-      const name = eq === -1 ? part : part.slice(0, eq);
-      const value = eq === -1 ? '' : part.slice(eq + 1);
-      return [decodeURIComponent(name), decodeURIComponent(value)] as const;
-    });
-  } catch {
-    return undefined;
-  }
-}
-
-function decodePath(rawPath: string): string | undefined {
-  try {
-    return rawPath.split('/').map(decodeURIComponent).join('/');
-  } catch {
-    return undefined;
-  }
-}
-
-function sameHex(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'utf8');
-  const right = Buffer.from(b, 'utf8');
-  return left.length === right.length && timingSafeEqual(left, right);
-}
-
 /**
  * Re-signs a received request the way the gateway does: from the raw query, the headers the client
  * named in SignedHeaders (as received, host included with its port), the real body hash and the
@@ -240,7 +199,7 @@ export function verifyRequest(
     headers[name] = value;
   }
   const query = decodeRawQuery(req.query);
-  const path = decodePath(req.path);
+  const path = decodeRawPath(req.path);
   if (!query || path === undefined) return { ok: false, code: 'SignatureDoesNotMatch', region };
 
   const expected = signRequest(
@@ -256,6 +215,6 @@ export function verifyRequest(
     },
     { accessKeyId: auth.accessKeyId, secretAccessKey: secret },
   );
-  if (!sameHex(expected.signature, auth.signature)) return { ok: false, code: 'SignatureDoesNotMatch', region };
+  if (!constantTimeEqual(expected.signature, auth.signature)) return { ok: false, code: 'SignatureDoesNotMatch', region };
   return { ok: true, accessKeyId: auth.accessKeyId, region, service: auth.service };
 }

@@ -4,13 +4,16 @@
  * (same token + same parameters → the first answer, nothing rebooted again) and injects faults.
  */
 import { randomBytes } from 'node:crypto';
+import { byCodeUnit, compactIso, decodeRawQuery } from '../signing.js';
 import {
+  firstValue,
+  parseQueryBoolean,
+  retryAfterHeaders,
   SimulatorServer,
   type SimulatorRequest,
   type SimulatorResponse,
 } from '../simulator-kit.js';
-import { compactIso } from '../signing.js';
-import { decodeRawQuery, DEFAULT_EXPIRES_SECONDS, verifyRequest, type QueryPair, type VerifyFailureCode } from './signer.js';
+import { DEFAULT_EXPIRES_SECONDS, verifyRequest, type QueryPair, type VerifyFailureCode } from './signer.js';
 
 const SERVICE = 'ecs';
 const ACTION = 'RebootInstances';
@@ -138,10 +141,7 @@ export class VolcengineSimulator extends SimulatorServer {
     if (meta.action !== ACTION || meta.version !== VERSION) return this.error(GATEWAY_ERRORS.InvalidActionOrVersion, 'InvalidActionOrVersion', meta);
 
     const throttle = this.faults.take('throttle');
-    if (throttle) {
-      const headers = throttle.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(throttle.retryAfterSeconds) };
-      return this.error(GATEWAY_ERRORS.AccountFlowLimitExceeded, 'AccountFlowLimitExceeded', meta, headers);
-    }
+    if (throttle) return this.error(GATEWAY_ERRORS.AccountFlowLimitExceeded, 'AccountFlowLimitExceeded', meta, retryAfterHeaders(throttle));
     const serverError = this.faults.take('server-error');
     if (serverError) return this.error({ ...REQUEST_ERRORS.InternalError, status: serverError.status ?? 500 }, 'InternalError', meta);
     const injected = takeInjected(this.requestErrors);
@@ -151,7 +151,7 @@ export class VolcengineSimulator extends SimulatorServer {
     if ('error' in params) return this.error(REQUEST_ERRORS[params.error], params.error, meta);
 
     const tokenKey = params.clientToken === undefined ? undefined : `${verified.accessKeyId}\u0000${params.clientToken}`;
-    const fingerprint = `${meta.region}\u0000${JSON.stringify(pairs.filter(([name]) => name !== 'ClientToken').sort(comparePairs))}`;
+    const fingerprint = `${meta.region}\u0000${JSON.stringify(pairs.filter(([name]) => name !== 'ClientToken').sort((a, b) => byCodeUnit(a[0], b[0])))}`;
     if (tokenKey !== undefined && !params.dryRun) {
       const remembered = this.tokens.get(tokenKey);
       if (remembered && remembered.fingerprint !== fingerprint) {
@@ -223,8 +223,8 @@ function parseRebootParams(pairs: readonly QueryPair[]): RebootParams {
     }
   }
   if (indexed.length === 0 || indexed.length > MAX_IDS) return { error: 'InvalidCount.Malformed' };
-  const force = parseBoolean(firstValue(pairs, 'ForceStop'));
-  const dryRun = parseBoolean(firstValue(pairs, 'DryRun'));
+  const force = parseQueryBoolean(firstValue(pairs, 'ForceStop'));
+  const dryRun = parseQueryBoolean(firstValue(pairs, 'DryRun'));
   if (force === undefined || dryRun === undefined) return { error: 'InvalidArgument' };
   const token = firstValue(pairs, 'ClientToken');
   if (token !== undefined && token !== '' && (token.length > 64 || !/^[\x20-\x7e]+$/.test(token))) {
@@ -236,19 +236,6 @@ function parseRebootParams(pairs: readonly QueryPair[]): RebootParams {
     dryRun,
     ...(token ? { clientToken: token } : {}),
   };
-}
-
-function parseBoolean(value: string | undefined): boolean | undefined {
-  if (value === undefined || value === 'false') return false;
-  return value === 'true' ? true : undefined;
-}
-
-function firstValue(pairs: readonly QueryPair[], name: string): string | undefined {
-  return pairs.find(([n]) => n === name)?.[1];
-}
-
-function comparePairs(a: QueryPair, b: QueryPair): number {
-  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
 function takeInjected<C>(queue: Array<Injected<C>>): C | undefined {

@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../../src/providers/signing.js';
-import { parseRawQuery } from '../../../src/providers/simulator-kit.js';
+import { decodeRawQuery as parseRawQuery, sha256Hex } from '../../../src/providers/signing.js';
 import {
   canonicalQueryString,
   canonicalRequest,

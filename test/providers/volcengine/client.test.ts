@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ClientOptions, InstanceOutcome, Provider } from '../../../src/providers/provider.js';
 import type { RecordedRequest } from '../../../src/providers/simulator-kit.js';
-import { compactIso } from '../../../src/providers/signing.js';
+import { compactIso, decodeRawQuery } from '../../../src/providers/signing.js';
 import {
   clientTokenFor,
   createVolcengineProvider,
@@ -13,7 +13,7 @@ import {
   volcengineEndpoint,
   type VolcengineCredentials,
 } from '../../../src/providers/volcengine/client.js';
-import { decodeRawQuery, EMPTY_BODY_SHA256, signRequest, type QueryPair } from '../../../src/providers/volcengine/signer.js';
+import { EMPTY_BODY_SHA256, signRequest, type QueryPair } from '../../../src/providers/volcengine/signer.js';
 import {
   INSTANCE_ERRORS,
   REQUEST_ERRORS,
