@@ -18,6 +18,7 @@
  *   Slack clients turn `--force` into `—force` (slack.md §1.8). Flag names are case-insensitive
  *   because phone keyboards capitalise the first letter.
  */
+import { escapeMrkdwn } from '../src/mrkdwn.js';
 import { z } from 'zod';
 import { findProvider, PROVIDER_INFO } from '../src/providers/catalog.js';
 import { PROVIDER_NAMES } from '../src/providers/provider.js';
@@ -245,7 +246,9 @@ function show(text: string): string {
   const flat = text.replace(/\s+/gu, ' ').replace(/`/gu, '\u02CB');
   const chars = [...flat];
   const cut = chars.length > 60 ? `${chars.slice(0, 57).join('')}…` : flat;
-  return `\`${cut === '' ? ' ' : cut}\``;
+  // Slack reads <!channel>, <@U…> and <http…> as markup even inside a code span: escaped after the
+  // cut, so an entity is never split.
+  return `\`${cut === '' ? ' ' : escapeMrkdwn(cut)}\``;
 }
 
 function badIdMessage(info: ProviderInfo, id: string): string {

@@ -18,25 +18,45 @@ import { IMPLEMENTED_PROVIDERS } from './providers/registry.js';
 import { registerListeners } from './slack/listeners.js';
 import { Outbox } from './slack/outbox.js';
 import { Reporter } from './slack/reporter.js';
-import { Store } from './store/store.js';
+import { Store, type LeaseHolder } from './store/store.js';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { errorMessage } from './errors.js';
+import { HealthBoard } from './health.js';
+import { BOT_WIDE_SLACK_ERRORS } from './slack/outbox.js';
 
 /** Knobs that are not part of the public configuration: tests shorten them. */
 export interface Tuning {
   /** Spacing of Slack writes per channel (Slack allows about 1 message/s). */
   channelIntervalMs: number;
   outboxIdleMs: number;
-  outboxMaxAttempts: number;
+  /** Longest pause between two tries of a Slack write that failed transiently (it is retried for ever). */
+  outboxMaxBackoffMs: number;
   expirySweepMs: number;
   groupCacheMs: number;
+  /** The single-writer lease: how often it is renewed, and when a silent holder may be taken over. */
+  leaseHeartbeatMs: number;
+  leaseStaleMs: number;
+  /** The refill period of per-minute instance budgets (Huawei); tests shorten it. */
+  budgetPeriodMs: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
   channelIntervalMs: 1100,
   outboxIdleMs: 500,
-  outboxMaxAttempts: 8,
+  outboxMaxBackoffMs: 5 * 60_000,
   expirySweepMs: 5000,
   groupCacheMs: 120_000,
+  leaseHeartbeatMs: 5000,
+  leaseStaleMs: 30_000,
+  budgetPeriodMs: 60_000,
 };
+
+/** How far ahead of our clock a Slack request may be stamped; Bolt only checks how old it is. */
+export const MAX_FUTURE_SKEW_S = 5 * 60;
+
+/** Another process holds the database: two writers would report each other's batches as unknown. */
+export class DatabaseInUseError extends Error {}
 
 export interface BotOptions {
   config: Config;
@@ -44,6 +64,8 @@ export interface BotOptions {
   log: Logger;
   tuning?: Partial<Tuning>;
   now?: () => number;
+  /** Called when another process took over the database lease: this one must stop at once. */
+  onLeaseLost?: () => void;
 }
 
 export interface RunningBot {
@@ -51,6 +73,7 @@ export interface RunningBot {
   store: Store;
   runner: Runner;
   outbox: Outbox;
+  health: HealthBoard;
   /** Resolves when no listener, job run or Slack write is in progress. */
   settle(timeoutMs?: number): Promise<void>;
   /** Base URL of the HTTP listener (HTTP mode: /slack/events and /healthz; Socket Mode: /healthz). */
@@ -72,6 +95,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   if (!token) throw new Error('SLACK_BOT_TOKEN is required outside local mode');
 
   const store = new Store(config.dbPath);
+  const lease = takeLease(store, config.dbPath, tuning, now);
+  const health = new HealthBoard(now);
   const reporter = new Reporter(store, config.incidentChannel, now);
   const responseUrls = new Map<string, string>();
   const outbox = new Outbox(store, {
@@ -79,23 +104,34 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     ...(config.slack.apiUrl ? { apiUrl: config.slack.apiUrl } : {}),
     channelIntervalMs: tuning.channelIntervalMs,
     idleMs: tuning.outboxIdleMs,
-    maxAttempts: tuning.outboxMaxAttempts,
+    maxBackoffMs: tuning.outboxMaxBackoffMs,
     now,
     log,
+    health,
     onDelivered: (row) => {
       if (row.kind === 'post_card' && row.jobId) responseUrls.delete(row.jobId);
     },
     onPermanentFailure: (row, slackError) => {
-      if (row.kind !== 'post_card' || !row.jobId) return;
-      const url = responseUrls.get(row.jobId);
-      responseUrls.delete(row.jobId);
-      if (!store.abandon(row.jobId, now(), slackError)) return;
-      if (url) void tellRequester(url, cardFailureText(slackError), log);
+      if (!row.jobId) return;
+      if (row.kind === 'post_card') {
+        const url = responseUrls.get(row.jobId);
+        responseUrls.delete(row.jobId);
+        if (!store.abandon(row.jobId, now(), slackError)) return;
+        if (url) void tellRequester(url, cardFailureText(slackError), log);
+        return;
+      }
+      // Anything else about a job that cannot reach its channel reaches the requester directly,
+      // once per job; a notice that itself failed, or a token Slack refuses, has nowhere to go.
+      if (row.kind === 'requester_notice' || BOT_WIDE_SLACK_ERRORS.has(slackError)) return;
+      const job = store.getJob(row.jobId);
+      if (!job) return;
+      reporter.requesterNotice(job, undeliveredText(job.id, row.channel, slackError));
+      outbox.kick();
     },
   });
   const kick = (): void => outbox.kick();
-  const limiters = new LimiterPool(config.limits);
-  const runner = new Runner({ store, providers: opts.providers, limiters, reporter, now, log, kick });
+  const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
+  const runner = new Runner({ store, providers: opts.providers, limiters, reporter, now, log, kick, approvalTtlMs: config.approvalTtlMs });
 
   const clientOptions = {
     ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
@@ -107,8 +143,9 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     path: '/healthz',
     method: ['GET'],
     handler: (_req: unknown, res: { writeHead(s: number, h?: Record<string, string>): void; end(b: string): void }) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok');
+      const report = health.report();
+      res.writeHead(report.ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: report.ok ? 'ok' : 'failing', problems: report.problems }));
     },
   };
 
@@ -131,6 +168,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       customRoutes: [healthz],
       logger: boltLogger,
     });
+    refuseFutureTimestamps(receiver, () => now() / 1000, log);
     app = new App({ token, receiver, clientOptions, logger: boltLogger });
   }
 
@@ -153,7 +191,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     async (group) => UserGroupMembers.parse(await app.client.usergroups.users.list({ usergroup: group })).users,
     tuning.groupCacheMs,
     now,
-    (group, err) => log.warn('user group lookup failed', { group, error: err instanceof Error ? err.message : String(err) }),
+    (group, err) => log.warn('user group lookup failed', { group, error: errorMessage(err) }),
   );
   const parseContext: ParseContext = {
     availability: availabilityOf(opts.providers),
@@ -178,9 +216,19 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const url = listenUrl(started, config.port);
 
   const sweep = (): void => {
-    for (const job of store.expireDue(now())) {
-      reporter.updateCard(job);
-      log.info('request expired', { jobId: job.id });
+    try {
+      // Each expiry and its card update commit together.
+      const expired = store.atomically(() => {
+        const due = store.expireDue(now());
+        for (const job of due) reporter.updateCard(job);
+        return due;
+      });
+      for (const job of expired) log.info('request expired', { jobId: job.id });
+      health.clear('expiry');
+    } catch (err) {
+      // A timer callback that throws would end the process; the next sweep tries again.
+      health.set('expiry', `expiry sweep failed: ${errorMessage(err)}`, true);
+      log.error('expiry sweep failed', { error: errorMessage(err) });
     }
     kick();
   };
@@ -190,11 +238,25 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   outbox.start();
   runner.recover();
 
+  const heartbeat = setInterval(() => {
+    try {
+      if (store.renewLease(lease.id, now())) return health.clear('lease');
+      health.set('lease', `another process took over ${config.dbPath}`, true);
+      log.error('database lease lost to another process; this process must stop', { db: config.dbPath });
+      opts.onLeaseLost?.();
+    } catch (err) {
+      health.set('lease', `cannot renew the database lease: ${errorMessage(err)}`, true);
+      log.error('database lease renewal failed', { error: errorMessage(err) });
+    }
+  }, tuning.leaseHeartbeatMs);
+  heartbeat.unref();
+
   return {
     app,
     store,
     runner,
     outbox,
+    health,
     url,
     async settle(timeoutMs = 10_000) {
       await listenersIdle();
@@ -203,6 +265,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     },
     async stop() {
       clearInterval(sweeper);
+      clearInterval(heartbeat);
       await app.stop();
       await listenersIdle();
       await runner.idle();
@@ -210,9 +273,59 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       await outbox.drain(5000).catch(() => undefined);
       await outbox.stop();
       await limiters.stop();
+      store.releaseLease(lease.id);
       store.close();
     },
   };
+}
+
+/**
+ * Takes the database's single-writer lease, or closes the store and throws a message that names the
+ * database and the process holding it.
+ */
+function takeLease(store: Store, dbPath: string, tuning: Tuning, now: () => number): LeaseHolder {
+  const me: LeaseHolder = { id: randomUUID(), pid: process.pid, host: hostname() };
+  const result = store.acquireLease(me, now(), tuning.leaseStaleMs, isProcessAlive);
+  if (result.kind === 'acquired') return me;
+  store.close();
+  const { holder, heartbeatAgeMs } = result;
+  throw new DatabaseInUseError(
+    `database ${dbPath} is in use by pid ${holder.pid} on ${holder.host} (heartbeat ${Math.round(heartbeatAgeMs / 1000)} s ago); ` +
+      `one bot process per database. It is taken over once that heartbeat is ${Math.round(tuning.leaseStaleMs / 1000)} s old.`,
+  );
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as { code?: unknown }).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Bolt rejects requests stamped more than five minutes in the past but accepts any future stamp,
+ * which leaves a captured request replayable for as long as its stamp is ahead. Slack's own rule is
+ * symmetric: https://api.slack.com/authentication/verifying-requests-from-slack
+ */
+function refuseFutureTimestamps(receiver: HTTPReceiver, nowSeconds: () => number, log: Logger): void {
+  const inner = receiver.requestListener;
+  receiver.requestListener = (req, res) => {
+    const stamp = Number(req.headers['x-slack-request-timestamp']);
+    if (Number.isFinite(stamp) && stamp > nowSeconds() + MAX_FUTURE_SKEW_S) {
+      log.warn('request refused: timestamp in the future', { aheadSeconds: Math.round(stamp - nowSeconds()) });
+      res.writeHead(401, { 'content-type': 'text/plain' });
+      res.end('request timestamp is too far in the future');
+      return;
+    }
+    inner(req, res);
+  };
+}
+
+function undeliveredText(jobId: string, channel: string, slackError: string): string {
+  return `:warning: I could not post updates about request \`${jobId}\` in <#${channel}> (\`${slackError}\`). Its results are kept in my audit trail; invite me back to that channel to see further updates.`;
 }
 
 function cardFailureText(slackError: string): string {

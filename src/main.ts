@@ -1,5 +1,6 @@
 /** Entry point: configuration → transport (Socket Mode, HTTP, or local mode) → start. */
 import { startBot } from './app.js';
+import { errorMessage } from './errors.js';
 import { ConfigError, loadConfig, secretsOf } from './config.js';
 import { runLocalMode } from './local/local-mode.js';
 import { createLogger, registerSecrets } from './log.js';
@@ -17,7 +18,18 @@ async function main(): Promise<void> {
     throw new ConfigError('REBOOT_APPROVERS is empty: nobody could approve a reboot');
   }
   const providers = buildProviders(config.providers);
-  const bot = await startBot({ config, providers, log });
+  // Last resort: a stray rejection is logged, never allowed to end a process that may be mid-job.
+  process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: errorMessage(reason) }));
+  const bot = await startBot({
+    config,
+    providers,
+    log,
+    onLeaseLost: () => {
+      // Two writers would report each other's in-flight batches as unknown: the newcomer wins.
+      process.stderr.write(`reboot-bot: another process took over ${config.dbPath}; stopping\n`);
+      process.exit(1);
+    },
+  });
   log.info('reboot-bot started', {
     mode: config.slack.appToken ? 'socket' : 'http',
     url: bot.url,

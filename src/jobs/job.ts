@@ -29,6 +29,8 @@ export interface Job {
   completedAt: number | null;
   /** ts of the request card in `channel`, once Slack has it. */
   cardTs: string | null;
+  /** Set when an approval lapsed and the job waits for approval again: the card says why. */
+  reapprovalReason: string | null;
 }
 
 export interface Approval {
@@ -74,6 +76,15 @@ export function tallyOf(job: Pick<Job, 'ids'>, outcomes: readonly InstanceOutcom
 /** Stable per batch across retries and restarts: the provider's idempotency token is derived from it. */
 export function idempotencyKey(jobId: string, seq: number): string {
   return `${jobId}-b${seq}`;
+}
+
+/**
+ * Ids per call: the API's own maximum, and never more than the per-minute instance budget. A batch
+ * heavier than the budget's refill could never be scheduled by the limiter (bottleneck only runs a
+ * job whose weight fits the reservoir) and would hang the job and every later one in that region.
+ */
+export function batchSizeFor(maxBatch: number, limits: { instancesPerMinute?: number }): number {
+  return Math.max(1, Math.min(maxBatch, limits.instancesPerMinute ?? maxBatch));
 }
 
 export function planBatches(ids: readonly string[], maxBatch: number): string[][] {

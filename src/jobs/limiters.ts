@@ -14,13 +14,21 @@ interface RegionLimiters {
 export class LimiterPool {
   private readonly limiters = new Map<string, RegionLimiters>();
 
-  constructor(private readonly overrides: Partial<Record<ProviderName, Partial<RateLimits>>> = {}) {}
+  constructor(
+    private readonly overrides: Partial<Record<ProviderName, Partial<RateLimits>>> = {},
+    /** The instance budget's refill period; the clouds count per minute, tests shorten it. */
+    private readonly budgetPeriodMs = 60_000,
+  ) {}
 
   /** Runs `task` once both the call limit and the instance budget allow `instances` more. */
   schedule<T>(info: ProviderInfo, region: string, instances: number, task: () => Promise<T>): Promise<T> {
     const { calls, instances: budget } = this.limitersFor(info, region);
     const limited = (): Promise<T> => calls.schedule(task);
-    return budget ? budget.schedule({ weight: instances }, limited) : limited();
+    if (!budget) return limited();
+    // The runner plans batches within the budget (batchSizeFor); a batch planned before the budget
+    // was lowered still waits for a full refill instead of never running.
+    const perPeriod = this.limitsFor(info).instancesPerMinute ?? instances;
+    return budget.schedule({ weight: Math.min(instances, perPeriod) }, limited);
   }
 
   limitsFor(info: ProviderInfo): RateLimits {
@@ -39,7 +47,7 @@ export class LimiterPool {
               instances: new Bottleneck({
                 reservoir: limits.instancesPerMinute,
                 reservoirRefreshAmount: limits.instancesPerMinute,
-                reservoirRefreshInterval: 60_000,
+                reservoirRefreshInterval: this.budgetPeriodMs,
               }),
             }
           : {}),

@@ -2,6 +2,16 @@
 
 export type GroupLookup = (groupId: string) => Promise<string[]>;
 
+/** `unverified`: a group could not be read and its last answer is too old to trust. */
+export type Membership = 'approver' | 'not-approver' | 'unverified';
+
+/**
+ * How long a group's last known members may stand in while Slack cannot be asked: long enough to
+ * ride out a short Slack incident, short enough that someone removed from on-call cannot approve
+ * for long on a stale answer.
+ */
+export const MAX_STALE_MEMBERSHIP_MS = 10 * 60_000;
+
 export interface ApproverPolicy {
   users: readonly string[];
   groups: readonly string[];
@@ -22,34 +32,39 @@ export class ApproverDirectory {
     return this.policy.users.length + this.policy.groups.length > 0;
   }
 
-  async isApprover(userId: string): Promise<boolean> {
-    if (this.policy.users.includes(userId)) return true;
+  async membership(userId: string): Promise<Membership> {
+    if (this.policy.users.includes(userId)) return 'approver';
+    let unverified = false;
     for (const group of this.policy.groups) {
-      if ((await this.members(group)).has(userId)) return true;
+      const members = await this.members(group);
+      if (members === undefined) unverified = true;
+      else if (members.has(userId)) return 'approver';
     }
-    return false;
+    return unverified ? 'unverified' : 'not-approver';
   }
 
-  private async members(groupId: string): Promise<Set<string>> {
+  /** Members of a group; undefined when Slack cannot say and no recent enough answer is cached. */
+  private async members(groupId: string): Promise<Set<string> | undefined> {
     const cached = this.cache.get(groupId);
-    if (cached && this.now() - cached.fetchedAt < this.ttlMs) return cached.members;
+    const age = cached ? this.now() - cached.fetchedAt : Infinity;
+    if (cached && age < this.ttlMs) return cached.members;
     try {
       const members = new Set(await this.lookup(groupId));
       this.cache.set(groupId, { members, fetchedAt: this.now() });
       return members;
     } catch (err) {
       this.onLookupError(groupId, err);
-      // A stale answer beats locking every approver out while Slack is briefly unavailable;
-      // with no answer at all, nobody from this group is let through.
-      return cached?.members ?? new Set();
+      // A recent answer beats locking every approver out during a short Slack incident; an older
+      // one could let someone removed from the group approve, so then nobody from it is let through.
+      return cached && age < MAX_STALE_MEMBERSHIP_MS ? cached.members : undefined;
     }
   }
 }
 
 /** The requester never counts, whatever groups they are in. */
-export function mayApprove(requester: string, userId: string, isApprover: boolean): 'ok' | 'self' | 'not-approver' {
+export function mayApprove(requester: string, userId: string, membership: Membership): 'ok' | 'self' | 'not-approver' | 'unverified' {
   if (userId === requester) return 'self';
-  return isApprover ? 'ok' : 'not-approver';
+  return membership === 'approver' ? 'ok' : membership;
 }
 
 export function approvalsNeeded(force: boolean, forceApprovals: number): number {

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { BatchResult, InstanceOutcome, Provider, ProviderName } from '../providers/provider.js';
 import type { Reporter } from '../slack/reporter.js';
 import type { Store } from '../store/store.js';
-import { idempotencyKey, planBatches, tallyOf, type Batch, type Job } from './job.js';
+import { batchSizeFor, idempotencyKey, planBatches, tallyOf, type Batch, type Job } from './job.js';
 import type { LimiterPool } from './limiters.js';
 
 export interface RunnerDeps {
@@ -20,6 +20,8 @@ export interface RunnerDeps {
   log: Logger;
   /** Called after each write to the outbox so delivery starts at once. */
   kick: () => void;
+  /** An approval older than this when its run would start has lapsed and must be given again. */
+  approvalTtlMs: number;
 }
 
 export class Runner {
@@ -56,21 +58,63 @@ export class Runner {
     let job = store.requireJob(jobId);
     const provider = this.deps.providers[job.provider];
     if (job.state === 'approved') {
-      if (!provider) {
-        // Credentials were removed between approval and run: fail every instance, visibly.
-        store.startRun(job.id, [job.ids], now());
-        const message = `${job.provider} has no credentials on this bot`;
-        this.record(job, { jobId, seq: 0, ids: job.ids, state: 'sending', asyncJobId: null },
-          job.ids.map((id) => ({ id, status: 'failed', code: 'ProviderNotConfigured', message })), true);
-        return this.complete(job);
-      }
-      if (!store.startRun(job.id, planBatches(job.ids, provider.info.maxBatch), now())) return;
-      job = store.requireJob(jobId);
-      reporter.updateCard(job);
+      if (job.decidedAt !== null && now() - job.decidedAt > this.deps.approvalTtlMs) return this.lapse(job);
+      const size = provider ? batchSizeFor(provider.info.maxBatch, this.deps.limiters.limitsFor(provider.info)) : job.ids.length;
+      const started = store.atomically(() => {
+        if (!store.startRun(job.id, planBatches(job.ids, size), now())) return false;
+        reporter.updateCard(job);
+        return true;
+      });
+      if (!started) return;
       this.deps.kick();
+      job = store.requireJob(jobId);
     }
-    if (job.state !== 'running' || !provider) return;
+    if (job.state !== 'running') return;
+    if (!provider) return this.abandonUnconfigured(job);
     await Promise.all(store.batches(job.id).filter((b) => b.state !== 'done').map((b) => this.runBatch(job, provider, b)));
+    this.complete(job);
+  }
+
+  /**
+   * The approval was given, but the run did not start within the approval's lifetime (the bot was
+   * down): nobody re-confirmed that the reboot is still wanted now, so it goes back for approval.
+   */
+  private lapse(job: Job): void {
+    const { store, reporter, now, log } = this.deps;
+    const at = now();
+    const minutes = Math.round((at - (job.decidedAt ?? at)) / 60_000);
+    const reason = `approved ${minutes} min ago but not started within the approval's lifetime (the bot was not running); approve again if it is still needed`;
+    const lapsed = store.atomically(() => {
+      if (!store.lapseApproval(job.id, at, at + this.deps.approvalTtlMs, reason)) return false;
+      reporter.updateCard(job);
+      reporter.threadNote(job, `:hourglass: Approval lapsed: ${reason}. Nothing was rebooted.`);
+      return true;
+    });
+    if (!lapsed) return;
+    this.deps.kick();
+    log.warn('approval lapsed; waiting for approval again', { jobId: job.id, approvedMinutesAgo: minutes });
+  }
+
+  /**
+   * The provider's credentials are gone (removed from the configuration across a restart). Nothing
+   * more can be sent or followed, so every instance without an outcome is reported and the job ends,
+   * rather than leaving the card "waiting" for ever. A batch that may have left already is unknown.
+   */
+  private abandonUnconfigured(job: Job): void {
+    const { store, log } = this.deps;
+    const message = `${job.provider} has no credentials on this bot (they were removed after approval); nothing was sent`;
+    for (const batch of store.batches(job.id).filter((b) => b.state !== 'done')) {
+      const outcomes: InstanceOutcome[] =
+        batch.state === 'planned'
+          ? batch.ids.map((id) => ({ id, status: 'failed', code: 'ProviderNotConfigured', message }))
+          : batch.ids.map((id) => ({
+              id,
+              status: 'unknown',
+              reason: `${job.provider} has no credentials on this bot any more, so this batch (sent before the restart) cannot be followed up; check the instance`,
+            }));
+      this.record(job, batch, outcomes, true);
+    }
+    log.error('provider not configured for a running job; reported its instances and completed it', { jobId: job.id, provider: job.provider });
     this.complete(job);
   }
 
@@ -107,10 +151,16 @@ export class Runner {
         return { outcomes: batch.ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason: 'internal error while sending this reboot; check the instance' })) };
       });
       const pending = result.pending;
-      this.record(job, batch, result.outcomes, !pending);
-      if (!pending) return null;
-      store.markBatchPolling(job.id, batch.seq, pending.jobId, now());
-      this.deps.reporter.threadNote(job, `${provider.info.displayName} accepted job \`${pending.jobId}\` for ${pending.ids.length} instances; waiting for it to finish.`);
+      if (!pending) {
+        this.record(job, batch, result.outcomes, true);
+        return null;
+      }
+      // The async job id is stored with whatever outcomes came with it, or a restart could not follow it.
+      store.atomically(() => {
+        this.recordInTx(job, batch, result.outcomes, false);
+        store.markBatchPolling(job.id, batch.seq, pending.jobId, now());
+        this.deps.reporter.threadNote(job, `${provider.info.displayName} accepted job \`${pending.jobId}\` for ${pending.ids.length} instances; waiting for it to finish.`);
+      });
       this.deps.kick();
       return pending.jobId;
     });
@@ -137,23 +187,32 @@ export class Runner {
     this.record(job, batch, outcomes, true);
   }
 
+  /** Outcomes and the thread lines that report them commit together: a crash keeps both or neither. */
   private record(job: Job, batch: Batch, outcomes: readonly InstanceOutcome[], done: boolean): void {
+    this.deps.store.atomically(() => this.recordInTx(job, batch, outcomes, done));
+    this.deps.kick();
+  }
+
+  private recordInTx(job: Job, batch: Batch, outcomes: readonly InstanceOutcome[], done: boolean): void {
     const { store, reporter, now } = this.deps;
     const stored = store.recordOutcomes(job.id, batch.seq, outcomes, done, now());
     reporter.outcomes(job, stored);
-    reporter.updateCard(job);
-    this.deps.kick();
+    if (stored.length > 0 || done) reporter.updateCard(job);
   }
 
   private complete(job: Job): void {
     const { store, reporter, now } = this.deps;
-    const tally = tallyOf(job, store.outcomes(job.id));
-    if (!store.completeRun(job.id, now(), tally)) return;
-    const done = store.requireJob(job.id);
-    reporter.updateCard(done);
-    reporter.summary(done);
-    reporter.incident(done, 'completed');
+    const completed = store.atomically(() => {
+      const tally = tallyOf(job, store.outcomes(job.id));
+      if (!store.completeRun(job.id, now(), tally)) return undefined;
+      const done = store.requireJob(job.id);
+      reporter.updateCard(done);
+      reporter.summary(done);
+      reporter.incident(done, 'completed');
+      return tally;
+    });
+    if (!completed) return;
     this.deps.kick();
-    this.deps.log.info('job completed', { jobId: job.id, ...tally });
+    this.deps.log.info('job completed', { jobId: job.id, ...completed });
   }
 }

@@ -3,7 +3,7 @@
  * does, signs them with the signing secret (v0 HMAC-SHA256 over "v0:<ts>:<body>"), and POSTs them
  * to the bot's /slack/events with exactly the content type Slack uses.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import type { FakeMessage, FakeSlack } from './fake-slack.js';
 
@@ -52,16 +52,21 @@ export class SlackDriver {
     return this.click(user, message.channel, message.ts, actionId, value);
   }
 
+  /** Sends a raw, already built form body, signed now (or with the given timestamp): replays and clock tests. */
+  async postRaw(body: string, timestamp?: number): Promise<Omit<DriverReply, 'responseUrl'>> {
+    return this.post(body, timestamp);
+  }
+
   /** What the bot answered through a response_url (ephemeral replies to clicks). */
   responsesTo(responseUrl: string): Array<Record<string, unknown>> {
     const id = responseUrl.slice(responseUrl.lastIndexOf('/') + 1);
     return this.slack.responses.filter((r) => r.id === id).map((r) => r.body);
   }
 
-  private async post(body: string): Promise<Omit<DriverReply, 'responseUrl'>> {
+  private async post(body: string, timestamp?: number): Promise<Omit<DriverReply, 'responseUrl'>> {
     const res = await request(`${this.appUrl}/slack/events`, {
       method: 'POST',
-      headers: slackSignatureHeaders(this.signingSecret, body),
+      headers: slackSignatureHeaders(this.signingSecret, body, timestamp),
       body,
     });
     return { status: res.statusCode, body: await res.body.text() };
@@ -83,10 +88,20 @@ export interface CommandInput {
   text: string;
   responseUrl: string;
   team: string;
+  /** Slack gives every command invocation its own; a replay carries the same one. */
+  triggerId?: string;
+}
+
+let triggerCounter = 0;
+
+/** A trigger id shaped like Slack's (digits.digits.hex), unique per invocation. */
+export function newTriggerId(): string {
+  triggerCounter += 1;
+  return `${Date.now()}.${triggerCounter}.${randomBytes(8).toString('hex')}`;
 }
 
 /** The fields of a slash-command request, as Slack sends them (form body over HTTP, payload in Socket Mode). */
-export function slashCommandFields({ user, channel, text, responseUrl, team }: CommandInput): Record<string, string> {
+export function slashCommandFields({ user, channel, text, responseUrl, team, triggerId }: CommandInput): Record<string, string> {
   return {
     token: 'legacy-verification-token',
     team_id: team,
@@ -98,7 +113,7 @@ export function slashCommandFields({ user, channel, text, responseUrl, team }: C
     command: '/reboot',
     text,
     response_url: responseUrl,
-    trigger_id: '1.2.3',
+    trigger_id: triggerId ?? newTriggerId(),
     api_app_id: 'A0FAKE',
     is_enterprise_install: 'false',
   };

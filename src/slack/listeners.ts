@@ -6,11 +6,12 @@ import { randomBytes } from 'node:crypto';
 import type { App, RespondFn } from '@slack/bolt';
 import { z } from 'zod';
 import { errorReply, parseRebootCommand, usageText, type ParseContext } from '../../commands/reboot.js';
+import { errorMessage } from '../errors.js';
 import type { Job } from '../jobs/job.js';
 import { approvalsNeeded, mayApprove, type ApproverDirectory } from '../jobs/policy.js';
 import type { Runner } from '../jobs/runner.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/store.js';
+import type { ApprovalResult, CreateResult, Store } from '../store/store.js';
 import { APPROVE_ACTION, DENY_ACTION } from './messages.js';
 import type { Reporter } from './reporter.js';
 
@@ -34,14 +35,17 @@ const CommandBody = z.object({
   channel_id: z.string().min(1),
   text: z.string().default(''),
   response_url: z.url().optional(),
+  trigger_id: z.string().min(1).optional(),
 });
 
 const JobId = z.string().regex(/^r-[a-z2-7]{10}$/);
 
+// A click must name the card it came from: without message_ts, the button's value alone would
+// decide which job is approved.
 const ButtonClick = z.object({
   user: z.object({ id: z.string().min(1) }),
   channel: z.object({ id: z.string().min(1) }).optional(),
-  container: z.object({ message_ts: z.string().optional(), channel_id: z.string().optional() }).optional(),
+  container: z.object({ message_ts: z.string().min(1), channel_id: z.string().optional() }),
   actions: z
     .array(z.object({ action_id: z.enum([APPROVE_ACTION, DENY_ACTION]), value: JobId }))
     .length(1),
@@ -51,6 +55,8 @@ export function newJobId(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
   return 'r-' + [...randomBytes(10)].map((b) => alphabet[b % 32]).join('');
 }
+
+const STORE_FAILED = 'The bot could not store this (its database is failing). Nothing was changed; try again in a minute.';
 
 export function registerListeners(app: App, deps: ListenerDeps): void {
   app.command('/reboot', async ({ command, ack }) => {
@@ -71,30 +77,47 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
     }
     const now = deps.now();
     const req = parsed.request;
-    // Persisted before anything is posted: the card's buttons name this row.
-    const job = deps.store.createJob(
-      {
-        id: newJobId(),
-        provider: req.provider,
-        region: req.region,
-        ids: req.ids,
-        force: req.force,
-        dryRun: req.dryRun,
-        reason: req.reason ?? null,
-        requester: user,
-        channel,
-        approvalsNeeded: approvalsNeeded(req.force, deps.forceApprovals),
-        createdAt: now,
-        expiresAt: now + deps.approvalTtlMs,
-      },
-      text,
-    );
+    let created: CreateResult;
+    try {
+      // The job and the outbox row that posts its card commit together: a job never waits unseen.
+      created = deps.store.atomically(() => {
+        const result = deps.store.createJob(
+          {
+            id: newJobId(),
+            provider: req.provider,
+            region: req.region,
+            ids: req.ids,
+            force: req.force,
+            dryRun: req.dryRun,
+            reason: req.reason ?? null,
+            requester: user,
+            channel,
+            approvalsNeeded: approvalsNeeded(req.force, deps.forceApprovals),
+            createdAt: now,
+            expiresAt: now + deps.approvalTtlMs,
+          },
+          text,
+          body.data.trigger_id,
+        );
+        if (result.kind === 'created') deps.reporter.postCard(result.job);
+        return result;
+      });
+    } catch (err) {
+      deps.log.error('could not store a reboot request', { error: errorMessage(err), requester: user });
+      await ack({ response_type: 'ephemeral', text: STORE_FAILED });
+      return;
+    }
+    const job = created.job;
+    if (created.kind === 'replay') {
+      deps.log.warn('replayed slash command ignored', { jobId: job.id, requester: user });
+      await ack({ response_type: 'ephemeral', text: `This command was already received as request \`${job.id}\`; nothing new was requested.` });
+      return;
+    }
     await ack({
       response_type: 'ephemeral',
       text: `Request \`${job.id}\` for ${job.ids.length} instance(s) is posted for approval (${job.approvalsNeeded} needed).`,
     });
     if (body.data.response_url) deps.responseUrls.set(job.id, body.data.response_url);
-    deps.reporter.postCard(job);
     deps.kick();
     deps.log.info('reboot requested', { jobId: job.id, provider: job.provider, region: job.region, count: job.ids.length, requester: user });
   });
@@ -110,14 +133,25 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
     if (!action) return;
     const user = click.data.user.id;
     const job = deps.store.getJob(action.value);
-    const channel = click.data.channel?.id ?? click.data.container?.channel_id;
-    const messageTs = click.data.container?.message_ts;
+    const channel = click.data.channel?.id ?? click.data.container.channel_id;
+    const messageTs = click.data.container.message_ts;
+    const kind = action.action_id === APPROVE_ACTION ? 'approve' : 'deny';
     // The button value alone is never trusted: it must belong to the card it was clicked on.
-    if (!job || job.channel !== channel || (job.cardTs !== null && messageTs !== undefined && job.cardTs !== messageTs)) {
+    if (!job || job.channel !== channel) {
+      if (job) refuse(deps, job, user, `${kind} click from another channel`, { channel, messageTs });
       await tell(respond, 'This request is not known here; nothing was changed.');
       return;
     }
-    await (action.action_id === APPROVE_ACTION ? onApprove(deps, job, user, respond) : onDeny(deps, job, user, respond));
+    if (job.cardTs === null) {
+      refuse(deps, job, user, `${kind} click before the card was confirmed`, { messageTs });
+      await tell(respond, `The card of \`${job.id}\` is still being posted; nothing was changed. Use the card once it has appeared.`);
+      return;
+    }
+    if (job.cardTs !== messageTs) {
+      await onStaleCopy(deps, job, user, messageTs, respond);
+      return;
+    }
+    await (kind === 'approve' ? onApprove(deps, job, user, respond) : onDeny(deps, job, user, respond));
   });
 }
 
@@ -141,42 +175,88 @@ function notPendingText(job: Job): string {
   }
 }
 
+/** A refused click leaves an audit row; a failure to write it must not hide the refusal itself. */
+function refuse(deps: ListenerDeps, job: Job, user: string, reason: string, data?: Record<string, unknown>): void {
+  try {
+    deps.store.recordRefusal(job.id, user, deps.now(), reason, data);
+  } catch (err) {
+    deps.log.error('could not audit a refused click', { jobId: job.id, user, reason, error: errorMessage(err) });
+  }
+  deps.log.warn('click refused', { jobId: job.id, user, reason });
+}
+
+/**
+ * A click on a copy of the card that is not the stored one: a crash between Slack accepting the card
+ * and the bot storing its ts posted the card twice. That copy is rewritten as superseded, so its
+ * buttons stop looking live.
+ */
+async function onStaleCopy(deps: ListenerDeps, job: Job, user: string, staleTs: string, respond: RespondFn): Promise<void> {
+  try {
+    deps.store.atomically(() => {
+      deps.store.recordRefusal(job.id, user, deps.now(), 'click on a superseded copy of the card', { messageTs: staleTs });
+      deps.store.recordSupersededCard(job.id, staleTs, deps.now());
+      deps.reporter.supersedeCard(job, staleTs);
+    });
+    deps.kick();
+  } catch (err) {
+    deps.log.error('could not mark a stale card copy', { jobId: job.id, error: errorMessage(err) });
+  }
+  await tell(respond, `This is an old copy of request \`${job.id}\`'s card; nothing was changed. Use the live card in this channel.`);
+}
+
+function approverRefusalText(verdict: 'self' | 'not-approver' | 'unverified', action: 'approve' | 'deny'): string {
+  switch (verdict) {
+    case 'self':
+      return 'You cannot approve your own request. Another approver has to.';
+    case 'not-approver':
+      return `You are not allowed to ${action} reboots. Nothing was changed.`;
+    case 'unverified':
+      return 'Your approver group membership cannot be confirmed right now (Slack does not answer the user-group lookup). Nothing was changed; try again in a few minutes.';
+  }
+}
+
 async function onApprove(deps: ListenerDeps, job: Job, user: string, respond: RespondFn): Promise<void> {
   if (job.state !== 'pending') {
     await tell(respond, notPendingText(job));
     return;
   }
-  const verdict = mayApprove(job.requester, user, await deps.approvers.isApprover(user));
-  if (verdict === 'self') {
-    await tell(respond, 'You cannot approve your own request. Another approver has to.');
+  const verdict = mayApprove(job.requester, user, await deps.approvers.membership(user));
+  if (verdict !== 'ok') {
+    refuse(deps, job, user, verdict === 'self' ? 'self-approval' : verdict === 'unverified' ? 'approver membership unverified' : 'not an approver');
+    await tell(respond, approverRefusalText(verdict, 'approve'));
     return;
   }
-  if (verdict === 'not-approver') {
-    await tell(respond, 'You are not allowed to approve reboots. Nothing was changed.');
+  let result: ApprovalResult;
+  try {
+    // The approval and every Slack message it causes commit together (card update, incident notice).
+    result = deps.store.atomically(() => {
+      const r = deps.store.approve(job.id, user, deps.now());
+      if (r.kind === 'approved') {
+        deps.reporter.updateCard(r.job);
+        deps.reporter.incident(r.job, 'approved');
+      } else if (r.kind === 'recorded' || r.kind === 'expired') {
+        deps.reporter.updateCard(r.job);
+      }
+      return r;
+    });
+  } catch (err) {
+    deps.log.error('could not store an approval', { jobId: job.id, user, error: errorMessage(err) });
+    await tell(respond, `Your approval of \`${job.id}\` could not be recorded: ${STORE_FAILED}`);
     return;
   }
-  const result = deps.store.approve(job.id, user, deps.now());
+  deps.kick();
   switch (result.kind) {
     case 'approved':
-      deps.reporter.updateCard(result.job);
-      deps.reporter.incident(result.job, 'approved');
-      deps.kick();
       deps.log.info('reboot approved', { jobId: job.id, approvers: result.approvals.map((a) => a.userId) });
       deps.runner.start(job.id);
       return;
     case 'recorded':
-      deps.reporter.updateCard(result.job);
-      deps.kick();
       await tell(respond, `Your approval is recorded (${result.approvals.length} of ${job.approvalsNeeded}). Another approver is needed.`);
       return;
     case 'duplicate':
       await tell(respond, `You have already approved \`${job.id}\`; a different approver is needed.`);
       return;
     case 'expired':
-      deps.reporter.updateCard(result.job);
-      deps.kick();
-      await tell(respond, notPendingText(result.job));
-      return;
     case 'not-pending':
       await tell(respond, notPendingText(result.job));
       return;
@@ -189,22 +269,35 @@ async function onDeny(deps: ListenerDeps, job: Job, user: string, respond: Respo
     return;
   }
   // The requester may withdraw their own request; anyone else needs to be an approver.
-  if (user !== job.requester && !(await deps.approvers.isApprover(user))) {
-    await tell(respond, 'You are not allowed to deny reboots. Nothing was changed.');
-    return;
+  if (user !== job.requester) {
+    const membership = await deps.approvers.membership(user);
+    if (membership !== 'approver') {
+      refuse(deps, job, user, membership === 'unverified' ? 'deny: approver membership unverified' : 'deny by a non-approver');
+      await tell(respond, approverRefusalText(membership, 'deny'));
+      return;
+    }
   }
   const now = deps.now();
-  if (now >= job.expiresAt) {
-    for (const expired of deps.store.expireDue(now)) deps.reporter.updateCard(expired);
-    deps.kick();
-    await tell(respond, notPendingText(deps.store.requireJob(job.id)));
+  let outcome: 'denied' | 'not-pending';
+  try {
+    outcome = deps.store.atomically(() => {
+      if (now >= job.expiresAt) {
+        for (const expired of deps.store.expireDue(now)) deps.reporter.updateCard(expired);
+        return 'not-pending';
+      }
+      if (!deps.store.deny(job.id, user, now)) return 'not-pending';
+      deps.reporter.updateCard(deps.store.requireJob(job.id));
+      return 'denied';
+    });
+  } catch (err) {
+    deps.log.error('could not store a denial', { jobId: job.id, user, error: errorMessage(err) });
+    await tell(respond, `Your denial of \`${job.id}\` could not be recorded: ${STORE_FAILED}`);
     return;
   }
-  if (!deps.store.deny(job.id, user, now)) {
-    await tell(respond, notPendingText(deps.store.requireJob(job.id)));
-    return;
-  }
-  deps.reporter.updateCard(deps.store.requireJob(job.id));
   deps.kick();
+  if (outcome === 'not-pending') {
+    await tell(respond, notPendingText(deps.store.requireJob(job.id)));
+    return;
+  }
   deps.log.info('reboot denied', { jobId: job.id, by: user });
 }

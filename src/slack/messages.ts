@@ -4,6 +4,7 @@
  * screen readers.
  */
 import type { types } from '@slack/bolt';
+import { escapeMrkdwn } from '../mrkdwn.js';
 import { PROVIDER_INFO } from '../providers/catalog.js';
 import type { InstanceOutcome } from '../providers/provider.js';
 import type { Approval, Job, Tally } from '../jobs/job.js';
@@ -22,10 +23,7 @@ const SECTION_LIMIT = 3000;
 /** Ids shown on the card before the list collapses to "… and N more". */
 const CARD_ID_LIMIT = 40;
 
-/** Escapes the three characters Slack's mrkdwn treats as markup in user-supplied text. */
-export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
+export { escapeMrkdwn };
 
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : text.slice(0, max - 1) + '…';
@@ -135,6 +133,7 @@ function statusBlocks(job: Job, approvals: readonly Approval[], tally?: Tally): 
   switch (job.state) {
     case 'pending': {
       const lines = [`:hourglass_flowing_sand: Waiting for approval · expires ${slackDate(job.expiresAt)}`];
+      if (job.reapprovalReason) lines.unshift(`:warning: *Approval lapsed*: ${escapeMrkdwn(job.reapprovalReason)}.`);
       if (job.approvalsNeeded > 1) {
         lines.push(`Approvals: ${approvals.length} of ${job.approvalsNeeded}${approvals.length ? ` (${approverList(approvals)})` : ''}`);
       }
@@ -225,6 +224,13 @@ export function resultLinesMessage(lines: readonly string[]): SlackMessage {
   }
   if (current) blocks.push(section(current));
   return { text: truncate(`Results:\n${lines.join('\n')}`, 3900), blocks: blocks.slice(0, 45) };
+}
+
+/** What a second copy of a card (posted twice across a crash) is rewritten to: no buttons, a link to the live one. */
+export function supersededCard(job: Job, livePermalink: string | null): SlackMessage {
+  const live = livePermalink ? `<${livePermalink}|live card>` : 'live card in this channel';
+  const text = `:no_entry_sign: This copy of request \`${job.id}\` is superseded: it was posted twice after a restart. Use the ${live}.`;
+  return noteMessage(text);
 }
 
 export function noteMessage(text: string): SlackMessage {

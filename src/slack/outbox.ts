@@ -9,7 +9,9 @@ import { z } from 'zod';
 import { tallyOf } from '../jobs/job.js';
 import type { Logger } from '../log.js';
 import type { OutboxRow, Store } from '../store/store.js';
-import { incidentMessage, noteMessage, requestCard, resultLinesMessage, summaryMessage, type SlackMessage } from './messages.js';
+import { errorMessage } from '../errors.js';
+import type { HealthBoard } from '../health.js';
+import { incidentMessage, noteMessage, requestCard, resultLinesMessage, summaryMessage, supersededCard, type SlackMessage } from './messages.js';
 
 export interface OutboxOptions {
   token: string;
@@ -18,33 +20,29 @@ export interface OutboxOptions {
   channelIntervalMs: number;
   /** Poll interval when idle. */
   idleMs: number;
-  maxAttempts: number;
+  /** Longest wait between two tries of a write that failed transiently. */
+  maxBackoffMs: number;
   now: () => number;
   log: Logger;
+  health: HealthBoard;
   /** Told about a write Slack refused for good, e.g. to tell the requester their card never appeared. */
   onPermanentFailure?: (row: OutboxRow, slackError: string) => void;
   onDelivered?: (row: OutboxRow) => void;
 }
 
-/** Slack errors that no retry can fix: the row is dropped and logged. */
-const PERMANENT = new Set([
-  'channel_not_found',
-  'not_in_channel',
-  'is_archived',
-  'invalid_blocks',
-  'invalid_blocks_format',
-  'msg_blocks_too_long',
-  'msg_too_long',
-  'cant_update_message',
-  'message_not_found',
-  'restricted_action',
-  'restricted_action_thread_locked',
-  'cannot_reply_to_message',
-  'invalid_auth',
-  'token_revoked',
-  'missing_scope',
-  'account_inactive',
-]);
+/**
+ * Slack errors that say the request was not carried out and may succeed later. They are retried for
+ * as long as it takes: Slack incidents last longer than any fixed number of attempts.
+ * https://api.slack.com/methods/chat.postMessage#errors documents internal_error, fatal_error,
+ * service_unavailable, request_timeout and ratelimited as such.
+ */
+const TRANSIENT = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited', 'team_added_to_org']);
+
+/** Errors that stop every write, not one channel's: the health check fails until a write succeeds. */
+export const BOT_WIDE_SLACK_ERRORS: ReadonlySet<string> = new Set(['invalid_auth', 'token_revoked', 'account_inactive', 'not_authed', 'token_expired', 'missing_scope']);
+
+/** After this many transient failures in a row, one channel's stalled delivery is shown in /healthz. */
+const STALL_ATTEMPTS = 5;
 
 /** A write that can never succeed, whatever Slack says next time. */
 class UndeliverableError extends Error {}
@@ -59,6 +57,8 @@ export class Outbox {
   private running = false;
   private stopped = true;
   private wake: (() => void) | undefined;
+  /** Consecutive failures of the loop itself (the database, not Slack), for its backoff. */
+  private loopFailures = 0;
 
   constructor(
     private readonly store: Store,
@@ -75,7 +75,6 @@ export class Outbox {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.store.requeueInterruptedOutbox();
     void this.loop();
   }
 
@@ -103,8 +102,14 @@ export class Outbox {
   private async loop(): Promise<void> {
     this.running = true;
     try {
+      let requeued = false;
       while (!this.stopped) {
-        const waitMs = await this.tick();
+        const waitMs = await this.safeTick(async () => {
+          // Rows caught mid-send by a crash go out again: Slack may show one twice, never none.
+          if (!requeued) this.store.requeueInterruptedOutbox();
+          requeued = true;
+          return this.tick();
+        });
         if (this.stopped) break;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
@@ -115,6 +120,26 @@ export class Outbox {
       }
     } finally {
       this.running = false;
+    }
+  }
+
+  /**
+   * No failure may end the loop or the process: a database that cannot be written (disk full) is
+   * logged, shown in /healthz, and tried again with a growing pause.
+   */
+  private async safeTick(step: () => Promise<number>): Promise<number> {
+    try {
+      const wait = await step();
+      if (this.loopFailures > 0) this.opts.log.info('outbox recovered', { after: this.loopFailures });
+      this.loopFailures = 0;
+      this.opts.health.clear('outbox');
+      return wait;
+    } catch (err) {
+      this.loopFailures += 1;
+      const reason = `outbox cannot use the database: ${errorMessage(err)}`;
+      this.opts.health.set('outbox', reason, true);
+      this.opts.log.error('outbox loop failed; backing off', { error: errorMessage(err), failures: this.loopFailures });
+      return Math.min(30_000, 250 * 2 ** Math.min(this.loopFailures, 7));
     }
   }
 
@@ -137,11 +162,14 @@ export class Outbox {
     this.nextSlot.set(row.channel, this.opts.now() + this.opts.channelIntervalMs);
     try {
       await this.send(row);
-      this.store.finishOutbox(row.id, 'done');
-      this.opts.onDelivered?.(row);
     } catch (err) {
       this.handleFailure(row, err);
+      return;
     }
+    this.store.finishOutbox(row.id, 'done');
+    this.opts.health.clear(`slack:${row.channel}`);
+    this.opts.health.clear('slack:auth');
+    this.opts.onDelivered?.(row);
   }
 
   private handleFailure(row: OutboxRow, err: unknown): void {
@@ -155,17 +183,27 @@ export class Outbox {
       return;
     }
     const slackError = code === webApi.ErrorCode.PlatformError ? String((err as { data?: { error?: unknown } }).data?.error) : undefined;
-    const reason = slackError ?? (err instanceof Error ? err.message : String(err));
-    const permanent = err instanceof UndeliverableError || (slackError !== undefined && PERMANENT.has(slackError));
-    if (permanent || row.attempts + 1 >= this.opts.maxAttempts) {
+    const reason = slackError ?? errorMessage(err);
+    // HTTP errors (5xx), network errors and an unreadable answer are transient; so are the platform
+    // errors Slack documents as such. Any other platform error will not change by trying again.
+    const permanent = err instanceof UndeliverableError || (slackError !== undefined && !TRANSIENT.has(slackError));
+    if (permanent) {
       this.store.finishOutbox(row.id, 'failed', reason);
       this.opts.log.error('slack write failed permanently', { kind: row.kind, channel: row.channel, jobId: row.jobId, error: reason });
+      if (slackError !== undefined && BOT_WIDE_SLACK_ERRORS.has(slackError)) {
+        this.opts.health.set('slack:auth', `Slack refuses the bot token: ${slackError}`, true);
+      } else {
+        this.opts.health.set(`slack:${row.channel}`, `last write to ${row.channel} refused for good: ${reason} (${row.kind})`, false);
+      }
       this.opts.onPermanentFailure?.(row, reason);
       return;
     }
-    const backoff = Math.min(60_000, 1000 * 2 ** row.attempts);
+    const backoff = Math.min(this.opts.maxBackoffMs, 1000 * 2 ** Math.min(row.attempts, 20));
     this.store.retryOutbox(row.id, now + backoff, reason);
-    this.opts.log.warn('slack write failed; will retry', { kind: row.kind, error: reason, backoffMs: backoff });
+    if (row.attempts + 1 >= STALL_ATTEMPTS) {
+      this.opts.health.set(`slack:${row.channel}`, `writes to ${row.channel} failing since ${row.attempts + 1} attempts: ${reason}; still retrying`, false);
+    }
+    this.opts.log.warn('slack write failed; will retry', { kind: row.kind, channel: row.channel, error: reason, attempt: row.attempts + 1, backoffMs: backoff });
   }
 
   private async send(row: OutboxRow): Promise<void> {
@@ -202,6 +240,17 @@ export class Outbox {
       case 'summary':
         await this.post(job.channel, summaryMessage(job, tallyOf(job, this.store.outcomes(job.id))), threadTs(), true);
         return;
+      case 'supersede_card': {
+        const { ts } = z.object({ ts: z.string() }).parse(row.payload);
+        const live = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
+        await this.client.chat.update({ channel: job.channel, ts, ...supersededCard(job, live) });
+        return;
+      }
+      case 'requester_notice': {
+        const { text } = z.object({ text: z.string() }).parse(row.payload);
+        await this.post(row.channel, noteMessage(text));
+        return;
+      }
       case 'incident': {
         const { event } = z.object({ event: z.enum(['approved', 'completed']) }).parse(row.payload);
         const permalink = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
@@ -222,7 +271,7 @@ export class Outbox {
       return PermalinkResult.parse(await this.client.chat.getPermalink({ channel, message_ts: ts })).permalink;
     } catch (err) {
       // A missing link must not hold back the incident notice itself.
-      this.opts.log.warn('chat.getPermalink failed', { error: err instanceof Error ? err.message : String(err) });
+      this.opts.log.warn('chat.getPermalink failed', { error: errorMessage(err) });
       return null;
     }
   }

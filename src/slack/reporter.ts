@@ -54,6 +54,30 @@ export class Reporter {
     this.store.enqueue({ channel: job.channel, kind: 'summary', jobId: job.id, payload: {}, now: this.now() });
   }
 
+  /** Rewrites a second copy of the card (posted twice across a crash) so its buttons stop looking live. */
+  supersedeCard(job: Job, staleTs: string): void {
+    this.store.enqueue({
+      channel: job.channel,
+      kind: 'supersede_card',
+      jobId: job.id,
+      payload: { ts: staleTs },
+      now: this.now(),
+      coalesceKey: `supersede:${job.id}:${staleTs}`,
+    });
+  }
+
+  /** A direct message to the requester, for news that cannot reach the request's channel. */
+  requesterNotice(job: Job, text: string): void {
+    this.store.enqueue({
+      channel: job.requester,
+      kind: 'requester_notice',
+      jobId: job.id,
+      payload: { text },
+      now: this.now(),
+      coalesceKey: `notice:${job.id}`,
+    });
+  }
+
   incident(job: Job, event: 'approved' | 'completed'): void {
     if (!this.incidentChannel) return;
     this.store.enqueue({ channel: this.incidentChannel, kind: 'incident', jobId: job.id, payload: { event }, now: this.now() });

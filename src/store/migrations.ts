@@ -73,4 +73,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX outbox_pending ON outbox(state, channel, id);
   CREATE INDEX outbox_coalesce ON outbox(coalesce_key, state);
   `,
+  `
+  -- A replayed slash command (same trigger_id) must not create a second job.
+  ALTER TABLE jobs ADD COLUMN trigger_id TEXT;
+  CREATE UNIQUE INDEX jobs_trigger ON jobs(trigger_id) WHERE trigger_id IS NOT NULL;
+  -- Why a job is waiting for approval again (its approval lapsed while the bot was down).
+  ALTER TABLE jobs ADD COLUMN reapproval_reason TEXT;
+  CREATE INDEX outbox_job ON outbox(job_id, kind, state);
+
+  -- One writer per database: a process holds this row and renews its heartbeat.
+  CREATE TABLE lease (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+  );
+  `,
 ];

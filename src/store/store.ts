@@ -23,7 +23,10 @@ export type AuditEvent =
   | 'batch accepted'
   | 'outcome'
   | 'completed'
-  | 'resumed';
+  | 'resumed'
+  | 'refused'
+  | 'approval lapsed'
+  | 'card superseded';
 
 export interface AuditEntry {
   jobId: string;
@@ -40,7 +43,15 @@ export type ApprovalResult =
   | { kind: 'not-pending'; job: Job }
   | { kind: 'expired'; job: Job };
 
-export type OutboxKind = 'post_card' | 'update_card' | 'thread_lines' | 'thread_note' | 'summary' | 'incident';
+export type OutboxKind =
+  | 'post_card'
+  | 'update_card'
+  | 'thread_lines'
+  | 'thread_note'
+  | 'summary'
+  | 'incident'
+  | 'supersede_card'
+  | 'requester_notice';
 
 export interface OutboxRow {
   id: number;
@@ -86,6 +97,7 @@ interface JobRow {
   decided_by: string | null;
   completed_at: number | null;
   card_ts: string | null;
+  reapproval_reason: string | null;
 }
 
 const JobStateSchema = z.enum(['pending', 'approved', 'running', 'completed', 'denied', 'expired']);
@@ -110,10 +122,23 @@ function jobFromRow(row: JobRow): Job {
     decidedBy: row.decided_by,
     completedAt: row.completed_at,
     cardTs: row.card_ts,
+    reapprovalReason: row.reapproval_reason,
   };
 }
 
-export type NewJob = Omit<Job, 'state' | 'decidedAt' | 'decidedBy' | 'completedAt' | 'cardTs'>;
+export type NewJob = Omit<Job, 'state' | 'decidedAt' | 'decidedBy' | 'completedAt' | 'cardTs' | 'reapprovalReason'>;
+
+/** A new job, or the one a replayed slash command (same trigger_id) created before. */
+export type CreateResult = { kind: 'created'; job: Job } | { kind: 'replay'; job: Job };
+
+export interface LeaseHolder {
+  /** Unique per process start. */
+  id: string;
+  pid: number;
+  host: string;
+}
+
+export type LeaseResult = { kind: 'acquired' } | { kind: 'held'; holder: LeaseHolder; heartbeatAgeMs: number };
 
 export class Store {
   readonly db: Database.Database;
@@ -148,6 +173,53 @@ export class Store {
     return this.db.transaction(fn).immediate();
   }
 
+  /**
+   * Runs `fn` as one transaction: a state change and the outbox rows that report it commit together
+   * or not at all (a transactional outbox), so a crash can never keep one without the other.
+   * Store calls inside nest as savepoints.
+   */
+  atomically<T>(fn: () => T): T {
+    return this.tx(fn);
+  }
+
+  // ---- single-writer lease -------------------------------------------------------------------
+
+  /**
+   * Takes the database for this process. A holder whose heartbeat is older than `staleMs`, or whose
+   * process on this very host is gone (`isAlive` says so: a kill -9 leaves no time to release), is
+   * taken over; anyone else keeps it.
+   */
+  acquireLease(me: LeaseHolder, now: number, staleMs: number, isAlive: (pid: number) => boolean): LeaseResult {
+    return this.tx((): LeaseResult => {
+      const row = this.db.prepare(`SELECT holder, pid, host, heartbeat_at FROM lease WHERE name = 'writer'`).get() as
+        | { holder: string; pid: number; host: string; heartbeat_at: number }
+        | undefined;
+      if (row && row.holder !== me.id) {
+        const age = now - row.heartbeat_at;
+        const deadHere = row.host === me.host && !isAlive(row.pid);
+        if (age < staleMs && !deadHere) {
+          return { kind: 'held', holder: { id: row.holder, pid: row.pid, host: row.host }, heartbeatAgeMs: age };
+        }
+      }
+      this.db
+        .prepare(
+          `INSERT INTO lease (name, holder, pid, host, heartbeat_at) VALUES ('writer', ?, ?, ?, ?)
+           ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host, heartbeat_at = excluded.heartbeat_at`,
+        )
+        .run(me.id, me.pid, me.host, now);
+      return { kind: 'acquired' };
+    });
+  }
+
+  /** Renews the heartbeat; false when another process has taken the lease meanwhile. */
+  renewLease(holderId: string, now: number): boolean {
+    return this.db.prepare(`UPDATE lease SET heartbeat_at = ? WHERE name = 'writer' AND holder = ?`).run(now, holderId).changes === 1;
+  }
+
+  releaseLease(holderId: string): void {
+    this.db.prepare(`DELETE FROM lease WHERE name = 'writer' AND holder = ?`).run(holderId);
+  }
+
   // ---- audit -----------------------------------------------------------------------------------
 
   private audit(jobId: string, event: AuditEvent, actor: string, at: number, data?: unknown): void {
@@ -171,13 +243,21 @@ export class Store {
 
   // ---- jobs ------------------------------------------------------------------------------------
 
-  createJob(job: NewJob, commandText: string): Job {
-    this.tx(() => {
+  /**
+   * Stores a new pending job. A slash command carrying a trigger_id already stored is a replay (Slack
+   * retries, or someone re-sending a captured request): it gets the earlier job back and changes nothing.
+   */
+  createJob(job: NewJob, commandText: string, triggerId?: string): CreateResult {
+    return this.tx((): CreateResult => {
+      if (triggerId !== undefined) {
+        const earlier = this.db.prepare('SELECT * FROM jobs WHERE trigger_id = ?').get(triggerId) as JobRow | undefined;
+        if (earlier) return { kind: 'replay', job: jobFromRow(earlier) };
+      }
       this.db
         .prepare(
           `INSERT INTO jobs (id, state, provider, region, ids, force, dry_run, reason, requester, channel,
-             approvals_needed, created_at, expires_at)
-           VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             approvals_needed, created_at, expires_at, trigger_id)
+           VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           job.id,
@@ -192,10 +272,39 @@ export class Store {
           job.approvalsNeeded,
           job.createdAt,
           job.expiresAt,
+          triggerId ?? null,
         );
       this.audit(job.id, 'requested', job.requester, job.createdAt, { command: commandText });
+      return { kind: 'created', job: this.requireJob(job.id) };
     });
-    return this.requireJob(job.id);
+  }
+
+  /** A click or command that was turned away: refused attempts leave a trace like accepted ones. */
+  recordRefusal(jobId: string, actor: string, now: number, reason: string, data?: Record<string, unknown>): void {
+    this.audit(jobId, 'refused', actor, now, { reason, ...data });
+  }
+
+  recordSupersededCard(jobId: string, staleTs: string, now: number): void {
+    this.audit(jobId, 'card superseded', 'system', now, { staleTs });
+  }
+
+  /**
+   * approved → pending again, approvals cleared: an approval given long ago (the bot was down) is not
+   * a licence to reboot now. The reason is shown on the card.
+   */
+  lapseApproval(jobId: string, now: number, expiresAt: number, reason: string): boolean {
+    return this.tx(() => {
+      const won = this.db
+        .prepare(
+          `UPDATE jobs SET state = 'pending', decided_at = NULL, decided_by = NULL, expires_at = ?, reapproval_reason = ?
+           WHERE id = ? AND state = 'approved'`,
+        )
+        .run(expiresAt, reason, jobId);
+      if (won.changes !== 1) return false;
+      this.db.prepare('DELETE FROM approvals WHERE job_id = ?').run(jobId);
+      this.audit(jobId, 'approval lapsed', 'system', now, { reason });
+      return true;
+    });
   }
 
   getJob(id: string): Job | undefined {

@@ -78,10 +78,10 @@ describe('invalid and hostile commands', () => {
     expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('Waiting for approval');
   });
 
-  it('GET /healthz answers ok', async () => {
+  it('GET /healthz answers ok with no problems', async () => {
     const res = await request(`${h.bot.url}/healthz`);
     expect(res.statusCode).toBe(200);
-    expect(await res.body.text()).toBe('ok');
+    expect(await res.body.json()).toEqual({ status: 'ok', problems: [] });
   });
 });
 

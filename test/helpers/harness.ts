@@ -29,7 +29,7 @@ export const FAST_TUNING: Partial<Tuning> = {
   outboxIdleMs: 20,
   expirySweepMs: 50,
   groupCacheMs: 60_000,
-  outboxMaxAttempts: 5,
+  outboxMaxBackoffMs: 200,
 };
 
 export interface HarnessOptions {

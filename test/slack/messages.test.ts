@@ -21,6 +21,7 @@ const job = (over: Partial<Job> = {}): Job => ({
   decidedBy: null,
   completedAt: null,
   cardTs: null,
+  reapprovalReason: null,
   ...over,
 });
 
