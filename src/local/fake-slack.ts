@@ -54,6 +54,10 @@ export class FakeSlack extends EventEmitter {
   readonly faults = new Map<string, FakeFault[]>();
   /** Channels the bot is not a member of: posting there fails with not_in_channel. */
   readonly channelsWithoutBot = new Set<string>();
+  /** Archived channels: posting or updating there fails with is_archived. */
+  readonly archivedChannels = new Set<string>();
+  /** While true, every call with the bot token is answered token_revoked (an uninstalled app). */
+  tokenRevoked = false;
   /** WebSocket URL handed out by apps.connections.open, for a Socket Mode test server. */
   socketModeUrl: string | undefined;
   private readonly lastWrite = new Map<string, number>();
@@ -141,6 +145,11 @@ export class FakeSlack extends EventEmitter {
       send(res, 200, { ok: false, error: 'invalid_auth' });
       return;
     }
+    if (this.tokenRevoked && !appCall) {
+      call.error = 'token_revoked';
+      send(res, 200, { ok: false, error: 'token_revoked' });
+      return;
+    }
     const fault = this.faults.get(method)?.shift();
     if (fault) {
       if ('error' in fault) {
@@ -222,6 +231,7 @@ export class FakeSlack extends EventEmitter {
     const channel = args.channel;
     if (typeof channel !== 'string' || channel === '') return { ok: false, error: 'channel_not_found' };
     if (this.channelsWithoutBot.has(channel)) return { ok: false, error: 'not_in_channel' };
+    if (this.archivedChannels.has(channel)) return { ok: false, error: 'is_archived' };
     const bad = this.checkBlocks('chat.postMessage', args);
     if (bad) {
       this.violations.push(`chat.postMessage: ${bad}`);
@@ -251,6 +261,7 @@ export class FakeSlack extends EventEmitter {
   }
 
   private update(args: Record<string, unknown>): Record<string, unknown> {
+    if (this.archivedChannels.has(String(args.channel))) return { ok: false, error: 'is_archived' };
     const message = this.message(String(args.channel), String(args.ts));
     if (!message) return { ok: false, error: 'message_not_found' };
     const bad = this.checkBlocks('chat.update', args);

@@ -93,11 +93,27 @@ export class Harness {
     this.driver = new SlackDriver(this.bot.url, SIGNING_SECRET, this.slack);
   }
 
-  /** Stops the bot as a crash would leave it (store on disk), then starts a new one on the same database. */
-  async restart(whileDown?: (dbPath: string) => void | Promise<void>): Promise<void> {
+  /**
+   * Stops the bot as a crash would leave it (store on disk), then starts a new one on the same
+   * database; `env` changes the environment of the new process (a variable set to undefined is removed).
+   */
+  async restart(whileDown?: (dbPath: string) => void | Promise<void>, env: Record<string, string | undefined> = {}): Promise<void> {
     await this.bot.stop();
     await whileDown?.(this.env.REBOOT_DB as string);
+    for (const [name, value] of Object.entries(env)) {
+      if (value === undefined) delete this.env[name];
+      else this.env[name] = value;
+    }
     await this.boot();
+  }
+
+  get dbPath(): string {
+    return this.env.REBOOT_DB as string;
+  }
+
+  /** A file in the test's own temporary directory (removed with it). */
+  file(name: string): string {
+    return join(this.dir, name);
   }
 
   async stop(): Promise<void> {

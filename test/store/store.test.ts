@@ -109,4 +109,51 @@ describe('store', () => {
     heads = a.outboxHeads();
     expect(heads[0]?.payload).toEqual({ lines: ['4', '5'] });
   });
+
+  it('a replayed trigger_id gets the first job back, across connections', () => {
+    expect(a.createJob(job(), '…', '1.2.abc').kind).toBe('created');
+    const replay = b.createJob(job({ id: 'r-bbbbbbbbbb' }), '…', '1.2.abc');
+    expect(replay).toMatchObject({ kind: 'replay', job: { id: 'r-aaaaaaaaaa' } });
+    expect(b.getJob('r-bbbbbbbbbb')).toBeUndefined();
+  });
+
+  it('a failure inside atomically() keeps neither the state change nor its outbox rows', () => {
+    a.createJob(job(), '…');
+    expect(() =>
+      a.atomically(() => {
+        a.approve('r-aaaaaaaaaa', 'U0APP', 2000);
+        a.enqueue({ channel: 'C0OPS', kind: 'update_card', jobId: 'r-aaaaaaaaaa', payload: {}, now: 2000 });
+        throw new Error('crash');
+      }),
+    ).toThrow('crash');
+    expect(b.requireJob('r-aaaaaaaaaa').state).toBe('pending');
+    expect(b.outboxPendingCount()).toBe(0);
+  });
+
+  describe('single-writer lease', () => {
+    const alive = (): boolean => true;
+    const dead = (): boolean => false;
+    const first = { id: 'one', pid: 101, host: 'host-a' };
+    const second = { id: 'two', pid: 202, host: 'host-a' };
+
+    it('a second process is refused while the holder is alive and renewing, with who holds it', () => {
+      expect(a.acquireLease(first, 1000, 30_000, alive)).toEqual({ kind: 'acquired' });
+      expect(b.acquireLease(second, 20_000, 30_000, alive)).toEqual({ kind: 'held', holder: first, heartbeatAgeMs: 19_000 });
+      expect(a.renewLease('one', 25_000)).toBe(true);
+      expect(b.acquireLease(second, 50_000, 30_000, alive)).toMatchObject({ kind: 'held' });
+    });
+
+    it('a holder silent for 30 s, or dead on this host, is taken over; the old holder then learns it lost', () => {
+      a.acquireLease(first, 1000, 30_000, alive);
+      expect(b.acquireLease(second, 31_001, 30_000, alive)).toEqual({ kind: 'acquired' });
+      expect(a.renewLease('one', 31_002)).toBe(false);
+      const third = { id: 'three', pid: 303, host: 'host-a' };
+      expect(a.acquireLease(third, 31_003, 30_000, dead)).toEqual({ kind: 'acquired' });
+      // A holder on another host cannot be probed: only its heartbeat's age counts.
+      const remote = { id: 'four', pid: 404, host: 'host-b' };
+      expect(b.acquireLease(remote, 31_004, 30_000, dead)).toMatchObject({ kind: 'held' });
+      a.releaseLease('three');
+      expect(b.acquireLease(remote, 31_005, 30_000, alive)).toEqual({ kind: 'acquired' });
+    });
+  });
 });
