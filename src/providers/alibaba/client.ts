@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
-import { failAll, failedOutcome, parseJsonOrUndefined, redactSecrets, unknownAll } from '../outcomes.js';
+import { failAll, failedOutcome, parseJsonOrUndefined, redactSecrets, unknownAll, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { retryVerdict, withRetries, type AttemptResult } from '../retry.js';
 import { hostHeader, isoSeconds, sha256Hex } from '../signing.js';
@@ -203,7 +203,12 @@ function perInstance(ids: string[], answers: InstanceResponse[], requestId: stri
   for (const answer of answers) if (!byId.has(answer.InstanceId)) byId.set(answer.InstanceId, answer);
   return ids.map((id): InstanceOutcome => {
     const answer = byId.get(id);
-    if (!answer) return failedOutcome(id, 'MissingFromResponse', 'ECS answered without a result for this instance, so it did not act on it', requestId);
+    // SuccessFirst promises a result for each instance (RebootInstancesRequest.ts, BatchOptimization); an answer
+    // without one does not say whether ECS restarted it, so it cannot be called a refusal.
+    if (!answer) {
+      const ref = requestId === undefined ? '' : ` (RequestId ${requestId})`;
+      return unknownOutcome(id, `MissingFromResponse: ECS accepted the call${ref} but gave no result for this instance; it may or may not be rebooting — check it in the console`);
+    }
     return instanceOutcome(id, answer, requestId, redact);
   });
 }
