@@ -194,9 +194,17 @@ function instanceVerdict(details: readonly OperationDetail[], ids: readonly stri
       continue;
     }
     const { Code: code, Message: message } = detail.Error;
+    // Per-instance InternalError ("internal error, please retry", https://www.volcengine.com/docs/6396/101069) does
+    // not say the instance was left alone, and a follow-up round needs a new ClientToken, which would not stop a
+    // second reboot. A dry run changes nothing, so there it is simply asked again.
+    if (code === 'InternalError' && !dryRun) {
+      const ref = requestId ? `, RequestId ${requestId}` : '';
+      outcomes.set(id, unknownOutcome(id, `InternalError for this instance (${message ?? code}${ref}); the instance may or may not be rebooting — check it in the console`));
+      continue;
+    }
     // An empty RequestId is left out of Volcengine outcomes, as no RequestId is.
     outcomes.set(id, failedOutcome(id, code, message ?? code, requestId || undefined));
-    // FlowLimitExceeded and InternalError per instance say to try that instance again.
+    // A flow-limited instance was not touched; InternalError gets here only in a dry run, which touches nothing.
     if (isThrottleCode(code) || code === 'InternalError') retryIds.push(id);
   }
   return { kind: 'instances', outcomes, retryIds };

@@ -157,20 +157,44 @@ describe('per-instance errors', () => {
     expect(rebootCount(B)).toBe(1);
   });
 
-  it.each(['FlowLimitExceeded', 'InternalError'] as const)(
-    'per-instance %s: only that instance is resent, in a follow-up call with its own derived ClientToken',
-    async (code) => {
-      sim.failNextInstancesWith(code, 1);
-      const outcomes = await reboot(provider(), [A, B, C]);
-      expect(outcomes.map((o) => o.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
-      expect(sim.requests).toHaveLength(2);
-      const first = params(sim.requests[0]);
-      const second = params(sim.requests[1]);
-      expect(first['ClientToken']).toBe('job-1-b1');
-      expect(second).toEqual({ Action: 'RebootInstances', Version: '2020-04-01', 'InstanceIds.1': A, ForceStop: 'false', ClientToken: 'job-1-b1-r1' });
-      expect([A, B, C].map(rebootCount)).toEqual([1, 1, 1]);
-    },
-  );
+  it('per-instance FlowLimitExceeded: only that instance is resent, in a follow-up call with its own derived ClientToken', async () => {
+    sim.failNextInstancesWith('FlowLimitExceeded', 1);
+    const outcomes = await reboot(provider(), [A, B, C]);
+    expect(outcomes.map((o) => o.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(sim.requests).toHaveLength(2);
+    const first = params(sim.requests[0]);
+    const second = params(sim.requests[1]);
+    expect(first['ClientToken']).toBe('job-1-b1');
+    expect(second).toEqual({ Action: 'RebootInstances', Version: '2020-04-01', 'InstanceIds.1': A, ForceStop: 'false', ClientToken: 'job-1-b1-r1' });
+    expect([A, B, C].map(rebootCount)).toEqual([1, 1, 1]);
+  });
+
+  it('per-instance InternalError is unknown and not resent: a follow-up round would need a new token', async () => {
+    sim.failNextInstancesWith('InternalError', 1);
+    const outcomes = await reboot(provider(), [A, B, C]);
+    expect(outcomes[0]).toEqual({
+      id: A,
+      status: 'unknown',
+      reason: expect.stringMatching(/^InternalError for this instance \(An internal error has occurred\., RequestId \d{14}.*check it in the console$/),
+    });
+    expect(outcomes.slice(1)).toEqual([
+      { id: B, status: 'succeeded' },
+      { id: C, status: 'succeeded' },
+    ]);
+    expect(sim.requests).toHaveLength(1);
+    expect([B, C].map(rebootCount)).toEqual([1, 1]);
+  });
+
+  it('in a dry run a per-instance InternalError is simply checked again (nothing can reboot)', async () => {
+    sim.failNextInstancesWith('InternalError', 1);
+    const outcomes = await reboot(provider(), [A, B], { dryRun: true });
+    expect(outcomes).toEqual([
+      { id: A, status: 'checked' },
+      { id: B, status: 'checked' },
+    ]);
+    expect(sim.requests).toHaveLength(2);
+    expect(sim.fleet.totalReboots()).toBe(0);
+  });
 
   it('a restart replays the same rounds with the same tokens: first answers come back, nothing reboots twice', async () => {
     sim.failNextInstancesWith('FlowLimitExceeded', 1);
