@@ -129,7 +129,8 @@ export class AlibabaSimulator extends SimulatorServer {
     if ('code' in params) return errorResponse(params, requestId, region);
     const answer = this.reboot(params, requestId);
     if (params.dryRun || answer.status !== 200) return answer;
-    // ECS's own 5xx bodies: ServiceUnavailable is documented with 503, InternalError with 500 (seed page).
+    // ECS's own 5xx bodies: InternalError is documented with 500 (https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-rebootinstances),
+    // ServiceUnavailable with 503 (https://www.alibabacloud.com/help/doc-detail/25693.htm).
     const ownError = (status: number): unknown =>
       errorResponse(status === 503 ? ERRORS.unavailable : { ...ERRORS.internal, status }, requestId, params.region).body;
     return this.faults.answerAfterAct(answer, ownError) ?? answer;
