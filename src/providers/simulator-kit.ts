@@ -68,7 +68,15 @@ export type Fault =
   | { kind: 'server-error'; count: number; status?: number }
   | { kind: 'latency'; count: number; ms: number }
   /** Handles the request fully, then drops the connection without answering: an ambiguous failure. */
-  | { kind: 'drop-response'; count: number };
+  | { kind: 'drop-response'; count: number }
+  /**
+   * Carries the reboot out, then answers this 5xx, as a gateway does when the cloud acted but the reply
+   * was lost behind it. `body` replaces the cloud's own 5xx error body (e.g. a proxy's HTML page).
+   * Only the mutating call takes it; reads are left alone.
+   */
+  | { kind: 'actThenFail'; count: number; status: 500 | 502 | 503 | 504; body?: string }
+  /** Carries the reboot out, then answers 2xx with a body the client cannot read (default: JSON cut short). */
+  | { kind: 'actThenMalformed'; count: number; body?: string };
 
 export class FaultQueue {
   private readonly faults: Fault[] = [];
@@ -88,6 +96,30 @@ export class FaultQueue {
     fault.count -= 1;
     if (fault.count <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
     return fault as Extract<Fault, { kind: K }>;
+  }
+
+  /**
+   * For a mutating call the cloud has just carried out: the bad answer an actThenFail or actThenMalformed
+   * fault asks for instead of `answer`, or undefined when none is queued. `ownError` is the cloud's own
+   * 5xx error body for a status; `answer`'s headers (request ids) are kept either way.
+   */
+  answerAfterAct(answer: SimulatorResponse, ownError: (status: number) => unknown): SimulatorResponse | undefined {
+    const fault = this.faults.find((f) => f.kind === 'actThenFail' || f.kind === 'actThenMalformed');
+    if (fault?.kind === 'actThenFail') {
+      this.take('actThenFail');
+      return { status: fault.status, ...(answer.headers ? { headers: answer.headers } : {}), body: fault.body ?? ownError(fault.status) };
+    }
+    if (fault?.kind === 'actThenMalformed') {
+      this.take('actThenMalformed');
+      return { status: 200, ...(answer.headers ? { headers: answer.headers } : {}), body: fault.body ?? FaultQueue.cutShort(answer.body) };
+    }
+    return undefined;
+  }
+
+  /** The real answer cut in half; an empty body is a success of its own (BCC), so it gets a stub to choke on. */
+  private static cutShort(body: unknown): string {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    return text.length > 2 ? text.slice(0, Math.ceil(text.length / 2)) : '{"';
   }
 }
 

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
-import { failAll, failedOutcome, parseJsonOrUndefined, redactSecrets, unknownAll } from '../outcomes.js';
+import { failAll, failedOutcome, parseJsonOrUndefined, redactSecrets, unknownAll, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { retryVerdict, withRetries, type AttemptResult } from '../retry.js';
 import { hostHeader, isoSeconds, sha256Hex } from '../signing.js';
@@ -67,9 +67,24 @@ const ErrorSchema = z.object({
 type ApiError = z.infer<typeof ErrorSchema>;
 type InstanceResponse = z.infer<typeof InstanceResponseSchema>;
 
-/** Codes that mean ECS refused the whole call before touching any instance, and may accept it later. */
-export function isRetryableCode(code: string): boolean {
-  return code.startsWith('Throttling') || code === 'ServiceUnavailable' || code === 'InternalError';
+/**
+ * Throttling, Throttling.User, Throttling.Api: ECS turned the call away for rate, before touching any instance,
+ * and takes it again in the next minute (https://www.alibabacloud.com/help/doc-detail/437902.htm). They come with
+ * HTTP 400 as well as 429 (https://developer.aliyun.com/ask/128391), hence the match by code.
+ */
+export function isThrottlingCode(code: string): boolean {
+  return code.startsWith('Throttling');
+}
+
+/**
+ * InternalError (500, "failed due to some unknown error", RebootInstances reference:
+ * https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-rebootinstances) and
+ * ServiceUnavailable (503) do not say ECS did nothing: Alibaba's idempotence guide has clients resend after exactly
+ * these two with a ClientToken so that the resend cannot act twice (https://www.alibabacloud.com/help/doc-detail/25693.htm),
+ * and RebootInstances takes no ClientToken (alibabacloud-typescript-sdk ecs-20140526/src/models/RebootInstancesRequest.ts).
+ */
+export function isServerFaultCode(code: string): boolean {
+  return code === 'InternalError' || code === 'ServiceUnavailable';
 }
 
 export function createAlibabaProvider(options: ClientOptions<AlibabaCredentials>): Provider {
@@ -151,19 +166,31 @@ function interpret(res: HttpResponse, ids: string[], redact: (s: string) => stri
   return unparsableErrorVerdict(res, ids);
 }
 
+/**
+ * ECS's own error body. Only throttling is sent again; a server fault leaves the instances unknown; anything else
+ * (a 4xx such as IncorrectInstanceStatus, InvalidInstanceId.NotFound) is ECS refusing the call, so it failed.
+ */
 function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: string[], redact: (s: string) => string): AttemptResult<InstanceOutcome[]> {
   const message = redact(err.Message ?? `HTTP ${res.status}`);
-  const outcomes = failAll(ids, err.Code, message, err.RequestId);
-  return isRetryableCode(err.Code) ? retryVerdict(outcomes, retryAfterMs(res.headers)) : { final: outcomes };
+  if (res.status === 429 || isThrottlingCode(err.Code)) return retryVerdict(failAll(ids, err.Code, message, err.RequestId), retryAfterMs(res.headers));
+  // Any 5xx with an ECS body is read like InternalError: no Alibaba page says ECS did nothing before answering it.
+  if (res.status >= 500 || isServerFaultCode(err.Code)) {
+    const ref = err.RequestId === undefined ? '' : `, RequestId ${err.RequestId}`;
+    return {
+      final: unknownAll(ids, `ECS answered HTTP ${res.status} ${err.Code} (${message}${ref}), which does not say whether it acted; the instance may or may not be rebooting — check it in the console`),
+    };
+  }
+  return { final: failAll(ids, err.Code, message, err.RequestId) };
 }
 
 /**
- * A non-2xx answer without ECS's error body comes from something in front of ECS. 429 and 503 say the
- * request was turned away; any other 5xx (502, 504…) may hide a request that ECS did receive.
+ * A non-2xx answer without ECS's error body comes from something in front of ECS. A 429 turned the call away
+ * for rate (RFC 6585 §4; UNCONFIRMED for Alibaba's gateway, which documents throttling by code only). Any 5xx,
+ * 503 included, may hide a request that ECS did receive: UNCONFIRMED either way, so the safe side, unknown.
  */
 function unparsableErrorVerdict(res: HttpResponse, ids: string[]): AttemptResult<InstanceOutcome[]> {
-  if (res.status === 429 || res.status === 503) {
-    return retryVerdict(failAll(ids, `HTTP${res.status}`, `HTTP ${res.status} without an ECS error body`), retryAfterMs(res.headers));
+  if (res.status === 429) {
+    return retryVerdict(failAll(ids, 'HTTP429', 'HTTP 429 without an ECS error body'), retryAfterMs(res.headers));
   }
   if (res.status >= 500) {
     return { final: unknownAll(ids, `HTTP ${res.status} from a gateway without an ECS answer; the instance may or may not be rebooting — check it in the console`) };
@@ -176,7 +203,12 @@ function perInstance(ids: string[], answers: InstanceResponse[], requestId: stri
   for (const answer of answers) if (!byId.has(answer.InstanceId)) byId.set(answer.InstanceId, answer);
   return ids.map((id): InstanceOutcome => {
     const answer = byId.get(id);
-    if (!answer) return failedOutcome(id, 'MissingFromResponse', 'ECS answered without a result for this instance, so it did not act on it', requestId);
+    // SuccessFirst promises a result for each instance (RebootInstancesRequest.ts, BatchOptimization); an answer
+    // without one does not say whether ECS restarted it, so it cannot be called a refusal.
+    if (!answer) {
+      const ref = requestId === undefined ? '' : ` (RequestId ${requestId})`;
+      return unknownOutcome(id, `MissingFromResponse: ECS accepted the call${ref} but gave no result for this instance; it may or may not be rebooting — check it in the console`);
+    }
     return instanceOutcome(id, answer, requestId, redact);
   });
 }

@@ -127,7 +127,13 @@ export class AlibabaSimulator extends SimulatorServer {
     if (req.headers['x-acs-version'] !== VERSION) return errorResponse(ERRORS.badVersion, requestId, region);
     const params = readParams(query);
     if ('code' in params) return errorResponse(params, requestId, region);
-    return this.reboot(params, requestId);
+    const answer = this.reboot(params, requestId);
+    if (params.dryRun || answer.status !== 200) return answer;
+    // ECS's own 5xx bodies: InternalError is documented with 500 (https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-rebootinstances),
+    // ServiceUnavailable with 503 (https://www.alibabacloud.com/help/doc-detail/25693.htm).
+    const ownError = (status: number): unknown =>
+      errorResponse(status === 503 ? ERRORS.unavailable : { ...ERRORS.internal, status }, requestId, params.region).body;
+    return this.faults.answerAfterAct(answer, ownError) ?? answer;
   }
 
   /** The gateway's checks, in its order: signature shape, key, body hash, signature, clock, replay. */

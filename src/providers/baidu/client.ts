@@ -1,7 +1,8 @@
 /**
  * Baidu AI Cloud BCC reboot client (providers.md §3). One documented call per instance,
  * `PUT /v2/instance/{id}?reboot`; the SDK-only batch endpoint is deliberately not used. BCC has no
- * idempotency token, so a reboot whose answer was lost is reported as 'unknown', never resent.
+ * idempotency token, so a reboot whose answer was lost, failed with a 5xx or cannot be read is reported as
+ * 'unknown', never resent.
  * Dry run has no native form: it reads the instance (`GET /v2/instance/{id}`) and predicts the answer.
  */
 import { z } from 'zod';
@@ -157,12 +158,24 @@ export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): P
   return { info: baiduInfo, reboot };
 }
 
-/** 200 means BCC accepted the reboot: the instance goes Running → Starting (seed doc). */
+/**
+ * 200 with no body means BCC accepted the reboot: the instance goes Running → Starting
+ * (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en). Any other 2xx, or a 200 whose body cannot be read,
+ * may come from a BCC that acted: UNCONFIRMED either way, so unknown, never failed.
+ */
 function rebootVerdict(id: string, res: HttpResponse): Verdict {
-  if (res.status === 200) {
-    if (res.text.trim() === '') return { final: { id, status: 'succeeded', detail: 'Running → Starting' } };
+  if (res.status >= 200 && res.status < 300) {
+    if (res.status === 200 && res.text.trim() === '') return { final: { id, status: 'succeeded', detail: 'Running → Starting' } };
     const parsed = RebootAccepted.safeParse(parseJsonOrUndefined(res.text));
-    if (!parsed.success) return { final: unexpected(id, res, 'the reboot may have been accepted; check the console') };
+    if (res.status !== 200 || !parsed.success) {
+      const ref = requestIdOf(res);
+      return {
+        final: unknownOutcome(
+          id,
+          `UnexpectedResponse: HTTP ${res.status} with a body BCC does not document${ref ? ` (request ${ref})` : ''}; the instance may or may not be rebooting — check it in the console`,
+        ),
+      };
+    }
     if (parsed.data.failedInstanceIdList?.includes(id)) {
       return { final: failedOutcome(id, 'RebootFailed', 'BCC listed this instance in failedInstanceIdList', requestIdOf(res, parsed.data.requestId)) };
     }
@@ -184,20 +197,25 @@ function checkVerdict(id: string, res: HttpResponse): Verdict {
 }
 
 /**
- * Retries only answers that say nothing happened: 429/503 (BCC documents no throttling code, so the
- * status is the signal) and 5xx carrying a BCC error body (InternalError = "please try again").
- * A bare 5xx from something in front of BCC may hide a reboot, so for the PUT it is 'unknown'.
+ * Sends the reboot again only after an answer that says nothing happened. BCC documents no throttling code
+ * (common errors, https://cloud.baidu.com/doc/BCC/s/Ojwvyo6nc), so HTTP 429 is the signal (RFC 6585 §4;
+ * UNCONFIRMED for BCC). A 5xx does not prove BCC did nothing, even with a BCC body: InternalError is "an internal
+ * error, please try again" (same page), which says nothing of the reboot, and the PUT carries no token that would
+ * make a resend harmless (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en). bce-sdk-go bce/retry.go resends
+ * 500/502/503 all the same; we do not, so for the PUT a 5xx is 'unknown'. A status read changes nothing and may
+ * be asked again after any 5xx.
  */
 function errorVerdict(id: string, res: HttpResponse, method: 'GET' | 'PUT'): Verdict {
   const parsed = ErrorBody.safeParse(parseJsonOrUndefined(res.text));
   const body = parsed.success ? parsed.data : undefined;
-  if (res.status === 429 || res.status === 503) {
-    const fallback = res.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable';
-    return retryVerdict(failed(id, res, body, fallback), retryAfterMs(res.headers));
-  }
+  if (res.status === 429) return retryVerdict(failed(id, res, body, 'TooManyRequests'), retryAfterMs(res.headers));
   if (res.status >= 500) {
-    if (body || method === 'GET') return retryVerdict(failed(id, res, body, `HTTP${res.status}`), retryAfterMs(res.headers));
-    return { final: unknownOutcome(id, `HTTP ${res.status} without a BCC error body; the instance may or may not be rebooting — check it in the console`) };
+    if (method === 'GET') return retryVerdict(failed(id, res, body, `HTTP${res.status}`), retryAfterMs(res.headers));
+    const ref = requestIdOf(res, body?.requestId);
+    const said = body
+      ? `BCC answered HTTP ${res.status} ${body.code} (${truncate(body.message || 'no message')}${ref ? `, request ${ref}` : ''})`
+      : `HTTP ${res.status} without a BCC error body`;
+    return { final: unknownOutcome(id, `${said}; the instance may or may not be rebooting — check it in the console`) };
   }
   if (res.status >= 400 && body) return { final: failed(id, res, body, body.code) };
   return { final: unexpected(id, res) };
@@ -220,9 +238,8 @@ function failed(id: string, res: HttpResponse, body: ErrorBody | undefined, fall
   return failedOutcome(id, body?.code ?? fallbackCode, truncate(body?.message || `HTTP ${res.status} from BCC`), requestIdOf(res, body?.requestId));
 }
 
-function unexpected(id: string, res: HttpResponse, hint?: string): InstanceOutcome {
-  const message = `HTTP ${res.status} with a response body BCC does not document${hint ? `; ${hint}` : ''}`;
-  return failedOutcome(id, 'UnexpectedResponse', message, requestIdOf(res));
+function unexpected(id: string, res: HttpResponse): InstanceOutcome {
+  return failedOutcome(id, 'UnexpectedResponse', `HTTP ${res.status} with a response body BCC does not document`, requestIdOf(res));
 }
 
 /** The body's request id, else the x-bce-request-id header; an empty one counts as none. */

@@ -114,14 +114,7 @@ export class BaiduSimulator extends SimulatorServer {
       return errorResponse(error, requestId, retryAfterHeaders(throttle));
     }
     const serverError = this.faults.take('server-error');
-    if (serverError) {
-      const status = serverError.status ?? 500;
-      const error =
-        status === 503
-          ? { status, code: 'ServiceUnavailable', message: 'Service is temporarily unavailable. Please try again.' }
-          : { status, code: 'InternalError', message: 'We encountered an internal error. Please try again.' };
-      return errorResponse(error, requestId);
-    }
+    if (serverError) return errorResponse(serverFailure(serverError.status ?? 500), requestId);
 
     const route = routeOf(bce);
     if ('status' in route) return errorResponse(route, requestId);
@@ -134,7 +127,8 @@ export class BaiduSimulator extends SimulatorServer {
     if (!instance) return errorResponse(ERRORS.notFound, requestId);
     if (instance.state !== 'running') return errorResponse(ERRORS.notRunning, requestId);
     this.fleet.reboot(instance, forceStop);
-    return ok(requestId, '');
+    const answer = ok(requestId, '');
+    return this.faults.answerAfterAct(answer, (status) => errorResponse(serverFailure(status), requestId).body) ?? answer;
   }
 
   private authenticate(req: SimulatorRequest, bce: BceRequest): BaiduError | undefined {
@@ -192,6 +186,13 @@ function describe(instance: SimulatedInstance): Record<string, unknown> {
     status: BCC_STATUS[instance.state],
     zoneName: `cn-${instance.region}-a`,
   };
+}
+
+/** BCC's 5xx bodies: InternalError from the common error table, ServiceUnavailable for 503 (this simulator's wording). */
+function serverFailure(status: number): BaiduError {
+  return status === 503
+    ? { status, code: 'ServiceUnavailable', message: 'Service is temporarily unavailable. Please try again.' }
+    : { status, code: 'InternalError', message: 'We encountered an internal error. Please try again.' };
 }
 
 function ok(requestId: string, body: unknown): SimulatorResponse {

@@ -102,13 +102,21 @@ export interface CloudError {
   code: string;
   message: string;
   requestId?: string;
-  /** Throttling, 5xx and Ecs.0002 say nothing was done: safe to send again. */
-  retryable: boolean;
+  /** The gateway turned the request away for rate: nothing was done, so even the reboot POST may go again. */
+  throttled: boolean;
+  /** The cloud failed somewhere, perhaps after acting: only a read may be sent again. */
+  serverFault: boolean;
   afterMs?: number;
 }
 
+// APIGW.0308 is documented with HTTP 429, "The throttling threshold has been reached"
+// (https://support.huaweicloud.com/en-us/devg-apisign/api-sign-errorcode.html); Huawei's FAQ spells it APIG.0308
+// (https://support.huaweicloud.com/intl/en-us/oce_faq/en-us_topic_0000001887959462.html).
 const THROTTLE_CODES = new Set(['APIGW.0308', 'APIG.0308']);
-const RETRYABLE_CODES = new Set([...THROTTLE_CODES, 'Ecs.0002']);
+// Ecs.0002 is "system exception, try again later or contact customer service"
+// (https://support.huaweicloud.com/intl/en-us/api-ecs/ecs_07_0002.html). Nothing there says the request was not
+// carried out, so it counts as a server fault (repeat a read, never the reboot POST), whatever its HTTP status.
+const SERVER_FAULT_CODES = new Set(['Ecs.0002']);
 
 function errorFields(body: unknown): { code: string; message: string; requestId?: string } | undefined {
   const ecs = EcsErrorSchema.safeParse(body);
@@ -139,22 +147,26 @@ export function classifyError(res: HttpResponse): CloudError {
     message: `HTTP ${res.status} with an unrecognised body: ${snippet(res.text) || '(empty)'}`,
   };
   const requestId = fields.requestId ?? res.headers['x-request-id'];
-  const retryable = res.status === 429 || res.status >= 500 || RETRYABLE_CODES.has(fields.code);
+  const throttled = res.status === 429 || THROTTLE_CODES.has(fields.code);
+  // The SDK maps every 5xx to ServerResponseException (huaweicloud-sdk-nodejs-v3 core/exception/ExceptionUtil.ts)
+  // and says nothing of whether the cloud acted; a 502/503/504 from the gateway may follow an ECS that did.
+  const serverFault = !throttled && (res.status >= 500 || SERVER_FAULT_CODES.has(fields.code));
   const afterMs = retryAfterMs(res.headers);
   return {
     code: fields.code,
     message: fields.message,
     ...(requestId === undefined ? {} : { requestId }),
-    retryable,
+    throttled,
+    serverFault,
     ...(afterMs === undefined ? {} : { afterMs }),
   };
 }
 
-/** An error answer to a POST or ShowServer: sent again when the error says nothing was done, final otherwise. */
-function cloudErrorVerdict(res: HttpResponse): AttemptResult<{ kind: 'error'; error: CloudError }> {
+/** An error answer to a read (ShowServer, the job query): a read changes nothing, so a server fault may be asked again. */
+function readErrorVerdict(res: HttpResponse): AttemptResult<{ kind: 'error'; error: CloudError }> {
   const error = classifyError(res);
   const verdict = { kind: 'error' as const, error };
-  return error.retryable ? retryVerdict(verdict, error.afterMs) : { final: verdict };
+  return error.throttled || error.serverFault ? retryVerdict(verdict, error.afterMs) : { final: verdict };
 }
 
 // ---- job mapping (pure) ---------------------------------------------------------------------------
@@ -204,6 +216,7 @@ type Sent = { kind: 'http'; res: HttpResponse } | { kind: 'transport'; error: Tr
 type PostVerdict =
   | { kind: 'accepted'; jobId: string }
   | { kind: 'error'; error: CloudError }
+  | { kind: 'server-fault'; status: number; error: CloudError }
   | { kind: 'transport'; error: TransportError }
   | { kind: 'no-job-id'; res: HttpResponse };
 
@@ -268,7 +281,12 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
           const parsed = JobCreatedSchema.safeParse(parseJsonOrUndefined(sent.res.text));
           return { final: parsed.success ? { kind: 'accepted', jobId: parsed.data.job_id } : { kind: 'no-job-id', res: sent.res } };
         }
-        return cloudErrorVerdict(sent.res);
+        const error = classifyError(sent.res);
+        // The POST has no idempotency token (huaweicloud-sdk-nodejs-v3 services/ecs/v2/model/BatchRebootSeversOption.ts
+        // carries only servers and type), so only an answer proving nothing was done may be sent again: throttling.
+        if (error.throttled) return retryVerdict({ kind: 'error', error }, error.afterMs);
+        if (error.serverFault) return { final: { kind: 'server-fault', status: sent.res.status, error } };
+        return { final: { kind: 'error', error } };
       },
       options.retry,
       sleep,
@@ -278,6 +296,16 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
         return { outcomes: [], pending: { jobId: verdict.jobId, ids: [...call.ids] } };
       case 'error':
         return { outcomes: failAll(call.ids, verdict.error.code, verdict.error.message, verdict.error.requestId) };
+      case 'server-fault': {
+        const { code, message, requestId } = verdict.error;
+        const ref = requestId === undefined ? '' : `, request ${requestId}`;
+        return {
+          outcomes: unknownAll(
+            call.ids,
+            `the reboot was answered HTTP ${verdict.status} ${code} (${message}${ref}), which does not say whether ECS acted; the servers may or may not be rebooting — check them in the console`,
+          ),
+        };
+      }
       case 'transport':
         if (verdict.error.phase === 'not-sent') {
           return { outcomes: failAll(call.ids, verdict.error.code, verdict.error.message) };
@@ -313,11 +341,12 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
           const error: CloudError = {
             code: 'UnexpectedResponse',
             message: `ShowServer answered HTTP 200 with an unrecognised body: ${snippet(sent.res.text)}`,
-            retryable: false,
+            throttled: false,
+            serverFault: false,
           };
           return { final: { kind: 'error', error } };
         }
-        return cloudErrorVerdict(sent.res);
+        return readErrorVerdict(sent.res);
       },
       options.retry,
       sleep,
@@ -352,7 +381,9 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
     }
     const error = classifyError(sent.res);
     const why = `${error.code}: ${error.message}`;
-    return error.retryable ? { kind: 'retry', why, ...(error.afterMs === undefined ? {} : { afterMs: error.afterMs }) } : { kind: 'fatal', why };
+    // A read changes nothing: a server fault is asked again like throttling.
+    const again = error.throttled || error.serverFault;
+    return again ? { kind: 'retry', why, ...(error.afterMs === undefined ? {} : { afterMs: error.afterMs }) } : { kind: 'fatal', why };
   }
 
   async function poll(call: PollCall): Promise<InstanceOutcome[]> {

@@ -86,6 +86,11 @@ function ecsError(status: number, code: string, message: string): SimulatorRespo
   return { status, body: { error: { code, message } } };
 }
 
+/** Ecs.0002, ECS's "system exception", with whatever 5xx the fault asks for. */
+function systemException(status: number): SimulatorResponse {
+  return ecsError(status, 'Ecs.0002', 'A system exception occurred. Try again later or contact customer service.');
+}
+
 /** ECS status as ShowServer reports it (providers.md §4.8). */
 function serverStatus(instance: SimulatedInstance): { status: string; vmState: string; taskState: string | null } {
   switch (instance.state) {
@@ -152,9 +157,7 @@ export class HuaweiSimulator extends SimulatorServer {
       return headers === undefined ? answer : { ...answer, headers };
     }
     const serverError = this.faults.take('server-error');
-    if (serverError) {
-      return ecsError(serverError.status ?? 500, 'Ecs.0002', 'A system exception occurred. Try again later or contact customer service.');
-    }
+    if (serverError) return systemException(serverError.status ?? 500);
 
     const action = req.method === 'POST' ? ACTION_PATH.exec(req.path) : null;
     const job = req.method === 'GET' ? JOB_PATH.exec(req.path) : null;
@@ -172,7 +175,11 @@ export class HuaweiSimulator extends SimulatorServer {
     const scripted = this.takeScripted(action ? 'action' : job ? 'job' : 'server');
     if (scripted) return { status: scripted.status, body: scripted.body, ...(scripted.headers ? { headers: scripted.headers } : {}) };
 
-    if (action) return this.batchReboot(projectId, req.body);
+    if (action) {
+      const answer = this.batchReboot(projectId, req.body);
+      // Only a batch that was carried out can be answered badly afterwards.
+      return answer.status === 200 ? (this.faults.answerAfterAct(answer, (status) => systemException(status).body) ?? answer) : answer;
+    }
     if (job) return this.showJob(projectId, decodeURIComponent(match[2] ?? ''));
     return this.showServer(decodeURIComponent(match[2] ?? ''));
   }

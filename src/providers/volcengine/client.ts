@@ -103,8 +103,13 @@ const envelopeSchema = z.object({
 
 /** What one answer means for the ids it was about. */
 export type Verdict =
-  /** The whole request failed and nothing happened: retry it as it is (same token). */
+  /** Turned away for rate, so nothing happened: send it again as it is (same token). */
   | { kind: 'retry-request'; code: string; message: string; requestId?: string; afterMs?: number }
+  /**
+   * An answer that does not say what happened: the cloud may have acted. Sent again with the same ClientToken,
+   * which the cloud answers with the first outcome instead of acting twice; unknown if it never says.
+   */
+  | { kind: 'ambiguous'; what: string; requestId?: string; afterMs?: number }
   /** The whole request failed for good: every id fails with this. */
   | { kind: 'fail-request'; code: string; message: string; requestId?: string }
   /** A dry run that would pass for every id. */
@@ -112,16 +117,24 @@ export type Verdict =
   /** Per-instance answers; `retryIds` were flow-limited and nothing happened to them. */
   | { kind: 'instances'; outcomes: Map<string, InstanceOutcome>; retryIds: string[] };
 
+/**
+ * Throttling: HTTP 429 and AccountFlowLimitExceeded at the gateway (UNCONFIRMED: known from third-party code only;
+ * harmless here, since a resend carries the same ClientToken), and FlowLimitExceeded per instance, "You've reach the
+ * limit on request rate of resources" (RebootInstances reference, https://www.volcengine.com/docs/6396/101069).
+ */
 function isThrottleCode(code: string): boolean {
   return /Throttl|FlowLimit/i.test(code);
 }
 
-/** Per-instance codes that say the instance was not touched and to try again. */
-function isRetryableInstanceCode(code: string): boolean {
-  return isThrottleCode(code) || code === 'InternalError';
+function isSuccessStatus(status: number): boolean {
+  return status >= 200 && status < 300;
 }
 
-/** Turns one HTTP answer into a verdict; pure, so every branch is testable without a network. */
+/**
+ * Turns one HTTP answer into a verdict; pure, so every branch is testable without a network. The ClientToken
+ * exists "to avoid duplicated operations when the client retries after an API timeout or an internal server error"
+ * (https://www.volcengine.com/docs/6396/101069), so every answer that may hide an action is sent again with it.
+ */
 export function interpretResponse(
   status: number,
   headers: Record<string, string>,
@@ -134,8 +147,9 @@ export function interpretResponse(
   const parsed = envelope.success ? envelope.data : undefined;
   if (!parsed) {
     const message = `HTTP ${status} answer that is not a Volcengine response`;
-    // ClientToken makes a resend harmless, so a throttled or broken gateway answer is worth another try.
-    if (status === 429 || status >= 500) return { kind: 'retry-request', code: 'UnexpectedResponse', message, afterMs };
+    if (status === 429) return { kind: 'retry-request', code: 'UnexpectedResponse', message, afterMs };
+    // A 2xx that cannot be read, or a 5xx from a gateway, may follow a cloud that acted.
+    if (status >= 500 || isSuccessStatus(status)) return { kind: 'ambiguous', what: message, afterMs };
     return { kind: 'fail-request', code: 'UnexpectedResponse', message };
   }
   const requestId = parsed.ResponseMetadata.RequestId;
@@ -145,14 +159,19 @@ export function interpretResponse(
     const message = error.Message ?? error.Code;
     if (dryRun && error.Code === 'DryRunOperation') return { kind: 'dry-run-passed', requestId };
     if (status === 429 || isThrottleCode(error.Code)) return { kind: 'retry-request', code: error.Code, message, requestId, afterMs };
-    if (status === 412 || error.Code === 'IdempotentProcessing') return { kind: 'retry-request', code: error.Code, message, requestId, afterMs };
-    if (status >= 500 || error.Code === 'InternalError') return { kind: 'retry-request', code: error.Code, message, requestId, afterMs };
+    // 412 IdempotentProcessing: "a previous request with the same client token is still in process" (same page),
+    // i.e. an earlier send of this batch is being carried out right now.
+    // 500 InternalError (same page) and any other 5xx do not say the cloud did nothing.
+    if (status === 412 || error.Code === 'IdempotentProcessing' || status >= 500 || error.Code === 'InternalError') {
+      return { kind: 'ambiguous', what: `HTTP ${status} ${error.Code}: ${message}`, requestId, afterMs };
+    }
     return { kind: 'fail-request', code: error.Code, message, requestId };
   }
   const details = parsed.Result?.OperationDetails;
-  if (status < 200 || status >= 300 || !details) {
+  if (!isSuccessStatus(status) || !details) {
     const message = `HTTP ${status} answer without an error or OperationDetails`;
-    if (status === 429 || status >= 500) return { kind: 'retry-request', code: 'UnexpectedResponse', message, requestId, afterMs };
+    if (status === 429) return { kind: 'retry-request', code: 'UnexpectedResponse', message, requestId, afterMs };
+    if (status >= 500 || isSuccessStatus(status)) return { kind: 'ambiguous', what: message, requestId, afterMs };
     return { kind: 'fail-request', code: 'UnexpectedResponse', message, requestId };
   }
   return instanceVerdict(details, ids, dryRun, requestId);
@@ -175,16 +194,26 @@ function instanceVerdict(details: readonly OperationDetail[], ids: readonly stri
       continue;
     }
     const { Code: code, Message: message } = detail.Error;
+    // Per-instance InternalError ("internal error, please retry", https://www.volcengine.com/docs/6396/101069) does
+    // not say the instance was left alone, and a follow-up round needs a new ClientToken, which would not stop a
+    // second reboot. A dry run changes nothing, so there it is simply asked again.
+    if (code === 'InternalError' && !dryRun) {
+      const ref = requestId ? `, RequestId ${requestId}` : '';
+      outcomes.set(id, unknownOutcome(id, `InternalError for this instance (${message ?? code}${ref}); the instance may or may not be rebooting — check it in the console`));
+      continue;
+    }
     // An empty RequestId is left out of Volcengine outcomes, as no RequestId is.
     outcomes.set(id, failedOutcome(id, code, message ?? code, requestId || undefined));
-    if (isRetryableInstanceCode(code)) retryIds.push(id);
+    // A flow-limited instance was not touched; InternalError gets here only in a dry run, which touches nothing.
+    if (isThrottleCode(code) || code === 'InternalError') retryIds.push(id);
   }
   return { kind: 'instances', outcomes, retryIds };
 }
 
-function unknownReason(code: string, attempts: number, dryRun: boolean): string {
-  if (dryRun) return `dry run sent but no answer (network error ${code}); a dry run reboots nothing — run it again`;
-  return `request sent but no answer (network error ${code}) after ${attempts} attempt(s) with the same ClientToken; the instance may or may not be rebooting — check it in the console`;
+/** `cause` completes "request sent but …", e.g. "no answer (network error ECONNRESET)". */
+function unknownReason(cause: string, attempts: number, dryRun: boolean): string {
+  if (dryRun) return `dry run sent but ${cause}; a dry run reboots nothing — run it again`;
+  return `request sent but ${cause} after ${attempts} attempt(s) with the same ClientToken; the instance may or may not be rebooting — check it in the console`;
 }
 
 export function createVolcengineProvider(options: ClientOptions<VolcengineCredentials>): Provider {
@@ -219,7 +248,7 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
     let pending = ids;
     let round = 0;
     let ambiguousAttempts = 0;
-    let ambiguousCode = '';
+    let ambiguousCause = '';
 
     const snapshot = (forPending: (id: string) => InstanceOutcome): InstanceOutcome[] =>
       ids.map((id) => (pending.includes(id) ? forPending(id) : (settled.get(id) ?? forPending(id))));
@@ -228,7 +257,7 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
     // that nothing happened: only an answer about the instances (or the token's replay) settles them.
     const requestFailure = (id: string, code: string, message: string, requestId?: string): InstanceOutcome =>
       ambiguousAttempts > 0
-        ? unknownOutcome(id, `${unknownReason(ambiguousCode, ambiguousAttempts, call.dryRun)} (the last attempt was answered ${code}: ${message})`)
+        ? unknownOutcome(id, `${unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun)} (the last attempt was answered ${code}: ${message})`)
         : failedOutcome(id, code, message, requestId || undefined);
 
     const attempt = async (): Promise<AttemptResult<InstanceOutcome[]>> => {
@@ -241,13 +270,19 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
         if (err.phase === 'not-sent') return { retry: snapshot((id) => requestFailure(id, err.code, err.message)) };
         // The token (or the dry run) makes a resend harmless; what is still unanswered at the end is unknown.
         ambiguousAttempts += 1;
-        ambiguousCode = err.code;
-        return { retry: snapshot((id) => unknownOutcome(id, unknownReason(err.code, ambiguousAttempts, call.dryRun))) };
+        ambiguousCause = `no answer (network error ${err.code})`;
+        return { retry: snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun))) };
       }
       const verdict = interpretResponse(answer.status, answer.headers, answer.text, pending, call.dryRun);
       switch (verdict.kind) {
         case 'retry-request':
           return { retry: snapshot((id) => requestFailure(id, verdict.code, verdict.message, verdict.requestId)), afterMs: verdict.afterMs };
+        case 'ambiguous': {
+          ambiguousAttempts += 1;
+          const ref = verdict.requestId ? `, RequestId ${verdict.requestId}` : '';
+          ambiguousCause = `an answer that does not say what happened (${verdict.what}${ref})`;
+          return { retry: snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun))), afterMs: verdict.afterMs };
+        }
         case 'fail-request':
           return { final: snapshot((id) => requestFailure(id, verdict.code, verdict.message, verdict.requestId)) };
         case 'dry-run-passed':

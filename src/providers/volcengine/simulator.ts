@@ -157,7 +157,8 @@ export class VolcengineSimulator extends SimulatorServer {
       if (remembered && remembered.fingerprint !== fingerprint) {
         return this.error(REQUEST_ERRORS.IdempotentParameterMismatch, 'IdempotentParameterMismatch', meta);
       }
-      if (remembered) return remembered.answer;
+      // A replay is handled like a first call, so an act-then-fail fault meets the resend as well.
+      if (remembered) return this.afterAct(remembered.answer, meta);
     }
 
     const details = params.ids.map((id) => this.rebootOne(meta.region, id, params.force, params.dryRun));
@@ -166,7 +167,13 @@ export class VolcengineSimulator extends SimulatorServer {
     }
     const answer: SimulatorResponse = { status: 200, body: { ResponseMetadata: this.metadata(meta), Result: { OperationDetails: details } } };
     if (tokenKey !== undefined && !params.dryRun) this.tokens.set(tokenKey, { fingerprint, answer });
-    return answer;
+    return params.dryRun ? answer : this.afterAct(answer, meta);
+  }
+
+  /** The token keeps the true answer; only the wire sees the bad one, so a resend with the token gets the truth. */
+  private afterAct(answer: SimulatorResponse, meta: { action: string; version: string; region: string }): SimulatorResponse {
+    const ownError = (status: number): unknown => this.error({ ...REQUEST_ERRORS.InternalError, status }, 'InternalError', meta).body;
+    return this.faults.answerAfterAct(answer, ownError) ?? answer;
   }
 
   private rebootOne(region: string, id: string, force: boolean, dryRun: boolean): OperationDetail {

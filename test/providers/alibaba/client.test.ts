@@ -191,22 +191,71 @@ describe('reboot against the simulator', () => {
     expect(sim.requests).toHaveLength(1);
   });
 
-  it.each([
-    ['Throttling.User', { kind: 'throttle', count: 2 } as const, 400],
-    ['InternalError', { kind: 'server-error', count: 2 } as const, 500],
-    ['ServiceUnavailable', { kind: 'server-error', count: 2, status: 503 } as const, 503],
-  ])('retries %s and reboots each instance exactly once', async (_code, fault, status) => {
+  it('retries Throttling.User and reboots each instance exactly once', async () => {
     sim.fleet.add(REGION, A);
     sim.fleet.add(REGION, B);
-    sim.faults.inject(fault);
+    sim.faults.inject({ kind: 'throttle', count: 2 });
     const result = await provider().reboot(call([A, B]));
 
     expect(result.outcomes.map((o) => o.status)).toEqual(['succeeded', 'succeeded']);
-    expect(sim.requests.map((r) => r.status)).toEqual([status, status, 200]);
+    expect(sim.requests.map((r) => r.status)).toEqual([400, 400, 200]);
     expect(new Set(sim.requests.map((r) => r.headers['x-acs-signature-nonce'])).size).toBe(3);
     expect(sim.requests.every((r) => r.query === sim.requests[0]?.query)).toBe(true);
     expect(sim.fleet.get(REGION, A)?.rebootCount).toBe(1);
     expect(sim.fleet.get(REGION, B)?.rebootCount).toBe(1);
+  });
+
+  it.each([
+    ['InternalError', 500, undefined],
+    ['ServiceUnavailable', 503, 503],
+  ] as const)('%s (HTTP %i) is not resent: every instance is unknown, naming the code and RequestId', async (code, status, faultStatus) => {
+    sim.fleet.add(REGION, A);
+    sim.fleet.add(REGION, B);
+    sim.faults.inject({ kind: 'server-error', count: 5, ...(faultStatus ? { status: faultStatus } : {}) });
+    const result = await provider().reboot(call([A, B]));
+
+    expect(sim.requests.map((r) => r.status)).toEqual([status]);
+    for (const outcome of result.outcomes) {
+      expect(outcome).toMatchObject({
+        status: 'unknown',
+        reason: expect.stringMatching(new RegExp(`^ECS answered HTTP ${status} ${code} \\(.*, RequestId [0-9A-F-]{36}\\).*may or may not be rebooting — check it in the console$`)),
+      });
+    }
+    // The simulator failed before acting here, but the client cannot know that: it must not claim a refusal.
+    expect(sim.fleet.totalReboots()).toBe(0);
+  });
+
+  it.each([500, 502, 503, 504] as const)('ECS reboots, then answers %i with its error body: one request, unknown, rebooted once', async (status) => {
+    sim.fleet.add(REGION, A);
+    sim.fleet.add(REGION, B);
+    sim.faults.inject({ kind: 'actThenFail', count: 5, status });
+    const result = await provider().reboot(call([A, B]));
+
+    expect(sim.requests.map((r) => r.status)).toEqual([status]);
+    expect(result.outcomes.map((o) => [o.id, o.status])).toEqual([[A, 'unknown'], [B, 'unknown']]);
+    expect(result.outcomes[0]).toMatchObject({ reason: expect.stringContaining(`HTTP ${status} ${status === 503 ? 'ServiceUnavailable' : 'InternalError'}`) });
+    expect(sim.fleet.get(REGION, A)?.rebootCount).toBe(1);
+    expect(sim.fleet.get(REGION, B)?.rebootCount).toBe(1);
+  });
+
+  it('ECS reboots, then a proxy answers a bare 503 page: unknown, not resent', async () => {
+    sim.fleet.add(REGION, A);
+    sim.faults.inject({ kind: 'actThenFail', count: 5, status: 503, body: '<html>503 Service Temporarily Unavailable</html>' });
+    const result = await provider().reboot(call([A]));
+    expect(sim.requests).toHaveLength(1);
+    expect(result.outcomes[0]).toMatchObject({ status: 'unknown', reason: expect.stringContaining('HTTP 503 from a gateway') });
+    expect(sim.fleet.get(REGION, A)?.rebootCount).toBe(1);
+  });
+
+  it('ECS reboots, then answers 200 with a body cut short: unknown, not resent', async () => {
+    sim.fleet.add(REGION, A);
+    sim.fleet.add(REGION, B);
+    sim.faults.inject({ kind: 'actThenMalformed', count: 5 });
+    const result = await provider().reboot(call([A, B]));
+    expect(sim.requests.map((r) => r.status)).toEqual([200]);
+    expect(result.outcomes.map((o) => o.status)).toEqual(['unknown', 'unknown']);
+    expect(result.outcomes[0]).toMatchObject({ reason: expect.stringMatching(/^UnexpectedResponse: HTTP 200 accepted/) });
+    expect(sim.fleet.totalReboots()).toBe(2);
   });
 
   it('gives up after maxAttempts and reports the throttling error itself', async () => {
@@ -437,7 +486,7 @@ describe('answers the simulator never gives', () => {
 
   const custom = (): Provider => provider({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
 
-  it('reports an id missing from a well-formed answer as failed MissingFromResponse', async () => {
+  it('reports an id missing from a well-formed answer as unknown: SuccessFirst promises a result for each', async () => {
     answer = {
       status: 200,
       body: JSON.stringify({
@@ -448,8 +497,9 @@ describe('answers the simulator never gives', () => {
     const result = await custom().reboot(call([A, B]));
     expect(result.outcomes).toEqual([
       { id: A, status: 'succeeded', detail: 'Running → Stopping' },
-      { id: B, status: 'failed', code: 'MissingFromResponse', message: expect.any(String), requestId: 'R-1' },
+      { id: B, status: 'unknown', reason: expect.stringMatching(/^MissingFromResponse: ECS accepted the call \(RequestId R-1\).*check it in the console$/) },
     ]);
+    expect(hits).toBe(1);
   });
 
   it('turns an undocumented 200 body into unknown (ECS accepted the call), not resent', async () => {
@@ -466,6 +516,25 @@ describe('answers the simulator never gives', () => {
     const result = await custom().reboot(call([A]));
     expect(hits).toBe(RETRY.maxAttempts);
     expect(result.outcomes[0]).toEqual({ id: A, status: 'failed', code: 'Throttling', message: 'Request was denied due to request throttling.', requestId: 'R-2' });
+  });
+
+  it('retries a bare 429, but not a bare 503: a 5xx may hide a request ECS received', async () => {
+    answer = { status: 429, body: 'Too Many Requests' };
+    const throttled = await custom().reboot(call([A]));
+    expect(hits).toBe(RETRY.maxAttempts);
+    expect(throttled.outcomes[0]).toMatchObject({ status: 'failed', code: 'HTTP429' });
+    hits = 0;
+    answer = { status: 503, body: '<html>Service Unavailable</html>' };
+    const unavailable = await custom().reboot(call([A]));
+    expect(hits).toBe(1);
+    expect(unavailable.outcomes[0]).toMatchObject({ status: 'unknown' });
+  });
+
+  it('keeps a 4xx ECS error as failed, with the cloud code and message', async () => {
+    answer = { status: 403, body: JSON.stringify({ RequestId: 'R-4', Code: 'IncorrectInstanceStatus', Message: 'The current status of the resource does not support this operation.' }) };
+    const result = await custom().reboot(call([A]));
+    expect(hits).toBe(1);
+    expect(result.outcomes[0]).toEqual({ id: A, status: 'failed', code: 'IncorrectInstanceStatus', message: 'The current status of the resource does not support this operation.', requestId: 'R-4' });
   });
 
   it('does not retry a gateway 502 without an ECS body: the request may have reached ECS', async () => {

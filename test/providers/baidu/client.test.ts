@@ -138,6 +138,16 @@ describe('reboot: success', () => {
     expect(instance(RUNNING).lastForce).toBe(true);
   });
 
+  it('a 2xx other than the documented 200 is unknown: BCC may have acted', async () => {
+    const stub = await stubServer(() => ({ status: 202, body: '' }));
+    try {
+      expect(await rebootOne(RUNNING, {}, { endpoint: stub.url })).toMatchObject({ status: 'unknown', reason: expect.stringContaining('HTTP 202') });
+      expect(stub.requests).toHaveLength(1);
+    } finally {
+      await stub.close();
+    }
+  });
+
   it('tolerates an optional JSON body on 200', async () => {
     const stub = await stubServer(() => ({ status: 200, body: { requestId: 'r-1', failedInstanceIdList: [] } }));
     try {
@@ -258,21 +268,11 @@ describe('reboot: retryable answers', () => {
     expect(delays[0]).toBeLessThanOrEqual(5);
   });
 
-  it.each([500, 502, 503])('%i with a BCC error body is retried', async (status) => {
+  it.each([500, 502, 503])('a %i with a BCC error body on the status read is read again (a GET cannot reboot anything)', async (status) => {
     sim.faults.inject({ kind: 'server-error', count: 2, status });
-    expect(await rebootOne(RUNNING)).toMatchObject({ status: 'succeeded' });
+    expect(await rebootOne(RUNNING, { dryRun: true })).toEqual({ id: RUNNING, status: 'checked', detail: 'would reboot (Running)' });
     expect(statuses()).toEqual([status, status, 200]);
-    expect(instance(RUNNING).rebootCount).toBe(1);
-  });
-
-  it('a persistent 500 ends as failed InternalError', async () => {
-    sim.faults.inject({ kind: 'server-error', count: 9 });
-    expect(await rebootOne(RUNNING)).toMatchObject({
-      status: 'failed',
-      code: 'InternalError',
-      message: 'We encountered an internal error. Please try again.',
-    });
-    expect(statuses()).toEqual([500, 500, 500, 500]);
+    expect(sim.fleet.totalReboots()).toBe(0);
   });
 
   it('connection refused (nothing sent) is retried, then failed with the network code', async () => {
@@ -306,6 +306,46 @@ describe('reboot: ambiguous failures are unknown, never resent', () => {
     expect(outcome.status === 'unknown' && outcome.reason).toContain('network error TIMEOUT');
     expect(sim.requests).toHaveLength(0);
     await vi.waitFor(() => expect(sim.requests).toHaveLength(1), { timeout: 2000 });
+    expect(instance(RUNNING).rebootCount).toBe(1);
+  });
+
+  it.each([500, 502, 503])('a %i with a BCC error body on the reboot is unknown, not resent', async (status) => {
+    sim.faults.inject({ kind: 'server-error', count: 5, status });
+    const outcome = await rebootOne(RUNNING);
+    const code = status === 503 ? 'ServiceUnavailable' : 'InternalError';
+    expect(outcome).toEqual({
+      id: RUNNING,
+      status: 'unknown',
+      reason: expect.stringMatching(new RegExp(`^BCC answered HTTP ${status} ${code} \\(.*, request [0-9a-f-]{36}\\); the instance may or may not be rebooting — check it in the console$`)),
+    });
+    expect(statuses()).toEqual([status]);
+  });
+
+  it.each([500, 502, 503, 504] as const)('BCC reboots, then answers %i: one PUT, unknown, rebooted once', async (status) => {
+    sim.faults.inject({ kind: 'actThenFail', count: 5, status });
+    const outcome = await rebootOne(RUNNING);
+    expect(outcome).toMatchObject({ status: 'unknown', reason: expect.stringContaining(`BCC answered HTTP ${status}`) });
+    expect(statuses()).toEqual([status]);
+    expect(instance(RUNNING).rebootCount).toBe(1);
+  });
+
+  it('BCC reboots, then a proxy answers a bare 504 page: unknown, not resent', async () => {
+    sim.faults.inject({ kind: 'actThenFail', count: 5, status: 504, body: '<html>504 Gateway Time-out</html>' });
+    const outcome = await rebootOne(RUNNING);
+    expect(outcome).toMatchObject({ status: 'unknown', reason: expect.stringContaining('HTTP 504 without a BCC error body') });
+    expect(statuses()).toEqual([504]);
+    expect(instance(RUNNING).rebootCount).toBe(1);
+  });
+
+  it('BCC reboots, then answers 200 with a body that cannot be read: unknown, not resent', async () => {
+    sim.faults.inject({ kind: 'actThenMalformed', count: 5 });
+    const outcome = await rebootOne(RUNNING);
+    expect(outcome).toEqual({
+      id: RUNNING,
+      status: 'unknown',
+      reason: expect.stringMatching(/^UnexpectedResponse: HTTP 200 with a body BCC does not document \(request [0-9a-f-]{36}\); the instance may or may not be rebooting/),
+    });
+    expect(statuses()).toEqual([200]);
     expect(instance(RUNNING).rebootCount).toBe(1);
   });
 
@@ -367,7 +407,7 @@ describe('dry run: GET /v2/instance/{id}, nothing rebooted', () => {
     expect(sim.fleet.totalReboots()).toBe(0);
   });
 
-  it('an undocumented body becomes UnexpectedResponse, never a crash', async () => {
+  it('an undocumented 200 body: UnexpectedResponse for the read, unknown for the reboot, never a crash', async () => {
     const stub = await stubServer((req) =>
       req.method === 'GET' ? { status: 200, body: { instance: { id: RUNNING } } } : { status: 200, body: 'not json' },
     );
@@ -376,10 +416,12 @@ describe('dry run: GET /v2/instance/{id}, nothing rebooted', () => {
         status: 'failed',
         code: 'UnexpectedResponse',
       });
+      // The reboot answered 2xx, so it may have been carried out: never 'failed'.
       expect(await rebootOne(RUNNING, {}, { endpoint: stub.url })).toMatchObject({
-        status: 'failed',
-        code: 'UnexpectedResponse',
+        status: 'unknown',
+        reason: expect.stringContaining('UnexpectedResponse: HTTP 200'),
       });
+      expect(stub.requests.filter((r) => r.method === 'PUT')).toHaveLength(1);
     } finally {
       await stub.close();
     }

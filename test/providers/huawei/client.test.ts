@@ -253,34 +253,73 @@ describe('retries of the reboot call', () => {
     expect(sim.fleet.totalReboots()).toBe(1);
   });
 
-  it('retries a 500 Ecs.0002 and an Ecs.0002 sent with HTTP 400', async () => {
-    const list = ids(1);
-    seed(list);
-    sim.faults.inject({ kind: 'server-error', count: 1 });
-    sim.injectResponse({ on: 'action', status: 400, body: { error: { code: 'Ecs.0002', message: 'A system exception occurred.' } } });
-    const result = await provider().reboot(call(list));
-    expect(result.pending).toBeDefined();
-    expect(posts().map((r) => r.status)).toEqual([500, 400, 200]);
-    expect(sim.fleet.totalReboots()).toBe(1);
-  });
-
-  it('reports the cloud error per server when 5xx retries run out', async () => {
+  it('does not resend after Ecs.0002, whether it comes with HTTP 500 or 400: the servers are unknown', async () => {
     const list = ids(2);
     seed(list);
-    sim.faults.inject({ kind: 'server-error', count: 10 });
+    sim.faults.inject({ kind: 'server-error', count: 1 });
+    const first = await provider().reboot(call(list));
+    sim.injectResponse({ on: 'action', status: 400, body: { error: { code: 'Ecs.0002', message: 'A system exception occurred.' } } });
+    const second = await provider().reboot(call(list));
+    for (const [result, status] of [[first, 500], [second, 400]] as const) {
+      expect(result.pending).toBeUndefined();
+      expect(result.outcomes).toEqual(
+        list.map((id) => ({ id, status: 'unknown', reason: expect.stringMatching(new RegExp(`^the reboot was answered HTTP ${status} Ecs\\.0002 .*may or may not be rebooting — check them in the console$`)) })),
+      );
+    }
+    expect(posts().map((r) => r.status)).toEqual([500, 400]);
+  });
+
+  it.each([500, 502, 503, 504] as const)('ECS acts, then the POST is answered %i: one POST, every server unknown, each rebooted once', async (status) => {
+    const list = ids(3);
+    seed(list);
+    sim.faults.inject({ kind: 'actThenFail', count: 5, status });
     const result = await provider().reboot(call(list));
     expect(result.pending).toBeUndefined();
     expect(result.outcomes).toEqual(
       list.map((id) => ({
         id,
-        status: 'failed',
-        code: 'Ecs.0002',
-        message: 'A system exception occurred. Try again later or contact customer service.',
-        requestId: expect.stringMatching(/^[0-9a-f]{32}$/),
+        status: 'unknown',
+        reason: expect.stringMatching(new RegExp(`^the reboot was answered HTTP ${status} Ecs\\.0002 \\(.*, request [0-9a-f]{32}\\).*the servers may or may not be rebooting — check them in the console$`)),
       })),
     );
-    expect(posts()).toHaveLength(4);
-    expect(sim.fleet.totalReboots()).toBe(0);
+    expect(posts().map((r) => r.status)).toEqual([status]);
+    expect(list.map((id) => sim.fleet.get(REGION, id)!.rebootCount)).toEqual([1, 1, 1]);
+    expect(sim.jobIds()).toHaveLength(1);
+  });
+
+  it('ECS acts, then a proxy answers a bare 502 page: unknown, not resent', async () => {
+    const list = ids(2);
+    seed(list);
+    sim.faults.inject({ kind: 'actThenFail', count: 5, status: 502, body: '<html><h1>502 Bad Gateway</h1></html>' });
+    const result = await provider().reboot(call(list));
+    expect(result.outcomes.map((o) => o.status)).toEqual(['unknown', 'unknown']);
+    expect(result.outcomes[0]).toMatchObject({ reason: expect.stringContaining('HTTP 502 UnexpectedResponse') });
+    expect(posts()).toHaveLength(1);
+    expect(sim.fleet.totalReboots()).toBe(2);
+  });
+
+  it('ECS acts, then answers 200 with a body cut short: unknown, not resent', async () => {
+    const list = ids(2);
+    seed(list);
+    sim.faults.inject({ kind: 'actThenMalformed', count: 5 });
+    const result = await provider().reboot(call(list));
+    expect(result.pending).toBeUndefined();
+    expect(result.outcomes).toEqual(
+      list.map((id) => ({ id, status: 'unknown', reason: expect.stringMatching(/^UnexpectedResponse: HTTP 200 without a job_id \(\{"job_id":.*check them in the console$/) })),
+    );
+    expect(posts().map((r) => r.status)).toEqual([200]);
+    expect(sim.fleet.totalReboots()).toBe(2);
+  });
+
+  it('throttling before an ambiguous answer: resent only while throttled, then unknown', async () => {
+    const list = ids(1);
+    seed(list);
+    sim.faults.inject({ kind: 'throttle', count: 1 });
+    sim.faults.inject({ kind: 'actThenFail', count: 5, status: 503 });
+    const result = await provider().reboot(call(list));
+    expect(posts().map((r) => r.status)).toEqual([429, 503]);
+    expect(result.outcomes).toEqual([expect.objectContaining({ id: list[0], status: 'unknown' })]);
+    expect(sim.fleet.totalReboots()).toBe(1);
   });
 
   const nonRetryable: Array<[string, number, 'gateway' | 'ecs', string]> = [
@@ -502,6 +541,18 @@ describe('dry run', () => {
     expect(sim.fleet.totalReboots()).toBe(0);
   });
 
+  it('asks again after a 5xx or a lost answer: a read cannot reboot anything', async () => {
+    const list = ids(1);
+    seed(list);
+    sim.faults.inject({ kind: 'server-error', count: 1, status: 503 });
+    // The answer to the second read is lost: the fault goes in between attempts.
+    const sleep = async (): Promise<void> => void (gets().length === 1 && sim.faults.inject({ kind: 'drop-response', count: 1 }));
+    const result = await provider({ sleep }).reboot(call(list, { dryRun: true }));
+    expect(result.outcomes).toEqual([{ id: list[0], status: 'checked', detail: 'would reboot (ACTIVE)' }]);
+    expect(gets().map((r) => r.status)).toEqual([503, 200, 200]);
+    expect(sim.fleet.totalReboots()).toBe(0);
+  });
+
   it('retries a throttled check', async () => {
     const list = ids(1);
     seed(list);
@@ -556,20 +607,27 @@ describe('classifyError', () => {
     text: typeof body === 'string' ? body : JSON.stringify(body),
   });
 
-  it('retries by code as well as by status', () => {
-    expect(classifyError(res(403, { error_code: 'APIG.0308', error_msg: 'limit' })).retryable).toBe(true);
-    expect(classifyError(res(400, { error_code: 'APIGW.0308', error_msg: 'limit' })).retryable).toBe(true);
-    expect(classifyError(res(400, { error: { code: 'Ecs.0002', message: 'x' } })).retryable).toBe(true);
-    expect(classifyError(res(502, 'Bad Gateway')).retryable).toBe(true);
-    expect(classifyError(res(400, { error: { code: 'Ecs.0005', message: 'x' } })).retryable).toBe(false);
+  it('tells throttling (safe to resend) from a server fault (safe only to read again), by code as well as by status', () => {
+    const kind = (r: HttpResponse) => {
+      const e = classifyError(r);
+      return e.throttled ? 'throttled' : e.serverFault ? 'server-fault' : 'refused';
+    };
+    expect(kind(res(403, { error_code: 'APIG.0308', error_msg: 'limit' }))).toBe('throttled');
+    expect(kind(res(400, { error_code: 'APIGW.0308', error_msg: 'limit' }))).toBe('throttled');
+    expect(kind(res(429, 'Too Many Requests'))).toBe('throttled');
+    expect(kind(res(400, { error: { code: 'Ecs.0002', message: 'x' } }))).toBe('server-fault');
+    expect(kind(res(500, { error: { code: 'Ecs.0002', message: 'x' } }))).toBe('server-fault');
+    expect(kind(res(502, 'Bad Gateway'))).toBe('server-fault');
+    expect(kind(res(504, { error_code: 'APIG.0203', error_msg: 'Backend timeout' }))).toBe('server-fault');
+    expect(kind(res(400, { error: { code: 'Ecs.0005', message: 'x' } }))).toBe('refused');
   });
 
   it('reads the gateway, ECS, flat and Nova shapes, with the request id from body or header', () => {
     expect(classifyError(res(401, { error_code: 'APIGW.0301', error_msg: 'm', request_id: 'b' }, { 'x-request-id': 'h' }))).toEqual({
-      code: 'APIGW.0301', message: 'm', requestId: 'b', retryable: false,
+      code: 'APIGW.0301', message: 'm', requestId: 'b', throttled: false, serverFault: false,
     });
     expect(classifyError(res(404, { error: { code: 'Ecs.0114', message: 'gone' } }, { 'x-request-id': 'h' }))).toEqual({
-      code: 'Ecs.0114', message: 'gone', requestId: 'h', retryable: false,
+      code: 'Ecs.0114', message: 'gone', requestId: 'h', throttled: false, serverFault: false,
     });
     expect(classifyError(res(400, { code: 'Ecs.0000', message: 'query failed' }))).toMatchObject({ code: 'Ecs.0000', message: 'query failed' });
     expect(classifyError(res(404, { itemNotFound: { message: 'Instance could not be found', code: 404 } }))).toMatchObject({

@@ -157,20 +157,44 @@ describe('per-instance errors', () => {
     expect(rebootCount(B)).toBe(1);
   });
 
-  it.each(['FlowLimitExceeded', 'InternalError'] as const)(
-    'per-instance %s: only that instance is resent, in a follow-up call with its own derived ClientToken',
-    async (code) => {
-      sim.failNextInstancesWith(code, 1);
-      const outcomes = await reboot(provider(), [A, B, C]);
-      expect(outcomes.map((o) => o.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
-      expect(sim.requests).toHaveLength(2);
-      const first = params(sim.requests[0]);
-      const second = params(sim.requests[1]);
-      expect(first['ClientToken']).toBe('job-1-b1');
-      expect(second).toEqual({ Action: 'RebootInstances', Version: '2020-04-01', 'InstanceIds.1': A, ForceStop: 'false', ClientToken: 'job-1-b1-r1' });
-      expect([A, B, C].map(rebootCount)).toEqual([1, 1, 1]);
-    },
-  );
+  it('per-instance FlowLimitExceeded: only that instance is resent, in a follow-up call with its own derived ClientToken', async () => {
+    sim.failNextInstancesWith('FlowLimitExceeded', 1);
+    const outcomes = await reboot(provider(), [A, B, C]);
+    expect(outcomes.map((o) => o.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(sim.requests).toHaveLength(2);
+    const first = params(sim.requests[0]);
+    const second = params(sim.requests[1]);
+    expect(first['ClientToken']).toBe('job-1-b1');
+    expect(second).toEqual({ Action: 'RebootInstances', Version: '2020-04-01', 'InstanceIds.1': A, ForceStop: 'false', ClientToken: 'job-1-b1-r1' });
+    expect([A, B, C].map(rebootCount)).toEqual([1, 1, 1]);
+  });
+
+  it('per-instance InternalError is unknown and not resent: a follow-up round would need a new token', async () => {
+    sim.failNextInstancesWith('InternalError', 1);
+    const outcomes = await reboot(provider(), [A, B, C]);
+    expect(outcomes[0]).toEqual({
+      id: A,
+      status: 'unknown',
+      reason: expect.stringMatching(/^InternalError for this instance \(An internal error has occurred\., RequestId \d{14}.*check it in the console$/),
+    });
+    expect(outcomes.slice(1)).toEqual([
+      { id: B, status: 'succeeded' },
+      { id: C, status: 'succeeded' },
+    ]);
+    expect(sim.requests).toHaveLength(1);
+    expect([B, C].map(rebootCount)).toEqual([1, 1]);
+  });
+
+  it('in a dry run a per-instance InternalError is simply checked again (nothing can reboot)', async () => {
+    sim.failNextInstancesWith('InternalError', 1);
+    const outcomes = await reboot(provider(), [A, B], { dryRun: true });
+    expect(outcomes).toEqual([
+      { id: A, status: 'checked' },
+      { id: B, status: 'checked' },
+    ]);
+    expect(sim.requests).toHaveLength(2);
+    expect(sim.fleet.totalReboots()).toBe(0);
+  });
 
   it('a restart replays the same rounds with the same tokens: first answers come back, nothing reboots twice', async () => {
     sim.failNextInstancesWith('FlowLimitExceeded', 1);
@@ -235,11 +259,26 @@ describe('request-level errors', () => {
     expect(rebootCount(A)).toBe(0);
   });
 
-  it('server errors that never clear → failed InternalError after maxAttempts', async () => {
+  it('server errors that never clear → unknown after maxAttempts, every attempt with the same ClientToken', async () => {
     sim.faults.inject({ kind: 'server-error', count: 10 });
     const outcomes = await reboot(provider(), [A]);
-    expect(outcomes[0]).toMatchObject({ status: 'failed', code: 'InternalError', message: 'An internal error has occurred.' });
+    expect(outcomes[0]).toEqual({
+      id: A,
+      status: 'unknown',
+      reason: expect.stringMatching(
+        /^request sent but an answer that does not say what happened \(HTTP 500 InternalError: An internal error has occurred\., RequestId \d{14}.*\) after 4 attempt\(s\) with the same ClientToken; the instance may or may not be rebooting — check it in the console$/,
+      ),
+    });
     expect(sim.requests.map((r) => r.status)).toEqual([500, 500, 500, 500]);
+    expect(new Set(sim.requests.map((r) => params(r)['ClientToken']))).toEqual(new Set(['job-1-b1']));
+  });
+
+  it('IdempotentProcessing that never clears → unknown: an earlier send with this token is being carried out', async () => {
+    sim.idempotentProcessingNext(10);
+    const outcomes = await reboot(provider(), [A, B]);
+    expect(outcomes.map((o) => o.status)).toEqual(['unknown', 'unknown']);
+    expect(outcomes[0]).toMatchObject({ reason: expect.stringContaining('HTTP 412 IdempotentProcessing') });
+    expect(sim.requests.map((r) => r.status)).toEqual([412, 412, 412, 412]);
   });
 
   it('the same key with other ids → IdempotentParameterMismatch from the cloud, nothing rebooted', async () => {
@@ -368,6 +407,63 @@ describe('ambiguous failures (resent with the same ClientToken)', () => {
     expect(sim.requests).toHaveLength(1);
     await vi.waitFor(() => expect(sim.requests).toHaveLength(2), { timeout: 3_000, interval: 20 });
     expect(sim.requests.map((r) => r.status)).toEqual([200, 200]);
+    expect(rebootCount(A)).toBe(1);
+  });
+
+  it.each([500, 502, 503, 504] as const)(
+    'the cloud reboots, then answers %i: resent with the same ClientToken, the first answer comes back, rebooted once',
+    async (status) => {
+      sim.faults.inject({ kind: 'actThenFail', count: 1, status });
+      const outcomes = await reboot(provider(), [A, B]);
+      expect(outcomes).toEqual([
+        { id: A, status: 'succeeded' },
+        { id: B, status: 'succeeded' },
+      ]);
+      expect(sim.requests.map((r) => r.status)).toEqual([status, 200]);
+      expect(sim.requests[1]?.query).toBe(sim.requests[0]?.query);
+      expect(params(sim.requests[1])['ClientToken']).toBe('job-1-b1');
+      expect([A, B].map(rebootCount)).toEqual([1, 1]);
+    },
+  );
+
+  it('the cloud reboots, then every answer is a 502 page: unknown after maxAttempts, rebooted once', async () => {
+    sim.faults.inject({ kind: 'actThenFail', count: 10, status: 502, body: '<html>502 Bad Gateway</html>' });
+    const outcomes = await reboot(provider(), [A, B]);
+    for (const o of outcomes) {
+      expect(o).toMatchObject({
+        status: 'unknown',
+        reason: expect.stringMatching(/^request sent but an answer that does not say what happened \(HTTP 502 answer that is not a Volcengine response\) after 4 attempt\(s\)/),
+      });
+    }
+    expect(sim.requests.map((r) => r.status)).toEqual([502, 502, 502, 502]);
+    expect(new Set(sim.requests.map((r) => r.query)).size).toBe(1);
+    expect([A, B].map(rebootCount)).toEqual([1, 1]);
+  });
+
+  it('the cloud reboots, then answers 200 with a body cut short: resent with the same ClientToken, rebooted once', async () => {
+    sim.faults.inject({ kind: 'actThenMalformed', count: 1 });
+    const outcomes = await reboot(provider(), [A, B]);
+    expect(outcomes).toEqual([
+      { id: A, status: 'succeeded' },
+      { id: B, status: 'succeeded' },
+    ]);
+    expect(sim.requests.map((r) => r.status)).toEqual([200, 200]);
+    expect(sim.requests.map((r) => params(r)['ClientToken'])).toEqual(['job-1-b1', 'job-1-b1']);
+    expect([A, B].map(rebootCount)).toEqual([1, 1]);
+  });
+
+  it('the cloud reboots, then every answer is cut short: unknown after maxAttempts, never failed, rebooted once', async () => {
+    sim.faults.inject({ kind: 'actThenMalformed', count: 10 });
+    const outcomes = await reboot(provider(), [A]);
+    expect(outcomes).toEqual([
+      {
+        id: A,
+        status: 'unknown',
+        reason: expect.stringMatching(/^request sent but an answer that does not say what happened \(HTTP 200 answer that is not a Volcengine response\) after 4 attempt\(s\) with the same ClientToken/),
+      },
+    ]);
+    expect(sim.requests).toHaveLength(4);
+    expect(new Set(sim.requests.map((r) => params(r)['ClientToken']))).toEqual(new Set(['job-1-b1']));
     expect(rebootCount(A)).toBe(1);
   });
 
@@ -521,17 +617,38 @@ describe('response interpretation (answers the simulator does not give)', () => 
     ['HTML', '<html>oops</html>'],
     ['a JSON shape of another API', JSON.stringify({ requestId: 'x', code: 'Foo' })],
     ['200 without OperationDetails', JSON.stringify({ ResponseMetadata: { RequestId: 'r' }, Result: {} })],
-  ])('200 with %s → failed UnexpectedResponse, no crash, no retry', async (_label, body) => {
+  ])('200 with %s → resent with the same token, then unknown (the cloud may have acted), never failed', async (_label, body) => {
     answers = [{ status: 200, body }];
     const outcomes = await reboot(provider({ endpoint: fakeUrl }), [A, B]);
-    expect(outcomes.map((o) => (o.status === 'failed' ? o.code : o.status))).toEqual(['UnexpectedResponse', 'UnexpectedResponse']);
+    expect(outcomes.map((o) => o.status)).toEqual(['unknown', 'unknown']);
+    expect(outcomes[0]).toMatchObject({ reason: expect.stringContaining('HTTP 200 answer') });
+    expect(served).toBe(4);
+  });
+
+  it('200 with an unreadable body, then a readable one → the readable answer stands', async () => {
+    answers = [{ status: 200, body: '<html>oops</html>' }, { status: 200, body: ok }];
+    const outcomes = await reboot(provider({ endpoint: fakeUrl }), [A]);
+    expect(outcomes).toEqual([{ id: A, status: 'succeeded' }]);
+    expect(served).toBe(2);
+  });
+
+  it('a dry run answered 200 with an unreadable body ends unknown with the dry-run wording', async () => {
+    answers = [{ status: 200, body: '<html>oops</html>' }];
+    const outcomes = await reboot(provider({ endpoint: fakeUrl }), [A], { dryRun: true });
+    expect(outcomes[0]).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/^dry run sent but .*a dry run reboots nothing — run it again$/) });
+  });
+
+  it('a 404 page from a proxy is a refusal: failed UnexpectedResponse, not resent', async () => {
+    answers = [{ status: 404, body: '<html>Not Found</html>' }];
+    const outcomes = await reboot(provider({ endpoint: fakeUrl }), [A]);
+    expect(outcomes[0]).toMatchObject({ status: 'failed', code: 'UnexpectedResponse', message: 'HTTP 404 answer that is not a Volcengine response' });
     expect(served).toBe(1);
   });
 
-  it('a 502 page from a proxy is retried (the token makes it safe), then reported UnexpectedResponse', async () => {
+  it('a 502 page from a proxy is retried (the token makes it safe), then reported unknown', async () => {
     answers = [{ status: 502, body: '<html>Bad Gateway</html>' }];
     const outcomes = await reboot(provider({ endpoint: fakeUrl }), [A]);
-    expect(outcomes[0]).toMatchObject({ status: 'failed', code: 'UnexpectedResponse', message: 'HTTP 502 answer that is not a Volcengine response' });
+    expect(outcomes[0]).toMatchObject({ status: 'unknown', reason: expect.stringContaining('HTTP 502 answer that is not a Volcengine response') });
     expect(served).toBe(4);
   });
 
