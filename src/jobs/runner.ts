@@ -1,25 +1,25 @@
 /**
  * Executes approved jobs: plans batches, sends each through the provider's limiter, persists every
- * step before and after its side effect, and reports through the outbox. Recovery after a restart
- * goes through the same code: a batch caught mid-send is resent only when the provider's
- * idempotency token makes that safe; otherwise its instances are reported as unknown.
+ * step before and after its side effect, and reports through the outbox in the same transaction.
+ * Recovery after a restart goes through the same code: a batch caught mid-send is resent only when
+ * the provider's idempotency token makes that safe; otherwise its instances are reported unknown.
  */
+import { batchSizeFor, idempotencyKey, planBatches, type Batch, type Job } from '../domain/job.js';
+import type { OutboxWrite } from '../domain/outbox-message.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BatchResult, InstanceOutcome, Provider, ProviderName } from '../providers/provider.js';
-import type { Reporter } from '../slack/reporter.js';
-import type { Store } from '../store/store.js';
-import { batchSizeFor, idempotencyKey, planBatches, tallyOf, type Batch, type Job } from './job.js';
+import type { BatchAfter, Store } from '../store/contract.js';
+import type { JobEvents } from './events.js';
 import type { LimiterPool } from './limiters.js';
 
 export interface RunnerDeps {
   store: Store;
   providers: Partial<Record<ProviderName, Provider>>;
   limiters: LimiterPool;
-  reporter: Reporter;
+  events: JobEvents;
   now: () => number;
   log: Logger;
-  /** Called after each write to the outbox so delivery starts at once. */
-  kick: () => void;
   /** An approval older than this when its run would start has lapsed and must be given again. */
   approvalTtlMs: number;
 }
@@ -33,7 +33,7 @@ export class Runner {
   start(jobId: string): void {
     if (this.active.has(jobId)) return;
     const run = this.run(jobId)
-      .catch((err: unknown) => this.deps.log.error('job run failed', { jobId, error: err instanceof Error ? err.message : String(err) }))
+      .catch((err: unknown) => this.deps.log.error('job run failed', { jobId, error: errorMessage(err) }))
       .finally(() => this.active.delete(jobId));
     this.active.set(jobId, run);
   }
@@ -44,55 +44,50 @@ export class Runner {
   }
 
   /** On start-up: approved jobs start, running jobs resume. */
-  recover(): void {
+  async recover(): Promise<void> {
     const { store, now } = this.deps;
-    for (const job of store.jobsInState('running')) {
-      store.noteResumed(job.id, now(), { batches: store.batches(job.id).filter((b) => b.state !== 'done').length });
+    for (const job of await store.jobsInState('running')) {
+      const open = (await store.batches(job.id)).filter((b) => b.state !== 'done').length;
+      await store.noteResumed(job.id, now(), { batches: open });
       this.start(job.id);
     }
-    for (const job of store.jobsInState('approved')) this.start(job.id);
+    for (const job of await store.jobsInState('approved')) this.start(job.id);
   }
 
   private async run(jobId: string): Promise<void> {
-    const { store, reporter, now } = this.deps;
-    let job = store.requireJob(jobId);
+    const { store, events, now } = this.deps;
+    let job = await store.getJob(jobId);
+    if (!job) return;
     const provider = this.deps.providers[job.provider];
     if (job.state === 'approved') {
       if (job.decidedAt !== null && now() - job.decidedAt > this.deps.approvalTtlMs) return this.lapse(job);
       const size = provider ? batchSizeFor(provider.info.maxBatch, this.deps.limiters.limitsFor(provider.info)) : job.ids.length;
-      const started = store.atomically(() => {
-        if (!store.startRun(job.id, planBatches(job.ids, size), now())) return false;
-        reporter.updateCard(job);
-        return true;
-      });
-      if (!started) return;
-      this.deps.kick();
-      job = store.requireJob(jobId);
+      if (!(await store.startRun(job.id, planBatches(job.ids, size), now(), (started) => events.cardChanged(started)))) return;
+      job = await store.getJob(jobId);
+      if (!job) return;
     }
     if (job.state !== 'running') return;
     if (!provider) return this.abandonUnconfigured(job);
-    await Promise.all(store.batches(job.id).filter((b) => b.state !== 'done').map((b) => this.runBatch(job, provider, b)));
-    this.complete(job);
+    const running = job;
+    const open = (await store.batches(job.id)).filter((b) => b.state !== 'done');
+    await Promise.all(open.map((b) => this.runBatch(running, provider, b)));
+    await this.complete(job);
   }
 
   /**
    * The approval was given, but the run did not start within the approval's lifetime (the bot was
    * down): nobody re-confirmed that the reboot is still wanted now, so it goes back for approval.
    */
-  private lapse(job: Job): void {
-    const { store, reporter, now, log } = this.deps;
+  private async lapse(job: Job): Promise<void> {
+    const { store, events, now, log } = this.deps;
     const at = now();
     const minutes = Math.round((at - (job.decidedAt ?? at)) / 60_000);
     const reason = `approved ${minutes} min ago but not started within the approval's lifetime (the bot was not running); approve again if it is still needed`;
-    const lapsed = store.atomically(() => {
-      if (!store.lapseApproval(job.id, at, at + this.deps.approvalTtlMs, reason)) return false;
-      reporter.updateCard(job);
-      reporter.threadNote(job, `:hourglass: Approval lapsed: ${reason}. Nothing was rebooted.`);
-      return true;
-    });
-    if (!lapsed) return;
-    this.deps.kick();
-    log.warn('approval lapsed; waiting for approval again', { jobId: job.id, approvedMinutesAgo: minutes });
+    const lapsed = await store.lapseApproval(job.id, at, at + this.deps.approvalTtlMs, reason, (pending) => [
+      ...events.cardChanged(pending),
+      ...events.note(pending, `:hourglass: Approval lapsed: ${reason}. Nothing was rebooted.`),
+    ]);
+    if (lapsed) log.warn('approval lapsed; waiting for approval again', { jobId: job.id, approvedMinutesAgo: minutes });
   }
 
   /**
@@ -100,10 +95,9 @@ export class Runner {
    * more can be sent or followed, so every instance without an outcome is reported and the job ends,
    * rather than leaving the card "waiting" for ever. A batch that may have left already is unknown.
    */
-  private abandonUnconfigured(job: Job): void {
-    const { store, log } = this.deps;
+  private async abandonUnconfigured(job: Job): Promise<void> {
     const message = `${job.provider} has no credentials on this bot (they were removed after approval); nothing was sent`;
-    for (const batch of store.batches(job.id).filter((b) => b.state !== 'done')) {
+    for (const batch of (await this.deps.store.batches(job.id)).filter((b) => b.state !== 'done')) {
       const outcomes: InstanceOutcome[] =
         batch.state === 'planned'
           ? batch.ids.map((id) => ({ id, status: 'failed', code: 'ProviderNotConfigured', message }))
@@ -112,107 +106,89 @@ export class Runner {
               status: 'unknown',
               reason: `${job.provider} has no credentials on this bot any more, so this batch (sent before the restart) cannot be followed up; check the instance`,
             }));
-      this.record(job, batch, outcomes, true);
+      await this.record(job, batch, outcomes, { state: 'done' });
     }
-    log.error('provider not configured for a running job; reported its instances and completed it', { jobId: job.id, provider: job.provider });
-    this.complete(job);
+    this.deps.log.error('provider not configured for a running job; reported its instances and completed it', { jobId: job.id, provider: job.provider });
+    await this.complete(job);
   }
 
   private async runBatch(job: Job, provider: Provider, batch: Batch): Promise<void> {
-    if (batch.state === 'sending' && !this.resumeInterrupted(job, provider, batch)) return;
+    if (batch.state === 'sending' && !(await this.resumeInterrupted(job, provider, batch))) return;
     const asyncJobId = batch.state === 'polling' ? batch.asyncJobId : await this.send(job, provider, batch);
-    if (asyncJobId) await this.poll(job, provider, batch, { jobId: asyncJobId, ids: this.unfinished(job, batch) });
+    if (asyncJobId) await this.poll(job, provider, batch, { jobId: asyncJobId, ids: await this.unfinished(job, batch) });
   }
 
   /**
    * A batch left "sending" by a stopped process: resent only where the provider's idempotency token
    * makes that safe (returns true), otherwise reported unknown (returns false).
    */
-  private resumeInterrupted(job: Job, provider: Provider, batch: Batch): boolean {
+  private async resumeInterrupted(job: Job, provider: Provider, batch: Batch): Promise<boolean> {
     if (provider.info.resendSafe) {
-      this.deps.store.replanBatch(job.id, batch.seq);
+      await this.deps.store.replanBatch(job.id, batch.seq);
       return true;
     }
     const reason = 'the bot restarted while this reboot request was in flight; it may or may not have been received — check the instance';
-    this.record(job, batch, batch.ids.map((id) => ({ id, status: 'unknown', reason })), true);
+    await this.record(job, batch, batch.ids.map((id) => ({ id, status: 'unknown', reason })), { state: 'done' });
     return false;
   }
 
   /** Sends one batch under the limiter; returns the cloud's async job id when the API answers with one. */
   private async send(job: Job, provider: Provider, batch: Batch): Promise<string | null> {
-    const { store, now } = this.deps;
+    const { store, events, now } = this.deps;
     return this.deps.limiters.schedule(provider.info, job.region, batch.ids.length, async () => {
-      if (!store.markBatchSending(job.id, batch.seq, now())) return null;
+      if (!(await store.markBatchSending(job.id, batch.seq, now()))) return null;
       const call = { region: job.region, ids: batch.ids, force: job.force, dryRun: job.dryRun, idempotencyKey: idempotencyKey(job.id, batch.seq) };
       const result = await provider.reboot(call).catch((err: unknown): BatchResult => {
         // Providers report cloud and network failures as outcomes; a throw is our bug, after the
         // request may already have gone out, so the honest answer is "unknown".
-        this.deps.log.error('provider call threw', { jobId: job.id, seq: batch.seq, error: err instanceof Error ? err.message : String(err) });
+        this.deps.log.error('provider call threw', { jobId: job.id, seq: batch.seq, error: errorMessage(err) });
         return { outcomes: batch.ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason: 'internal error while sending this reboot; check the instance' })) };
       });
       const pending = result.pending;
       if (!pending) {
-        this.record(job, batch, result.outcomes, true);
+        await this.record(job, batch, result.outcomes, { state: 'done' });
         return null;
       }
       // The async job id is stored with whatever outcomes came with it, or a restart could not follow it.
-      store.atomically(() => {
-        this.recordInTx(job, batch, result.outcomes, false);
-        store.markBatchPolling(job.id, batch.seq, pending.jobId, now());
-        this.deps.reporter.threadNote(job, `${provider.info.displayName} accepted job \`${pending.jobId}\` for ${pending.ids.length} instances; waiting for it to finish.`);
-      });
-      this.deps.kick();
+      const accepted = `${provider.info.displayName} accepted job \`${pending.jobId}\` for ${pending.ids.length} instances; waiting for it to finish.`;
+      await this.record(job, batch, result.outcomes, { state: 'polling', asyncJobId: pending.jobId }, events.note(job, accepted));
       return pending.jobId;
     });
   }
 
-  private unfinished(job: Job, batch: Batch): string[] {
-    const done = new Set(this.deps.store.outcomes(job.id).map((o) => o.id));
+  private async unfinished(job: Job, batch: Batch): Promise<string[]> {
+    const done = new Set((await this.deps.store.outcomes(job.id)).map((o) => o.id));
     return batch.ids.filter((id) => !done.has(id));
   }
 
   private async poll(job: Job, provider: Provider, batch: Batch, handle: { jobId: string; ids: string[] }): Promise<void> {
+    const { store, events } = this.deps;
     if (!provider.poll) {
-      this.record(job, batch, handle.ids.map((id) => ({ id, status: 'unknown', reason: 'provider cannot report async job results' })), true);
+      await this.record(job, batch, handle.ids.map((id) => ({ id, status: 'unknown', reason: 'provider cannot report async job results' })), { state: 'done' });
       return;
     }
+    const progress: Array<Promise<void>> = [];
     const outcomes = await provider.poll({
       region: job.region,
       handle,
       onProgress: (done, total) => {
-        this.deps.reporter.threadNote(job, `${provider.info.displayName} job \`${handle.jobId}\`: ${done}/${total} servers done`, `progress:${job.id}:${handle.jobId}`);
-        this.deps.kick();
+        const text = `${provider.info.displayName} job \`${handle.jobId}\`: ${done}/${total} servers done`;
+        progress.push(Promise.resolve(store.enqueue(events.note(job, text, `progress:${job.id}:${handle.jobId}`))));
       },
     });
-    this.record(job, batch, outcomes, true);
+    await Promise.all(progress);
+    await this.record(job, batch, outcomes, { state: 'done' });
   }
 
   /** Outcomes and the thread lines that report them commit together: a crash keeps both or neither. */
-  private record(job: Job, batch: Batch, outcomes: readonly InstanceOutcome[], done: boolean): void {
-    this.deps.store.atomically(() => this.recordInTx(job, batch, outcomes, done));
-    this.deps.kick();
+  private async record(job: Job, batch: Batch, outcomes: readonly InstanceOutcome[], after: BatchAfter, extra: OutboxWrite[] = []): Promise<void> {
+    const { store, events, now } = this.deps;
+    await store.recordOutcomes(job.id, batch.seq, outcomes, after, now(), (stored) => [...events.outcomes(job, stored), ...extra]);
   }
 
-  private recordInTx(job: Job, batch: Batch, outcomes: readonly InstanceOutcome[], done: boolean): void {
-    const { store, reporter, now } = this.deps;
-    const stored = store.recordOutcomes(job.id, batch.seq, outcomes, done, now());
-    reporter.outcomes(job, stored);
-    if (stored.length > 0 || done) reporter.updateCard(job);
-  }
-
-  private complete(job: Job): void {
-    const { store, reporter, now } = this.deps;
-    const completed = store.atomically(() => {
-      const tally = tallyOf(job, store.outcomes(job.id));
-      if (!store.completeRun(job.id, now(), tally)) return undefined;
-      const done = store.requireJob(job.id);
-      reporter.updateCard(done);
-      reporter.summary(done);
-      reporter.incident(done, 'completed');
-      return tally;
-    });
-    if (!completed) return;
-    this.deps.kick();
-    this.deps.log.info('job completed', { jobId: job.id, ...completed });
+  private async complete(job: Job): Promise<void> {
+    const { store, events, now, log } = this.deps;
+    const tally = await store.completeRun(job.id, now(), ({ job: done }) => events.completed(done));
+    if (tally) log.info('job completed', { jobId: job.id, ...tally });
   }
 }

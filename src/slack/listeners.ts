@@ -1,31 +1,18 @@
 /**
- * Thin Bolt listeners: acknowledge, validate the payload with zod, hand over to the core, answer
- * the clicking or typing user ephemerally. Nothing here talks to a cloud.
+ * Thin Bolt listeners: acknowledge, validate the payload with zod, hand over to the use cases in
+ * jobs/requests.ts, and turn their tagged results into what the typing or clicking user sees.
  */
 import { randomBytes } from 'node:crypto';
 import type { App, RespondFn } from '@slack/bolt';
 import { z } from 'zod';
 import { errorReply, parseRebootCommand, usageText, type ParseContext } from '../../commands/reboot.js';
-import { errorMessage } from '../errors.js';
-import type { Job } from '../jobs/job.js';
-import { approvalsNeeded, mayApprove, type ApproverDirectory } from '../jobs/policy.js';
-import type { Runner } from '../jobs/runner.js';
-import type { Logger } from '../log.js';
-import type { ApprovalResult, CreateResult, Store } from '../store/store.js';
+import type { Job } from '../domain/job.js';
+import { approve, deny, request, type ApproveResult, type ClickRejection, type DenyResult, type RequestContext } from '../jobs/requests.js';
 import { APPROVE_ACTION, DENY_ACTION } from './messages.js';
-import type { Reporter } from './reporter.js';
 
-export interface ListenerDeps {
-  store: Store;
-  runner: Runner;
-  reporter: Reporter;
-  approvers: ApproverDirectory;
+export interface ListenerContext {
+  requests: RequestContext;
   parseContext: ParseContext;
-  forceApprovals: number;
-  approvalTtlMs: number;
-  now: () => number;
-  log: Logger;
-  kick: () => void;
   /** Where to answer the requester later (e.g. their card could not be posted); kept in memory only. */
   responseUrls: Map<string, string>;
 }
@@ -58,7 +45,7 @@ export function newJobId(): string {
 
 const STORE_FAILED = 'The bot could not store this (its database is failing). Nothing was changed; try again in a minute.';
 
-export function registerListeners(app: App, deps: ListenerDeps): void {
+export function registerListeners(app: App, ctx: ListenerContext): void {
   app.command('/reboot', async ({ command, ack }) => {
     const body = CommandBody.safeParse(command);
     if (!body.success) {
@@ -66,7 +53,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
       return;
     }
     const { user_id: user, channel_id: channel, text } = body.data;
-    const parsed = parseRebootCommand(decodeSlackEntities(text), deps.parseContext);
+    const parsed = parseRebootCommand(decodeSlackEntities(text), ctx.parseContext);
     if (parsed.kind === 'help') {
       await ack({ response_type: 'ephemeral', text: usageText() });
       return;
@@ -75,83 +62,60 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
       await ack({ response_type: 'ephemeral', text: errorReply(parsed) });
       return;
     }
-    const now = deps.now();
     const req = parsed.request;
-    let created: CreateResult;
-    try {
-      // The job and the outbox row that posts its card commit together: a job never waits unseen.
-      created = deps.store.atomically(() => {
-        const result = deps.store.createJob(
-          {
-            id: newJobId(),
-            provider: req.provider,
-            region: req.region,
-            ids: req.ids,
-            force: req.force,
-            dryRun: req.dryRun,
-            reason: req.reason ?? null,
-            requester: user,
-            channel,
-            approvalsNeeded: approvalsNeeded(req.force, deps.forceApprovals),
-            createdAt: now,
-            expiresAt: now + deps.approvalTtlMs,
-          },
-          text,
-          body.data.trigger_id,
-        );
-        if (result.kind === 'created') deps.reporter.postCard(result.job);
-        return result;
-      });
-    } catch (err) {
-      deps.log.error('could not store a reboot request', { error: errorMessage(err), requester: user });
-      await ack({ response_type: 'ephemeral', text: STORE_FAILED });
-      return;
-    }
-    const job = created.job;
-    if (created.kind === 'replay') {
-      deps.log.warn('replayed slash command ignored', { jobId: job.id, requester: user });
-      await ack({ response_type: 'ephemeral', text: `This command was already received as request \`${job.id}\`; nothing new was requested.` });
-      return;
-    }
-    await ack({
-      response_type: 'ephemeral',
-      text: `Request \`${job.id}\` for ${job.ids.length} instance(s) is posted for approval (${job.approvalsNeeded} needed).`,
+    const result = await request(ctx.requests, {
+      id: newJobId(),
+      provider: req.provider,
+      region: req.region,
+      ids: req.ids,
+      force: req.force,
+      dryRun: req.dryRun,
+      reason: req.reason ?? null,
+      requester: user,
+      channel,
+      commandText: text,
+      ...(body.data.trigger_id ? { triggerId: body.data.trigger_id } : {}),
     });
-    if (body.data.response_url) deps.responseUrls.set(job.id, body.data.response_url);
-    deps.kick();
-    deps.log.info('reboot requested', { jobId: job.id, provider: job.provider, region: job.region, count: job.ids.length, requester: user });
+    switch (result.kind) {
+      case 'store-failed':
+        await ack({ response_type: 'ephemeral', text: STORE_FAILED });
+        return;
+      case 'replay':
+        await ack({ response_type: 'ephemeral', text: `This command was already received as request \`${result.job.id}\`; nothing new was requested.` });
+        return;
+      case 'created': {
+        const job = result.job;
+        await ack({
+          response_type: 'ephemeral',
+          text: `Request \`${job.id}\` for ${job.ids.length} instance(s) is posted for approval (${job.approvalsNeeded} needed).`,
+        });
+        if (body.data.response_url) ctx.responseUrls.set(job.id, body.data.response_url);
+        return;
+      }
+    }
   });
 
   app.action({ type: 'block_actions', action_id: new RegExp(`^(${APPROVE_ACTION}|${DENY_ACTION})$`) }, async ({ ack, body, respond }) => {
     await ack();
-    const click = ButtonClick.safeParse(body);
-    if (!click.success) {
+    const parsed = ButtonClick.safeParse(body);
+    const action = parsed.success ? parsed.data.actions[0] : undefined;
+    if (!parsed.success || !action) {
       await tell(respond, 'This button could not be read; nothing was changed.');
       return;
     }
-    const action = click.data.actions[0];
-    if (!action) return;
-    const user = click.data.user.id;
-    const job = deps.store.getJob(action.value);
-    const channel = click.data.channel?.id ?? click.data.container.channel_id;
-    const messageTs = click.data.container.message_ts;
-    const kind = action.action_id === APPROVE_ACTION ? 'approve' : 'deny';
-    // The button value alone is never trusted: it must belong to the card it was clicked on.
-    if (!job || job.channel !== channel) {
-      if (job) refuse(deps, job, user, `${kind} click from another channel`, { channel, messageTs });
-      await tell(respond, 'This request is not known here; nothing was changed.');
-      return;
+    const click = {
+      jobId: action.value,
+      user: parsed.data.user.id,
+      channel: parsed.data.channel?.id ?? parsed.data.container.channel_id ?? '',
+      messageTs: parsed.data.container.message_ts,
+    };
+    if (action.action_id === APPROVE_ACTION) {
+      const text = approveReply(await approve(ctx.requests, click));
+      if (text) await tell(respond, text);
+    } else {
+      const text = denyReply(await deny(ctx.requests, click));
+      if (text) await tell(respond, text);
     }
-    if (job.cardTs === null) {
-      refuse(deps, job, user, `${kind} click before the card was confirmed`, { messageTs });
-      await tell(respond, `The card of \`${job.id}\` is still being posted; nothing was changed. Use the card once it has appeared.`);
-      return;
-    }
-    if (job.cardTs !== messageTs) {
-      await onStaleCopy(deps, job, user, messageTs, respond);
-      return;
-    }
-    await (kind === 'approve' ? onApprove(deps, job, user, respond) : onDeny(deps, job, user, respond));
   });
 }
 
@@ -164,6 +128,58 @@ async function tell(respond: RespondFn, text: string): Promise<void> {
   await respond({ response_type: 'ephemeral', replace_original: false, text });
 }
 
+/** What the clicker is told; undefined when the card update says it all. */
+function approveReply(result: ApproveResult): string | undefined {
+  switch (result.kind) {
+    case 'approved':
+      return undefined;
+    case 'recorded':
+      return `Your approval is recorded (${result.count} of ${result.job.approvalsNeeded}). Another approver is needed.`;
+    case 'duplicate':
+      return `You have already approved \`${result.job.id}\`; a different approver is needed.`;
+    case 'store-failed':
+      return `Your approval of \`${result.job.id}\` could not be recorded: ${STORE_FAILED}`;
+    default:
+      return rejectionReply(result, 'approve');
+  }
+}
+
+function denyReply(result: DenyResult): string | undefined {
+  switch (result.kind) {
+    case 'denied':
+    case 'withdrawn':
+      return undefined;
+    case 'store-failed':
+      return `Your denial of \`${result.job.id}\` could not be recorded: ${STORE_FAILED}`;
+    default:
+      return rejectionReply(result, 'deny');
+  }
+}
+
+function rejectionReply(result: Exclude<ClickRejection, { kind: 'store-failed' }>, action: 'approve' | 'deny'): string {
+  switch (result.kind) {
+    case 'unknown-job':
+      return 'This request is not known here; nothing was changed.';
+    case 'stale-copy':
+      return `This is an old copy of request \`${result.job.id}\`'s card; nothing was changed. Use the live card in this channel.`;
+    case 'not-pending':
+      return notPendingText(result.job);
+    case 'refused':
+      switch (result.refusal) {
+        case 'other-channel':
+          return 'This request is not known here; nothing was changed.';
+        case 'card-unconfirmed':
+          return `The card of \`${result.job.id}\` is still being posted; nothing was changed. Use the card once it has appeared.`;
+        case 'self':
+          return 'You cannot approve your own request. Another approver has to.';
+        case 'not-approver':
+          return `You are not allowed to ${action} reboots. Nothing was changed.`;
+        case 'unverified':
+          return 'Your approver group membership cannot be confirmed right now (Slack does not answer the user-group lookup). Nothing was changed; try again in a few minutes.';
+      }
+  }
+}
+
 function notPendingText(job: Job): string {
   switch (job.state) {
     case 'expired':
@@ -173,131 +189,4 @@ function notPendingText(job: Job): string {
     default:
       return `Request \`${job.id}\` was already approved; it runs once.`;
   }
-}
-
-/** A refused click leaves an audit row; a failure to write it must not hide the refusal itself. */
-function refuse(deps: ListenerDeps, job: Job, user: string, reason: string, data?: Record<string, unknown>): void {
-  try {
-    deps.store.recordRefusal(job.id, user, deps.now(), reason, data);
-  } catch (err) {
-    deps.log.error('could not audit a refused click', { jobId: job.id, user, reason, error: errorMessage(err) });
-  }
-  deps.log.warn('click refused', { jobId: job.id, user, reason });
-}
-
-/**
- * A click on a copy of the card that is not the stored one: a crash between Slack accepting the card
- * and the bot storing its ts posted the card twice. That copy is rewritten as superseded, so its
- * buttons stop looking live.
- */
-async function onStaleCopy(deps: ListenerDeps, job: Job, user: string, staleTs: string, respond: RespondFn): Promise<void> {
-  try {
-    deps.store.atomically(() => {
-      deps.store.recordRefusal(job.id, user, deps.now(), 'click on a superseded copy of the card', { messageTs: staleTs });
-      deps.store.recordSupersededCard(job.id, staleTs, deps.now());
-      deps.reporter.supersedeCard(job, staleTs);
-    });
-    deps.kick();
-  } catch (err) {
-    deps.log.error('could not mark a stale card copy', { jobId: job.id, error: errorMessage(err) });
-  }
-  await tell(respond, `This is an old copy of request \`${job.id}\`'s card; nothing was changed. Use the live card in this channel.`);
-}
-
-function approverRefusalText(verdict: 'self' | 'not-approver' | 'unverified', action: 'approve' | 'deny'): string {
-  switch (verdict) {
-    case 'self':
-      return 'You cannot approve your own request. Another approver has to.';
-    case 'not-approver':
-      return `You are not allowed to ${action} reboots. Nothing was changed.`;
-    case 'unverified':
-      return 'Your approver group membership cannot be confirmed right now (Slack does not answer the user-group lookup). Nothing was changed; try again in a few minutes.';
-  }
-}
-
-async function onApprove(deps: ListenerDeps, job: Job, user: string, respond: RespondFn): Promise<void> {
-  if (job.state !== 'pending') {
-    await tell(respond, notPendingText(job));
-    return;
-  }
-  const verdict = mayApprove(job.requester, user, await deps.approvers.membership(user));
-  if (verdict !== 'ok') {
-    refuse(deps, job, user, verdict === 'self' ? 'self-approval' : verdict === 'unverified' ? 'approver membership unverified' : 'not an approver');
-    await tell(respond, approverRefusalText(verdict, 'approve'));
-    return;
-  }
-  let result: ApprovalResult;
-  try {
-    // The approval and every Slack message it causes commit together (card update, incident notice).
-    result = deps.store.atomically(() => {
-      const r = deps.store.approve(job.id, user, deps.now());
-      if (r.kind === 'approved') {
-        deps.reporter.updateCard(r.job);
-        deps.reporter.incident(r.job, 'approved');
-      } else if (r.kind === 'recorded' || r.kind === 'expired') {
-        deps.reporter.updateCard(r.job);
-      }
-      return r;
-    });
-  } catch (err) {
-    deps.log.error('could not store an approval', { jobId: job.id, user, error: errorMessage(err) });
-    await tell(respond, `Your approval of \`${job.id}\` could not be recorded: ${STORE_FAILED}`);
-    return;
-  }
-  deps.kick();
-  switch (result.kind) {
-    case 'approved':
-      deps.log.info('reboot approved', { jobId: job.id, approvers: result.approvals.map((a) => a.userId) });
-      deps.runner.start(job.id);
-      return;
-    case 'recorded':
-      await tell(respond, `Your approval is recorded (${result.approvals.length} of ${job.approvalsNeeded}). Another approver is needed.`);
-      return;
-    case 'duplicate':
-      await tell(respond, `You have already approved \`${job.id}\`; a different approver is needed.`);
-      return;
-    case 'expired':
-    case 'not-pending':
-      await tell(respond, notPendingText(result.job));
-      return;
-  }
-}
-
-async function onDeny(deps: ListenerDeps, job: Job, user: string, respond: RespondFn): Promise<void> {
-  if (job.state !== 'pending') {
-    await tell(respond, notPendingText(job));
-    return;
-  }
-  // The requester may withdraw their own request; anyone else needs to be an approver.
-  if (user !== job.requester) {
-    const membership = await deps.approvers.membership(user);
-    if (membership !== 'approver') {
-      refuse(deps, job, user, membership === 'unverified' ? 'deny: approver membership unverified' : 'deny by a non-approver');
-      await tell(respond, approverRefusalText(membership, 'deny'));
-      return;
-    }
-  }
-  const now = deps.now();
-  let outcome: 'denied' | 'not-pending';
-  try {
-    outcome = deps.store.atomically(() => {
-      if (now >= job.expiresAt) {
-        for (const expired of deps.store.expireDue(now)) deps.reporter.updateCard(expired);
-        return 'not-pending';
-      }
-      if (!deps.store.deny(job.id, user, now)) return 'not-pending';
-      deps.reporter.updateCard(deps.store.requireJob(job.id));
-      return 'denied';
-    });
-  } catch (err) {
-    deps.log.error('could not store a denial', { jobId: job.id, user, error: errorMessage(err) });
-    await tell(respond, `Your denial of \`${job.id}\` could not be recorded: ${STORE_FAILED}`);
-    return;
-  }
-  deps.kick();
-  if (outcome === 'not-pending') {
-    await tell(respond, notPendingText(deps.store.requireJob(job.id)));
-    return;
-  }
-  deps.log.info('reboot denied', { jobId: job.id, by: user });
 }

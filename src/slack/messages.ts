@@ -7,7 +7,7 @@ import type { types } from '@slack/bolt';
 import { escapeMrkdwn } from '../mrkdwn.js';
 import { PROVIDER_INFO } from '../providers/catalog.js';
 import type { InstanceOutcome } from '../providers/provider.js';
-import type { Approval, Job, Tally } from '../jobs/job.js';
+import type { Approval, Job, Tally } from '../domain/job.js';
 
 type KnownBlock = types.KnownBlock;
 

@@ -6,9 +6,10 @@
  */
 import { webApi } from '@slack/bolt';
 import { z } from 'zod';
-import { tallyOf } from '../jobs/job.js';
+import { tallyOf, type Tally } from '../domain/job.js';
+import type { OutboxRow } from '../domain/outbox-message.js';
 import type { Logger } from '../log.js';
-import type { OutboxRow, Store } from '../store/store.js';
+import type { Store } from '../store/contract.js';
 import { errorMessage } from '../errors.js';
 import type { HealthBoard } from '../health.js';
 import { incidentMessage, noteMessage, requestCard, resultLinesMessage, summaryMessage, supersededCard, type SlackMessage } from './messages.js';
@@ -26,7 +27,7 @@ export interface OutboxOptions {
   log: Logger;
   health: HealthBoard;
   /** Told about a write Slack refused for good, e.g. to tell the requester their card never appeared. */
-  onPermanentFailure?: (row: OutboxRow, slackError: string) => void;
+  onPermanentFailure?: (row: OutboxRow, slackError: string) => void | Promise<void>;
   onDelivered?: (row: OutboxRow) => void;
 }
 
@@ -70,6 +71,8 @@ export class Outbox {
       rejectRateLimitedCalls: true,
       timeout: 15_000,
     });
+    // Every commit that queued a row wakes the loop, so nobody has to remember to.
+    store.onOutboxWritten(() => this.kick());
   }
 
   start(): void {
@@ -84,7 +87,7 @@ export class Outbox {
     while (this.running) await new Promise((r) => setTimeout(r, 5));
   }
 
-  /** Called after enqueueing, so delivery does not wait for the idle poll. */
+  /** Wakes the loop, so delivery does not wait for the idle poll. */
   kick(): void {
     this.wake?.();
   }
@@ -92,7 +95,7 @@ export class Outbox {
   /** Resolves once nothing is waiting (tests and graceful shutdown). */
   async drain(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.store.outboxPendingCount() > 0) {
+    while ((await this.store.outboxPendingCount()) > 0) {
       if (Date.now() > deadline) throw new Error('outbox did not drain in time');
       this.kick();
       await new Promise((r) => setTimeout(r, 10));
@@ -106,7 +109,7 @@ export class Outbox {
       while (!this.stopped) {
         const waitMs = await this.safeTick(async () => {
           // Rows caught mid-send by a crash go out again: Slack may show one twice, never none.
-          if (!requeued) this.store.requeueInterruptedOutbox();
+          if (!requeued) await this.store.requeueInterruptedOutbox();
           requeued = true;
           return this.tick();
         });
@@ -148,7 +151,7 @@ export class Outbox {
     const now = this.opts.now();
     let wait = this.opts.idleMs;
     const due: OutboxRow[] = [];
-    for (const row of this.store.outboxHeads()) {
+    for (const row of await this.store.outboxHeads()) {
       const at = Math.max(row.notBefore, this.nextSlot.get(row.channel) ?? 0);
       if (at <= now) due.push(row);
       else wait = Math.min(wait, at - now);
@@ -158,27 +161,27 @@ export class Outbox {
   }
 
   private async deliver(row: OutboxRow): Promise<void> {
-    if (!this.store.claimOutbox(row.id)) return;
+    if (!(await this.store.claimOutbox(row.id))) return;
     this.nextSlot.set(row.channel, this.opts.now() + this.opts.channelIntervalMs);
     try {
       await this.send(row);
     } catch (err) {
-      this.handleFailure(row, err);
+      await this.handleFailure(row, err);
       return;
     }
-    this.store.finishOutbox(row.id, 'done');
+    await this.store.finishOutbox(row.id, 'done');
     this.opts.health.clear(`slack:${row.channel}`);
     this.opts.health.clear('slack:auth');
     this.opts.onDelivered?.(row);
   }
 
-  private handleFailure(row: OutboxRow, err: unknown): void {
+  private async handleFailure(row: OutboxRow, err: unknown): Promise<void> {
     const now = this.opts.now();
     const code = (err as { code?: unknown }).code;
     if (code === webApi.ErrorCode.RateLimitedError) {
       const retryAfterMs = Math.max(1, Number((err as { retryAfter?: unknown }).retryAfter) || 1) * 1000;
       this.nextSlot.set(row.channel, now + retryAfterMs);
-      this.store.retryOutbox(row.id, now + retryAfterMs, 'ratelimited');
+      await this.store.retryOutbox(row.id, now + retryAfterMs, 'ratelimited');
       this.opts.log.warn('slack rate limited; pausing channel', { channel: row.channel, retryAfterMs });
       return;
     }
@@ -188,73 +191,71 @@ export class Outbox {
     // errors Slack documents as such. Any other platform error will not change by trying again.
     const permanent = err instanceof UndeliverableError || (slackError !== undefined && !TRANSIENT.has(slackError));
     if (permanent) {
-      this.store.finishOutbox(row.id, 'failed', reason);
-      this.opts.log.error('slack write failed permanently', { kind: row.kind, channel: row.channel, jobId: row.jobId, error: reason });
+      await this.store.finishOutbox(row.id, 'failed', reason);
+      this.opts.log.error('slack write failed permanently', { kind: row.message.kind, channel: row.channel, jobId: row.jobId, error: reason });
       if (slackError !== undefined && BOT_WIDE_SLACK_ERRORS.has(slackError)) {
         this.opts.health.set('slack:auth', `Slack refuses the bot token: ${slackError}`, true);
       } else {
-        this.opts.health.set(`slack:${row.channel}`, `last write to ${row.channel} refused for good: ${reason} (${row.kind})`, false);
+        this.opts.health.set(`slack:${row.channel}`, `last write to ${row.channel} refused for good: ${reason} (${row.message.kind})`, false);
       }
-      this.opts.onPermanentFailure?.(row, reason);
+      try {
+        await this.opts.onPermanentFailure?.(row, reason);
+      } catch (err) {
+        this.opts.log.error('handling an undeliverable Slack write failed', { jobId: row.jobId, error: errorMessage(err) });
+      }
       return;
     }
     const backoff = Math.min(this.opts.maxBackoffMs, 1000 * 2 ** Math.min(row.attempts, 20));
-    this.store.retryOutbox(row.id, now + backoff, reason);
+    await this.store.retryOutbox(row.id, now + backoff, reason);
     if (row.attempts + 1 >= STALL_ATTEMPTS) {
       this.opts.health.set(`slack:${row.channel}`, `writes to ${row.channel} failing since ${row.attempts + 1} attempts: ${reason}; still retrying`, false);
     }
-    this.opts.log.warn('slack write failed; will retry', { kind: row.kind, channel: row.channel, error: reason, attempt: row.attempts + 1, backoffMs: backoff });
+    this.opts.log.warn('slack write failed; will retry', { kind: row.message.kind, channel: row.channel, error: reason, attempt: row.attempts + 1, backoffMs: backoff });
   }
 
   private async send(row: OutboxRow): Promise<void> {
-    const job = row.jobId ? this.store.getJob(row.jobId) : undefined;
+    const { store } = this;
+    const job = row.jobId ? await store.getJob(row.jobId) : undefined;
     if (!job) throw new UndeliverableError(`outbox row ${row.id} names no known job`);
-    const card = (): SlackMessage =>
-      requestCard({ job, approvals: this.store.approvals(job.id), tally: tallyOf(job, this.store.outcomes(job.id)) });
+    const tally = async (): Promise<Tally> => tallyOf(job, await store.outcomes(job.id));
+    const card = async (): Promise<SlackMessage> => requestCard({ job, approvals: await store.approvals(job.id), tally: await tally() });
     const threadTs = (): string => {
       // Rows of one channel leave in order, so the card's own post came first: without its ts now,
       // it failed for good, and waiting would only hold up the rest of the channel.
       if (!job.cardTs) throw new UndeliverableError('the request card was never posted');
       return job.cardTs;
     };
-    switch (row.kind) {
+    const message = row.message;
+    switch (message.kind) {
       case 'post_card': {
         if (job.cardTs) return;
-        const res = PostResult.parse(await this.client.chat.postMessage({ channel: job.channel, ...card(), unfurl_links: false, unfurl_media: false }));
-        this.store.setCardTs(job.id, res.ts);
+        const res = PostResult.parse(await this.client.chat.postMessage({ channel: job.channel, ...(await card()), unfurl_links: false, unfurl_media: false }));
+        await store.setCardTs(job.id, res.ts);
         return;
       }
       case 'update_card':
-        await this.client.chat.update({ channel: job.channel, ts: threadTs(), ...card() });
+        await this.client.chat.update({ channel: job.channel, ts: threadTs(), ...(await card()) });
         return;
-      case 'thread_lines': {
-        const { lines } = z.object({ lines: z.array(z.string()) }).parse(row.payload);
-        await this.post(job.channel, resultLinesMessage(lines), threadTs());
+      case 'thread_lines':
+        await this.post(job.channel, resultLinesMessage(message.lines), threadTs());
         return;
-      }
-      case 'thread_note': {
-        const { text } = z.object({ text: z.string() }).parse(row.payload);
-        await this.post(job.channel, noteMessage(text), threadTs());
+      case 'thread_note':
+        await this.post(job.channel, noteMessage(message.text), threadTs());
         return;
-      }
       case 'summary':
-        await this.post(job.channel, summaryMessage(job, tallyOf(job, this.store.outcomes(job.id))), threadTs(), true);
+        await this.post(job.channel, summaryMessage(job, await tally()), threadTs(), true);
         return;
       case 'supersede_card': {
-        const { ts } = z.object({ ts: z.string() }).parse(row.payload);
         const live = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
-        await this.client.chat.update({ channel: job.channel, ts, ...supersededCard(job, live) });
+        await this.client.chat.update({ channel: job.channel, ts: message.ts, ...supersededCard(job, live) });
         return;
       }
-      case 'requester_notice': {
-        const { text } = z.object({ text: z.string() }).parse(row.payload);
-        await this.post(row.channel, noteMessage(text));
+      case 'requester_notice':
+        await this.post(row.channel, noteMessage(message.text));
         return;
-      }
       case 'incident': {
-        const { event } = z.object({ event: z.enum(['approved', 'completed']) }).parse(row.payload);
         const permalink = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
-        await this.post(row.channel, incidentMessage(job, event, permalink, tallyOf(job, this.store.outcomes(job.id))));
+        await this.post(row.channel, incidentMessage(job, message.event, permalink, await tally()));
         return;
       }
     }

@@ -1,85 +1,60 @@
 /**
- * Turns job events into outbox entries. It only writes to the store; the outbox worker delivers.
- * Cards are rendered at delivery time from the job's current state, so a coalesced update is
- * never stale.
+ * The Slack side of the job core's events: which channel, which kind of message, which rows coalesce.
+ * Pure: it builds outbox rows that the store commits with the state change they report. Cards are
+ * rendered at delivery time from the job's current state, so a coalesced update is never stale.
  */
-import type { Job } from '../jobs/job.js';
+import type { Job } from '../domain/job.js';
+import type { OutboxMessage, OutboxWrite } from '../domain/outbox-message.js';
+import type { JobEvents } from '../jobs/events.js';
 import type { InstanceOutcome } from '../providers/provider.js';
-import type { Store } from '../store/store.js';
 import { outcomeLine } from './messages.js';
 
 /** Result lines per thread message: few enough to read, many enough to keep under ~1 message/s. */
 export const LINES_PER_MESSAGE = 25;
 
-export class Reporter {
-  constructor(
-    private readonly store: Store,
-    private readonly incidentChannel: string | undefined,
-    private readonly now: () => number,
-  ) {}
+export class SlackReporter implements JobEvents {
+  constructor(private readonly incidentChannel: string | undefined) {}
 
-  postCard(job: Job): void {
-    this.store.enqueue({ channel: job.channel, kind: 'post_card', jobId: job.id, payload: {}, now: this.now() });
+  requested(job: Job): OutboxWrite[] {
+    return [this.inChannel(job, { kind: 'post_card' })];
   }
 
-  updateCard(job: Job): void {
-    this.store.enqueue({
-      channel: job.channel,
-      kind: 'update_card',
-      jobId: job.id,
-      payload: {},
-      now: this.now(),
-      coalesceKey: `card:${job.id}`,
-    });
+  cardChanged(job: Job): OutboxWrite[] {
+    return [this.inChannel(job, { kind: 'update_card' }, `card:${job.id}`)];
   }
 
-  outcomes(job: Job, outcomes: readonly InstanceOutcome[]): void {
-    if (outcomes.length === 0) return;
-    this.store.appendThreadLines(job.id, job.channel, outcomes.map(outcomeLine), LINES_PER_MESSAGE, this.now());
+  approved(job: Job): OutboxWrite[] {
+    return [...this.cardChanged(job), ...this.incident(job, 'approved')];
   }
 
-  /** A thread note that a newer one of the same key replaces while still waiting (async job progress). */
-  threadNote(job: Job, text: string, coalesceKey?: string): void {
-    this.store.enqueue({
-      channel: job.channel,
-      kind: 'thread_note',
-      jobId: job.id,
-      payload: { text },
-      now: this.now(),
-      ...(coalesceKey ? { coalesceKey } : {}),
-    });
+  outcomes(job: Job, outcomes: readonly InstanceOutcome[]): OutboxWrite[] {
+    if (outcomes.length === 0) return [];
+    const lines: OutboxWrite = { channel: job.channel, jobId: job.id, message: { kind: 'thread_lines', lines: outcomes.map(outcomeLine) }, mergeUpTo: LINES_PER_MESSAGE };
+    return [lines, ...this.cardChanged(job)];
   }
 
-  summary(job: Job): void {
-    this.store.enqueue({ channel: job.channel, kind: 'summary', jobId: job.id, payload: {}, now: this.now() });
+  note(job: Job, text: string, key?: string): OutboxWrite[] {
+    return [this.inChannel(job, { kind: 'thread_note', text }, key)];
   }
 
-  /** Rewrites a second copy of the card (posted twice across a crash) so its buttons stop looking live. */
-  supersedeCard(job: Job, staleTs: string): void {
-    this.store.enqueue({
-      channel: job.channel,
-      kind: 'supersede_card',
-      jobId: job.id,
-      payload: { ts: staleTs },
-      now: this.now(),
-      coalesceKey: `supersede:${job.id}:${staleTs}`,
-    });
+  completed(job: Job): OutboxWrite[] {
+    return [...this.cardChanged(job), this.inChannel(job, { kind: 'summary' }), ...this.incident(job, 'completed')];
   }
 
-  /** A direct message to the requester, for news that cannot reach the request's channel. */
-  requesterNotice(job: Job, text: string): void {
-    this.store.enqueue({
-      channel: job.requester,
-      kind: 'requester_notice',
-      jobId: job.id,
-      payload: { text },
-      now: this.now(),
-      coalesceKey: `notice:${job.id}`,
-    });
+  superseded(job: Job, staleTs: string): OutboxWrite[] {
+    return [this.inChannel(job, { kind: 'supersede_card', ts: staleTs }, `supersede:${job.id}:${staleTs}`)];
   }
 
-  incident(job: Job, event: 'approved' | 'completed'): void {
-    if (!this.incidentChannel) return;
-    this.store.enqueue({ channel: this.incidentChannel, kind: 'incident', jobId: job.id, payload: { event }, now: this.now() });
+  undelivered(job: Job, text: string): OutboxWrite[] {
+    return [{ channel: job.requester, jobId: job.id, message: { kind: 'requester_notice', text }, coalesceKey: `notice:${job.id}` }];
+  }
+
+  private incident(job: Job, event: 'approved' | 'completed'): OutboxWrite[] {
+    if (!this.incidentChannel) return [];
+    return [{ channel: this.incidentChannel, jobId: job.id, message: { kind: 'incident', event } }];
+  }
+
+  private inChannel(job: Job, message: OutboxMessage, coalesceKey?: string): OutboxWrite {
+    return coalesceKey === undefined ? { channel: job.channel, jobId: job.id, message } : { channel: job.channel, jobId: job.id, message, coalesceKey };
   }
 }

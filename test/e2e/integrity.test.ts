@@ -7,7 +7,7 @@ import { startBot } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { blockActionsPayload, slashCommandFields } from '../../src/local/slack-driver.js';
 import { silentLogger } from '../../src/log.js';
-import { Store } from '../../src/store/store.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { APPROVER_1, CHANNEL, Harness, INCIDENT, REQUESTER, STRANGER, hasButtons, textOf, waitFor } from '../helpers/harness.js';
 
 const REGION = 'cn-hangzhou';
@@ -39,9 +39,11 @@ describe('a state change and the Slack messages that report it commit together',
     const { card } = await h.request(`alibaba ${REGION} ${all.join(' ')}`);
     const store = h.bot.store;
     // The process "dies" between storing the outcomes and queuing their lines.
-    store.appendThreadLines = () => {
-      throw new Error('killed between the outcome and its thread lines');
-    };
+    const record = store.recordOutcomes.bind(store);
+    store.recordOutcomes = (jobId, seq, outcomes, after, now) =>
+      record(jobId, seq, outcomes, after, now, () => {
+        throw new Error('killed between the outcome and its thread lines');
+      });
     await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
     await h.bot.runner.idle();
     expect(store.outcomes(store.jobsInState('running')[0]!.id)).toEqual([]);
@@ -58,15 +60,17 @@ describe('a state change and the Slack messages that report it commit together',
     const [a] = await aliHarness(1);
     const { card } = await h.request(`alibaba ${REGION} ${a}`);
     const store = h.bot.store;
-    const enqueue = store.enqueue.bind(store);
+    const approve = store.approve.bind(store);
     let failNext = true;
-    store.enqueue = (row) => {
-      if (row.kind === 'incident' && failNext) {
-        failNext = false;
-        throw new Error('database or disk is full');
-      }
-      enqueue(row);
-    };
+    store.approve = (jobId, userId, now, report) =>
+      approve(jobId, userId, now, (result) => {
+        const writes = report ? report(result) : [];
+        if (failNext && writes.some((w) => w.message.kind === 'incident')) {
+          failNext = false;
+          throw new Error('database or disk is full');
+        }
+        return writes;
+      });
     const first = await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
     expect(await h.replyTo(first)).toContain('could not be recorded');
     expect(store.jobsInState('pending')).toHaveLength(1);
@@ -86,7 +90,7 @@ describe('a running job whose provider lost its credentials across a restart', (
     const { card } = await h.request(`alibaba ${REGION} ${all.join(' ')}`);
     await h.restart(
       (db) => {
-        const store = new Store(db);
+        const store = new SqliteStore(db);
         const job = store.jobsInState('pending')[0]!;
         store.approve(job.id, APPROVER_1, Date.now());
         store.startRun(job.id, [[all[0]!], [all[1]!]], Date.now());
@@ -111,7 +115,7 @@ describe('approvals do not survive long downtime', () => {
     const [a] = await aliHarness(1);
     const { card } = await h.request(`alibaba ${REGION} ${a}`);
     await h.restart((db) => {
-      const store = new Store(db);
+      const store = new SqliteStore(db);
       const job = store.jobsInState('pending')[0]!;
       // Approved three days ago; the bot was down since.
       store.approve(job.id, APPROVER_1, job.createdAt);
@@ -213,7 +217,7 @@ describe('a card posted twice across a crash', () => {
     const { card: orphan } = await h.request(`alibaba ${REGION} ${a}`);
     // Slack accepted the card, but the bot died before storing its ts: the restart posts it again.
     await h.restart((db) => {
-      const store = new Store(db);
+      const store = new SqliteStore(db);
       store.db.prepare('UPDATE jobs SET card_ts = NULL').run();
       store.db.prepare(`UPDATE outbox SET state = 'sending' WHERE kind = 'post_card'`).run();
       store.close();

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { idempotencyKey } from '../../src/jobs/job.js';
+import { idempotencyKey } from '../../src/domain/job.js';
 import { createVolcengineProvider } from '../../src/providers/volcengine/client.js';
-import { Store } from '../../src/store/store.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { APPROVER_1, CHANNEL, Harness, textOf } from '../helpers/harness.js';
 
 describe('provider-specific behaviour through the whole bot', () => {
@@ -17,7 +17,7 @@ describe('provider-specific behaviour through the whole bot', () => {
     sim.fleet.add('cn-beijing', id);
     const { card } = await h.request(`volc cn-beijing ${id}`);
     await h.restart(async (db) => {
-      const store = new Store(db);
+      const store = new SqliteStore(db);
       const job = store.jobsInState('pending')[0]!;
       store.approve(job.id, APPROVER_1, Date.now());
       store.startRun(job.id, [[id]], Date.now());

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Store } from '../../src/store/store.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { APPROVER_1, CHANNEL, Harness, INCIDENT, hasButtons, textOf } from '../helpers/harness.js';
 
 const REGION = 'cn-hangzhou';
@@ -18,7 +18,7 @@ describe('crash recovery', () => {
     const { card } = await h.request(`alibaba ${REGION} ${a}`);
     // The process "died" right after recording the batch as sending, before the answer came back.
     await h.restart((db) => {
-      const store = new Store(db);
+      const store = new SqliteStore(db);
       const job = store.jobsInState('pending')[0]!;
       store.approve(job.id, APPROVER_1, Date.now());
       store.startRun(job.id, [[a!]], Date.now());
@@ -41,7 +41,7 @@ describe('crash recovery', () => {
     h.sims.sims.alibaba!.fleet.add(REGION, a!);
     const { card } = await h.request(`alibaba ${REGION} ${a}`);
     await h.restart((db) => {
-      const store = new Store(db);
+      const store = new SqliteStore(db);
       store.approve(store.jobsInState('pending')[0]!.id, APPROVER_1, Date.now());
       store.close();
     });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Job } from '../../src/jobs/job.js';
-import { tallyOf } from '../../src/jobs/job.js';
+import type { Job } from '../../src/domain/job.js';
+import { tallyOf } from '../../src/domain/job.js';
 import { idListText, outcomeLine, requestCard, resultLinesMessage, escapeMrkdwn } from '../../src/slack/messages.js';
 
 const job = (over: Partial<Job> = {}): Job => ({

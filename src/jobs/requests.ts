@@ -1,0 +1,224 @@
+/**
+ * The use cases around a request: ask, approve, deny or withdraw, expire, abandon. Each takes a
+ * small context and plain input and returns a tagged result; the Slack listeners only translate
+ * payloads in and results out. Every rule about who may do what lives here.
+ */
+import type { Job } from '../domain/job.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ProviderName } from '../providers/provider.js';
+import type { Store } from '../store/contract.js';
+import type { JobEvents } from './events.js';
+import { approvalsNeeded, mayApprove, type ApproverDirectory } from './policy.js';
+
+export interface RequestContext {
+  store: Store;
+  events: JobEvents;
+  approvers: ApproverDirectory;
+  /** Starts an approved job's run in the background. */
+  startRun(jobId: string): void;
+  now: () => number;
+  log: Logger;
+  forceApprovals: number;
+  approvalTtlMs: number;
+}
+
+export interface NewRequest {
+  id: string;
+  provider: ProviderName;
+  region: string;
+  ids: string[];
+  force: boolean;
+  dryRun: boolean;
+  reason: string | null;
+  requester: string;
+  channel: string;
+  /** As typed, for the audit trail. */
+  commandText: string;
+  /** Slack's id of this command invocation: a replay carries the same one. */
+  triggerId?: string;
+}
+
+export type RequestResult = { kind: 'created'; job: Job } | { kind: 'replay'; job: Job } | { kind: 'store-failed' };
+
+/** Stores a new request with the outbox row that posts its card: a job never waits unseen. */
+export async function request(ctx: RequestContext, input: NewRequest): Promise<RequestResult> {
+  const now = ctx.now();
+  try {
+    const result = await ctx.store.createJob(
+      {
+        id: input.id,
+        provider: input.provider,
+        region: input.region,
+        ids: input.ids,
+        force: input.force,
+        dryRun: input.dryRun,
+        reason: input.reason,
+        requester: input.requester,
+        channel: input.channel,
+        approvalsNeeded: approvalsNeeded(input.force, ctx.forceApprovals),
+        createdAt: now,
+        expiresAt: now + ctx.approvalTtlMs,
+      },
+      input.commandText,
+      input.triggerId,
+      (job) => ctx.events.requested(job),
+    );
+    if (result.kind === 'replay') ctx.log.warn('replayed slash command ignored', { jobId: result.job.id, requester: input.requester });
+    else ctx.log.info('reboot requested', { jobId: result.job.id, provider: input.provider, region: input.region, count: input.ids.length, requester: input.requester });
+    return result;
+  } catch (err) {
+    ctx.log.error('could not store a reboot request', { error: errorMessage(err), requester: input.requester });
+    return { kind: 'store-failed' };
+  }
+}
+
+/** A button click, as far as the core cares: who, on which card, about which job. */
+export interface Click {
+  jobId: string;
+  user: string;
+  channel: string;
+  messageTs: string;
+}
+
+export type Refusal = 'other-channel' | 'card-unconfirmed' | 'self' | 'not-approver' | 'unverified';
+
+/** What every click can come to before its own rules apply. */
+export type ClickRejection =
+  | { kind: 'unknown-job' }
+  | { kind: 'refused'; job: Job; refusal: Refusal }
+  | { kind: 'stale-copy'; job: Job }
+  | { kind: 'not-pending'; job: Job }
+  | { kind: 'store-failed'; job: Job };
+
+export type ApproveResult =
+  | ClickRejection
+  | { kind: 'approved'; job: Job }
+  | { kind: 'recorded'; job: Job; count: number }
+  | { kind: 'duplicate'; job: Job };
+
+export type DenyResult = ClickRejection | { kind: 'denied'; job: Job } | { kind: 'withdrawn'; job: Job };
+
+export async function approve(ctx: RequestContext, click: Click): Promise<ApproveResult> {
+  const checked = await checkCard(ctx, click, 'approve');
+  if ('kind' in checked) return checked;
+  const { job } = checked;
+  const verdict = mayApprove(job.requester, click.user, await ctx.approvers.membership(click.user));
+  if (verdict !== 'ok') return refuse(ctx, job, click, verdict, 'approve');
+  try {
+    // The approval and every Slack message it causes commit together (card update, incident notice).
+    const result = await ctx.store.approve(job.id, click.user, ctx.now(), (r) => {
+      if (r.kind === 'approved') return ctx.events.approved(r.job);
+      return r.kind === 'recorded' || r.kind === 'expired' ? ctx.events.cardChanged(r.job) : [];
+    });
+    switch (result.kind) {
+      case 'approved':
+        ctx.log.info('reboot approved', { jobId: job.id, approvers: result.approvals.map((a) => a.userId) });
+        ctx.startRun(job.id);
+        return { kind: 'approved', job: result.job };
+      case 'recorded':
+        return { kind: 'recorded', job: result.job, count: result.approvals.length };
+      case 'duplicate':
+        return { kind: 'duplicate', job: result.job };
+      case 'expired':
+      case 'not-pending':
+        return { kind: 'not-pending', job: result.job };
+    }
+  } catch (err) {
+    ctx.log.error('could not store an approval', { jobId: job.id, user: click.user, error: errorMessage(err) });
+    return { kind: 'store-failed', job };
+  }
+}
+
+/** Deny by an approver, or withdrawal by the requester. */
+export async function deny(ctx: RequestContext, click: Click): Promise<DenyResult> {
+  const checked = await checkCard(ctx, click, 'deny');
+  if ('kind' in checked) return checked;
+  const { job } = checked;
+  const withdrawal = click.user === job.requester;
+  if (!withdrawal) {
+    const membership = await ctx.approvers.membership(click.user);
+    if (membership !== 'approver') return refuse(ctx, job, click, membership, 'deny');
+  }
+  const now = ctx.now();
+  try {
+    if (now >= job.expiresAt) {
+      await expireDue(ctx);
+      return { kind: 'not-pending', job: (await ctx.store.getJob(job.id)) ?? job };
+    }
+    const denied = await ctx.store.deny(job.id, click.user, now, (d) => ctx.events.cardChanged(d));
+    if (!denied) return { kind: 'not-pending', job: (await ctx.store.getJob(job.id)) ?? job };
+    ctx.log.info(withdrawal ? 'reboot withdrawn' : 'reboot denied', { jobId: job.id, by: click.user });
+    return { kind: withdrawal ? 'withdrawn' : 'denied', job: denied };
+  } catch (err) {
+    ctx.log.error('could not store a denial', { jobId: job.id, user: click.user, error: errorMessage(err) });
+    return { kind: 'store-failed', job };
+  }
+}
+
+/**
+ * The button's value alone is never trusted: the click must come from the job's channel and from the
+ * card the bot stored. A click on another copy of the card (posted twice across a crash) rewrites
+ * that copy as superseded.
+ */
+async function checkCard(ctx: RequestContext, click: Click, action: 'approve' | 'deny'): Promise<ClickRejection | { job: Job }> {
+  const job = await ctx.store.getJob(click.jobId);
+  if (!job) return { kind: 'unknown-job' };
+  if (job.channel !== click.channel) return refuse(ctx, job, click, 'other-channel', action);
+  if (job.cardTs === null) return refuse(ctx, job, click, 'card-unconfirmed', action);
+  if (job.cardTs !== click.messageTs) {
+    try {
+      await ctx.store.supersedeCard(job.id, click.messageTs, click.user, ctx.now(), (j) => ctx.events.superseded(j, click.messageTs));
+    } catch (err) {
+      ctx.log.error('could not mark a stale card copy', { jobId: job.id, error: errorMessage(err) });
+    }
+    return { kind: 'stale-copy', job };
+  }
+  if (job.state !== 'pending') return { kind: 'not-pending', job };
+  return { job };
+}
+
+/** A refused click leaves an audit row; failing to write it must not hide the refusal itself. */
+async function refuse(ctx: RequestContext, job: Job, click: Click, refusal: Refusal, action: 'approve' | 'deny'): Promise<ClickRejection> {
+  const reason = auditReason(refusal, action);
+  try {
+    await ctx.store.recordRefusal(job.id, click.user, ctx.now(), reason, { messageTs: click.messageTs, channel: click.channel });
+  } catch (err) {
+    ctx.log.error('could not audit a refused click', { jobId: job.id, user: click.user, reason, error: errorMessage(err) });
+  }
+  ctx.log.warn('click refused', { jobId: job.id, user: click.user, reason });
+  return { kind: 'refused', job, refusal };
+}
+
+function auditReason(refusal: Refusal, action: 'approve' | 'deny'): string {
+  switch (refusal) {
+    case 'other-channel':
+      return `${action} click from another channel`;
+    case 'card-unconfirmed':
+      return `${action} click before the card was confirmed`;
+    case 'self':
+      return 'self-approval';
+    case 'not-approver':
+      return action === 'approve' ? 'not an approver' : 'deny by a non-approver';
+    case 'unverified':
+      return action === 'approve' ? 'approver membership unverified' : 'deny: approver membership unverified';
+  }
+}
+
+/** Moves every pending job past its deadline to expired, each with its card update. */
+export async function expireDue(ctx: RequestContext): Promise<Job[]> {
+  const expired = await ctx.store.expireDue(ctx.now(), (job) => ctx.events.cardChanged(job));
+  for (const job of expired) ctx.log.info('request expired', { jobId: job.id });
+  return expired;
+}
+
+/** The card could not be posted for good: nobody can see the buttons, so the request is cancelled. */
+export async function abandonCard(ctx: RequestContext, jobId: string, slackError: string): Promise<boolean> {
+  return ctx.store.abandon(jobId, ctx.now(), slackError);
+}
+
+/** News about a job that its channel refused for good goes to the requester directly, once per job. */
+export async function reportUndelivered(ctx: RequestContext, jobId: string, text: (job: Job) => string): Promise<void> {
+  const job = await ctx.store.getJob(jobId);
+  if (job) await ctx.store.enqueue(ctx.events.undelivered(job, text(job)));
+}

@@ -1,0 +1,145 @@
+/**
+ * The store contract: everything the use cases, the runner and the outbox need from persistence.
+ *
+ * Every transition is one transaction and a compare-and-set: of two callers, exactly one wins, and
+ * only the winner acts on a side effect. A transition takes `report`, a pure function from its result
+ * to the outbox rows that tell Slack about it; those rows commit in the same transaction (a
+ * transactional outbox), so a crash keeps a state change and its messages together or neither.
+ *
+ * Results are `Awaitable`: the embedded SQLite store answers synchronously, a networked one (e.g.
+ * PostgreSQL) with promises; callers always await.
+ */
+import type { Approval, Batch, Job, JobState, Tally } from '../domain/job.js';
+import type { OutboxRow, OutboxWrite } from '../domain/outbox-message.js';
+import type { InstanceOutcome } from '../providers/provider.js';
+
+export type Awaitable<T> = T | Promise<T>;
+
+export type AuditEvent =
+  | 'requested'
+  | 'approval'
+  | 'approved'
+  | 'denied'
+  | 'expired'
+  | 'card failed'
+  | 'started'
+  | 'batch sent'
+  | 'batch accepted'
+  | 'outcome'
+  | 'completed'
+  | 'resumed'
+  | 'refused'
+  | 'approval lapsed'
+  | 'card superseded';
+
+export interface AuditEntry {
+  jobId: string;
+  event: AuditEvent;
+  actor: string;
+  at: number;
+  data: unknown;
+}
+
+export type NewJob = Omit<Job, 'state' | 'decidedAt' | 'decidedBy' | 'completedAt' | 'cardTs' | 'reapprovalReason'>;
+
+/** A new job, or the one a replayed slash command (same trigger_id) created before. */
+export type CreateResult = { kind: 'created'; job: Job } | { kind: 'replay'; job: Job };
+
+export type ApprovalResult =
+  | { kind: 'approved'; job: Job; approvals: Approval[] }
+  | { kind: 'recorded'; job: Job; approvals: Approval[] }
+  | { kind: 'duplicate'; job: Job; approvals: Approval[] }
+  | { kind: 'not-pending'; job: Job }
+  | { kind: 'expired'; job: Job };
+
+export interface LeaseHolder {
+  /** Unique per process start. */
+  id: string;
+  pid: number;
+  host: string;
+}
+
+export type LeaseResult = { kind: 'acquired' } | { kind: 'held'; holder: LeaseHolder; heartbeatAgeMs: number };
+
+/** What becomes of a batch once outcomes are recorded for it. */
+export type BatchAfter = { state: 'done' } | { state: 'open' } | { state: 'polling'; asyncJobId: string };
+
+/** Outbox rows for a transition's result; pure, it runs inside the transaction. */
+export type Report<R> = (result: R) => OutboxWrite[];
+
+export interface Store {
+  // ---- single-writer lease
+  /**
+   * Takes the database for this process. A holder whose heartbeat is older than `staleMs`, or whose
+   * process on this very host is gone (`isAlive` says so: a kill -9 leaves no time to release), is
+   * taken over; anyone else keeps it.
+   */
+  acquireLease(me: LeaseHolder, now: number, staleMs: number, isAlive: (pid: number) => boolean): Awaitable<LeaseResult>;
+  /** Renews the heartbeat; false when another process has taken the lease meanwhile. */
+  renewLease(holderId: string, now: number): Awaitable<boolean>;
+  releaseLease(holderId: string): Awaitable<void>;
+
+  // ---- reads
+  getJob(id: string): Awaitable<Job | undefined>;
+  jobsInState(state: JobState): Awaitable<Job[]>;
+  approvals(jobId: string): Awaitable<Approval[]>;
+  batches(jobId: string): Awaitable<Batch[]>;
+  outcomes(jobId: string): Awaitable<InstanceOutcome[]>;
+  auditTrail(jobId: string): Awaitable<AuditEntry[]>;
+
+  // ---- requests and approvals
+  /** A slash command carrying a stored trigger_id is a replay: the earlier job comes back, nothing changes. */
+  createJob(job: NewJob, commandText: string, triggerId?: string, report?: Report<Job>): Awaitable<CreateResult>;
+  /** The click that brings the count to `approvalsNeeded` moves pending → approved and alone is told `approved`. */
+  approve(jobId: string, userId: string, now: number, report?: Report<ApprovalResult>): Awaitable<ApprovalResult>;
+  /** pending → denied; undefined when the job was no longer pending. */
+  deny(jobId: string, userId: string, now: number, report?: Report<Job>): Awaitable<Job | undefined>;
+  /** Every pending job past its deadline → expired; returns the ones this call expired. */
+  expireDue(now: number, report?: Report<Job>): Awaitable<Job[]>;
+  /** pending → expired at once: its card could not be posted, so nobody could ever approve it. */
+  abandon(jobId: string, now: number, reason: string): Awaitable<boolean>;
+  /** approved → pending again, approvals cleared: an old approval is no licence to reboot now. */
+  lapseApproval(jobId: string, now: number, expiresAt: number, reason: string, report?: Report<Job>): Awaitable<boolean>;
+  /** Refused clicks and commands leave a trace like accepted ones. */
+  recordRefusal(jobId: string, actor: string, now: number, reason: string, data?: Record<string, unknown>): Awaitable<void>;
+  /** A second copy of the card was clicked: audited, and rewritten through `report`. */
+  supersedeCard(jobId: string, staleTs: string, actor: string, now: number, report?: Report<Job>): Awaitable<void>;
+  /** The card's ts, once Slack has it; the first one stored stays. */
+  setCardTs(jobId: string, ts: string): Awaitable<void>;
+
+  // ---- execution
+  /** approved → running with its batches planned; false when another runner already started it. */
+  startRun(jobId: string, batches: string[][], now: number, report?: Report<Job>): Awaitable<boolean>;
+  /** planned → sending, recorded before the provider call: only the winner may send. */
+  markBatchSending(jobId: string, seq: number, now: number): Awaitable<boolean>;
+  /** sending → planned again: only for providers whose idempotency token makes a resend safe. */
+  replanBatch(jobId: string, seq: number): Awaitable<void>;
+  /** Stores outcomes (the first per instance wins) and moves the batch on; `report` gets the ones stored now. */
+  recordOutcomes(
+    jobId: string,
+    seq: number,
+    outcomes: readonly InstanceOutcome[],
+    after: BatchAfter,
+    now: number,
+    report?: Report<InstanceOutcome[]>,
+  ): Awaitable<InstanceOutcome[]>;
+  /** running → completed with its final tally; undefined when it was already completed. */
+  completeRun(jobId: string, now: number, report?: Report<{ job: Job; tally: Tally }>): Awaitable<Tally | undefined>;
+  noteResumed(jobId: string, now: number, data: unknown): Awaitable<void>;
+
+  // ---- outbox
+  enqueue(writes: readonly OutboxWrite[]): Awaitable<void>;
+  /** The oldest waiting row of each channel: per-channel FIFO keeps a thread in order. */
+  outboxHeads(): Awaitable<OutboxRow[]>;
+  /** pending → sending, so nothing is merged into a message already on its way. */
+  claimOutbox(id: number): Awaitable<boolean>;
+  finishOutbox(id: number, state: 'done' | 'failed', error?: string): Awaitable<void>;
+  retryOutbox(id: number, notBefore: number, error: string): Awaitable<void>;
+  /** After a crash, rows caught mid-send go back to the queue: Slack may show one twice, never none. */
+  requeueInterruptedOutbox(): Awaitable<number>;
+  outboxPendingCount(): Awaitable<number>;
+  /** Called after every commit that queued outbox rows, so delivery starts at once. */
+  onOutboxWritten(listener: () => void): void;
+
+  close(): Awaitable<void>;
+}

@@ -1,0 +1,78 @@
+/**
+ * The single-writer lease: one bot process per database. On start-up the process takes it (or
+ * learns who holds it); while running it renews a heartbeat, and hears when another process took
+ * over, in which case it must stop at once: two writers would report each other's in-flight
+ * batches as unknown.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { errorMessage } from '../errors.js';
+import type { HealthBoard } from '../health.js';
+import type { Logger } from '../log.js';
+import type { LeaseHolder, Store } from './contract.js';
+
+export class DatabaseInUseError extends Error {}
+
+export interface LeaseTiming {
+  heartbeatMs: number;
+  /** A holder silent this long may be taken over. */
+  staleMs: number;
+}
+
+export interface HeldLease {
+  holder: LeaseHolder;
+  /** Stops renewing and gives the lease up. */
+  release(): Promise<void>;
+}
+
+export interface LeaseWatch {
+  health: HealthBoard;
+  log: Logger;
+  now: () => number;
+  onLost?: () => void;
+}
+
+/** Takes the lease or throws a message naming the database and the process that holds it. */
+export async function takeLease(store: Store, dbPath: string, timing: LeaseTiming, watch: LeaseWatch): Promise<HeldLease> {
+  const me: LeaseHolder = { id: randomUUID(), pid: process.pid, host: hostname() };
+  const result = await store.acquireLease(me, watch.now(), timing.staleMs, isProcessAlive);
+  if (result.kind === 'held') {
+    const { holder, heartbeatAgeMs } = result;
+    throw new DatabaseInUseError(
+      `database ${dbPath} is in use by pid ${holder.pid} on ${holder.host} (heartbeat ${Math.round(heartbeatAgeMs / 1000)} s ago); ` +
+        `one bot process per database. It is taken over once that heartbeat is ${Math.round(timing.staleMs / 1000)} s old.`,
+    );
+  }
+  const { health, log } = watch;
+  const heartbeat = setInterval(() => {
+    void (async () => {
+      try {
+        if (await store.renewLease(me.id, watch.now())) return health.clear('lease');
+        health.set('lease', `another process took over ${dbPath}`, true);
+        log.error('database lease lost to another process; this process must stop', { db: dbPath });
+        watch.onLost?.();
+      } catch (err) {
+        health.set('lease', `cannot renew the database lease: ${errorMessage(err)}`, true);
+        log.error('database lease renewal failed', { error: errorMessage(err) });
+      }
+    })();
+  }, timing.heartbeatMs);
+  heartbeat.unref();
+  return {
+    holder: me,
+    async release() {
+      clearInterval(heartbeat);
+      await store.releaseLease(me.id);
+    },
+  };
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as { code?: unknown }).code !== 'ESRCH';
+  }
+}

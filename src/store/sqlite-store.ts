@@ -1,0 +1,547 @@
+/**
+ * The embedded store: one SQLite file (better-sqlite3, WAL) for jobs, approvals, batches, outcomes,
+ * the audit trail and the Slack outbox. It implements the store contract synchronously: every
+ * transition is an IMMEDIATE transaction (the write lock is taken up front, so compare-and-set reads
+ * are current), with the outbox rows that report it.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { z } from 'zod';
+import { tallyOf, type Approval, type Batch, type BatchState, type Job, type JobState, type Tally } from '../domain/job.js';
+import { OutboxMessageSchema, type OutboxRow, type OutboxWrite } from '../domain/outbox-message.js';
+import { PROVIDER_NAMES, type InstanceOutcome } from '../providers/provider.js';
+import type {
+  ApprovalResult,
+  AuditEntry,
+  AuditEvent,
+  BatchAfter,
+  CreateResult,
+  LeaseHolder,
+  LeaseResult,
+  NewJob,
+  Report,
+  Store,
+} from './contract.js';
+import { MIGRATIONS } from './migrations.js';
+
+const OutcomeSchema: z.ZodType<InstanceOutcome> = z.union([
+  z.object({ id: z.string(), status: z.literal('succeeded'), detail: z.string().optional() }),
+  z.object({ id: z.string(), status: z.literal('checked'), detail: z.string().optional() }),
+  z.object({
+    id: z.string(),
+    status: z.literal('failed'),
+    code: z.string(),
+    message: z.string(),
+    requestId: z.string().optional(),
+  }),
+  z.object({ id: z.string(), status: z.literal('unknown'), reason: z.string() }),
+]);
+
+const IdsSchema = z.array(z.string());
+const JobStateSchema = z.enum(['pending', 'approved', 'running', 'completed', 'denied', 'expired']);
+const ProviderSchema = z.enum(PROVIDER_NAMES);
+
+interface JobRow {
+  id: string;
+  state: string;
+  provider: string;
+  region: string;
+  ids: string;
+  force: number;
+  dry_run: number;
+  reason: string | null;
+  requester: string;
+  channel: string;
+  approvals_needed: number;
+  created_at: number;
+  expires_at: number;
+  decided_at: number | null;
+  decided_by: string | null;
+  completed_at: number | null;
+  card_ts: string | null;
+  reapproval_reason: string | null;
+}
+
+interface OutboxDbRow {
+  id: number;
+  channel: string;
+  kind: string;
+  job_id: string | null;
+  coalesce_key: string | null;
+  payload: string;
+  attempts: number;
+  not_before: number;
+}
+
+function jobFromRow(row: JobRow): Job {
+  return {
+    id: row.id,
+    state: JobStateSchema.parse(row.state),
+    provider: ProviderSchema.parse(row.provider),
+    region: row.region,
+    ids: IdsSchema.parse(JSON.parse(row.ids)),
+    force: row.force === 1,
+    dryRun: row.dry_run === 1,
+    reason: row.reason,
+    requester: row.requester,
+    channel: row.channel,
+    approvalsNeeded: row.approvals_needed,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    decidedAt: row.decided_at,
+    decidedBy: row.decided_by,
+    completedAt: row.completed_at,
+    cardTs: row.card_ts,
+    reapprovalReason: row.reapproval_reason,
+  };
+}
+
+function outboxRowFrom(row: OutboxDbRow): OutboxRow {
+  return {
+    id: row.id,
+    channel: row.channel,
+    jobId: row.job_id,
+    coalesceKey: row.coalesce_key,
+    message: OutboxMessageSchema.parse({ ...(JSON.parse(row.payload) as object), kind: row.kind }),
+    attempts: row.attempts,
+    notBefore: row.not_before,
+  };
+}
+
+/** The row's payload: the message without its kind, which has a column of its own. */
+function payloadOf(write: OutboxWrite): string {
+  const { kind: _kind, ...rest } = write.message;
+  return JSON.stringify(rest);
+}
+
+const none = (): OutboxWrite[] => [];
+
+export class SqliteStore implements Store {
+  readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly outboxListeners: Array<() => void> = [];
+  /** Set inside a transaction when it queued outbox rows; listeners hear of them after the commit. */
+  private queued = false;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      const sql = MIGRATIONS[v] as string;
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        this.db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  /** Prepared once per connection: preparing is a large part of a small statement's cost. */
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  /** One IMMEDIATE transaction; outbox listeners hear of its rows only once it has committed. */
+  private tx<T>(fn: () => T): T {
+    if (this.db.inTransaction) return this.db.transaction(fn)();
+    this.queued = false;
+    const result = this.db.transaction(fn).immediate();
+    if (this.queued) {
+      this.queued = false;
+      for (const listener of this.outboxListeners) listener();
+    }
+    return result;
+  }
+
+  onOutboxWritten(listener: () => void): void {
+    this.outboxListeners.push(listener);
+  }
+
+  // ---- lease -----------------------------------------------------------------------------------
+
+  acquireLease(me: LeaseHolder, now: number, staleMs: number, isAlive: (pid: number) => boolean): LeaseResult {
+    return this.tx((): LeaseResult => {
+      const row = this.sql(`SELECT holder, pid, host, heartbeat_at FROM lease WHERE name = 'writer'`).get() as
+        | { holder: string; pid: number; host: string; heartbeat_at: number }
+        | undefined;
+      if (row && row.holder !== me.id) {
+        const age = now - row.heartbeat_at;
+        const deadHere = row.host === me.host && !isAlive(row.pid);
+        if (age < staleMs && !deadHere) {
+          return { kind: 'held', holder: { id: row.holder, pid: row.pid, host: row.host }, heartbeatAgeMs: age };
+        }
+      }
+      this.sql(
+        `INSERT INTO lease (name, holder, pid, host, heartbeat_at) VALUES ('writer', ?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host, heartbeat_at = excluded.heartbeat_at`,
+      ).run(me.id, me.pid, me.host, now);
+      return { kind: 'acquired' };
+    });
+  }
+
+  renewLease(holderId: string, now: number): boolean {
+    return this.sql(`UPDATE lease SET heartbeat_at = ? WHERE name = 'writer' AND holder = ?`).run(now, holderId).changes === 1;
+  }
+
+  releaseLease(holderId: string): void {
+    this.sql(`DELETE FROM lease WHERE name = 'writer' AND holder = ?`).run(holderId);
+  }
+
+  // ---- audit -----------------------------------------------------------------------------------
+
+  private audit(jobId: string, event: AuditEvent, actor: string, at: number, data?: unknown): void {
+    this.sql('INSERT INTO audit (job_id, event, actor, at, data) VALUES (?, ?, ?, ?, ?)').run(
+      jobId,
+      event,
+      actor,
+      at,
+      data === undefined ? null : JSON.stringify(data),
+    );
+  }
+
+  auditTrail(jobId: string): AuditEntry[] {
+    const rows = this.sql('SELECT job_id, event, actor, at, data FROM audit WHERE job_id = ? ORDER BY id').all(jobId) as Array<{
+      job_id: string;
+      event: AuditEvent;
+      actor: string;
+      at: number;
+      data: string | null;
+    }>;
+    return rows.map((r) => ({
+      jobId: r.job_id,
+      event: r.event,
+      actor: r.actor,
+      at: r.at,
+      data: r.data === null ? null : (JSON.parse(r.data) as unknown),
+    }));
+  }
+
+  // ---- reads -----------------------------------------------------------------------------------
+
+  getJob(id: string): Job | undefined {
+    const row = this.sql('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    return row ? jobFromRow(row) : undefined;
+  }
+
+  requireJob(id: string): Job {
+    const job = this.getJob(id);
+    if (!job) throw new Error(`job ${id} not found`);
+    return job;
+  }
+
+  jobsInState(state: JobState): Job[] {
+    return (this.sql('SELECT * FROM jobs WHERE state = ? ORDER BY created_at').all(state) as JobRow[]).map(jobFromRow);
+  }
+
+  approvals(jobId: string): Approval[] {
+    const rows = this.sql('SELECT user_id, at FROM approvals WHERE job_id = ? ORDER BY at, rowid').all(jobId) as Array<{ user_id: string; at: number }>;
+    return rows.map((r) => ({ userId: r.user_id, at: r.at }));
+  }
+
+  batches(jobId: string): Batch[] {
+    const rows = this.sql('SELECT job_id, seq, ids, state, async_job_id FROM batches WHERE job_id = ? ORDER BY seq').all(jobId) as Array<{
+      job_id: string;
+      seq: number;
+      ids: string;
+      state: BatchState;
+      async_job_id: string | null;
+    }>;
+    return rows.map((r) => ({ jobId: r.job_id, seq: r.seq, ids: IdsSchema.parse(JSON.parse(r.ids)), state: r.state, asyncJobId: r.async_job_id }));
+  }
+
+  outcomes(jobId: string): InstanceOutcome[] {
+    const rows = this.sql('SELECT outcome FROM outcomes WHERE job_id = ? ORDER BY at, rowid').all(jobId) as Array<{ outcome: string }>;
+    return rows.map((r) => OutcomeSchema.parse(JSON.parse(r.outcome)));
+  }
+
+  // ---- requests and approvals ------------------------------------------------------------------
+
+  createJob(job: NewJob, commandText: string, triggerId?: string, report: Report<Job> = none): CreateResult {
+    return this.tx((): CreateResult => {
+      if (triggerId !== undefined) {
+        const earlier = this.sql('SELECT * FROM jobs WHERE trigger_id = ?').get(triggerId) as JobRow | undefined;
+        if (earlier) return { kind: 'replay', job: jobFromRow(earlier) };
+      }
+      this.sql(
+        `INSERT INTO jobs (id, state, provider, region, ids, force, dry_run, reason, requester, channel,
+           approvals_needed, created_at, expires_at, trigger_id)
+         VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        job.id,
+        job.provider,
+        job.region,
+        JSON.stringify(job.ids),
+        job.force ? 1 : 0,
+        job.dryRun ? 1 : 0,
+        job.reason,
+        job.requester,
+        job.channel,
+        job.approvalsNeeded,
+        job.createdAt,
+        job.expiresAt,
+        triggerId ?? null,
+      );
+      this.audit(job.id, 'requested', job.requester, job.createdAt, { command: commandText });
+      const created = this.requireJob(job.id);
+      this.write(report(created));
+      return { kind: 'created', job: created };
+    });
+  }
+
+  approve(jobId: string, userId: string, now: number, report: Report<ApprovalResult> = none): ApprovalResult {
+    return this.tx((): ApprovalResult => {
+      const result = this.approveLocked(jobId, userId, now);
+      this.write(report(result));
+      return result;
+    });
+  }
+
+  private approveLocked(jobId: string, userId: string, now: number): ApprovalResult {
+    const job = this.requireJob(jobId);
+    if (job.state !== 'pending') return { kind: 'not-pending', job };
+    if (now >= job.expiresAt) {
+      this.expireLocked(job, now);
+      return { kind: 'expired', job: this.requireJob(jobId) };
+    }
+    const inserted = this.sql('INSERT OR IGNORE INTO approvals (job_id, user_id, at) VALUES (?, ?, ?)').run(jobId, userId, now);
+    if (inserted.changes === 0) return { kind: 'duplicate', job, approvals: this.approvals(jobId) };
+    const approvals = this.approvals(jobId);
+    this.audit(jobId, 'approval', userId, now, { count: approvals.length, needed: job.approvalsNeeded });
+    if (approvals.length < job.approvalsNeeded) return { kind: 'recorded', job: this.requireJob(jobId), approvals };
+    const won = this.sql(`UPDATE jobs SET state = 'approved', decided_at = ?, decided_by = ? WHERE id = ? AND state = 'pending'`).run(
+      now,
+      approvals.map((a) => a.userId).join(','),
+      jobId,
+    );
+    if (won.changes !== 1) return { kind: 'not-pending', job: this.requireJob(jobId) };
+    this.audit(jobId, 'approved', userId, now, { approvers: approvals.map((a) => a.userId) });
+    return { kind: 'approved', job: this.requireJob(jobId), approvals };
+  }
+
+  deny(jobId: string, userId: string, now: number, report: Report<Job> = none): Job | undefined {
+    return this.tx(() => {
+      const won = this.sql(`UPDATE jobs SET state = 'denied', decided_at = ?, decided_by = ? WHERE id = ? AND state = 'pending'`).run(now, userId, jobId);
+      if (won.changes !== 1) return undefined;
+      this.audit(jobId, 'denied', userId, now);
+      const denied = this.requireJob(jobId);
+      this.write(report(denied));
+      return denied;
+    });
+  }
+
+  private expireLocked(job: Job, now: number): boolean {
+    const won = this.sql(`UPDATE jobs SET state = 'expired', decided_at = ? WHERE id = ? AND state = 'pending' AND expires_at <= ?`).run(now, job.id, now);
+    if (won.changes === 1) this.audit(job.id, 'expired', 'system', now);
+    return won.changes === 1;
+  }
+
+  expireDue(now: number, report: Report<Job> = none): Job[] {
+    return this.tx(() => {
+      const due = (this.sql(`SELECT * FROM jobs WHERE state = 'pending' AND expires_at <= ?`).all(now) as JobRow[]).map(jobFromRow);
+      const expired = due.filter((job) => this.expireLocked(job, now)).map((job) => this.requireJob(job.id));
+      for (const job of expired) this.write(report(job));
+      return expired;
+    });
+  }
+
+  abandon(jobId: string, now: number, reason: string): boolean {
+    return this.tx(() => {
+      const won = this.sql(`UPDATE jobs SET state = 'expired', decided_at = ?, decided_by = 'system' WHERE id = ? AND state = 'pending'`).run(now, jobId);
+      if (won.changes === 1) this.audit(jobId, 'card failed', 'system', now, { reason });
+      return won.changes === 1;
+    });
+  }
+
+  lapseApproval(jobId: string, now: number, expiresAt: number, reason: string, report: Report<Job> = none): boolean {
+    return this.tx(() => {
+      const won = this.sql(
+        `UPDATE jobs SET state = 'pending', decided_at = NULL, decided_by = NULL, expires_at = ?, reapproval_reason = ?
+         WHERE id = ? AND state = 'approved'`,
+      ).run(expiresAt, reason, jobId);
+      if (won.changes !== 1) return false;
+      this.sql('DELETE FROM approvals WHERE job_id = ?').run(jobId);
+      this.audit(jobId, 'approval lapsed', 'system', now, { reason });
+      this.write(report(this.requireJob(jobId)));
+      return true;
+    });
+  }
+
+  recordRefusal(jobId: string, actor: string, now: number, reason: string, data?: Record<string, unknown>): void {
+    this.audit(jobId, 'refused', actor, now, { reason, ...data });
+  }
+
+  supersedeCard(jobId: string, staleTs: string, actor: string, now: number, report: Report<Job> = none): void {
+    this.tx(() => {
+      this.audit(jobId, 'refused', actor, now, { reason: 'click on a superseded copy of the card', messageTs: staleTs });
+      this.audit(jobId, 'card superseded', 'system', now, { staleTs });
+      this.write(report(this.requireJob(jobId)));
+    });
+  }
+
+  setCardTs(jobId: string, ts: string): void {
+    this.sql('UPDATE jobs SET card_ts = ? WHERE id = ? AND card_ts IS NULL').run(ts, jobId);
+  }
+
+  // ---- execution -------------------------------------------------------------------------------
+
+  startRun(jobId: string, batches: string[][], now: number, report: Report<Job> = none): boolean {
+    return this.tx(() => {
+      const won = this.sql(`UPDATE jobs SET state = 'running' WHERE id = ? AND state = 'approved'`).run(jobId);
+      if (won.changes !== 1) return false;
+      const insert = this.sql(`INSERT INTO batches (job_id, seq, ids, state) VALUES (?, ?, ?, 'planned')`);
+      batches.forEach((ids, seq) => insert.run(jobId, seq, JSON.stringify(ids)));
+      this.audit(jobId, 'started', 'system', now, { batches: batches.length });
+      this.write(report(this.requireJob(jobId)));
+      return true;
+    });
+  }
+
+  markBatchSending(jobId: string, seq: number, now: number): boolean {
+    return this.tx(() => {
+      const won = this.sql(`UPDATE batches SET state = 'sending' WHERE job_id = ? AND seq = ? AND state = 'planned'`).run(jobId, seq);
+      if (won.changes === 1) this.audit(jobId, 'batch sent', 'system', now, { seq });
+      return won.changes === 1;
+    });
+  }
+
+  replanBatch(jobId: string, seq: number): void {
+    this.sql(`UPDATE batches SET state = 'planned' WHERE job_id = ? AND seq = ? AND state = 'sending'`).run(jobId, seq);
+  }
+
+  recordOutcomes(
+    jobId: string,
+    seq: number,
+    outcomes: readonly InstanceOutcome[],
+    after: BatchAfter,
+    now: number,
+    report: Report<InstanceOutcome[]> = none,
+  ): InstanceOutcome[] {
+    return this.tx(() => {
+      const insert = this.sql('INSERT OR IGNORE INTO outcomes (job_id, instance_id, outcome, at) VALUES (?, ?, ?, ?)');
+      const stored: InstanceOutcome[] = [];
+      for (const outcome of outcomes) {
+        if (insert.run(jobId, outcome.id, JSON.stringify(outcome), now).changes === 1) {
+          stored.push(outcome);
+          this.audit(jobId, 'outcome', 'system', now, outcome);
+        }
+      }
+      if (after.state === 'done') this.sql(`UPDATE batches SET state = 'done' WHERE job_id = ? AND seq = ?`).run(jobId, seq);
+      if (after.state === 'polling') {
+        this.sql(`UPDATE batches SET state = 'polling', async_job_id = ? WHERE job_id = ? AND seq = ?`).run(after.asyncJobId, jobId, seq);
+        this.audit(jobId, 'batch accepted', 'system', now, { seq, asyncJobId: after.asyncJobId });
+      }
+      this.write(report(stored));
+      return stored;
+    });
+  }
+
+  completeRun(jobId: string, now: number, report: Report<{ job: Job; tally: Tally }> = none): Tally | undefined {
+    return this.tx(() => {
+      const running = this.requireJob(jobId);
+      const tally = tallyOf(running, this.outcomes(jobId));
+      const won = this.sql(`UPDATE jobs SET state = 'completed', completed_at = ? WHERE id = ? AND state = 'running'`).run(now, jobId);
+      if (won.changes !== 1) return undefined;
+      this.audit(jobId, 'completed', 'system', now, tally);
+      this.write(report({ job: this.requireJob(jobId), tally }));
+      return tally;
+    });
+  }
+
+  noteResumed(jobId: string, now: number, data: unknown): void {
+    this.audit(jobId, 'resumed', 'system', now, data);
+  }
+
+  // ---- outbox ----------------------------------------------------------------------------------
+
+  enqueue(writes: readonly OutboxWrite[]): void {
+    if (writes.length > 0) this.tx(() => this.write(writes));
+  }
+
+  /** Queues rows inside the current transaction. */
+  private write(writes: readonly OutboxWrite[]): void {
+    for (const w of writes) {
+      this.queued = true;
+      if (w.message.kind === 'thread_lines' && w.mergeUpTo !== undefined && w.jobId !== null) {
+        this.appendThreadLines(w.jobId, w.channel, w.message.lines, w.mergeUpTo);
+        continue;
+      }
+      if (w.coalesceKey !== undefined) {
+        const replaced = this.sql(`UPDATE outbox SET payload = ? WHERE coalesce_key = ? AND state = 'pending'`).run(payloadOf(w), w.coalesceKey);
+        if (replaced.changes > 0) continue;
+      }
+      this.insertOutbox(w);
+    }
+  }
+
+  /** Fills the job's waiting thread-lines row up to `maxLines`, then starts new ones. */
+  private appendThreadLines(jobId: string, channel: string, lines: readonly string[], maxLines: number): void {
+    let rest = [...lines];
+    const open = this.sql(
+      `SELECT id, payload FROM outbox WHERE job_id = ? AND kind = 'thread_lines' AND state = 'pending' ORDER BY id DESC LIMIT 1`,
+    ).get(jobId) as { id: number; payload: string } | undefined;
+    if (open) {
+      const existing = z.object({ lines: z.array(z.string()) }).parse(JSON.parse(open.payload)).lines;
+      const room = Math.max(0, maxLines - existing.length);
+      if (room > 0) {
+        this.sql('UPDATE outbox SET payload = ? WHERE id = ?').run(JSON.stringify({ lines: existing.concat(rest.slice(0, room)) }), open.id);
+        rest = rest.slice(room);
+      }
+    }
+    for (let i = 0; i < rest.length; i += maxLines) {
+      this.insertOutbox({ channel, jobId, message: { kind: 'thread_lines', lines: rest.slice(i, i + maxLines) } });
+    }
+  }
+
+  private insertOutbox(w: OutboxWrite): void {
+    this.sql(
+      `INSERT INTO outbox (channel, kind, job_id, coalesce_key, payload, state, not_before, created_at)
+       VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)`,
+    ).run(w.channel, w.message.kind, w.jobId, w.coalesceKey ?? null, payloadOf(w), Date.now());
+  }
+
+  outboxHeads(): OutboxRow[] {
+    const rows = this.sql(
+      `SELECT o.* FROM outbox o
+       JOIN (SELECT channel, MIN(id) AS id FROM outbox WHERE state = 'pending' GROUP BY channel) h ON h.id = o.id`,
+    ).all() as OutboxDbRow[];
+    return rows.map(outboxRowFrom);
+  }
+
+  claimOutbox(id: number): boolean {
+    return this.sql(`UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ? AND state = 'pending'`).run(id).changes === 1;
+  }
+
+  finishOutbox(id: number, state: 'done' | 'failed', error?: string): void {
+    this.sql('UPDATE outbox SET state = ?, last_error = ? WHERE id = ?').run(state, error ?? null, id);
+  }
+
+  retryOutbox(id: number, notBefore: number, error: string): void {
+    this.sql(`UPDATE outbox SET state = 'pending', not_before = ?, last_error = ? WHERE id = ?`).run(notBefore, error, id);
+  }
+
+  requeueInterruptedOutbox(): number {
+    return this.sql(`UPDATE outbox SET state = 'pending' WHERE state = 'sending'`).run().changes;
+  }
+
+  outboxPendingCount(): number {
+    return (this.sql(`SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending')`).get() as { n: number }).n;
+  }
+}

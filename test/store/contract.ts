@@ -1,0 +1,217 @@
+/**
+ * The store contract's tests, written against the interface only, so every backend runs the same
+ * ones: `describeStoreContract(name, open)` where `open()` gives two connections to one fresh
+ * database (standing for two bot processes) and a cleanup.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { OutboxWrite } from '../../src/domain/outbox-message.js';
+import type { NewJob, Store } from '../../src/store/contract.js';
+
+export interface StorePair {
+  a: Store;
+  b: Store;
+  close(): Promise<void>;
+}
+
+export const job = (over: Partial<NewJob> = {}): NewJob => ({
+  id: 'r-aaaaaaaaaa',
+  provider: 'alibaba',
+  region: 'cn-hangzhou',
+  ids: ['i-bp1aaaaaaaaaaaaaaaaa', 'i-bp1bbbbbbbbbbbbbbbbb'],
+  force: false,
+  dryRun: false,
+  reason: null,
+  requester: 'U0REQ',
+  channel: 'C0OPS',
+  approvalsNeeded: 1,
+  createdAt: 1000,
+  expiresAt: 10_000,
+  ...over,
+});
+
+const J = 'r-aaaaaaaaaa';
+const card = (jobId = J): OutboxWrite => ({ channel: 'C0OPS', jobId, message: { kind: 'update_card' }, coalesceKey: `card:${jobId}` });
+const lines = (l: string[], mergeUpTo = 3): OutboxWrite => ({ channel: 'C0OPS', jobId: J, message: { kind: 'thread_lines', lines: l }, mergeUpTo });
+
+export function describeStoreContract(name: string, open: () => Promise<StorePair>): void {
+  describe(`store contract: ${name}`, () => {
+    let a: Store;
+    let b: Store;
+    let pair: StorePair;
+    beforeEach(async () => {
+      pair = await open();
+      ({ a, b } = pair);
+    });
+    afterEach(async () => {
+      await pair.close();
+    });
+
+    it('exactly one approval wins pending → approved across connections', async () => {
+      await a.createJob(job(), 'alibaba cn-hangzhou …');
+      const first = await a.approve(J, 'U1', 2000);
+      const second = await b.approve(J, 'U2', 2001);
+      expect(first.kind).toBe('approved');
+      expect(second.kind).toBe('not-pending');
+      expect((await b.getJob(J))?.state).toBe('approved');
+    });
+
+    it('force jobs collect distinct approvers; a repeat approval does not count', async () => {
+      await a.createJob(job({ approvalsNeeded: 2 }), '…');
+      expect((await a.approve(J, 'U1', 2000)).kind).toBe('recorded');
+      expect((await b.approve(J, 'U1', 2001)).kind).toBe('duplicate');
+      expect((await b.approve(J, 'U2', 2002)).kind).toBe('approved');
+      expect((await a.approvals(J)).map((x) => x.userId)).toEqual(['U1', 'U2']);
+    });
+
+    it('an approval after the deadline expires the job instead', async () => {
+      await a.createJob(job(), '…');
+      expect((await a.approve(J, 'U1', 10_000)).kind).toBe('expired');
+      expect((await a.getJob(J))?.state).toBe('expired');
+      expect(await a.deny(J, 'U1', 10_001)).toBeUndefined();
+    });
+
+    it('expireDue expires each job once, only past its deadline, with its card update', async () => {
+      await a.createJob(job(), '…');
+      await a.createJob(job({ id: 'r-bbbbbbbbbb', expiresAt: 50_000 }), '…');
+      expect((await a.expireDue(20_000, (j) => [card(j.id)])).map((j) => j.id)).toEqual([J]);
+      expect(await b.expireDue(20_000, (j) => [card(j.id)])).toEqual([]);
+      expect((await a.getJob('r-bbbbbbbbbb'))?.state).toBe('pending');
+      expect(await a.outboxPendingCount()).toBe(1);
+    });
+
+    it('a batch can be claimed for sending once, and run started once', async () => {
+      await a.createJob(job(), '…');
+      await a.approve(J, 'U1', 2000);
+      expect(await a.startRun(J, [['i-bp1aaaaaaaaaaaaaaaaa'], ['i-bp1bbbbbbbbbbbbbbbbb']], 2001)).toBe(true);
+      expect(await b.startRun(J, [['x']], 2002)).toBe(false);
+      expect(await a.markBatchSending(J, 0, 2003)).toBe(true);
+      expect(await b.markBatchSending(J, 0, 2004)).toBe(false);
+      expect((await b.batches(J)).map((x) => x.state)).toEqual(['sending', 'planned']);
+    });
+
+    it('outcomes are stored once per instance and the audit trail is append-only', async () => {
+      await a.createJob(job(), '…');
+      await a.approve(J, 'U1', 2000);
+      await a.startRun(J, [job().ids], 2001);
+      const o = { id: 'i-bp1aaaaaaaaaaaaaaaaa', status: 'succeeded' as const };
+      expect(await a.recordOutcomes(J, 0, [o], { state: 'open' }, 2002)).toHaveLength(1);
+      expect(await b.recordOutcomes(J, 0, [o], { state: 'done' }, 2003)).toHaveLength(0);
+      expect(await a.completeRun(J, 2004)).toMatchObject({ total: 2, succeeded: 1, waiting: 1 });
+      expect(await b.completeRun(J, 2005)).toBeUndefined();
+      expect((await a.auditTrail(J)).map((e) => [e.event, e.actor])).toEqual([
+        ['requested', 'U0REQ'],
+        ['approval', 'U1'],
+        ['approved', 'U1'],
+        ['started', 'system'],
+        ['outcome', 'system'],
+        ['completed', 'system'],
+      ]);
+    });
+
+    it('an async job id is stored with the outcomes that came with it', async () => {
+      await a.createJob(job(), '…');
+      await a.approve(J, 'U1', 2000);
+      await a.startRun(J, [job().ids], 2001);
+      await a.recordOutcomes(J, 0, [], { state: 'polling', asyncJobId: 'job-1' }, 2002);
+      expect(await b.batches(J)).toMatchObject([{ state: 'polling', asyncJobId: 'job-1' }]);
+    });
+
+    it('outcomes and the rows that report them commit together: a failing report keeps neither', async () => {
+      await a.createJob(job(), '…');
+      await a.approve(J, 'U1', 2000);
+      await a.startRun(J, [job().ids], 2001);
+      const o = { id: 'i-bp1aaaaaaaaaaaaaaaaa', status: 'succeeded' as const };
+      await expect(
+        (async () =>
+          a.recordOutcomes(J, 0, [o], { state: 'done' }, 2002, () => {
+            throw new Error('crash between the outcome and its lines');
+          }))(),
+      ).rejects.toThrow('crash');
+      expect(await b.outcomes(J)).toEqual([]);
+      expect((await b.batches(J))[0]?.state).toBe('planned');
+      // And when it works, both are there.
+      await a.recordOutcomes(J, 0, [o], { state: 'done' }, 2003, (stored) => [lines(stored.map((s) => s.id))]);
+      expect(await b.outcomes(J)).toEqual([o]);
+      expect((await b.outboxHeads())[0]?.message).toEqual({ kind: 'thread_lines', lines: ['i-bp1aaaaaaaaaaaaaaaaa'] });
+    });
+
+    it('an approval whose report fails is not kept', async () => {
+      await a.createJob(job(), '…');
+      await expect(
+        (async () =>
+          a.approve(J, 'U1', 2000, () => {
+            throw new Error('disk full');
+          }))(),
+      ).rejects.toThrow('disk full');
+      expect((await b.getJob(J))?.state).toBe('pending');
+      expect(await b.approvals(J)).toEqual([]);
+      expect(await b.outboxPendingCount()).toBe(0);
+    });
+
+    it('thread lines merge into waiting messages up to the cap, never into one being sent', async () => {
+      await a.createJob(job(), '…');
+      await a.enqueue([lines(['1', '2'])]);
+      await a.enqueue([lines(['3', '4'])]);
+      let heads = await a.outboxHeads();
+      expect(heads[0]?.message).toEqual({ kind: 'thread_lines', lines: ['1', '2', '3'] });
+      expect(await a.claimOutbox(heads[0]!.id)).toBe(true);
+      await a.enqueue([lines(['5'])]);
+      await a.finishOutbox(heads[0]!.id, 'done');
+      heads = await a.outboxHeads();
+      expect(heads[0]?.message).toEqual({ kind: 'thread_lines', lines: ['4', '5'] });
+    });
+
+    it('card updates coalesce while waiting; a listener hears of every commit that queued rows', async () => {
+      let heard = 0;
+      a.onOutboxWritten(() => (heard += 1));
+      await a.createJob(job(), '…', undefined, (j) => [{ channel: j.channel, jobId: j.id, message: { kind: 'post_card' } }]);
+      await a.enqueue([card()]);
+      await a.enqueue([card()]);
+      expect(await a.outboxPendingCount()).toBe(2);
+      expect(heard).toBe(3);
+    });
+
+    it('a replayed trigger_id gets the first job back, across connections', async () => {
+      expect((await a.createJob(job(), '…', '1.2.abc')).kind).toBe('created');
+      const replay = await b.createJob(job({ id: 'r-bbbbbbbbbb' }), '…', '1.2.abc');
+      expect(replay).toMatchObject({ kind: 'replay', job: { id: J } });
+      expect(await b.getJob('r-bbbbbbbbbb')).toBeUndefined();
+    });
+
+    it('a lapsed approval goes back to pending with its reason, approvals cleared', async () => {
+      await a.createJob(job(), '…');
+      await a.approve(J, 'U1', 2000);
+      expect(await a.lapseApproval(J, 90_000, 99_000, 'too old', (j) => [card(j.id)])).toBe(true);
+      expect(await b.lapseApproval(J, 90_001, 99_000, 'too old')).toBe(false);
+      expect(await b.getJob(J)).toMatchObject({ state: 'pending', reapprovalReason: 'too old', expiresAt: 99_000, decidedAt: null });
+      expect(await b.approvals(J)).toEqual([]);
+    });
+
+    describe('single-writer lease', () => {
+      const alive = (): boolean => true;
+      const dead = (): boolean => false;
+      const first = { id: 'one', pid: 101, host: 'host-a' };
+      const second = { id: 'two', pid: 202, host: 'host-a' };
+
+      it('a second process is refused while the holder is alive and renewing, with who holds it', async () => {
+        expect(await a.acquireLease(first, 1000, 30_000, alive)).toEqual({ kind: 'acquired' });
+        expect(await b.acquireLease(second, 20_000, 30_000, alive)).toEqual({ kind: 'held', holder: first, heartbeatAgeMs: 19_000 });
+        expect(await a.renewLease('one', 25_000)).toBe(true);
+        expect(await b.acquireLease(second, 50_000, 30_000, alive)).toMatchObject({ kind: 'held' });
+      });
+
+      it('a holder silent for 30 s, or dead on this host, is taken over; the old holder then learns it lost', async () => {
+        await a.acquireLease(first, 1000, 30_000, alive);
+        expect(await b.acquireLease(second, 31_001, 30_000, alive)).toEqual({ kind: 'acquired' });
+        expect(await a.renewLease('one', 31_002)).toBe(false);
+        const third = { id: 'three', pid: 303, host: 'host-a' };
+        expect(await a.acquireLease(third, 31_003, 30_000, dead)).toEqual({ kind: 'acquired' });
+        // A holder on another host cannot be probed: only its heartbeat's age counts.
+        const remote = { id: 'four', pid: 404, host: 'host-b' };
+        expect(await b.acquireLease(remote, 31_004, 30_000, dead)).toMatchObject({ kind: 'held' });
+        await a.releaseLease('three');
+        expect(await b.acquireLease(remote, 31_005, 30_000, alive)).toEqual({ kind: 'acquired' });
+      });
+    });
+  });
+}
