@@ -47,7 +47,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const message = err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`reboot-bot: ${message}\n`);
+  process.stderr.write(`reboot-bot: ${errorMessage(err)}\n`);
   process.exit(1);
 });
