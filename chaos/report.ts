@@ -1,6 +1,6 @@
 /** The run's output: one line per trial as it finishes, a per-phase table, and one line of figures. */
 import { addFigures, ZERO, type Figures } from './observe.js';
-import type { TrialResult } from './trial.js';
+import { PHASES, type TrialResult } from './trial.js';
 
 export function rowName(r: TrialResult): string {
   return r.plan.phase ?? `fault:${r.plan.fault?.name ?? '?'}`;
@@ -50,7 +50,12 @@ export function table(results: readonly TrialResult[]): string {
     rows.set(name, row);
   }
   const header = ['phase', 'trials', 'killed', 'done', 'twice', 'missing', 'lost', 's_doubled', 'unknown', 'contra', 'errors', 'avg_s'];
-  const body = [...rows.values()].map((r) => [
+  // Phases in their run order, then the fault cases in theirs.
+  const order = (name: string): number => {
+    const phase = (PHASES as readonly string[]).indexOf(name);
+    return phase !== -1 ? phase : PHASES.length + results.findIndex((r) => rowName(r) === name);
+  };
+  const body = [...rows.values()].sort((x, y) => order(x.name) - order(y.name)).map((r) => [
     r.name,
     r.trials,
     r.name.startsWith('fault:') ? '-' : r.killed,

@@ -19,7 +19,7 @@ import type { ProviderName } from '../src/providers/provider.js';
 import { liveBots } from './bot-process.js';
 import { parseArgs, USAGE, UsageError, type ChaosOptions } from './cli.js';
 import { FAULT_CASES } from './faults.js';
-import { planFaultTrials, planKillTrials } from './plan.js';
+import { applicablePhases, planFaultTrials, planKillTrials } from './plan.js';
 import { failing, figuresLine, table, total, trialLine } from './report.js';
 import { Rng } from './rng.js';
 import { PHASE_HELP, runTrial, type Lab, type TrialPlan, type TrialResult } from './trial.js';
@@ -94,9 +94,17 @@ async function main(): Promise<number> {
     opts = parseArgs(process.argv.slice(2));
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    if (err.message) console.error(`chaos: ${err.message}`);
+    if (!err.message) {
+      console.log(USAGE);
+      return 0;
+    }
+    console.error(`chaos: ${err.message}`);
     console.error(USAGE);
-    return err.message ? 2 : 0;
+    return 2;
+  }
+  if (opts.trials > 0 && applicablePhases(opts.phases, opts.providers).length === 0) {
+    console.error(`chaos: none of the phases ${opts.phases.join(', ')} applies to ${opts.providers.join(', ')}`);
+    return 2;
   }
   if (!existsSync(join(repoRoot, 'dist', 'src', 'main.js'))) {
     console.error('chaos: dist/src/main.js is missing; run `npm run build` (npm run chaos does)');

@@ -212,6 +212,7 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
     case undefined:
       break;
   }
+  const violationsBefore = slack.violations.length;
   let faultArmedAt: number | undefined;
   const armFault = (): void => {
     faultArmedAt = Date.now();
@@ -303,6 +304,10 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
     ...(error !== undefined ? { error } : {}),
   };
   if (error !== undefined || !jobId) return result;
+  // Not figures, but worth seeing: rules a real workspace enforces, and a card left unfinished.
+  // A lab runs one trial at a time, so whatever its fake Slack objected to meanwhile is this trial's.
+  for (const v of slack.violations.slice(violationsBefore)) notes.push(`Slack rule broken: ${v}`);
+  if (completed && !cardsOf(slack.messages, channel).some((c) => c.text.includes(': finished'))) notes.push('no card shows the job finished');
   if (plan.fault && faultArmedAt !== undefined) notes.push(faultHits(slack, [channel, incidentChannel], faultArmedAt));
   const rebootCounts = new Map(plan.ids.map((id) => [id, sim.fleet.get(plan.region, id)?.rebootCount ?? 0]));
   const m = measure({ jobId, ids: plan.ids, channel, incidentChannel, messages: slack.messages, rebootCounts });
