@@ -15,7 +15,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/local/**', 'bench/**', 'src/main.ts', 'src/log.ts'],
+    files: ['src/local/**', 'bench/**', 'chaos/**', 'src/main.ts', 'src/log.ts'],
     rules: { 'no-console': 'off' },
   },
 );

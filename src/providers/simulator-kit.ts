@@ -149,6 +149,29 @@ export interface RunningServer {
 }
 
 /**
+ * Sees a request before the simulator handles it. Handling waits for a returned promise (a harness
+ * can hold a request in flight); 'drop' closes the connection with the request neither handled nor
+ * answered.
+ */
+export type RequestObserver = (req: SimulatorRequest) => void | 'drop' | Promise<void | 'drop'>;
+
+/** Told once an answer has been handed to the operating system (the client may not have read it yet). */
+export type ResponseObserver = (req: SimulatorRequest, res: { status: number; body: string }) => void;
+
+/** Watchers a crash-trial harness attaches from outside; none by default. */
+export interface SimulatorObservers {
+  request: RequestObserver[];
+  responded: ResponseObserver[];
+}
+
+async function observeRequest(observers: SimulatorObservers, req: SimulatorRequest): Promise<void | 'drop'> {
+  for (const observer of [...observers.request]) {
+    if ((await observer(req)) === 'drop') return 'drop';
+  }
+  return undefined;
+}
+
+/**
  * Starts a loopback HTTP server around `handle`. Latency and drop-response faults are applied here
  * so every simulator gets them the same way; throttling and 5xx bodies are cloud-specific.
  */
@@ -157,6 +180,7 @@ export async function serveSimulator(
   faults: FaultQueue,
   recorded: RecordedRequest[],
   port = 0,
+  observers?: SimulatorObservers,
 ): Promise<RunningServer> {
   const server: Server = createServer((req, res) => {
     void respond(req, res);
@@ -172,6 +196,11 @@ export async function serveSimulator(
       headers: flattenHeaders(req.headers),
       body,
     };
+    if (observers && (await observeRequest(observers, simReq)) === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+
     const latency = faults.take('latency');
     if (latency) await new Promise((r) => setTimeout(r, latency.ms));
     let answer: SimulatorResponse;
@@ -187,7 +216,9 @@ export async function serveSimulator(
     }
     const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
     res.writeHead(answer.status, { 'content-type': 'application/json;charset=utf-8', ...answer.headers });
-    res.end(text);
+    res.end(text, () => {
+      for (const observer of observers?.responded ?? []) observer(simReq, { status: answer.status, body: text });
+    });
   }
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const { port: bound } = server.address() as AddressInfo;
@@ -244,16 +275,27 @@ export abstract class SimulatorServer implements ProviderSimulator {
   readonly faults = new FaultQueue();
   readonly requests: RecordedRequest[] = [];
   private server: RunningServer | undefined;
+  private readonly observers: SimulatorObservers = { request: [], responded: [] };
 
   constructor(rebootMs?: number) {
     this.fleet = new Fleet(rebootMs);
+  }
+
+  /** Watches (and may hold or drop) every request before it is handled; returns a function that removes the watcher. */
+  onRequest(observer: RequestObserver): () => void {
+    return addObserver(this.observers.request, observer);
+  }
+
+  /** Watches every answer once it is written; returns a function that removes the watcher. */
+  onResponded(observer: ResponseObserver): () => void {
+    return addObserver(this.observers.responded, observer);
   }
 
   protected abstract handle(req: SimulatorRequest): SimulatorResponse | Promise<SimulatorResponse>;
 
   async start(port?: number): Promise<string> {
     if (this.server) return this.server.url;
-    this.server = await serveSimulator((req) => this.handle(req), this.faults, this.requests, port);
+    this.server = await serveSimulator((req) => this.handle(req), this.faults, this.requests, port, this.observers);
     return this.server.url;
   }
 
@@ -262,4 +304,12 @@ export abstract class SimulatorServer implements ProviderSimulator {
     this.server = undefined;
     await server?.close();
   }
+}
+
+function addObserver<T>(list: T[], observer: T): () => void {
+  list.push(observer);
+  return () => {
+    const index = list.indexOf(observer);
+    if (index !== -1) list.splice(index, 1);
+  };
 }

@@ -1,0 +1,168 @@
+/**
+ * Reads a trial's outcome from the outside, the way an SRE would: what the fake Slack workspace
+ * shows (cards, their threads, the incident channel) and how often the simulated cloud rebooted
+ * each instance. `measure` is pure so it can be tested on hand-made messages.
+ */
+import type { FakeMessage } from '../src/local/fake-slack.js';
+
+export interface TrialEvidence {
+  jobId: string;
+  /** The instance ids of the request. */
+  ids: readonly string[];
+  /** The channel the request was made in (one per trial). */
+  channel: string;
+  incidentChannel: string;
+  /** Everything the fake Slack holds; only this trial's channels are read. */
+  messages: readonly FakeMessage[];
+  /** The cloud's reboot count per requested id (0 when it never rebooted it). */
+  rebootCounts: ReadonlyMap<string, number>;
+}
+
+export interface Figures {
+  /** Instances the cloud rebooted more than once for this one approval. */
+  doubled: number;
+  /** Requested ids that no thread reply of the job's card(s) mentions. */
+  missingFromThread: number;
+  /** Expected messages that never arrived: card, summary, incident 'approved', incident 'completed'. */
+  slackLost: number;
+  /** Extra cards, extra summaries, extra incident notices, and result lines for one instance posted again. */
+  slackDoubled: number;
+  /** Instances whose thread line reports unknown (allowed, only counted). */
+  unknown: number;
+  /** A thread line contradicting the cloud: "rebooting" for an instance never rebooted, or "failed" for one that was. */
+  contradicted: number;
+}
+
+export const ZERO: Figures = { doubled: 0, missingFromThread: 0, slackLost: 0, slackDoubled: 0, unknown: 0, contradicted: 0 };
+
+export function addFigures(a: Figures, b: Figures): Figures {
+  return {
+    doubled: a.doubled + b.doubled,
+    missingFromThread: a.missingFromThread + b.missingFromThread,
+    slackLost: a.slackLost + b.slackLost,
+    slackDoubled: a.slackDoubled + b.slackDoubled,
+    unknown: a.unknown + b.unknown,
+    contradicted: a.contradicted + b.contradicted,
+  };
+}
+
+export type LineStatus = 'succeeded' | 'failed' | 'unknown' | 'checked' | 'other';
+
+/** The text a reader sees in a message's blocks (sections, fields, context); the top-level text when it has none. */
+export function visibleText(message: Pick<FakeMessage, 'text' | 'blocks'>): string {
+  const parts: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'text' && typeof v === 'string') parts.push(v);
+        else walk(v);
+      }
+    }
+  };
+  walk(message.blocks);
+  return parts.length > 0 ? parts.join('\n') : message.text;
+}
+
+export function cardsOf(messages: readonly FakeMessage[], channel: string): FakeMessage[] {
+  return messages.filter((m) => m.channel === channel && !m.threadTs);
+}
+
+export function threadOf(messages: readonly FakeMessage[], channel: string): FakeMessage[] {
+  const parents = new Set(cardsOf(messages, channel).map((m) => m.ts));
+  return messages.filter((m) => m.channel === channel && m.threadTs !== undefined && parents.has(m.threadTs));
+}
+
+export const isSummary = (m: FakeMessage, jobId: string): boolean => visibleText(m).includes(`\`${jobId}\` finished on`);
+export const isResultLines = (m: FakeMessage): boolean => m.text.startsWith('Results:');
+export const isIncidentApproved = (m: FakeMessage): boolean => m.text.startsWith(':rotating_light:') && m.text.includes(' approved by ');
+export const isIncidentCompleted = (m: FakeMessage): boolean => / completed: /.test(m.text) && !m.text.startsWith(':rotating_light:');
+
+export function incidentNotices(messages: readonly FakeMessage[], incidentChannel: string): { approved: number; completed: number } {
+  const top = messages.filter((m) => m.channel === incidentChannel && !m.threadTs);
+  return { approved: top.filter(isIncidentApproved).length, completed: top.filter(isIncidentCompleted).length };
+}
+
+/** Outcome lines of the thread: instance id → the statuses its lines reported, in order. */
+export function outcomeLines(thread: readonly FakeMessage[]): Map<string, LineStatus[]> {
+  const out = new Map<string, LineStatus[]>();
+  for (const message of thread.filter(isResultLines)) {
+    for (const line of visibleText(message).split('\n')) {
+      const id = /`([^`]+)`/.exec(line)?.[1];
+      if (!id) continue;
+      const list = out.get(id) ?? [];
+      list.push(lineStatus(line));
+      out.set(id, list);
+    }
+  }
+  return out;
+}
+
+function lineStatus(line: string): LineStatus {
+  if (line.startsWith(':white_check_mark:')) return 'succeeded';
+  if (line.startsWith(':x:')) return 'failed';
+  if (line.startsWith(':grey_question:')) return 'unknown';
+  if (line.startsWith(':large_green_circle:')) return 'checked';
+  return 'other';
+}
+
+export interface Measurement {
+  figures: Figures;
+  /** Human-readable reasons behind nonzero figures. */
+  notes: string[];
+}
+
+export function measure(e: TrialEvidence): Measurement {
+  const notes: string[] = [];
+  const cards = cardsOf(e.messages, e.channel);
+  const thread = threadOf(e.messages, e.channel);
+  const summaries = thread.filter((m) => isSummary(m, e.jobId)).length;
+  const incident = incidentNotices(e.messages, e.incidentChannel);
+  const lines = outcomeLines(thread);
+  const threadText = thread.map(visibleText).join('\n');
+
+  let slackLost = 0;
+  let slackDoubled = 0;
+  const expectOne = (what: string, n: number): void => {
+    if (n === 0) {
+      slackLost += 1;
+      notes.push(`lost: ${what}`);
+    } else if (n > 1) {
+      slackDoubled += n - 1;
+      notes.push(`doubled: ${n} × ${what}`);
+    }
+  };
+  expectOne('request card', cards.length);
+  expectOne('completion summary', summaries);
+  expectOne("incident 'approved' notice", incident.approved);
+  expectOne("incident 'completed' notice", incident.completed);
+
+  let doubled = 0;
+  let missingFromThread = 0;
+  let unknown = 0;
+  let contradicted = 0;
+  const missing: string[] = [];
+  for (const id of e.ids) {
+    const count = e.rebootCounts.get(id) ?? 0;
+    if (count > 1) {
+      doubled += 1;
+      notes.push(`rebooted ${count} times: ${id}`);
+    }
+    if (!threadText.includes(`\`${id}\``)) {
+      missingFromThread += 1;
+      missing.push(id);
+    }
+    const statuses = lines.get(id) ?? [];
+    if (statuses.length > 1) {
+      slackDoubled += statuses.length - 1;
+      notes.push(`doubled: ${statuses.length} result lines for ${id} (${statuses.join(', ')})`);
+    }
+    if (statuses.includes('unknown')) unknown += 1;
+    if ((statuses.includes('succeeded') && count === 0) || (statuses.includes('failed') && count > 0)) {
+      contradicted += 1;
+      notes.push(`contradicted: ${id} reported ${statuses.join('/')} but the cloud rebooted it ${count} time(s)`);
+    }
+  }
+  if (missing.length > 0) notes.push(`missing from thread: ${missing.length} of ${e.ids.length} (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`);
+  return { figures: { doubled, missingFromThread, slackLost, slackDoubled, unknown, contradicted }, notes };
+}

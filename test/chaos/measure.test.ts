@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import type { FakeMessage } from '../../src/local/fake-slack.js';
+import { measure } from '../../chaos/observe.js';
+import { planKillTrials } from '../../chaos/plan.js';
+import { Rng } from '../../chaos/rng.js';
+import { PHASES } from '../../chaos/trial.js';
+import { CLOUDS } from '../../chaos/clouds.js';
+import { huaweiInfo } from '../../src/providers/huawei/ids.js';
+import { alibabaInfo } from '../../src/providers/alibaba/ids.js';
+import { baiduInfo } from '../../src/providers/baidu/ids.js';
+import { volcengineInfo } from '../../src/providers/volcengine/ids.js';
+
+const JOB = 'r-abcdefghij';
+const CH = 'C0CHAOS001';
+const INC = 'C0INCID001';
+let ts = 0;
+function msg(channel: string, text: string, threadTs?: string, sectionText = text): FakeMessage {
+  ts += 1;
+  return {
+    channel,
+    ts: `1700000000.${String(ts).padStart(6, '0')}`,
+    ...(threadTs ? { threadTs } : {}),
+    text,
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: sectionText } }],
+    replyBroadcast: false,
+    updates: 0,
+  };
+}
+
+describe('measure: figures read from Slack and the cloud', () => {
+  it('counts lost, doubled, missing and unknown the way the run reports them', () => {
+    const card = msg(CH, 'Reboot 3 instances: waiting', undefined, '*Instance ids*\n```i-aaa\ni-bbb\ni-ccc```');
+    const lines = (body: string): FakeMessage => msg(CH, `Results:\n${body}`, card.ts, body);
+    const messages = [
+      card,
+      msg(CH, 'Reboot 3 instances (again)'),
+      lines(':white_check_mark: `i-aaa` rebooting'),
+      lines(':white_check_mark: `i-aaa` rebooting\n:grey_question: `i-bbb` *unknown*: the bot restarted'),
+      msg(CH, `:warning: Reboot \`${JOB}\` finished on Alibaba Cloud ECS cn-hangzhou: 1 rebooted`, card.ts),
+      msg(INC, ':rotating_light: Reboot of 3 instances on Alibaba Cloud ECS cn-hangzhou approved by <@U1>, requested by <@U2>.'),
+      msg('C0OTHER', ':white_check_mark: Reboot of 1 instance completed: 1 rebooted.'),
+    ];
+    const { figures, notes } = measure({
+      jobId: JOB,
+      ids: ['i-aaa', 'i-bbb', 'i-ccc'],
+      channel: CH,
+      incidentChannel: INC,
+      messages,
+      rebootCounts: new Map([
+        ['i-aaa', 2],
+        ['i-bbb', 1],
+        ['i-ccc', 0],
+      ]),
+    });
+    expect(figures).toEqual({ doubled: 1, missingFromThread: 1, slackLost: 1, slackDoubled: 2, unknown: 1, contradicted: 0 });
+    expect(notes).toContain("lost: incident 'completed' notice");
+    expect(notes.some((n) => n.includes('i-ccc'))).toBe(true);
+  });
+
+  it('flags a line that contradicts the cloud', () => {
+    const card = msg(CH, 'card');
+    const { figures } = measure({
+      jobId: JOB,
+      ids: ['i-aaa'],
+      channel: CH,
+      incidentChannel: INC,
+      messages: [card, msg(CH, 'Results:\n:white_check_mark: `i-aaa` rebooting', card.ts, ':white_check_mark: `i-aaa` rebooting')],
+      rebootCounts: new Map([['i-aaa', 0]]),
+    });
+    expect(figures.contradicted).toBe(1);
+    expect(figures.slackLost).toBe(3);
+  });
+});
+
+describe('trial plan', () => {
+  it('is the same for the same seed, covers every phase, and makes ids each provider accepts', () => {
+    const plan = (): ReturnType<typeof planKillTrials> => planKillTrials(new Rng(42), 12, PHASES, ['alibaba', 'volcengine', 'baidu', 'huawei'], new Set());
+    const a = plan();
+    expect(plan()).toEqual(a);
+    expect(new Set(a.map((p) => p.phase))).toEqual(new Set(PHASES));
+    const info = { alibaba: alibabaInfo, volcengine: volcengineInfo, baidu: baiduInfo, huawei: huaweiInfo };
+    for (const p of a) {
+      expect(info[p.provider].regions).toContain(p.region);
+      for (const id of p.ids) expect(info[p.provider].isInstanceId(id)).toBe(true);
+      expect(p.ids.length).toBeLessThanOrEqual(30);
+      if (p.phase === 'huawei-polling') expect(p.provider).toBe('huawei');
+    }
+    expect(planKillTrials(new Rng(1), 6, PHASES, ['alibaba'], new Set()).some((p) => p.phase === 'huawei-polling')).toBe(false);
+    expect(Object.keys(CLOUDS).sort()).toEqual(Object.keys(info).sort());
+  });
+});
