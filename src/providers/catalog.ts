@@ -1,9 +1,9 @@
 /** Static facts of every provider, available without credentials: the parser validates against these. */
-import { alibabaInfo } from './alibaba/ids.js';
-import { baiduInfo } from './baidu/ids.js';
-import { huaweiInfo } from './huawei/ids.js';
+import { alibabaInfo } from './alibaba/info.js';
+import { baiduInfo } from './baidu/info.js';
+import { huaweiInfo } from './huawei/info.js';
 import type { ProviderInfo, ProviderName } from './provider.js';
-import { volcengineInfo } from './volcengine/ids.js';
+import { volcengineInfo } from './volcengine/info.js';
 
 export const PROVIDER_INFO: Readonly<Record<ProviderName, ProviderInfo>> = {
   alibaba: alibabaInfo,
