@@ -57,7 +57,11 @@ export interface ProviderDescriptor<Credentials extends object = object> {
    * what the section holds joins the credentials of a configured cloud.
    */
   file?: z.ZodType<Partial<Credentials>>;
-  /** The runtime client, from the credentials this descriptor's own `env` and `file` produced. */
+  /**
+   * The runtime client, from the credentials this descriptor's own `env` and `file` produced. A method, so
+   * one catalog can hold descriptors of different credential types; configuration and registry only ever
+   * hand a descriptor back what it read itself.
+   */
   create(credentials: Credentials, tuning: ProviderTuning): Provider;
   local: LocalSimulation;
 }
