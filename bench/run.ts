@@ -15,7 +15,7 @@ import { SlackDriver } from '../src/local/slack-driver.js';
 import { startSimulators } from '../src/local/simulators.js';
 import { silentLogger } from '../src/log.js';
 import { sign as signAlibaba } from '../src/providers/alibaba/signer.js';
-import { PROVIDER_INFO } from '../src/providers/catalog.js';
+import { alibaba } from '../src/providers/alibaba/index.js';
 import { buildProviders } from '../src/providers/registry.js';
 import { sha256Hex } from '../src/providers/signing.js';
 
@@ -48,7 +48,7 @@ function benchSign(): void {
       accessKeySecret: 'SK',
     }),
   );
-  const allowedPerSecond = 1000 / PROVIDER_INFO.alibaba.limits.minTimeMs;
+  const allowedPerSecond = 1000 / alibaba.info.limits.minTimeMs;
   console.log(`sign a 100-id Alibaba batch: ${ms.toFixed(3)} ms; limiter allows ${allowedPerSecond}/s → ${(1000 / ms / allowedPerSecond).toFixed(0)}× headroom`);
 }
 

@@ -20,8 +20,7 @@
  */
 import { escapeMrkdwn } from '../src/mrkdwn.js';
 import { z } from 'zod';
-import { findProvider, PROVIDER_INFO } from '../src/providers/catalog.js';
-import { PROVIDER_NAMES } from '../src/providers/provider.js';
+import { defaultCatalog, type Catalog } from '../src/providers/catalog.js';
 import type { ProviderInfo, ProviderName } from '../src/providers/provider.js';
 
 export interface RebootRequest {
@@ -33,9 +32,11 @@ export interface RebootRequest {
   reason?: string;
 }
 
-export type ProviderAvailability = 'ready' | 'not-available-yet' | 'not-configured';
+export type ProviderAvailability = 'ready' | 'not-configured';
 
 export interface ParseContext {
+  /** The providers a request may name; the built-in catalog when absent. */
+  catalog?: Catalog;
   availability: (name: ProviderName) => ProviderAvailability;
   /** REBOOT_MAX_INSTANCES; see DEFAULT_MAX_INSTANCES. */
   maxInstances: number;
@@ -89,31 +90,49 @@ function reasonProblem(reason: string): string | undefined {
   return undefined;
 }
 
-export const rebootRequestSchema = z
-  .strictObject({
-    provider: z.enum(PROVIDER_NAMES),
-    region: z.string().regex(REGION_ID, { message: 'a region id is lower-case letters, digits, dots and dashes' }),
-    ids: z.array(z.string()).min(1, { message: 'no instance ids given' }),
-    force: z.boolean(),
-    dryRun: z.boolean(),
-    reason: z.string().optional(),
-  })
-  .superRefine((req, ctx) => {
-    const info = PROVIDER_INFO[req.provider];
-    const seen = new Set<string>();
-    req.ids.forEach((id, i) => {
-      if (!info.isInstanceId(id)) {
-        ctx.addIssue({ code: 'custom', path: ['ids', i], message: badIdMessage(info, id) });
-      } else if (seen.has(id)) {
-        ctx.addIssue({ code: 'custom', path: ['ids', i], message: `instance id ${show(id)} appears twice` });
+function buildRequestSchema(catalog: Catalog): z.ZodType<RebootRequest> {
+  return z
+    .strictObject({
+      provider: z.enum(catalog.names),
+      region: z.string().regex(REGION_ID, { message: 'a region id is lower-case letters, digits, dots and dashes' }),
+      ids: z.array(z.string()).min(1, { message: 'no instance ids given' }),
+      force: z.boolean(),
+      dryRun: z.boolean(),
+      reason: z.string().optional(),
+    })
+    .superRefine((req, ctx) => {
+      const info = catalog.get(req.provider)?.info;
+      if (info === undefined) return;
+      const seen = new Set<string>();
+      req.ids.forEach((id, i) => {
+        if (!info.isInstanceId(id)) {
+          ctx.addIssue({ code: 'custom', path: ['ids', i], message: badIdMessage(info, id) });
+        } else if (seen.has(id)) {
+          ctx.addIssue({ code: 'custom', path: ['ids', i], message: `instance id ${show(id)} appears twice` });
+        }
+        seen.add(id);
+      });
+      if (req.reason !== undefined) {
+        const problem = reasonProblem(req.reason);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['reason'], message: problem });
       }
-      seen.add(id);
     });
-    if (req.reason !== undefined) {
-      const problem = reasonProblem(req.reason);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['reason'], message: problem });
-    }
-  });
+}
+
+// Built once per catalog: the parser checks every request against it, and a schema is not free to build.
+const requestSchemas = new WeakMap<Catalog, z.ZodType<RebootRequest>>();
+
+/** The boundary shape of a request for the providers of `catalog`. */
+export function requestSchemaFor(catalog: Catalog): z.ZodType<RebootRequest> {
+  let schema = requestSchemas.get(catalog);
+  if (schema === undefined) {
+    schema = buildRequestSchema(catalog);
+    requestSchemas.set(catalog, schema);
+  }
+  return schema;
+}
+
+export const rebootRequestSchema = requestSchemaFor(defaultCatalog);
 
 // ---------------------------------------------------------------------------------------------------------
 // Tokenizer
@@ -255,9 +274,9 @@ function badIdMessage(info: ProviderInfo, id: string): string {
   return `${show(id)} is not a valid ${info.displayName} instance id: expected ${info.idFormat}, e.g. \`${info.exampleId}\``;
 }
 
-function knownProviders(): string {
-  return Object.values(PROVIDER_INFO)
-    .map((p) => `\`${p.name}\`${p.aliases.length > 0 ? ` (${p.aliases.map((a) => `\`${a}\``).join(', ')})` : ''}`)
+function knownProviders(catalog: Catalog): string {
+  return catalog.descriptors
+    .map(({ info: p }) => `\`${p.name}\`${p.aliases.length > 0 ? ` (${p.aliases.map((a) => `\`${a}\``).join(', ')})` : ''}`)
     .join(', ');
 }
 
@@ -272,21 +291,18 @@ function suggestRegions(regions: readonly string[], typed: string): string {
 
 function validatePositionals(words: readonly Word[], ctx: ParseContext): Located | { request: RebootRequest } {
   const [providerWord, regionWord, ...idWords] = words;
+  const catalog = ctx.catalog ?? defaultCatalog;
   if (providerWord === undefined) {
-    return { at: Infinity, error: fail(`no provider given; known providers: ${knownProviders()}`) };
+    return { at: Infinity, error: fail(`no provider given; known providers: ${knownProviders(catalog)}`) };
   }
-  const info = findProvider(providerWord.text);
+  const info = catalog.find(providerWord.text)?.info;
   if (info === undefined) {
     return {
       at: providerWord.index,
-      error: fail(`unknown provider ${show(providerWord.text)}; known providers: ${knownProviders()}`, providerWord.raw),
+      error: fail(`unknown provider ${show(providerWord.text)}; known providers: ${knownProviders(catalog)}`, providerWord.raw),
     };
   }
-  const availability = ctx.availability(info.name);
-  if (availability === 'not-available-yet') {
-    return { at: providerWord.index, error: fail(`\`${info.name}\` is not available yet`, providerWord.raw) };
-  }
-  if (availability === 'not-configured') {
+  if (ctx.availability(info.name) === 'not-configured') {
     return {
       at: providerWord.index,
       error: fail(`\`${info.name}\` credentials are not configured on this bot, so it cannot reboot ${info.displayName} instances`, providerWord.raw),
@@ -419,7 +435,7 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
 
   const candidate: RebootRequest = { ...positional.request, force, dryRun };
   if (reason !== undefined) candidate.reason = reason;
-  const checked = rebootRequestSchema.safeParse(candidate);
+  const checked = requestSchemaFor(ctx.catalog ?? defaultCatalog).safeParse(candidate);
   if (!checked.success) {
     // The checks above mirror the schema, so this is reached only by config oddities such as an extra
     // region that is not a valid region id.
@@ -459,34 +475,27 @@ export function formatRebootCommand(req: RebootRequest): string {
   return parts.join(' ');
 }
 
-const EXAMPLES: readonly RebootRequest[] = [
-  {
-    provider: 'alibaba',
-    region: 'cn-hangzhou',
-    ids: [PROVIDER_INFO.alibaba.exampleId],
-    force: false,
-    dryRun: false,
-    reason: 'kernel patch',
-  },
-  {
-    provider: 'volcengine',
-    region: 'cn-beijing',
-    ids: [PROVIDER_INFO.volcengine.exampleId, 'i-ycc01lmwecgh9z3sqqfm'],
-    force: false,
-    dryRun: true,
-  },
-  {
-    provider: 'huawei',
-    region: 'cn-north-4',
-    ids: [PROVIDER_INFO.huawei.exampleId],
-    force: true,
-    dryRun: false,
-    reason: 'hung, not answering ssh',
-  },
+// One flag combination per example, so the usage shows each flag at work.
+const EXAMPLE_FLAGS: ReadonlyArray<Pick<RebootRequest, 'force' | 'dryRun' | 'reason'>> = [
+  { force: false, dryRun: false, reason: 'kernel patch' },
+  { force: false, dryRun: true },
+  { force: true, dryRun: false, reason: 'hung, not answering ssh' },
 ];
 
-export function usageText(): string {
-  const providers = Object.values(PROVIDER_INFO).map((p) => {
+/** Examples drawn from the catalog, taking its providers in turn, so every example parses. */
+function examples(catalog: Catalog): RebootRequest[] {
+  const infos = catalog.descriptors.map((d) => d.info);
+  return EXAMPLE_FLAGS.flatMap((flags, i) => {
+    const info = infos[i % Math.max(infos.length, 1)];
+    const region = info?.regions[0];
+    if (info === undefined || region === undefined) return [];
+    const { reason, ...rest } = flags;
+    return [{ provider: info.name, region, ids: [info.exampleId], ...rest, ...(reason === undefined ? {} : { reason }) }];
+  });
+}
+
+export function usageText(catalog: Catalog = defaultCatalog): string {
+  const providers = catalog.descriptors.map(({ info: p }) => {
     const aliases = p.aliases.length > 0 ? ` (alias ${p.aliases.map((a) => `\`${a}\``).join(', ')})` : '';
     return `• \`${p.name}\`${aliases}: ${p.displayName}; regions like \`${p.regions.slice(0, 3).join('`, `')}\`; ids like \`${p.exampleId}\``;
   });
@@ -504,11 +513,11 @@ export function usageText(): string {
     '• `--help`: this message',
     '',
     '*Examples*',
-    ...EXAMPLES.map((req) => `\`/reboot ${formatRebootCommand(req)}\``),
+    ...examples(catalog).map((req) => `\`/reboot ${formatRebootCommand(req)}\``),
   ].join('\n');
 }
 
 /** The ephemeral reply to a command that did not parse: what is wrong first, then how to write it. */
-export function errorReply(parsed: Extract<ParsedCommand, { kind: 'error' }>): string {
-  return `:warning: ${parsed.message}\n\n${usageText()}`;
+export function errorReply(parsed: Extract<ParsedCommand, { kind: 'error' }>, catalog: Catalog = defaultCatalog): string {
+  return `:warning: ${parsed.message}\n\n${usageText(catalog)}`;
 }

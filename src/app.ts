@@ -4,7 +4,7 @@
  */
 import type { App } from '@slack/bolt';
 import { z } from 'zod';
-import type { ParseContext, ProviderAvailability } from '../commands/reboot.js';
+import type { ParseContext } from '../commands/reboot.js';
 import type { Config } from './config.js';
 import { errorMessage } from './errors.js';
 import { HealthBoard } from './health.js';
@@ -13,8 +13,8 @@ import { ApproverDirectory } from './jobs/policy.js';
 import { expireDue, type RequestContext } from './jobs/requests.js';
 import { Runner } from './jobs/runner.js';
 import type { Logger } from './log.js';
+import { defaultCatalog, type Catalog } from './providers/catalog.js';
 import type { Provider, ProviderName } from './providers/provider.js';
-import { IMPLEMENTED_PROVIDERS } from './providers/registry.js';
 import { createBoltApp } from './slack/bolt-app.js';
 import { onUndeliverable } from './slack/delivery-failures.js';
 import { registerListeners } from './slack/listeners.js';
@@ -55,6 +55,8 @@ export const DEFAULT_TUNING: Tuning = {
 export interface BotOptions {
   config: Config;
   providers: Partial<Record<ProviderName, Provider>>;
+  /** The providers requests may name and cards describe; loadConfig and buildProviders must have used it too. */
+  catalog?: Catalog;
   log: Logger;
   tuning?: Partial<Tuning>;
   now?: () => number;
@@ -77,12 +79,9 @@ export interface RunningBot {
 
 const UserGroupMembers = z.object({ ok: z.literal(true), users: z.array(z.string()) });
 
-export function availabilityOf(providers: Partial<Record<ProviderName, Provider>>): (name: ProviderName) => ProviderAvailability {
-  return (name) => (!IMPLEMENTED_PROVIDERS.includes(name) ? 'not-available-yet' : providers[name] ? 'ready' : 'not-configured');
-}
-
 export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const { config, log } = opts;
+  const catalog = opts.catalog ?? defaultCatalog;
   const tuning: Tuning = { ...DEFAULT_TUNING, ...opts.tuning };
   const now = opts.now ?? Date.now;
   const { botToken: token, appToken, signingSecret, apiUrl } = config.slack;
@@ -109,6 +108,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const responseUrls = new Map<string, string>();
   const outbox = new Outbox(store, {
     token,
+    catalog,
     ...(apiUrl ? { apiUrl } : {}),
     channelIntervalMs: tuning.channelIntervalMs,
     idleMs: tuning.outboxIdleMs,
@@ -121,7 +121,12 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     },
     onPermanentFailure: onUndeliverable(requests, responseUrls),
   });
-  const parseContext: ParseContext = { availability: availabilityOf(opts.providers), maxInstances: config.maxInstances, extraRegions: config.extraRegions };
+  const parseContext: ParseContext = {
+    catalog,
+    availability: (name) => (opts.providers[name] ? 'ready' : 'not-configured'),
+    maxInstances: config.maxInstances,
+    extraRegions: config.extraRegions,
+  };
   registerListeners(bolt.app, { requests, parseContext, responseUrls });
 
   const url = await bolt.start();

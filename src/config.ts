@@ -1,10 +1,12 @@
 /**
  * Configuration: the environment variables of the design's contract, validated with zod, plus an
- * optional JSON file (REBOOT_CONFIG) for what does not fit in a variable (Huawei project ids per
- * region, extra regions, rate limits).
+ * optional JSON file (REBOOT_CONFIG) for what does not fit in a variable (extra regions, rate limits,
+ * a provider's own settings). Each provider's variables and file section are its descriptor's: the
+ * catalog in use decides which are read.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { defaultCatalog, type Catalog } from './providers/catalog.js';
 import type { ProviderName, RateLimits } from './providers/provider.js';
 
 export function parseDuration(text: string): number | undefined {
@@ -44,19 +46,6 @@ const EnvSchema = z.object({
   REBOOT_APPROVAL_TTL: Duration.default(15 * 60_000),
   REBOOT_MAX_INSTANCES: PositiveInt.max(5000).default(500),
   REBOOT_CONFIG: z.string().optional(),
-  VOLCENGINE_ACCESS_KEY: Optional,
-  VOLCENGINE_SECRET_KEY: Optional,
-  VOLCENGINE_ENDPOINT: z.url().optional(),
-  ALIBABA_CLOUD_ACCESS_KEY_ID: Optional,
-  ALIBABA_CLOUD_ACCESS_KEY_SECRET: Optional,
-  ALIBABA_CLOUD_ECS_ENDPOINT: z.url().optional(),
-  BCE_ACCESS_KEY_ID: Optional,
-  BCE_SECRET_ACCESS_KEY: Optional,
-  BCE_BCC_ENDPOINT: z.url().optional(),
-  HUAWEICLOUD_SDK_AK: Optional,
-  HUAWEICLOUD_SDK_SK: Optional,
-  HUAWEICLOUD_SDK_PROJECT_ID: Optional,
-  HUAWEICLOUD_ECS_ENDPOINT: z.url().optional(),
 });
 
 const LimitsSchema = z.object({
@@ -65,26 +54,29 @@ const LimitsSchema = z.object({
   instancesPerMinute: z.number().int().positive().optional(),
 });
 
-const FileSchema = z
-  .object({
-    regions: z.partialRecord(z.enum(['alibaba', 'volcengine', 'baidu', 'huawei']), z.array(z.string().regex(/^[a-z0-9-]+$/))).optional(),
-    limits: z.partialRecord(z.enum(['alibaba', 'volcengine', 'baidu', 'huawei']), LimitsSchema).optional(),
-    huawei: z.object({ projectIds: z.record(z.string(), z.string().regex(/^[0-9a-f]{32}$/)).optional() }).optional(),
-  })
-  .strict();
+const RegionList = z.array(z.string().regex(/^[a-z0-9-]+$/));
 
-export interface ProviderCredentials {
-  alibaba?: { accessKeyId: string; accessKeySecret: string; endpoint?: string };
-  volcengine?: { accessKeyId: string; secretAccessKey: string; endpoint?: string };
-  baidu?: { accessKeyId: string; secretAccessKey: string; endpoint?: string };
-  huawei?: {
-    accessKeyId: string;
-    secretAccessKey: string;
-    projectId?: string;
-    projectIds?: Record<string, string>;
-    endpoint?: string;
-  };
+/**
+ * The file's shape for one catalog: regions and limits keyed by provider name, plus each provider's own
+ * section under its name (unchecked here: its descriptor validates it).
+ */
+function fileSchema(catalog: Catalog) {
+  const names = z.enum(catalog.names);
+  const sections = Object.fromEntries(catalog.descriptors.filter((d) => d.file).map((d) => [d.info.name, z.unknown().optional()]));
+  return z
+    .object({
+      regions: z.partialRecord(names, RegionList).optional(),
+      limits: z.partialRecord(names, LimitsSchema).optional(),
+      ...sections,
+    })
+    .strict();
 }
+
+/**
+ * Credentials of each configured provider, by name, as its descriptor read them. Their type is the
+ * descriptor's business; the registry hands them back to the same descriptor's `create`.
+ */
+export type ProviderCredentials = Readonly<Partial<Record<ProviderName, object>>>;
 
 export interface Config {
   slack: { botToken?: string; appToken?: string; signingSecret?: string; apiUrl?: string };
@@ -96,6 +88,8 @@ export interface Config {
   approvalTtlMs: number;
   maxInstances: number;
   providers: ProviderCredentials;
+  /** Values of the providers' secret variables. */
+  providerSecrets: readonly string[];
   extraRegions: Partial<Record<ProviderName, string[]>>;
   limits: Partial<Record<ProviderName, Partial<RateLimits>>>;
 }
@@ -113,47 +107,18 @@ export function parseApprovers(text: string): { users: string[]; groups: string[
   return { users, groups };
 }
 
-function pair<T>(a: string | undefined, b: string | undefined, names: string, build: (a: string, b: string) => T): T | undefined {
-  if (a && b) return build(a, b);
-  if (a || b) throw new ConfigError(`${names}: set both or neither`);
-  return undefined;
-}
-
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalog = defaultCatalog): Config {
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid configuration: ${detail}`);
-  }
+  const fromEnv = catalog.descriptors.map((d) => ({ d, result: d.env.schema.safeParse(env) }));
+  const problems = [parsed, ...fromEnv.map((p) => p.result)].flatMap((r) => (r.success ? [] : issuesOf(r.error)));
+  if (!parsed.success || problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   const e = parsed.data;
-  const file = readConfigFile(e.REBOOT_CONFIG);
-  const providers: ProviderCredentials = {};
-  const ali = pair(e.ALIBABA_CLOUD_ACCESS_KEY_ID, e.ALIBABA_CLOUD_ACCESS_KEY_SECRET, 'ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET', (id, secret) => ({
-    accessKeyId: id,
-    accessKeySecret: secret,
-    ...(e.ALIBABA_CLOUD_ECS_ENDPOINT ? { endpoint: e.ALIBABA_CLOUD_ECS_ENDPOINT } : {}),
-  }));
-  if (ali) providers.alibaba = ali;
-  const volc = pair(e.VOLCENGINE_ACCESS_KEY, e.VOLCENGINE_SECRET_KEY, 'VOLCENGINE_ACCESS_KEY/SECRET_KEY', (id, secret) => ({
-    accessKeyId: id,
-    secretAccessKey: secret,
-    ...(e.VOLCENGINE_ENDPOINT ? { endpoint: e.VOLCENGINE_ENDPOINT } : {}),
-  }));
-  if (volc) providers.volcengine = volc;
-  const bce = pair(e.BCE_ACCESS_KEY_ID, e.BCE_SECRET_ACCESS_KEY, 'BCE_ACCESS_KEY_ID/BCE_SECRET_ACCESS_KEY', (id, secret) => ({
-    accessKeyId: id,
-    secretAccessKey: secret,
-    ...(e.BCE_BCC_ENDPOINT ? { endpoint: e.BCE_BCC_ENDPOINT } : {}),
-  }));
-  if (bce) providers.baidu = bce;
-  const hw = pair(e.HUAWEICLOUD_SDK_AK, e.HUAWEICLOUD_SDK_SK, 'HUAWEICLOUD_SDK_AK/SK', (id, secret) => ({
-    accessKeyId: id,
-    secretAccessKey: secret,
-    ...(e.HUAWEICLOUD_SDK_PROJECT_ID ? { projectId: e.HUAWEICLOUD_SDK_PROJECT_ID } : {}),
-    ...(file.huawei?.projectIds ? { projectIds: file.huawei.projectIds } : {}),
-    ...(e.HUAWEICLOUD_ECS_ENDPOINT ? { endpoint: e.HUAWEICLOUD_ECS_ENDPOINT } : {}),
-  }));
-  if (hw) providers.huawei = hw;
+  const { file, sections } = readConfigFile(e.REBOOT_CONFIG, catalog);
+  const providers: Record<ProviderName, object> = {};
+  for (const { d, result } of fromEnv) {
+    if (result.data === undefined) continue;
+    providers[d.info.name] = { ...result.data, ...sections.get(d.info.name) };
+  }
 
   return {
     slack: {
@@ -170,16 +135,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     approvalTtlMs: e.REBOOT_APPROVAL_TTL,
     maxInstances: e.REBOOT_MAX_INSTANCES,
     providers,
+    providerSecrets: catalog.descriptors.flatMap((d) => d.env.secrets.map((name) => env[name]?.trim() ?? '')).filter((v) => v !== ''),
     extraRegions: file.regions ?? {},
     limits: file.limits ?? {},
   };
 }
 
-function readConfigFile(path: string | undefined): z.infer<typeof FileSchema> {
+function issuesOf(error: z.ZodError, prefix = ''): string[] {
+  return error.issues.map((i) => {
+    const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
+    return path === '' ? i.message : `${path}: ${i.message}`;
+  });
+}
+
+interface ConfigFile {
+  file: { regions?: Partial<Record<ProviderName, string[]>>; limits?: Partial<Record<ProviderName, Partial<RateLimits>>> };
+  /** Each provider's own section, validated by its descriptor. */
+  sections: Map<ProviderName, object>;
+}
+
+function readConfigFile(path: string | undefined, catalog: Catalog): ConfigFile {
   const target = path ?? './reboot-bot.config.json';
   if (!existsSync(target)) {
     if (path) throw new ConfigError(`REBOOT_CONFIG: file not found: ${path}`);
-    return {};
+    return { file: {}, sections: new Map() };
   }
   let json: unknown;
   try {
@@ -187,23 +166,25 @@ function readConfigFile(path: string | undefined): z.infer<typeof FileSchema> {
   } catch {
     throw new ConfigError(`${target}: not valid JSON`);
   }
-  const parsed = FileSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new ConfigError(`${target}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const parsed = fileSchema(catalog).safeParse(json);
+  if (!parsed.success) throw new ConfigError(`${target}: ${issuesOf(parsed.error).join('; ')}`);
+  const raw: Record<string, unknown> = parsed.data;
+  const sections = new Map<ProviderName, object>();
+  const problems: string[] = [];
+  for (const d of catalog.descriptors) {
+    const section = raw[d.info.name];
+    if (!d.file || section === undefined) continue;
+    const result = d.file.safeParse(section);
+    if (result.success) sections.set(d.info.name, result.data);
+    else problems.push(...issuesOf(result.error, d.info.name));
   }
-  return parsed.data;
+  if (problems.length > 0) throw new ConfigError(`${target}: ${problems.join('; ')}`);
+  return { file: { regions: parsed.data.regions, limits: parsed.data.limits }, sections };
 }
 
 /** Values that must never be logged or posted. */
 export function secretsOf(config: Config): string[] {
-  const p = config.providers;
-  return [
-    config.slack.botToken,
-    config.slack.appToken,
-    config.slack.signingSecret,
-    p.alibaba?.accessKeySecret,
-    p.volcengine?.secretAccessKey,
-    p.baidu?.secretAccessKey,
-    p.huawei?.secretAccessKey,
-  ].filter((s): s is string => typeof s === 'string');
+  return [config.slack.botToken, config.slack.appToken, config.slack.signingSecret, ...config.providerSecrets].filter(
+    (s): s is string => typeof s === 'string',
+  );
 }

@@ -14,7 +14,8 @@ const PATTERNS: RegExp[] = [
   /xox[abposr]-[A-Za-z0-9-]+/g,
   /xapp-[A-Za-z0-9-]+/g,
   /(Signature=)[0-9a-f]{16,}/gi,
-  /(bce-auth-v1\/[^/\s]+\/[^/\s]+\/\d+\/[^/\s]*\/)[0-9a-f]{64}/gi,
+  // <scheme>-auth-v<n>/<key>/<time>/<expiry>/<headers>/<signature> (Baidu's bce-auth-v1): the signature ends it.
+  /(-auth-v\d+\/[^/\s]+\/[^/\s]+\/\d+\/[^/\s]*\/)[0-9a-f]{64}/gi,
   /(v0=)[0-9a-f]{64}/g,
 ];
 

@@ -11,9 +11,10 @@ import { createInterface } from 'node:readline';
 import { startBot } from '../app.js';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
-import { DEFAULT_PROVIDER_TUNING, IMPLEMENTED_PROVIDERS, buildProviders } from '../providers/registry.js';
+import { defaultCatalog, type Catalog } from '../providers/catalog.js';
+import { DEFAULT_PROVIDER_TUNING, buildProviders } from '../providers/registry.js';
 import { FakeSlack, type FakeMessage } from './fake-slack.js';
-import { LOCAL_FLEET, seedFleet } from './fleet-seed.js';
+import { seedFleet } from './fleet-seed.js';
 import { boxed, renderBlocks, type NameBook } from './render.js';
 import { SlackDriver, findButtonValue } from './slack-driver.js';
 import { startSimulators } from './simulators.js';
@@ -25,7 +26,9 @@ const NAMES: NameBook = {
   name: (id) => Object.entries(USERS).find(([, v]) => v === id)?.[0] ?? id,
 };
 
-const HELP = `Local mode: a fake Slack workspace with simulated clouds. You type as a Slack user.
+function helpText(catalog: Catalog): string {
+  const providers = catalog.descriptors.map(({ info }) => (info.aliases.length > 0 ? `${info.name} (${info.aliases.join(', ')})` : info.name));
+  return `Local mode: a fake Slack workspace with simulated clouds. You type as a Slack user.
   /reboot <provider> <region> <ids…> [--force] [--dry-run] [--reason "…"]   run the slash command
   /reboot help                  the bot's own usage
   approve [as <user>]           click Approve on the latest open request (default user: bob)
@@ -33,32 +36,46 @@ const HELP = `Local mode: a fake Slack workspace with simulated clouds. You type
   as <user>                     type commands as another user: alice (requester), bob and carol
                                 (approvers), dave (not an approver)
   fleet                         show the simulated instances and their state
-  help | quit`;
+  help | quit
+Providers: ${providers.join(', ')}`;
+}
 
-export async function runLocalMode(env: NodeJS.ProcessEnv): Promise<void> {
+/** A command that works against the seeded fleet, so the first thing typed can succeed. */
+function firstTry(catalog: Catalog): string | undefined {
+  for (const { info, local } of catalog.descriptors) {
+    const instance = local.fleet.find((i) => i.state === 'running');
+    if (instance) return `/reboot ${info.name} ${instance.region} ${instance.id} --reason "try it"`;
+  }
+  return undefined;
+}
+
+export async function runLocalMode(env: NodeJS.ProcessEnv, catalog: Catalog = defaultCatalog): Promise<void> {
   const out = (text: string): void => void process.stdout.write(text + '\n');
   const slack = new FakeSlack();
   await slack.start();
-  const providers = IMPLEMENTED_PROVIDERS;
-  const sims = await startSimulators({ providers, rebootMs: 3000 });
+  const providers = catalog.names;
+  const sims = await startSimulators({ providers, rebootMs: 3000, catalog });
   out(`Simulated clouds: ${providers.join(', ')}; fleet: type "fleet".`);
-  for (const name of providers) {
-    const sim = sims.sims[name];
-    if (sim) seedFleet(name, sim);
+  for (const { info, local } of catalog.descriptors) {
+    const sim = sims.sims[info.name];
+    if (sim) seedFleet(local, sim);
   }
   const signingSecret = randomBytes(24).toString('hex');
-  const config = loadConfig({
-    ...env,
-    ...sims.env,
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: signingSecret,
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_APP_TOKEN: '',
-    PORT: env.PORT ?? '0',
-    REBOOT_APPROVERS: `${USERS.bob},${USERS.carol}`,
-    REBOOT_INCIDENT_CHANNEL: INCIDENT,
-    REBOOT_DB: env.REBOOT_DB ?? join(mkdtempSync(join(tmpdir(), 'reboot-bot-local-')), 'local.db'),
-  });
+  const config = loadConfig(
+    {
+      ...env,
+      ...sims.env,
+      SLACK_BOT_TOKEN: slack.botToken,
+      SLACK_SIGNING_SECRET: signingSecret,
+      SLACK_API_URL: slack.apiUrl,
+      SLACK_APP_TOKEN: '',
+      PORT: env.PORT ?? '0',
+      REBOOT_APPROVERS: `${USERS.bob},${USERS.carol}`,
+      REBOOT_INCIDENT_CHANNEL: INCIDENT,
+      REBOOT_DB: env.REBOOT_DB ?? join(mkdtempSync(join(tmpdir(), 'reboot-bot-local-')), 'local.db'),
+    },
+    catalog,
+  );
   const logLines: string[] = [];
   const log = createLogger('warn', (line) => {
     logLines.push(line);
@@ -66,7 +83,7 @@ export async function runLocalMode(env: NodeJS.ProcessEnv): Promise<void> {
   });
   // Simulated jobs finish in seconds, so poll them faster than a real cloud's.
   const tuning = { ...DEFAULT_PROVIDER_TUNING, poll: { initialDelayMs: 1000, maxDelayMs: 2000, timeoutMs: 60_000 } };
-  const bot = await startBot({ config, providers: buildProviders(config.providers, tuning), log });
+  const bot = await startBot({ config, providers: buildProviders(config.providers, tuning, catalog), log, catalog });
   const driver = new SlackDriver(bot.url, signingSecret, slack);
 
   const channelName = (id: string): string => (id === INCIDENT ? '#incidents' : id === CHANNEL ? '#ops' : id);
@@ -78,8 +95,10 @@ export async function runLocalMode(env: NodeJS.ProcessEnv): Promise<void> {
   slack.on('response', (r: { body: Record<string, unknown> }) => out(boxed('only visible to you', renderBlocks([], String(r.body.text ?? ''), NAMES))));
 
   let user = 'alice';
-  out(HELP);
-  out(`\nProviders: ${providers.join(', ')}. Try: /reboot alibaba cn-hangzhou ${LOCAL_FLEET.alibaba[0]?.id ?? ''} --reason "try it"`);
+  const help = helpText(catalog);
+  out(help);
+  const example = firstTry(catalog);
+  if (example) out(`\nTry: ${example}`);
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
   const prompt = (): void => {
     rl.setPrompt(`${user}> `);
@@ -107,7 +126,7 @@ export async function runLocalMode(env: NodeJS.ProcessEnv): Promise<void> {
       } else if (line === 'quit' || line === 'exit') {
         break;
       } else if (line === 'help') {
-        out(HELP);
+        out(help);
       } else if (line === 'fleet') {
         for (const name of providers) {
           for (const i of sims.sims[name]?.fleet.all() ?? []) {

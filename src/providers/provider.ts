@@ -2,12 +2,19 @@
  * The provider contract: what the runner needs from every cloud, and nothing more.
  * Static facts (ids, regions, batch size, limits) live in `ProviderInfo` so the command
  * parser can validate requests without credentials or network; the runtime half
- * (`Provider`) is built only for providers whose credentials are configured.
+ * (`Provider`) is built only for providers whose credentials are configured. A cloud's
+ * descriptor (descriptor.ts) holds both halves.
  */
 import type { RetryPolicy } from './retry.js';
 
-export const PROVIDER_NAMES = ['alibaba', 'volcengine', 'baidu', 'huawei'] as const;
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
+/**
+ * A provider's name as its descriptor declares it. Any string type-checks: which names exist depends on the
+ * catalog in use, so they are checked at run time where a name comes in (the parser, the configuration file).
+ */
+export type ProviderName = string;
+
+/** The shape of a provider name; it is also a section key of the configuration file. */
+export const PROVIDER_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
 export interface RateLimits {
   /** Calls in flight at once, per provider and region. */

@@ -55,11 +55,11 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
     const { user_id: user, channel_id: channel, text } = body.data;
     const parsed = parseRebootCommand(decodeSlackEntities(text), ctx.parseContext);
     if (parsed.kind === 'help') {
-      await ack({ response_type: 'ephemeral', text: usageText() });
+      await ack({ response_type: 'ephemeral', text: usageText(ctx.parseContext.catalog) });
       return;
     }
     if (parsed.kind === 'error') {
-      await ack({ response_type: 'ephemeral', text: errorReply(parsed) });
+      await ack({ response_type: 'ephemeral', text: errorReply(parsed, ctx.parseContext.catalog) });
       return;
     }
     const req = parsed.request;

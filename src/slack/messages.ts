@@ -5,7 +5,7 @@
  */
 import type { types } from '@slack/bolt';
 import { escapeMrkdwn } from '../mrkdwn.js';
-import { PROVIDER_INFO } from '../providers/catalog.js';
+import { defaultCatalog, type Catalog } from '../providers/catalog.js';
 import type { InstanceOutcome } from '../providers/provider.js';
 import type { Approval, Job, Tally } from '../domain/job.js';
 
@@ -42,8 +42,9 @@ function context(text: string): KnownBlock {
   return { type: 'context', elements: [{ type: 'mrkdwn', text: truncate(text, SECTION_LIMIT) }] };
 }
 
-function providerLabel(job: Pick<Job, 'provider'>): string {
-  return PROVIDER_INFO[job.provider].displayName;
+// A job outlives catalog changes: one whose provider has since left the catalog still gets a card.
+function providerLabel(job: Pick<Job, 'provider'>, catalog: Catalog): string {
+  return catalog.get(job.provider)?.info.displayName ?? job.provider;
 }
 
 function plural(n: number, word: string): string {
@@ -74,15 +75,15 @@ export interface CardView {
 }
 
 /** The request card, rendered from the job's current state: the same function serves post and every update. */
-export function requestCard({ job, approvals, tally }: CardView): SlackMessage {
+export function requestCard({ job, approvals, tally }: CardView, catalog: Catalog = defaultCatalog): SlackMessage {
   const count = plural(job.ids.length, 'instance');
-  const title = `${job.dryRun ? 'Dry run: reboot' : 'Reboot'} ${count} on ${providerLabel(job)} ${job.region}`;
+  const title = `${job.dryRun ? 'Dry run: reboot' : 'Reboot'} ${count} on ${providerLabel(job, catalog)} ${job.region}`;
   const blocks: KnownBlock[] = [
     { type: 'header', text: { type: 'plain_text', text: truncate(title, 150) } },
     {
       type: 'section',
       fields: [
-        { type: 'mrkdwn', text: `*Provider*\n${providerLabel(job)}` },
+        { type: 'mrkdwn', text: `*Provider*\n${providerLabel(job, catalog)}` },
         { type: 'mrkdwn', text: `*Region*\n\`${job.region}\`` },
         { type: 'mrkdwn', text: `*Instances*\n${job.ids.length}` },
         { type: 'mrkdwn', text: `*Requested by*\n<@${job.requester}>` },
@@ -237,19 +238,25 @@ export function noteMessage(text: string): SlackMessage {
   return { text, blocks: [section(text)] };
 }
 
-export function summaryMessage(job: Job, tally: Tally): SlackMessage {
+export function summaryMessage(job: Job, tally: Tally, catalog: Catalog = defaultCatalog): SlackMessage {
   const bad = tally.failed + tally.unknown;
   const icon = bad > 0 ? ':warning:' : ':white_check_mark:';
   const what = job.dryRun ? 'Dry run' : 'Reboot';
   const text =
-    `${icon} ${what} \`${job.id}\` finished on ${providerLabel(job)} ${job.region}: ${tallyText(tally, job.dryRun)}` +
+    `${icon} ${what} \`${job.id}\` finished on ${providerLabel(job, catalog)} ${job.region}: ${tallyText(tally, job.dryRun)}` +
     (tally.unknown > 0 ? `. Instances marked unknown may or may not be rebooting: check them before retrying.` : '');
   return noteMessage(text);
 }
 
-export function incidentMessage(job: Job, event: 'approved' | 'completed', permalink: string | null, tally?: Tally): SlackMessage {
+export function incidentMessage(
+  job: Job,
+  event: 'approved' | 'completed',
+  permalink: string | null,
+  tally?: Tally,
+  catalog: Catalog = defaultCatalog,
+): SlackMessage {
   const link = permalink ? ` <${permalink}|thread>` : '';
-  const head = `${job.dryRun ? 'Dry-run reboot' : job.force ? 'FORCE reboot' : 'Reboot'} of ${plural(job.ids.length, 'instance')} on ${providerLabel(job)} ${job.region}`;
+  const head = `${job.dryRun ? 'Dry-run reboot' : job.force ? 'FORCE reboot' : 'Reboot'} of ${plural(job.ids.length, 'instance')} on ${providerLabel(job, catalog)} ${job.region}`;
   const text =
     event === 'approved'
       ? `:rotating_light: ${head} approved by ${job.decidedBy ? job.decidedBy.split(',').map((u) => `<@${u}>`).join(', ') : 'approvers'}, requested by <@${job.requester}>.${link}`

@@ -12,10 +12,13 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/contract.js';
 import { errorMessage } from '../errors.js';
 import type { HealthBoard } from '../health.js';
+import type { Catalog } from '../providers/catalog.js';
 import { incidentMessage, noteMessage, requestCard, resultLinesMessage, summaryMessage, supersededCard, type SlackMessage } from './messages.js';
 
 export interface OutboxOptions {
   token: string;
+  /** Names the providers on cards; the built-in catalog when absent. */
+  catalog?: Catalog;
   apiUrl?: string;
   /** Spacing between two writes to one channel. */
   channelIntervalMs: number;
@@ -218,7 +221,7 @@ export class Outbox {
     const job = row.jobId ? await store.getJob(row.jobId) : undefined;
     if (!job) throw new UndeliverableError(`outbox row ${row.id} names no known job`);
     const tally = async (): Promise<Tally> => tallyOf(job, await store.outcomes(job.id));
-    const card = async (): Promise<SlackMessage> => requestCard({ job, approvals: await store.approvals(job.id), tally: await tally() });
+    const card = async (): Promise<SlackMessage> => requestCard({ job, approvals: await store.approvals(job.id), tally: await tally() }, this.opts.catalog);
     const threadTs = (): string => {
       // Rows of one channel leave in order, so the card's own post came first: without its ts now,
       // it failed for good, and waiting would only hold up the rest of the channel.
@@ -243,7 +246,7 @@ export class Outbox {
         await this.post(job.channel, noteMessage(message.text), threadTs());
         return;
       case 'summary':
-        await this.post(job.channel, summaryMessage(job, await tally()), threadTs(), true);
+        await this.post(job.channel, summaryMessage(job, await tally(), this.opts.catalog), threadTs(), true);
         return;
       case 'supersede_card': {
         const live = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
@@ -255,7 +258,7 @@ export class Outbox {
         return;
       case 'incident': {
         const permalink = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
-        await this.post(row.channel, incidentMessage(job, message.event, permalink, await tally()));
+        await this.post(row.channel, incidentMessage(job, message.event, permalink, await tally(), this.opts.catalog));
         return;
       }
     }

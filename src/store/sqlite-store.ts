@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { tallyOf, type Approval, type Batch, type BatchState, type Job, type JobState, type Tally } from '../domain/job.js';
 import { OutboxMessageSchema, type OutboxRow, type OutboxWrite } from '../domain/outbox-message.js';
-import { PROVIDER_NAMES, type InstanceOutcome } from '../providers/provider.js';
+import { PROVIDER_NAME, type InstanceOutcome } from '../providers/provider.js';
 import type {
   ApprovalResult,
   AuditEntry,
@@ -40,7 +40,9 @@ const OutcomeSchema: z.ZodType<InstanceOutcome> = z.union([
 
 const IdsSchema = z.array(z.string());
 const JobStateSchema = z.enum(['pending', 'approved', 'running', 'completed', 'denied', 'expired']);
-const ProviderSchema = z.enum(PROVIDER_NAMES);
+// Only the shape: whether a name is in the catalog was checked when the request came in, and a job of a
+// provider since dropped from the catalog must still load, so the runner can close it as not configured.
+const ProviderSchema = z.string().regex(PROVIDER_NAME);
 
 interface JobRow {
   id: string;

@@ -11,6 +11,7 @@ import { FakeSlack, type FakeMessage } from '../../src/local/fake-slack.js';
 import { SlackDriver } from '../../src/local/slack-driver.js';
 import { startSimulators, type SimulatorSet } from '../../src/local/simulators.js';
 import { silentLogger } from '../../src/log.js';
+import type { Catalog } from '../../src/providers/catalog.js';
 import type { ProviderName } from '../../src/providers/provider.js';
 import { buildProviders } from '../../src/providers/registry.js';
 
@@ -34,6 +35,8 @@ export const FAST_TUNING: Partial<Tuning> = {
 
 export interface HarnessOptions {
   providers: readonly ProviderName[];
+  /** The providers the bot knows, when not the built-in ones; `providers` must be in it. */
+  catalog?: Catalog;
   env?: Record<string, string>;
   tuning?: Partial<Tuning>;
   slackRateLimitMs?: number;
@@ -63,7 +66,11 @@ export class Harness {
   }
 
   static async start(opts: HarnessOptions): Promise<Harness> {
-    const sims = await startSimulators({ providers: opts.providers, rebootMs: opts.rebootMs ?? 50 });
+    const sims = await startSimulators({
+      providers: opts.providers,
+      rebootMs: opts.rebootMs ?? 50,
+      ...(opts.catalog ? { catalog: opts.catalog } : {}),
+    });
     const h = new Harness(sims, opts);
     await h.slack.start();
     h.env = {
@@ -83,13 +90,21 @@ export class Harness {
   }
 
   private async boot(): Promise<void> {
-    const config = loadConfig(this.env);
-    const providers = buildProviders(config.providers, {
+    const { catalog } = this.opts;
+    const config = loadConfig(this.env, catalog);
+    const tuning = {
       retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
       timeoutMs: 2000,
       poll: { initialDelayMs: 10, maxDelayMs: 40, timeoutMs: 5000 },
+    };
+    const providers = buildProviders(config.providers, tuning, catalog);
+    this.bot = await startBot({
+      config,
+      providers,
+      log: silentLogger,
+      tuning: { ...FAST_TUNING, ...this.opts.tuning },
+      ...(catalog ? { catalog } : {}),
     });
-    this.bot = await startBot({ config, providers, log: silentLogger, tuning: { ...FAST_TUNING, ...this.opts.tuning } });
     this.driver = new SlackDriver(this.bot.url, SIGNING_SECRET, this.slack);
   }
 

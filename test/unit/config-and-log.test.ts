@@ -44,7 +44,7 @@ describe('configuration', () => {
       }),
     );
     const c = loadConfig({ REBOOT_CONFIG: file, HUAWEICLOUD_SDK_AK: 'ak', HUAWEICLOUD_SDK_SK: 'sk' });
-    expect(c.providers.huawei?.projectIds).toEqual({ 'cn-north-4': '0123456789abcdef0123456789abcdef' });
+    expect(c.providers.huawei).toMatchObject({ projectIds: { 'cn-north-4': '0123456789abcdef0123456789abcdef' } });
     expect(c.extraRegions).toEqual({ volcengine: ['cn-wulanchabu'] });
     expect(c.limits).toEqual({ alibaba: { maxConcurrent: 1 } });
     writeFileSync(file, JSON.stringify({ huawei: { projectIds: { 'cn-north-4': 'not-a-project' } } }));

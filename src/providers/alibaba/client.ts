@@ -10,7 +10,7 @@ import { failAll, failedOutcome, parseJsonOrUndefined, redactSecrets, unknownAll
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { retryVerdict, withRetries, type AttemptResult } from '../retry.js';
 import { hostHeader, isoSeconds, sha256Hex } from '../signing.js';
-import { alibabaInfo } from './ids.js';
+import { alibabaInfo } from './info.js';
 import { canonicalQueryString, sign, type QueryPair } from './signer.js';
 
 export interface AlibabaCredentials {

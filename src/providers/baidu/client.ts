@@ -11,7 +11,7 @@ import { failAll, failedOutcome, parseJsonOrUndefined, redactOutcome, unknownOut
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { realSleep, retryVerdict, withRetries, type AttemptResult } from '../retry.js';
 import { hostHeader, isoSeconds } from '../signing.js';
-import { baiduInfo } from './ids.js';
+import { baiduInfo } from './info.js';
 import { canonicalUri, DEFAULT_EXPIRATION_SECONDS, signBceRequest } from './signer.js';
 
 export interface BaiduCredentials {

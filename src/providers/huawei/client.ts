@@ -17,7 +17,7 @@ import type {
 import { failAll, failedOutcome, parseJsonOrUndefined, redactOutcome, unknownAll, unknownOutcome } from '../outcomes.js';
 import { realSleep, retryVerdict, withRetries, type AttemptResult } from '../retry.js';
 import { compactIso, hostHeader, rfc3986 } from '../signing.js';
-import { huaweiInfo } from './ids.js';
+import { huaweiInfo } from './info.js';
 import { signRequest } from './signer.js';
 
 export interface HuaweiCredentials {

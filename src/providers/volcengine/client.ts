@@ -8,7 +8,7 @@ import { failedOutcome, parseJsonOrUndefined, redactOutcome, unknownOutcome } fr
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { realSleep, withRetries, type AttemptResult } from '../retry.js';
 import { compactIso, hostHeader, sha256Hex } from '../signing.js';
-import { volcengineInfo } from './ids.js';
+import { volcengineInfo } from './info.js';
 import { EMPTY_BODY_SHA256, signRequest, type QueryPair } from './signer.js';
 
 export interface VolcengineCredentials {

@@ -6,8 +6,10 @@ export const baiduInfo: ProviderInfo = {
   name: 'baidu',
   displayName: 'Baidu AI Cloud BCC',
   aliases: ['bce'],
-  // Short region codes of the BCC endpoints bcc.<region>.baidubce.com (providers.md §3.4).
-  regions: ['bj', 'gz', 'su', 'hkg', 'fwh', 'bd', 'sin', 'fsh'],
+  // Short codes of the BCC API hosts bcc.<region>.baidubce.com, listed under "服务域名" at
+  // https://cloud.baidu.com/doc/BCC/s/0jwvyo603 (Chengdu cd, Nanjing nj and Yangquan yq are missing from the
+  // English copy of that page, https://cloud.baidu.com/doc/BCC/s/0jwvyo603-en).
+  regions: ['bj', 'gz', 'su', 'hkg', 'fwh', 'bd', 'sin', 'fsh', 'cd', 'nj', 'yq'],
   isInstanceId: (id) => ID.test(id),
   idFormat: 'i- followed by 8-32 letters or digits',
   exampleId: 'i-YufwpQAe',

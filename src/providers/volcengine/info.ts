@@ -6,7 +6,9 @@ export const volcengineInfo: ProviderInfo = {
   name: 'volcengine',
   displayName: 'Volcengine ECS',
   aliases: ['volc'],
-  // Commonly seen ECS regions plus the SDK's bootstrap regions (providers.md §1.4); not exhaustive.
+  // Not exhaustive: ECS DescribeRegions (Version 2020-04-01) is the authority, and REBOOT_CONFIG adds regions.
+  // ap-southeast-2 and ap-southeast-3 are the SDK's bootstrap regions with their own hosts
+  // (volcengine/volcengine-nodejs-sdk, packages/sdk-core/src/utils/endpoint.ts); the others are the usual ECS regions.
   regions: ['cn-beijing', 'cn-shanghai', 'cn-guangzhou', 'cn-hongkong', 'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3'],
   isInstanceId: (id) => ID.test(id),
   idFormat: 'i- followed by 10-32 lowercase letters or digits',

@@ -1,0 +1,67 @@
+/**
+ * A cloud described by one value, so the rest of the bot can list, configure, build and simulate it
+ * without knowing which clouds exist: adding a cloud is adding its folder and one catalog entry.
+ */
+import type { z } from 'zod';
+import type { Provider, ProviderInfo } from './provider.js';
+import type { RetryPolicy } from './retry.js';
+import type { ProviderSimulator } from './simulator-kit.js';
+
+/** Knobs the bot sets on every client, whatever its cloud; tests and local mode shorten them. */
+export interface ProviderTuning {
+  retry: RetryPolicy;
+  timeoutMs: number;
+  /** Clouds with asynchronous jobs: first wait, longest wait, and when to give up following one. */
+  poll: { initialDelayMs: number; maxDelayMs: number; timeoutMs: number };
+}
+
+export interface ProviderEnvironment<Credentials> {
+  /** Every variable the cloud reads; the README's Configuration section documents them. */
+  variables: readonly string[];
+  /** The variables whose values must never be logged or posted. */
+  secrets: readonly string[];
+  /**
+   * Reads the cloud's variables out of the whole environment: undefined when its key is not set at all,
+   * so a bot without these credentials simply does not offer the cloud.
+   */
+  schema: z.ZodType<Credentials | undefined>;
+}
+
+export interface SeedInstance {
+  region: string;
+  id: string;
+  state: 'running' | 'stopped';
+}
+
+/** The one account a simulator knows; the secret is drawn anew at every start. */
+export interface SimulatedAccount {
+  keyId: string;
+  secret: string;
+}
+
+/** What local mode and the end-to-end tests need to stand the cloud up on loopback. */
+export interface LocalSimulation {
+  keyId: string;
+  simulator(account: SimulatedAccount, options: { rebootMs?: number }): ProviderSimulator;
+  /** The variables that point the real client at the simulator listening on `url`. */
+  env(account: SimulatedAccount, url: string): Record<string, string>;
+  /** Instances local mode starts with: enough to try success, refusal and not-found paths. */
+  fleet: readonly SeedInstance[];
+}
+
+export interface ProviderDescriptor<Credentials extends object = object> {
+  info: ProviderInfo;
+  env: ProviderEnvironment<Credentials>;
+  /**
+   * Its section of the REBOOT_CONFIG file, under its name, for settings that do not fit in a variable;
+   * what the section holds joins the credentials of a configured cloud.
+   */
+  file?: z.ZodType<Partial<Credentials>>;
+  /**
+   * The runtime client, from the credentials this descriptor's own `env` and `file` produced. A method, so
+   * one catalog can hold descriptors of different credential types; configuration and registry only ever
+   * hand a descriptor back what it read itself.
+   */
+  create(credentials: Credentials, tuning: ProviderTuning): Provider;
+  local: LocalSimulation;
+}

@@ -1,0 +1,62 @@
+/** Huawei Cloud ECS, described for the catalog. */
+import { z } from 'zod';
+import { accessKeyEnvironment } from '../access-key-env.js';
+import type { ProviderDescriptor } from '../descriptor.js';
+import { createHuaweiProvider, type HuaweiCredentials } from './client.js';
+import { huaweiInfo } from './info.js';
+import { HuaweiSimulator } from './simulator.js';
+
+type Credentials = HuaweiCredentials & { endpoint?: string };
+
+const VARIABLES = {
+  keyId: 'HUAWEICLOUD_SDK_AK',
+  secret: 'HUAWEICLOUD_SDK_SK',
+  endpoint: 'HUAWEICLOUD_ECS_ENDPOINT',
+} as const;
+const PROJECT_ID = 'HUAWEICLOUD_SDK_PROJECT_ID';
+
+/** The project the simulated account uses in every region. */
+const SIMULATED_PROJECT = '0123456789abcdef0123456789abcdef';
+
+// A project id is per account and region, so a bot that reboots in several regions needs a map, which
+// does not fit in a variable: `{ "huawei": { "projectIds": { "cn-north-4": "…" } } }` in REBOOT_CONFIG.
+const FileSection = z.object({ projectIds: z.record(z.string(), z.string().regex(/^[0-9a-f]{32}$/)).optional() });
+
+export const huawei: ProviderDescriptor<Credentials> = {
+  info: huaweiInfo,
+  env: accessKeyEnvironment({ ...VARIABLES, optional: [PROJECT_ID] }, ({ keyId, secret, endpoint, optional }) => {
+    const projectId = optional[PROJECT_ID];
+    return {
+      accessKeyId: keyId,
+      secretAccessKey: secret,
+      ...(projectId ? { projectId } : {}),
+      ...(endpoint ? { endpoint } : {}),
+    };
+  }),
+  file: FileSection,
+  create: ({ endpoint, ...credentials }, tuning) =>
+    createHuaweiProvider({
+      credentials,
+      retry: tuning.retry,
+      timeoutMs: tuning.timeoutMs,
+      ...(endpoint ? { endpoint } : {}),
+      pollInitialDelayMs: tuning.poll.initialDelayMs,
+      pollMaxDelayMs: tuning.poll.maxDelayMs,
+      pollTimeoutMs: tuning.poll.timeoutMs,
+    }),
+  local: {
+    keyId: 'HWLOCALSIMULATOR',
+    simulator: (account, options) => new HuaweiSimulator({ credentials: { [account.keyId]: account.secret }, ...options }),
+    env: (account, url) => ({
+      [VARIABLES.keyId]: account.keyId,
+      [VARIABLES.secret]: account.secret,
+      [VARIABLES.endpoint]: url,
+      [PROJECT_ID]: SIMULATED_PROJECT,
+    }),
+    fleet: [
+      { region: 'cn-north-4', id: '616fb98f-46ca-475e-917e-2563e5a8cd19', state: 'running' },
+      { region: 'cn-north-4', id: '726fb98f-46ca-475e-917e-2563e5a8cd20', state: 'running' },
+      { region: 'cn-north-4', id: '836fb98f-46ca-475e-917e-2563e5a8cd21', state: 'stopped' },
+    ],
+  },
+};
