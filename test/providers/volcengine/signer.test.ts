@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { rebootQuery } from '../../../src/providers/volcengine/client.js';
 import {
   canonicalQueryString,
+  createVolcengineSigner,
   EMPTY_BODY_SHA256,
   parseAuthorization,
   parseXDate,
@@ -317,5 +318,43 @@ describe('parsers', () => {
       signature: 'ab',
     });
     expect(parseAuthorization('ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=host,Signature=ab')).toBeUndefined();
+  });
+});
+
+describe('createVolcengineSigner: the request signer the client uses (one shape for every cloud)', () => {
+  const request = {
+    method: 'GET' as const,
+    origin: 'https://iam.volcengineapi.com',
+    path: '/',
+    query: [...DOC_QUERY].reverse(),
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8' },
+  };
+
+  it('reproduces V-VOLC-1 from the request alone: host, X-Date and X-Content-Sha256 are its own', () => {
+    const signer = createVolcengineSigner({ credentials: DOC_KEYS, region: 'cn-north-1', service: 'iam' });
+    const signed = signer.sign(request, { signingDate: new Date('2020-12-30T08:18:05Z') });
+    expect(signed.signature).toBe('28eeabbbd726b87002e0fe58ad8c1c768e619b06e2646f35b6ad7ed029a6d8a7');
+    expect(signed.headers).toEqual({
+      'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+      host: 'iam.volcengineapi.com',
+      'x-date': '20201230T081805Z',
+      'x-content-sha256': EMPTY_BODY_SHA256,
+      authorization:
+        `HMAC-SHA256 Credential=${DOC_AK}/20201230/cn-north-1/iam/request, SignedHeaders=content-type;host;x-content-sha256;x-date, ` +
+        'Signature=28eeabbbd726b87002e0fe58ad8c1c768e619b06e2646f35b6ad7ed029a6d8a7',
+    });
+    expect(signed.url.href).toBe('https://iam.volcengineapi.com/?Action=ListUsers&Limit=10&Offset=0&Version=2018-01-01');
+    expect(signed.body).toBeUndefined();
+  });
+
+  it('signs with its clock, and the gateway check the simulator runs accepts what it sends', () => {
+    const when = new Date('2024-01-01T00:00:00Z');
+    const signer = createVolcengineSigner({ credentials: { accessKeyId: 'AKLTgood', secretAccessKey: 'the-secret' }, region: 'cn-beijing', service: 'ecs', now: () => when });
+    const signed = signer.sign({ method: 'GET', origin: 'http://127.0.0.1:8080', path: '/', query: rebootQuery(['i-aaaaaaaaaaaaaaaaaaaa'], false, false, 'tok-1'), headers: {} });
+    expect(signed.headers['x-date']).toBe('20240101T000000Z');
+    const received: ReceivedRequest = { method: 'GET', path: signed.url.pathname, query: signed.url.search.slice(1), headers: signed.headers, body: '' };
+    const lookup = (ak: string): string | undefined => (ak === 'AKLTgood' ? 'the-secret' : undefined);
+    expect(verifyRequest(received, lookup, when)).toEqual({ ok: true, accessKeyId: 'AKLTgood', region: 'cn-beijing', service: 'ecs' });
+    expect(verifyRequest({ ...received, query: received.query.replace('ForceStop=false', 'ForceStop=true') }, lookup, when).ok).toBe(false);
   });
 });
