@@ -4,6 +4,7 @@
  * parser can validate requests without credentials or network; the runtime half
  * (`Provider`) is built only for providers whose credentials are configured.
  */
+import type { CallObserver } from './guard.js';
 import type { RetryPolicy } from './retry.js';
 
 export const PROVIDER_NAMES = ['alibaba', 'volcengine', 'baidu', 'huawei'] as const;
@@ -102,4 +103,6 @@ export interface ClientOptions<Credentials> {
   timeoutMs: number;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
+  /** Told of every reboot and poll call once it has its outcomes (timing for metrics). */
+  onCall?: CallObserver;
 }
