@@ -27,11 +27,6 @@ export const realSleep = (ms: number): Promise<void> => new Promise((resolve) =>
  */
 export type AttemptResult<T> = { final: T } | { retry: T; afterMs?: number };
 
-/** Worth another try, after the server's delay when it gave one (`afterMs` is left out otherwise). */
-export function retryVerdict<T>(value: T, afterMs: number | undefined): AttemptResult<T> {
-  return afterMs === undefined ? { retry: value } : { retry: value, afterMs };
-}
-
 /**
  * Runs `attempt` until it is final or the policy runs out; then the last retryable value is returned
  * as it is, so the caller reports the cloud's own error rather than a generic "gave up".
