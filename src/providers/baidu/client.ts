@@ -42,7 +42,7 @@ const ErrorBody = z.object({
 });
 type ErrorBody = z.infer<typeof ErrorBody>;
 
-// The doc promises an empty body; the Go SDK parses this optional shape, so accept it too.
+// The reboot page promises an empty body; bce-sdk-go (services/bcc/api/model.go) parses this optional shape, so accept it too.
 const RebootAccepted = z.object({
   requestId: z.string().optional(),
   failedInstanceIdList: z.array(z.string()).optional(),

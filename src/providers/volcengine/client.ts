@@ -74,7 +74,7 @@ export function rebootQuery(ids: readonly string[], force: boolean, dryRun: bool
     ...ids.map((id, i): QueryPair => [`InstanceIds.${i + 1}`, id]),
     ['ForceStop', String(force)],
   ];
-  // Unverified against the live API: the seed page lists no DryRun parameter. Volcengine's convention
+  // UNCONFIRMED: the RebootInstances reference (https://www.volcengine.com/docs/6396/101069) lists no DryRun parameter. Volcengine's convention
   // elsewhere is that a passing dry run answers the request-level error DryRunOperation.
   if (dryRun) pairs.push(['DryRun', 'true']);
   if (clientToken !== undefined) pairs.push(['ClientToken', clientToken]);
@@ -202,8 +202,8 @@ function instanceVerdict(details: readonly OperationDetail[], ids: readonly stri
   const passed = dryRun ? ('checked' as const) : ('succeeded' as const);
   for (const id of ids) {
     const detail = byId.get(id);
-    // An entry without Error is a success. A missing entry is read the same way: the seed only shows
-    // failed entries, so a cloud that lists failures alone must not turn every success into a failure.
+    // An entry without Error is a success. A missing entry is read the same way (UNCONFIRMED): the reference's
+    // example only shows failed entries, so a cloud that lists failures alone must not turn every success into a failure.
     if (!detail?.Error) {
       outcomes.set(id, detail ? { id, status: passed } : { id, status: passed, detail: 'not listed in OperationDetails; accepted with the request' });
       continue;

@@ -123,7 +123,7 @@ describe('bce-auth-v1: V-BCE-2 and V-BCE-3 (bce-sdk-js test/sdk/auth.spec.js)', 
   });
 });
 
-describe('bce-auth-v1: details of §3.2', () => {
+describe('bce-auth-v1: details of the signing rules', () => {
   it('sorts k=v strings, not keys (doc example text10 before text1)', () => {
     expect(
       canonicalQueryString([

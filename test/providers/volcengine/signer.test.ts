@@ -22,7 +22,8 @@ import {
 // because vitest and Node disagree on what an ESM default import of this CommonJS file is.
 const SdkSigner = (createRequire(import.meta.url)('@volcengine/openapi/lib/base/sign.js') as typeof sdkSignModule).default;
 
-// V-VOLC-1 / V-VOLC-2 inputs (providers.md §1.3).
+// V-VOLC-1: the worked example at https://www.volcengine.com/docs/6369/67270; V-VOLC-2: the same inputs on
+// https://docs.byteplus.com/byteplus-platform/reference/example.
 const DOC_AK = 'AKLTMjI2ODVlYzI3ZGY1NGU4ZjhjYWRjMTlmNTM5OTZkYzE';
 const DOC_SK = 'TnpCak5XWXpZV1U0WkRaaE5ERmxaR0ZpTmpjeVkyUXlZek0wTWpJMU1qWQ==';
 const DOC_QUERY: QueryPair[] = [
@@ -60,7 +61,7 @@ describe('V-VOLC-1 (official doc example, 6369/67270)', () => {
     expect(parts.signedHeaders).toBe('content-type;host;x-content-sha256;x-date');
   });
 
-  it('derives the signing key (value derived in providers.md, consistent with the doc signature)', () => {
+  it('derives the signing key (UNCONFIRMED: derived, not published; consistent with the doc signature)', () => {
     expect(signingKey(DOC_SK, '20201230', 'cn-north-1', 'iam').toString('hex')).toBe(
       'e7d2eb478084eaaaf8f85c161de16f13d97e52e77bd0415f33e7feb561cccffd',
     );
@@ -104,7 +105,7 @@ describe('V-VOLC-2 (BytePlus doc, same algorithm)', () => {
     expect(parts.hashedCanonicalRequest).toBe('4809ff4a3260bb6714f750191275cfcf0c16466951fcfd99187e69644b6ae020');
   });
 
-  it('signature: DERIVED value (the doc page could not be read there; providers.md computed it), a regression check only', () => {
+  it('signature: DERIVED value (UNCONFIRMED: not readable on the stored BytePlus page), a regression check only', () => {
     expect(parts.signature).toBe('cec8a8e26f93f557ad8b7b87abd76479f7d8baf7bed88b86d00e44c827e8e5dd');
   });
 });
@@ -117,7 +118,7 @@ const APPENDIX_A_QUERY: QueryPair[] = [
   ['ForceStop', 'false'],
 ];
 
-describe('Appendix A: RebootInstances (derived, reproduced by the SDK per providers.md)', () => {
+describe('Appendix A: RebootInstances (derived, UNCONFIRMED by a vendor page; the SDK signer reproduces it below)', () => {
   const parts = signRequest(
     {
       method: 'GET',
