@@ -74,8 +74,8 @@ export function rebootQuery(ids: readonly string[], force: boolean, dryRun: bool
     ...ids.map((id, i): QueryPair => [`InstanceIds.${i + 1}`, id]),
     ['ForceStop', String(force)],
   ];
-  // UNCONFIRMED: the RebootInstances reference (https://www.volcengine.com/docs/6396/101069) lists no DryRun parameter. Volcengine's convention
-  // elsewhere is that a passing dry run answers the request-level error DryRunOperation.
+  // UNCONFIRMED: the RebootInstances reference (https://www.volcengine.com/docs/6396/101069) lists no DryRun
+  // parameter. Volcengine's convention elsewhere is that a passing dry run answers the request-level error DryRunOperation.
   if (dryRun) pairs.push(['DryRun', 'true']);
   if (clientToken !== undefined) pairs.push(['ClientToken', clientToken]);
   return pairs;
