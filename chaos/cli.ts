@@ -1,6 +1,8 @@
 /** Command-line flags of `npm run chaos -- …`. */
 import type { ProviderName } from '../src/providers/provider.js';
-import { IMPLEMENTED_PROVIDERS } from '../src/providers/registry.js';
+import { defaultCatalog } from '../src/providers/catalog.js';
+
+const PROVIDERS = defaultCatalog.names;
 import { PHASES, type Phase } from './trial.js';
 
 export interface ChaosOptions {
@@ -17,7 +19,7 @@ export interface ChaosOptions {
 export const USAGE = `usage: npm run chaos -- [--trials N] [--seed S] [--providers a,b] [--phases p,q] [--no-faults] [--concurrency N] [--keep] [--verbose]
   --trials N        kill trials (default 40)
   --seed S          seed of the trial plan: provider, phase, fleet and kill timing per trial (default: random, printed)
-  --providers a,b   among ${IMPLEMENTED_PROVIDERS.join(', ')} (default: all)
+  --providers a,b   among ${PROVIDERS.join(', ')} (default: all)
   --phases p,q      among ${PHASES.join(', ')} (default: all)
   --faults          run the Slack fault cases after the kill trials (default)
   --no-faults       skip them
@@ -44,7 +46,7 @@ export function parseArgs(argv: readonly string[]): ChaosOptions {
   const opts: ChaosOptions = {
     trials: 40,
     seed: Math.floor(Math.random() * 2 ** 31),
-    providers: [...IMPLEMENTED_PROVIDERS],
+    providers: [...PROVIDERS],
     phases: [...PHASES],
     faults: true,
     concurrency: 2,
@@ -63,7 +65,7 @@ export function parseArgs(argv: readonly string[]): ChaosOptions {
         opts.seed = int(value(), flag, 0, 2 ** 32 - 1);
         break;
       case '--providers':
-        opts.providers = list(value() ?? '', IMPLEMENTED_PROVIDERS, 'provider');
+        opts.providers = list(value() ?? '', PROVIDERS, 'provider');
         break;
       case '--phases':
         opts.phases = list(value() ?? '', PHASES, 'phase');

@@ -23,7 +23,7 @@ const HEX = '0123456789abcdef';
 const hasQueryPair = (req: SimulatorRequest, pair: string): boolean => req.query.split('&').includes(pair);
 const never = (): boolean => false;
 
-export const CLOUDS: Record<ProviderName, CloudProfile> = {
+export const CLOUDS: Readonly<Record<string, CloudProfile>> = {
   alibaba: {
     regions: ['cn-hangzhou', 'cn-shanghai'],
     newId: (rng) => `i-${rng.chars(LOWER, 20)}`,
@@ -52,3 +52,10 @@ export const CLOUDS: Record<ProviderName, CloudProfile> = {
     isJobPoll: (req) => req.method === 'GET' && /\/jobs\/[^/]+$/.test(req.path),
   },
 };
+
+/** The chaos profile of one provider; the plan only names providers that have one. */
+export function cloudOf(provider: ProviderName): CloudProfile {
+  const cloud = CLOUDS[provider];
+  if (!cloud) throw new Error(`chaos has no profile for provider ${provider}`);
+  return cloud;
+}

@@ -1,6 +1,6 @@
 /** The trial plan: everything random about a run comes from the seed, so a run can be repeated. */
 import type { ProviderName } from '../src/providers/provider.js';
-import { CLOUDS } from './clouds.js';
+import { cloudOf } from './clouds.js';
 import type { FaultCase } from './faults.js';
 import type { Rng } from './rng.js';
 import type { Phase, TrialPlan } from './trial.js';
@@ -16,7 +16,7 @@ export function applicablePhases(phases: readonly Phase[], providers: readonly P
 }
 
 function fleet(rng: Rng, provider: ProviderName, used: Set<string>): { region: string; ids: string[]; stopped: string[] } {
-  const cloud = CLOUDS[provider];
+  const cloud = cloudOf(provider);
   // Mostly a few instances, sometimes up to 30: enough for one or two thread messages.
   const count = rng.chance(0.6) ? rng.int(1, 5) : rng.int(6, 30);
   const ids: string[] = [];

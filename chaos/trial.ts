@@ -10,7 +10,7 @@ import type { SimulatorSet } from '../src/local/simulators.js';
 import type { ProviderName } from '../src/providers/provider.js';
 import { SimulatorServer, type SimulatorRequest } from '../src/providers/simulator-kit.js';
 import { BotProcess } from './bot-process.js';
-import { CLOUDS } from './clouds.js';
+import { cloudOf } from './clouds.js';
 import type { Disarm, FaultCase } from './faults.js';
 import { cardsOf, incidentNotices, isSummary, measure, threadOf, ZERO, type Figures } from './observe.js';
 import { expectSoon, poll, sleep, within } from './wait.js';
@@ -118,7 +118,7 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
   const incidentChannel = `C0INCID${pad(plan.index)}`;
   const sim = sims.sims[plan.provider];
   if (!(sim instanceof SimulatorServer)) throw new Error(`no simulator for ${plan.provider}`);
-  const cloud = CLOUDS[plan.provider];
+  const cloud = cloudOf(plan.provider);
   for (const id of plan.ids) sim.fleet.add(plan.region, id, plan.stopped.includes(id) ? 'stopped' : 'running');
   const mentionsOurs = (req: SimulatorRequest): boolean => plan.ids.some((id) => req.path.includes(id) || req.query.includes(id) || req.body.includes(id));
   const isOurReboot = (req: SimulatorRequest): boolean => cloud.isMutating(req) && mentionsOurs(req);

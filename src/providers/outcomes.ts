@@ -40,7 +40,9 @@ export function redactOutcome(outcome: InstanceOutcome, secrets: readonly string
   const clean = (text: string): string => redactSecrets(text, secrets);
   switch (outcome.status) {
     case 'failed':
-      return { ...outcome, code: clean(outcome.code), message: clean(outcome.message) };
+      return outcome.requestId === undefined
+        ? { ...outcome, code: clean(outcome.code), message: clean(outcome.message) }
+        : { ...outcome, code: clean(outcome.code), message: clean(outcome.message), requestId: clean(outcome.requestId) };
     case 'unknown':
       return { ...outcome, reason: clean(outcome.reason) };
     default:

@@ -5,6 +5,7 @@
  * (`Provider`) is built only for providers whose credentials are configured. A cloud's
  * descriptor (descriptor.ts) holds both halves.
  */
+import type { CallObserver } from './guard.js';
 import type { RetryPolicy } from './retry.js';
 
 /**
@@ -109,4 +110,6 @@ export interface ClientOptions<Credentials> {
   timeoutMs: number;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
+  /** Told of every reboot and poll call once it has its outcomes (timing for metrics). */
+  onCall?: CallObserver;
 }

@@ -21,13 +21,11 @@ export function backoffDelayMs(retry: number, policy: RetryPolicy, random: () =>
 
 export const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One attempt's verdict: either final, or worth another try (optionally after a server-given delay). */
+/**
+ * One attempt's verdict: either final, or worth another try (optionally after a server-given delay). Whether a
+ * request may go again at all is decided by guard.ts (mayResend, resendVerdict), not by each client.
+ */
 export type AttemptResult<T> = { final: T } | { retry: T; afterMs?: number };
-
-/** Worth another try, after the server's delay when it gave one (`afterMs` is left out otherwise). */
-export function retryVerdict<T>(value: T, afterMs: number | undefined): AttemptResult<T> {
-  return afterMs === undefined ? { retry: value } : { retry: value, afterMs };
-}
 
 /**
  * Runs `attempt` until it is final or the policy runs out; then the last retryable value is returned

@@ -1,8 +1,48 @@
 /**
  * Primitives shared by the four signers, and by the simulators that verify their signatures. Each signer
- * composes them its own way.
+ * composes them its own way; what every signer hands back is the one `RequestSigner` shape below.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { HttpRequest } from './http.js';
+
+export type QueryPair = readonly [name: string, value: string];
+
+/**
+ * A request before signing. Modelled on aws-sdk-js-v3's HttpRequest as `SignatureV4.sign` takes it: the
+ * caller says what to send, the signer adds what only it can (host, its date, body hash, nonce, Authorization).
+ */
+export interface UnsignedRequest {
+  method: HttpRequest['method'];
+  /** scheme://host[:port]; the signed host header is taken from it. */
+  origin: string;
+  /** The path exactly as it goes on the wire (percent-encoded where needed). */
+  path: string;
+  /** Decoded parameters; the signer writes them onto the URL in the very form it signed. */
+  query: readonly QueryPair[];
+  /** The API's own headers (content-type, x-acs-action, x-project-id…). A header the signer owns is replaced. */
+  headers: Readonly<Record<string, string>>;
+  /** The exact body text; undefined sends none. */
+  body?: string;
+}
+
+/** The same request, signed: ready for `sendHttp`, plus the signature alone so reports can redact it. */
+export interface SignedRequest extends UnsignedRequest {
+  url: URL;
+  headers: Record<string, string>;
+  signature: string;
+}
+
+export interface RequestSigner {
+  /** `signingDate` replaces the signer's clock, as in SignatureV4; vendor test vectors need a fixed one. */
+  sign(request: UnsignedRequest, options?: { signingDate?: Date }): SignedRequest;
+}
+
+/** The caller's headers with every header the signer owns (matched case-insensitively) replaced by the signer's value. */
+export function withSignerHeaders(callerHeaders: Readonly<Record<string, string>>, own: Readonly<Record<string, string>>): Record<string, string> {
+  const owned = new Set(Object.keys(own).map((name) => name.toLowerCase()));
+  const kept = Object.entries(callerHeaders).filter(([name]) => !owned.has(name.toLowerCase()));
+  return { ...Object.fromEntries(kept), ...own };
+}
 
 /** RFC 3986 percent-encoding: keeps A-Z a-z 0-9 - _ . ~, uppercase %XX for every other UTF-8 byte. */
 export function rfc3986(value: string): string {

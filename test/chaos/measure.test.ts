@@ -5,10 +5,11 @@ import { planKillTrials } from '../../chaos/plan.js';
 import { Rng } from '../../chaos/rng.js';
 import { PHASES } from '../../chaos/trial.js';
 import { CLOUDS } from '../../chaos/clouds.js';
-import { huaweiInfo } from '../../src/providers/huawei/ids.js';
-import { alibabaInfo } from '../../src/providers/alibaba/ids.js';
-import { baiduInfo } from '../../src/providers/baidu/ids.js';
-import { volcengineInfo } from '../../src/providers/volcengine/ids.js';
+import type { ProviderInfo } from '../../src/providers/provider.js';
+import { huaweiInfo } from '../../src/providers/huawei/info.js';
+import { alibabaInfo } from '../../src/providers/alibaba/info.js';
+import { baiduInfo } from '../../src/providers/baidu/info.js';
+import { volcengineInfo } from '../../src/providers/volcengine/info.js';
 
 const JOB = 'r-abcdefghij';
 const CH = 'C0CHAOS001';
@@ -78,10 +79,10 @@ describe('trial plan', () => {
     const a = plan();
     expect(plan()).toEqual(a);
     expect(new Set(a.map((p) => p.phase))).toEqual(new Set(PHASES));
-    const info = { alibaba: alibabaInfo, volcengine: volcengineInfo, baidu: baiduInfo, huawei: huaweiInfo };
+    const info: Record<string, ProviderInfo> = { alibaba: alibabaInfo, volcengine: volcengineInfo, baidu: baiduInfo, huawei: huaweiInfo };
     for (const p of a) {
-      expect(info[p.provider].regions).toContain(p.region);
-      for (const id of p.ids) expect(info[p.provider].isInstanceId(id)).toBe(true);
+      expect(info[p.provider]?.regions).toContain(p.region);
+      for (const id of p.ids) expect(info[p.provider]?.isInstanceId(id)).toBe(true);
       expect(p.ids.length).toBeLessThanOrEqual(30);
       if (p.phase === 'huawei-polling') expect(p.provider).toBe('huawei');
     }

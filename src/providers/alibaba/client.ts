@@ -1,17 +1,18 @@
 /**
  * Alibaba Cloud ECS `RebootInstances` (2014-05-26) over undici, signed with ACS3-HMAC-SHA256.
  * BatchOptimization=SuccessFirst makes ECS answer per instance instead of failing the whole batch
- * for one bad id. The API has no idempotency token, so an answer lost in transit is never resent.
+ * for one bad id. The API has no idempotency token, so under the guard's resend rule (guard.ts) an answer
+ * lost in transit, or one that does not say whether ECS acted, is never resent.
  */
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { guardProvider, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
 import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
-import { failAll, failedOutcome, parseJsonOrUndefined, redactSecrets, unknownAll, unknownOutcome } from '../outcomes.js';
+import { failAll, failedOutcome, parseJsonOrUndefined, unknownAll, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
-import { retryVerdict, withRetries, type AttemptResult } from '../retry.js';
-import { hostHeader, isoSeconds, sha256Hex } from '../signing.js';
+import { withRetries, type AttemptResult } from '../retry.js';
+import type { RequestSigner } from '../signing.js';
 import { alibabaInfo } from './info.js';
-import { canonicalQueryString, sign, type QueryPair } from './signer.js';
+import { createAlibabaSigner, type QueryPair } from './signer.js';
 
 export interface AlibabaCredentials {
   accessKeyId: string;
@@ -87,98 +88,88 @@ export function isServerFaultCode(code: string): boolean {
   return code === 'InternalError' || code === 'ServiceUnavailable';
 }
 
+/**
+ * An unsettled answer to RebootInstances as evidence for the guard's resend rule. There is no idempotency token
+ * (RebootInstancesRequest.ts above). A dry run is not counted as harmless: with SuccessFirst it answers
+ * DRYRUN.SUCCESS whatever the check finds, so resending one would learn nothing, and the real call's caution costs nothing.
+ */
+function evidence(answer: ResendAnswer): ResendEvidence {
+  return { answer, changesNothing: false, resendSafe: alibabaInfo.resendSafe };
+}
+
 export function createAlibabaProvider(options: ClientOptions<AlibabaCredentials>): Provider {
-  const now = options.now ?? (() => new Date());
   const { accessKeyId, accessKeySecret } = options.credentials;
 
-  async function reboot(call: RebootCall): Promise<BatchResult> {
-    const ids = [...new Set(call.ids)];
-    if (ids.length === 0) return { outcomes: [] };
-    if (ids.length > alibabaInfo.maxBatch) {
-      return {
-        outcomes: failAll(ids, 'TooManyInstances', `Alibaba ECS accepts at most ${alibabaInfo.maxBatch} instance ids per call, got ${ids.length}; nothing was sent`),
-      };
-    }
+  async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
+    const { ids } = call;
     if (!REGION.test(call.region)) {
       return { outcomes: failAll(ids, 'InvalidRegion', `"${call.region}" is not a region id; nothing was sent`) };
     }
-    const url = new URL(alibabaEndpoint(call.region, options.endpoint));
+    const signer = scope.track(createAlibabaSigner({ credentials: { accessKeyId, accessKeySecret }, ...(options.now ? { now: options.now } : {}) }));
+    const origin = alibabaEndpoint(call.region, options.endpoint);
     const query = rebootQueryPairs(call, ids);
-    const outcomes = await withRetries((_n) => attempt(url, query, ids), options.retry, options.sleep);
+    const outcomes = await withRetries((_n) => attempt(signer, origin, query, ids), options.retry, options.sleep);
     return { outcomes };
   }
 
-  async function attempt(base: URL, query: readonly QueryPair[], ids: string[]): Promise<AttemptResult<InstanceOutcome[]>> {
-    const body = '';
-    const headers: Record<string, string> = {
-      host: hostHeader(base),
-      'x-acs-action': ECS_ACTION,
-      'x-acs-version': ECS_VERSION,
-      'x-acs-date': isoSeconds(now()),
-      'x-acs-signature-nonce': randomBytes(16).toString('hex'),
-      'x-acs-content-sha256': sha256Hex(body),
-    };
-    const signed = sign({ method: 'POST', path: '/', query, headers, hashedPayload: headers['x-acs-content-sha256'] ?? '', accessKeyId, accessKeySecret });
-    headers['authorization'] = signed.authorization;
-    const redact = (text: string): string => redactSecrets(text, [accessKeySecret, signed.signature]);
+  async function attempt(signer: RequestSigner, origin: string, query: readonly QueryPair[], ids: readonly string[]): Promise<AttemptResult<InstanceOutcome[]>> {
+    // Signed afresh for each attempt: a new date and nonce, or ECS would refuse the resend as a replay.
+    const signed = signer.sign({ method: 'POST', origin, path: '/', query, headers: { 'x-acs-action': ECS_ACTION, 'x-acs-version': ECS_VERSION }, body: '' });
     let res: HttpResponse;
     try {
-      res = await sendHttp({
-        method: 'POST',
-        // The query string is exactly the canonical one we signed; URL/URLSearchParams would re-encode it.
-        url: new URL(`${base.origin}/?${canonicalQueryString(query)}`),
-        headers,
-        body,
-        timeoutMs: options.timeoutMs,
-      });
+      res = await sendHttp({ ...signed, timeoutMs: options.timeoutMs });
     } catch (err) {
       return transportVerdict(err, ids);
     }
-    return interpret(res, ids, redact);
+    return interpret(res, ids);
   }
 
-  return { info: alibabaInfo, reboot };
+  return guardProvider(alibabaInfo, { reboot }, { secrets: [accessKeySecret], ...(options.onCall ? { onCall: options.onCall } : {}) });
 }
 
-function transportVerdict(err: unknown, ids: string[]): AttemptResult<InstanceOutcome[]> {
-  const code = err instanceof TransportError ? err.code : 'UNKNOWN';
-  if (err instanceof TransportError && err.phase === 'not-sent') {
-    return { retry: failAll(ids, code, err.message) };
-  }
-  // RebootInstances has no idempotency token: resending could reboot twice.
-  return { final: unknownAll(ids, `request sent but no answer (network error ${code}); the instance may or may not be rebooting — check it in the console`) };
+function transportVerdict(err: unknown, ids: readonly string[]): AttemptResult<InstanceOutcome[]> {
+  if (!(err instanceof TransportError)) throw err;
+  if (err.phase === 'not-sent') return resendVerdict(evidence('not-sent'), failAll(ids, err.code, err.message));
+  return resendVerdict(
+    evidence('ambiguous'),
+    unknownAll(ids, `request sent but no answer (network error ${err.code}); the instance may or may not be rebooting — check it in the console`),
+  );
 }
 
-function interpret(res: HttpResponse, ids: string[], redact: (s: string) => string): AttemptResult<InstanceOutcome[]> {
+function interpret(res: HttpResponse, ids: readonly string[]): AttemptResult<InstanceOutcome[]> {
   const json = parseJsonOrUndefined(res.text);
   if (res.status >= 200 && res.status < 300) {
     const ok = SuccessSchema.safeParse(json);
-    if (ok.success) return { final: perInstance(ids, ok.data.InstanceResponses.InstanceResponse, ok.data.RequestId, redact) };
+    if (ok.success) return { final: perInstance(ids, ok.data.InstanceResponses.InstanceResponse, ok.data.RequestId) };
     const err = ErrorSchema.safeParse(json);
-    if (err.success) return apiErrorVerdict(err.data, res, ids, redact);
+    if (err.success) return apiErrorVerdict(err.data, res, ids);
     // ECS accepted the call, so the instances may be rebooting: never report that as a plain failure.
-    return {
-      final: unknownAll(ids, `UnexpectedResponse: HTTP ${res.status} accepted with a body ECS does not document; the instance may or may not be rebooting — check it in the console`),
-    };
+    return resendVerdict(
+      evidence('ambiguous'),
+      unknownAll(ids, `UnexpectedResponse: HTTP ${res.status} accepted with a body ECS does not document; the instance may or may not be rebooting — check it in the console`),
+    );
   }
   const err = ErrorSchema.safeParse(json);
-  if (err.success) return apiErrorVerdict(err.data, res, ids, redact);
+  if (err.success) return apiErrorVerdict(err.data, res, ids);
   return unparsableErrorVerdict(res, ids);
 }
 
 /**
- * ECS's own error body. Only throttling is sent again; a server fault leaves the instances unknown; anything else
- * (a 4xx such as IncorrectInstanceStatus, InvalidInstanceId.NotFound) is ECS refusing the call, so it failed.
+ * ECS's own error body. Throttling proved nothing was done; a server fault does not say so, so the instances are
+ * unknown; anything else (a 4xx such as IncorrectInstanceStatus, InvalidInstanceId.NotFound) is ECS refusing the call.
  */
-function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: string[], redact: (s: string) => string): AttemptResult<InstanceOutcome[]> {
-  const message = redact(err.Message ?? `HTTP ${res.status}`);
-  if (res.status === 429 || isThrottlingCode(err.Code)) return retryVerdict(failAll(ids, err.Code, message, err.RequestId), retryAfterMs(res.headers));
+function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: readonly string[]): AttemptResult<InstanceOutcome[]> {
+  const message = err.Message ?? `HTTP ${res.status}`;
+  if (res.status === 429 || isThrottlingCode(err.Code)) {
+    return resendVerdict(evidence('throttled'), failAll(ids, err.Code, message, err.RequestId), retryAfterMs(res.headers));
+  }
   // Any 5xx with an ECS body is read like InternalError: no Alibaba page says ECS did nothing before answering it.
   if (res.status >= 500 || isServerFaultCode(err.Code)) {
     const ref = err.RequestId === undefined ? '' : `, RequestId ${err.RequestId}`;
-    return {
-      final: unknownAll(ids, `ECS answered HTTP ${res.status} ${err.Code} (${message}${ref}), which does not say whether it acted; the instance may or may not be rebooting — check it in the console`),
-    };
+    return resendVerdict(
+      evidence('ambiguous'),
+      unknownAll(ids, `ECS answered HTTP ${res.status} ${err.Code} (${message}${ref}), which does not say whether it acted; the instance may or may not be rebooting — check it in the console`),
+    );
   }
   return { final: failAll(ids, err.Code, message, err.RequestId) };
 }
@@ -188,17 +179,20 @@ function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: string[], redact
  * for rate (RFC 6585 §4; UNCONFIRMED for Alibaba's gateway, which documents throttling by code only). Any 5xx,
  * 503 included, may hide a request that ECS did receive: UNCONFIRMED either way, so the safe side, unknown.
  */
-function unparsableErrorVerdict(res: HttpResponse, ids: string[]): AttemptResult<InstanceOutcome[]> {
+function unparsableErrorVerdict(res: HttpResponse, ids: readonly string[]): AttemptResult<InstanceOutcome[]> {
   if (res.status === 429) {
-    return retryVerdict(failAll(ids, 'HTTP429', 'HTTP 429 without an ECS error body'), retryAfterMs(res.headers));
+    return resendVerdict(evidence('throttled'), failAll(ids, 'HTTP429', 'HTTP 429 without an ECS error body'), retryAfterMs(res.headers));
   }
   if (res.status >= 500) {
-    return { final: unknownAll(ids, `HTTP ${res.status} from a gateway without an ECS answer; the instance may or may not be rebooting — check it in the console`) };
+    return resendVerdict(
+      evidence('ambiguous'),
+      unknownAll(ids, `HTTP ${res.status} from a gateway without an ECS answer; the instance may or may not be rebooting — check it in the console`),
+    );
   }
   return { final: failAll(ids, 'UnexpectedResponse', `HTTP ${res.status} with a body ECS does not document`) };
 }
 
-function perInstance(ids: string[], answers: InstanceResponse[], requestId: string | undefined, redact: (s: string) => string): InstanceOutcome[] {
+function perInstance(ids: readonly string[], answers: InstanceResponse[], requestId: string | undefined): InstanceOutcome[] {
   const byId = new Map<string, InstanceResponse>();
   for (const answer of answers) if (!byId.has(answer.InstanceId)) byId.set(answer.InstanceId, answer);
   return ids.map((id): InstanceOutcome => {
@@ -209,17 +203,18 @@ function perInstance(ids: string[], answers: InstanceResponse[], requestId: stri
       const ref = requestId === undefined ? '' : ` (RequestId ${requestId})`;
       return unknownOutcome(id, `MissingFromResponse: ECS accepted the call${ref} but gave no result for this instance; it may or may not be rebooting — check it in the console`);
     }
-    return instanceOutcome(id, answer, requestId, redact);
+    return instanceOutcome(id, answer, requestId);
   });
 }
 
-function instanceOutcome(id: string, answer: InstanceResponse, requestId: string | undefined, redact: (s: string) => string): InstanceOutcome {
+function instanceOutcome(id: string, answer: InstanceResponse, requestId: string | undefined): InstanceOutcome {
   if (answer.Code === '200') return { id, status: 'succeeded', detail: transition(answer) };
   if (answer.Code === 'DRYRUN.SUCCESS') {
-    // With SuccessFirst, ECS reports DRYRUN.SUCCESS whatever the check finds (seed page, DryRun).
+    // With SuccessFirst, ECS reports DRYRUN.SUCCESS whatever the check finds (DryRun and BatchOptimization in the
+    // RebootInstances reference, https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-rebootinstances).
     return { id, status: 'checked', detail: 'DRYRUN.SUCCESS (Alibaba does not report per-instance check failures in a batch dry run)' };
   }
-  return failedOutcome(id, answer.Code, redact(answer.Message ?? ''), requestId);
+  return failedOutcome(id, answer.Code, answer.Message ?? '', requestId);
 }
 
 function transition(answer: InstanceResponse): string {

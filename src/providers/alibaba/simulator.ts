@@ -180,7 +180,7 @@ export class AlibabaSimulator extends SimulatorServer {
     const instance = this.fleet.get(params.region, id);
     const status = instance ? STATUS[instance.state] : '';
     if (params.dryRun) {
-      // Seed page: with SuccessFirst a dry run answers DRYRUN.SUCCESS whatever the check finds.
+      // With SuccessFirst a dry run answers DRYRUN.SUCCESS whatever the check finds (https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-rebootinstances).
       return { InstanceId: id, Code: 'DRYRUN.SUCCESS', Message: ERRORS.dryRunPassed.message, PreviousStatus: status, CurrentStatus: status };
     }
     const found = this.check(params.region, id);

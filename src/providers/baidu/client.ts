@@ -1,18 +1,20 @@
 /**
- * Baidu AI Cloud BCC reboot client (providers.md §3). One documented call per instance,
- * `PUT /v2/instance/{id}?reboot`; the SDK-only batch endpoint is deliberately not used. BCC has no
- * idempotency token, so a reboot whose answer was lost, failed with a 5xx or cannot be read is reported as
- * 'unknown', never resent.
+ * Baidu AI Cloud BCC reboot client: one documented call per instance, `PUT /v2/instance/{id}?reboot`
+ * (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en); the batch endpoint known only from bce-sdk-go
+ * (services/bcc/api/instance.go, BatchRebootInstance) is deliberately not used. BCC has no idempotency token, so
+ * under the guard's resend rule (guard.ts) a reboot whose answer was lost, failed with a 5xx or cannot be read is
+ * reported as 'unknown', never resent.
  * Dry run has no native form: it reads the instance (`GET /v2/instance/{id}`) and predicts the answer.
  */
 import { z } from 'zod';
-import { retryAfterMs, sendHttp, TransportError, type HttpRequest, type HttpResponse } from '../http.js';
-import { failAll, failedOutcome, parseJsonOrUndefined, redactOutcome, unknownOutcome } from '../outcomes.js';
+import { guardProvider, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
+import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
+import { failAll, failedOutcome, parseJsonOrUndefined, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
-import { realSleep, retryVerdict, withRetries, type AttemptResult } from '../retry.js';
-import { hostHeader, isoSeconds } from '../signing.js';
+import { realSleep, withRetries, type AttemptResult } from '../retry.js';
+import { rfc3986, type RequestSigner } from '../signing.js';
 import { baiduInfo } from './info.js';
-import { canonicalUri, DEFAULT_EXPIRATION_SECONDS, signBceRequest } from './signer.js';
+import { createBaiduSigner } from './signer.js';
 
 export interface BaiduCredentials {
   accessKeyId: string;
@@ -40,7 +42,7 @@ const ErrorBody = z.object({
 });
 type ErrorBody = z.infer<typeof ErrorBody>;
 
-// The doc promises an empty body; the Go SDK parses this optional shape, so accept it too.
+// The reboot page promises an empty body; bce-sdk-go (services/bcc/api/model.go) parses this optional shape, so accept it too.
 const RebootAccepted = z.object({
   requestId: z.string().optional(),
   failedInstanceIdList: z.array(z.string()).optional(),
@@ -51,111 +53,82 @@ const InstanceDetail = z.object({
 });
 
 type Verdict = AttemptResult<InstanceOutcome>;
+type Method = 'GET' | 'PUT';
+
+/** An unsettled answer as evidence for the guard's resend rule: the status read changes nothing, the PUT has no token. */
+function evidence(answer: ResendAnswer, method: Method): ResendEvidence {
+  return { answer, changesNothing: method === 'GET', resendSafe: baiduInfo.resendSafe };
+}
 
 export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): Provider {
-  const now = options.now ?? (() => new Date());
   const sleep = options.sleep ?? realSleep;
 
-  async function reboot(call: RebootCall): Promise<BatchResult> {
-    let base: string;
+  async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
+    let origin: string;
     try {
-      base = baiduEndpoint(call.region, options.endpoint);
+      origin = baiduEndpoint(call.region, options.endpoint);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       return { outcomes: failAll(call.ids, 'InvalidEndpoint', message) };
     }
-    // maxBatch is 1, so the runner's limiter already bounds concurrency; several ids still go out together.
+    const signer = scope.track(createBaiduSigner({ credentials: options.credentials, ...(options.now ? { now: options.now } : {}) }));
+    // The guard hands over at most baiduInfo.maxBatch (1) ids: one PUT or GET each.
     const outcomes = await Promise.all(
-      call.ids.map((id) => (call.dryRun ? checkOne(base, id) : rebootOne(base, id, call.force))),
+      call.ids.map((id) => (call.dryRun ? checkOne(signer, origin, id) : rebootOne(signer, origin, id, call.force))),
     );
     return { outcomes };
   }
 
-  function rebootOne(base: string, id: string, force: boolean): Promise<InstanceOutcome> {
+  function rebootOne(signer: RequestSigner, origin: string, id: string, force: boolean): Promise<InstanceOutcome> {
     const body = JSON.stringify({ forceStop: force });
-    return runAttempts(id, 'PUT', base, body, (res) => rebootVerdict(id, res));
+    return runAttempts(signer, id, 'PUT', origin, body, (res) => rebootVerdict(id, res));
   }
 
-  function checkOne(base: string, id: string): Promise<InstanceOutcome> {
-    return runAttempts(id, 'GET', base, undefined, (res) => checkVerdict(id, res));
+  function checkOne(signer: RequestSigner, origin: string, id: string): Promise<InstanceOutcome> {
+    return runAttempts(signer, id, 'GET', origin, undefined, (res) => checkVerdict(id, res));
   }
 
-  /**
-   * Signs every attempt afresh (a new timestamp, so a RequestExpired retry can succeed) and scrubs
-   * every signature used from the final outcome, in case a cloud message ever echoes one.
-   */
+  /** Signs every attempt afresh: a new timestamp, so a RequestExpired retry can succeed. */
   async function runAttempts(
+    signer: RequestSigner,
     id: string,
-    method: 'GET' | 'PUT',
-    base: string,
+    method: Method,
+    origin: string,
     body: string | undefined,
     judge: (res: HttpResponse) => Verdict,
   ): Promise<InstanceOutcome> {
-    const hidden = [options.credentials.secretAccessKey];
     let expiredRetried = false;
-    const outcome = await withRetries<InstanceOutcome>(
+    return withRetries<InstanceOutcome>(
       async () => {
-        const { req, signature } = buildRequest(method, base, id, body);
-        hidden.push(signature);
+        const signed = signer.sign({
+          method,
+          origin,
+          path: `/v2/instance/${rfc3986(id)}`,
+          query: method === 'PUT' ? [['reboot', '']] : [],
+          headers: body === undefined ? {} : { 'content-type': CONTENT_TYPE },
+          ...(body === undefined ? {} : { body }),
+        });
         let res: HttpResponse;
         try {
-          res = await sendHttp(req);
+          res = await sendHttp({ ...signed, timeoutMs: options.timeoutMs });
         } catch (err) {
           return transportVerdict(id, method, err);
         }
         const verdict = judge(res);
-        // RequestExpired gets one retry (bce-sdk-go retries it too): a fresh timestamp cures a slow
+        // RequestExpired gets one retry (bce-sdk-go bce/retry.go retries it too): a fresh timestamp cures a slow
         // queue, while a wrong clock fails again at once instead of burning the whole policy.
         if ('final' in verdict && isCode(verdict.final, 'RequestExpired') && !expiredRetried) {
           expiredRetried = true;
-          return { retry: verdict.final };
+          return resendVerdict(evidence('unauthenticated', method), verdict.final);
         }
         return verdict;
       },
       options.retry,
       sleep,
     );
-    return redactOutcome(outcome, hidden);
   }
 
-  function buildRequest(
-    method: 'GET' | 'PUT',
-    base: string,
-    id: string,
-    body: string | undefined,
-  ): { req: HttpRequest; signature: string } {
-    const path = `/v2/instance/${id}`;
-    const query: Array<[string, string]> = method === 'PUT' ? [['reboot', '']] : [];
-    const url = new URL(canonicalUri(path) + (method === 'PUT' ? '?reboot' : ''), base);
-    const date = isoSeconds(now());
-    const headers: Record<string, string> = { host: hostHeader(url), 'x-bce-date': date };
-    if (body !== undefined) {
-      headers['content-type'] = CONTENT_TYPE;
-      headers['content-length'] = String(Buffer.byteLength(body, 'utf8'));
-    }
-    // Sign exactly the headers we send (content-length;content-type;host;x-bce-date for the reboot,
-    // host;x-bce-date for the bodiless status read), named explicitly rather than left to the default set.
-    const signed = signBceRequest(
-      { method, path, query, headers },
-      {
-        accessKeyId: options.credentials.accessKeyId,
-        secretAccessKey: options.credentials.secretAccessKey,
-        timestamp: date,
-        expirationSeconds: DEFAULT_EXPIRATION_SECONDS,
-        signedHeaders: Object.keys(headers),
-      },
-    );
-    const req: HttpRequest = {
-      method,
-      url,
-      headers: { ...headers, authorization: signed.authorization },
-      body,
-      timeoutMs: options.timeoutMs,
-    };
-    return { req, signature: signed.signature };
-  }
-
-  return { info: baiduInfo, reboot };
+  return guardProvider(baiduInfo, { reboot }, { secrets: [options.credentials.secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
 }
 
 /**
@@ -169,12 +142,13 @@ function rebootVerdict(id: string, res: HttpResponse): Verdict {
     const parsed = RebootAccepted.safeParse(parseJsonOrUndefined(res.text));
     if (res.status !== 200 || !parsed.success) {
       const ref = requestIdOf(res);
-      return {
-        final: unknownOutcome(
+      return resendVerdict(
+        evidence('ambiguous', 'PUT'),
+        unknownOutcome(
           id,
           `UnexpectedResponse: HTTP ${res.status} with a body BCC does not document${ref ? ` (request ${ref})` : ''}; the instance may or may not be rebooting — check it in the console`,
         ),
-      };
+      );
     }
     if (parsed.data.failedInstanceIdList?.includes(id)) {
       return { final: failedOutcome(id, 'RebootFailed', 'BCC listed this instance in failedInstanceIdList', requestIdOf(res, parsed.data.requestId)) };
@@ -197,40 +171,38 @@ function checkVerdict(id: string, res: HttpResponse): Verdict {
 }
 
 /**
- * Sends the reboot again only after an answer that says nothing happened. BCC documents no throttling code
- * (common errors, https://cloud.baidu.com/doc/BCC/s/Ojwvyo6nc), so HTTP 429 is the signal (RFC 6585 §4;
- * UNCONFIRMED for BCC). A 5xx does not prove BCC did nothing, even with a BCC body: InternalError is "an internal
- * error, please try again" (same page), which says nothing of the reboot, and the PUT carries no token that would
- * make a resend harmless (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en). bce-sdk-go bce/retry.go resends
- * 500/502/503 all the same; we do not, so for the PUT a 5xx is 'unknown'. A status read changes nothing and may
- * be asked again after any 5xx.
+ * BCC documents no throttling code (common errors, https://cloud.baidu.com/doc/BCC/s/Ojwvyo6nc), so HTTP 429 is
+ * the throttle signal (RFC 6585 §4; UNCONFIRMED for BCC). A 5xx does not prove BCC did nothing, even with a BCC
+ * body: InternalError is "an internal error, please try again" (same page), which says nothing of the reboot, and
+ * the PUT carries no token that would make a resend harmless (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en).
+ * bce-sdk-go bce/retry.go resends 500/502/503 all the same; the resend rule does not, so for the PUT a 5xx is
+ * 'unknown', while a status read changes nothing and is asked again.
  */
-function errorVerdict(id: string, res: HttpResponse, method: 'GET' | 'PUT'): Verdict {
+function errorVerdict(id: string, res: HttpResponse, method: Method): Verdict {
   const parsed = ErrorBody.safeParse(parseJsonOrUndefined(res.text));
   const body = parsed.success ? parsed.data : undefined;
-  if (res.status === 429) return retryVerdict(failed(id, res, body, 'TooManyRequests'), retryAfterMs(res.headers));
+  if (res.status === 429) return resendVerdict(evidence('throttled', method), failed(id, res, body, 'TooManyRequests'), retryAfterMs(res.headers));
   if (res.status >= 500) {
-    if (method === 'GET') return retryVerdict(failed(id, res, body, `HTTP${res.status}`), retryAfterMs(res.headers));
+    if (method === 'GET') return resendVerdict(evidence('ambiguous', method), failed(id, res, body, `HTTP${res.status}`), retryAfterMs(res.headers));
     const ref = requestIdOf(res, body?.requestId);
     const said = body
       ? `BCC answered HTTP ${res.status} ${body.code} (${truncate(body.message || 'no message')}${ref ? `, request ${ref}` : ''})`
       : `HTTP ${res.status} without a BCC error body`;
-    return { final: unknownOutcome(id, `${said}; the instance may or may not be rebooting — check it in the console`) };
+    return resendVerdict(evidence('ambiguous', method), unknownOutcome(id, `${said}; the instance may or may not be rebooting — check it in the console`));
   }
   if (res.status >= 400 && body) return { final: failed(id, res, body, body.code) };
   return { final: unexpected(id, res) };
 }
 
-function transportVerdict(id: string, method: 'GET' | 'PUT', err: unknown): Verdict {
-  if (!(err instanceof TransportError)) {
-    return { final: failedOutcome(id, 'ClientError', 'request could not be built or sent') };
-  }
-  if (err.phase === 'not-sent') return { retry: failedOutcome(id, err.code, err.message) };
-  // A status read changes nothing, so it may be repeated whatever happened to the first one.
-  if (method === 'GET') {
-    return { retry: failedOutcome(id, err.code, `no answer to the status check (${err.message})`) };
-  }
-  return { final: unknownOutcome(id, `request sent but no answer (network error ${err.code}); the instance may or may not be rebooting — check it in the console`) };
+function transportVerdict(id: string, method: Method, err: unknown): Verdict {
+  // Not a network failure but a bug: the guard reports it unknown, as it may come after the request left.
+  if (!(err instanceof TransportError)) throw err;
+  if (err.phase === 'not-sent') return resendVerdict(evidence('not-sent', method), failedOutcome(id, err.code, err.message));
+  const lost =
+    method === 'GET'
+      ? failedOutcome(id, err.code, `no answer to the status check (${err.message})`)
+      : unknownOutcome(id, `request sent but no answer (network error ${err.code}); the instance may or may not be rebooting — check it in the console`);
+  return resendVerdict(evidence('ambiguous', method), lost);
 }
 
 /** A BCC error body as an outcome; without a body, `fallbackCode` and the HTTP status stand in. */

@@ -32,7 +32,7 @@ const INSTANCE_PATH = /^\/v(\d+)\/instance\/([^/]+)$/;
 
 const BCC_STATUS: Record<FleetState, string> = {
   running: 'Running',
-  // The seed doc: "After the API is called successfully, the instance is in the Starting status."
+  // The reboot page (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en): "After the API is called successfully, the instance is in the Starting status."
   rebooting: 'Starting',
   stopped: 'Stopped',
 };
@@ -73,8 +73,8 @@ const ERRORS = {
   badUri: { status: 400, code: 'InvalidURI', message: 'Could not parse the specified URI.' },
   badVersion: { status: 404, code: 'InvalidVersion', message: 'The API version specified was invalid.' },
   badJson: { status: 400, code: 'MalformedJSON', message: 'The JSON you provided was not well-formed.' },
-  // BCC's own not-found code is not in the seed or the common table; NoSuchObject is the code other
-  // BCE network/compute APIs return for a missing resource, so it is the most plausible stand-in.
+  // UNCONFIRMED: BCC's own not-found code is not on the reboot page or in the common table; NoSuchObject is the
+  // code other BCE network/compute APIs return for a missing resource, so it is the most plausible stand-in.
   notFound: {
     status: 404,
     code: 'NoSuchObject',

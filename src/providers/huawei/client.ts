@@ -1,24 +1,19 @@
 /**
- * Huawei Cloud ECS batch reboot (POST /v1/{project_id}/cloudservers/action), an asynchronous API:
- * the POST answers with a job id and `poll` follows GET /v1/{project_id}/jobs/{job_id} until every
- * sub-job (one per server) has finished. providers.md §4.
+ * Huawei Cloud ECS batch reboot, the transport half: signing, sending and reading the cloud's answers.
+ * POST /v1/{project_id}/cloudservers/action (BatchRebootServers, https://support.huaweicloud.com/api-ecs/ecs_02_0302.html)
+ * answers with a job id; job-follower.ts follows the job, asking this file for each job query. Dry runs read
+ * each server with ShowServer (GET /v1/{project_id}/cloudservers/{server_id}).
  */
 import { z } from 'zod';
+import { guardProvider, mayResend, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
 import { TransportError, retryAfterMs, sendHttp, type HttpResponse } from '../http.js';
-import type {
-  AsyncJobHandle,
-  BatchResult,
-  ClientOptions,
-  InstanceOutcome,
-  PollCall,
-  Provider,
-  RebootCall,
-} from '../provider.js';
-import { failAll, failedOutcome, parseJsonOrUndefined, redactOutcome, unknownAll, unknownOutcome } from '../outcomes.js';
-import { realSleep, retryVerdict, withRetries, type AttemptResult } from '../retry.js';
-import { compactIso, hostHeader, rfc3986 } from '../signing.js';
+import { failAll, failedOutcome, parseJsonOrUndefined, unknownAll } from '../outcomes.js';
+import type { BatchResult, ClientOptions, InstanceOutcome, PollCall, Provider, RebootCall } from '../provider.js';
+import { realSleep, withRetries, type AttemptResult, type RetryPolicy } from '../retry.js';
+import { rfc3986, type RequestSigner } from '../signing.js';
 import { huaweiInfo } from './info.js';
-import { signRequest } from './signer.js';
+import { followJob, JobSchema, type FollowOptions, type JobQuery } from './job-follower.js';
+import { createHuaweiSigner } from './signer.js';
 
 export interface HuaweiCredentials {
   accessKeyId: string;
@@ -40,12 +35,13 @@ export interface HuaweiClientOptions extends ClientOptions<HuaweiCredentials> {
   dryRunConcurrency?: number;
 }
 
+// The value every official SDK sends for this API.
 const JSON_CONTENT_TYPE = 'application/json;charset=UTF-8';
-const POLL_GROWTH = 1.5;
 
 export function huaweiEndpoint(region: string, override?: string): string {
   if (override) return override.replace(/\/+$/, '');
-  // The European sovereign region lives under its own top-level domain (providers.md §4.4).
+  // The European sovereign region lives under its own top-level domain
+  // (EU_WEST_101 in huaweicloud/huaweicloud-sdk-nodejs-v3 services/ecs/v2/EcsRegion.ts).
   const domain = region === 'eu-west-101' ? 'myhuaweicloud.eu' : 'myhuaweicloud.com';
   return `https://ecs.${region}.${domain}`;
 }
@@ -58,38 +54,14 @@ export function projectIdFor(credentials: HuaweiCredentials, region: string): st
 
 const JobCreatedSchema = z.object({ job_id: z.string().min(1) });
 
-const text = z.string().nullish();
-
-const SubJobSchema = z.object({
-  status: z.string(),
-  job_id: text,
-  error_code: text,
-  fail_reason: text,
-  entities: z.object({ server_id: text }).nullish(),
-});
-
-const JobSchema = z.object({
-  status: z.string(),
-  job_id: text,
-  error_code: text,
-  fail_reason: text,
-  entities: z
-    .object({
-      sub_jobs_total: z.number().nullish(),
-      sub_jobs: z.array(SubJobSchema).nullish(),
-      // A single-server job may name its server directly instead of listing sub-jobs.
-      server_id: text,
-    })
-    .nullish(),
-});
-type Job = z.infer<typeof JobSchema>;
-type SubJob = z.infer<typeof SubJobSchema>;
-
 const ServerSchema = z.object({ server: z.object({ id: z.string(), status: z.string() }) });
 
-/** ECS service errors: {"error":{"code","message"}} (providers.md §4.7). */
+/**
+ * ECS service errors: {"error":{"code","message"}} (https://support.huaweicloud.com/api-ecs/ecs_07_0005.html; read by
+ * huaweicloud-sdk-nodejs-v3 core/exception/ExceptionUtil.ts).
+ */
 const EcsErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
-/** API gateway errors: {"error_code","error_msg","request_id"}. */
+/** API gateway errors: {"error_code","error_msg","request_id"} (https://support.huaweicloud.com/en-us/devg-apisign/api-sign-errorcode.html). */
 const GatewayErrorSchema = z.object({ error_code: z.string(), error_msg: z.string(), request_id: z.string().optional() });
 /** The job API's own failure fields: {"code","message"} at the top level. */
 const FlatErrorSchema = z.object({ code: z.string(), message: z.string() });
@@ -102,9 +74,9 @@ export interface CloudError {
   code: string;
   message: string;
   requestId?: string;
-  /** The gateway turned the request away for rate: nothing was done, so even the reboot POST may go again. */
+  /** The gateway turned the request away for rate: nothing was done ('throttled' evidence for the resend rule). */
   throttled: boolean;
-  /** The cloud failed somewhere, perhaps after acting: only a read may be sent again. */
+  /** The cloud failed somewhere, perhaps after acting ('ambiguous' evidence: only a read may be sent again). */
   serverFault: boolean;
   afterMs?: number;
 }
@@ -162,56 +134,50 @@ export function classifyError(res: HttpResponse): CloudError {
   };
 }
 
-/** An error answer to a read (ShowServer, the job query): a read changes nothing, so a server fault may be asked again. */
+/** An unsettled answer as evidence for the guard's resend rule; the batch reboot has no idempotency token. */
+function evidence(answer: ResendAnswer, changesNothing: boolean): ResendEvidence {
+  return { answer, changesNothing, resendSafe: huaweiInfo.resendSafe };
+}
+
+function errorEvidence(error: CloudError, changesNothing: boolean): ResendEvidence | undefined {
+  if (error.throttled) return evidence('throttled', changesNothing);
+  return error.serverFault ? evidence('ambiguous', changesNothing) : undefined;
+}
+
+function transportEvidence(error: TransportError, changesNothing: boolean): ResendEvidence {
+  return evidence(error.phase === 'not-sent' ? 'not-sent' : 'ambiguous', changesNothing);
+}
+
+/** An error answer to a read (ShowServer): a read changes nothing, so the rule lets a server fault be asked again. */
 function readErrorVerdict(res: HttpResponse): AttemptResult<{ kind: 'error'; error: CloudError }> {
   const error = classifyError(res);
   const verdict = { kind: 'error' as const, error };
-  return error.throttled || error.serverFault ? retryVerdict(verdict, error.afterMs) : { final: verdict };
+  const seen = errorEvidence(error, true);
+  return seen ? resendVerdict(seen, verdict, error.afterMs) : { final: verdict };
 }
 
-// ---- job mapping (pure) ---------------------------------------------------------------------------
+// ---- sending --------------------------------------------------------------------------------------
 
-const FINAL = new Set(['SUCCESS', 'FAIL']);
+type Sent = { kind: 'http'; res: HttpResponse } | { kind: 'transport'; error: TransportError };
+type Send = (method: 'GET' | 'POST', region: string, projectId: string, path: string, body?: string) => Promise<Sent>;
 
-function subJobsOf(job: Job): SubJob[] {
-  const listed = job.entities?.sub_jobs;
-  if (listed && listed.length > 0) return listed;
-  const serverId = job.entities?.server_id;
-  if (!serverId) return [];
-  return [{ status: job.status, error_code: job.error_code, fail_reason: job.fail_reason, entities: { server_id: serverId } }];
-}
-
-export function jobProgress(job: Job, expected: number): { done: number; total: number } {
-  const subJobs = subJobsOf(job);
-  return {
-    done: subJobs.filter((s) => FINAL.has(s.status)).length,
-    total: job.entities?.sub_jobs_total ?? (subJobs.length || expected),
+/** Signs each request afresh (a new X-Sdk-Date) with every header it sends, X-Project-Id included as the Node SDK does. */
+function sender(signer: RequestSigner, endpoint: string | undefined, timeoutMs: number): Send {
+  return async (method, region, projectId, path, body) => {
+    const url = new URL(huaweiEndpoint(region, endpoint) + path);
+    const headers: Record<string, string> = { 'x-project-id': projectId };
+    if (method === 'POST') headers['content-type'] = JSON_CONTENT_TYPE;
+    const signed = signer.sign({ method, origin: url.origin, path: url.pathname, query: [], headers, ...(body === undefined ? {} : { body }) });
+    try {
+      return { kind: 'http', res: await sendHttp({ ...signed, timeoutMs }) };
+    } catch (err) {
+      if (err instanceof TransportError) return { kind: 'transport', error: err };
+      throw err;
+    }
   };
 }
 
-/** Final outcomes of the servers whose sub-job has finished; servers still running are left out. */
-export function finishedOutcomes(job: Job, jobId: string): Map<string, InstanceOutcome> {
-  const out = new Map<string, InstanceOutcome>();
-  for (const sub of subJobsOf(job)) {
-    const id = sub.entities?.server_id;
-    if (!id) continue;
-    if (sub.status === 'SUCCESS') {
-      out.set(id, { id, status: 'succeeded', detail: `Huawei job ${jobId}: SUCCESS` });
-    } else if (sub.status === 'FAIL') {
-      // A sub-job may fail without a code; ours names the job so a human can find it.
-      out.set(id, failedOutcome(id, sub.error_code ?? 'Ecs.SubJobFailed', sub.fail_reason ?? `sub-job of Huawei job ${jobId} failed without a reason`));
-    }
-  }
-  return out;
-}
-
-function withRest(ids: readonly string[], done: Map<string, InstanceOutcome>, reason: (id: string) => string): InstanceOutcome[] {
-  return ids.map((id) => done.get(id) ?? unknownOutcome(id, reason(id)));
-}
-
-// ---- the provider ---------------------------------------------------------------------------------
-
-type Sent = { kind: 'http'; res: HttpResponse } | { kind: 'transport'; error: TransportError };
+// ---- the batch reboot POST ------------------------------------------------------------------------
 
 type PostVerdict =
   | { kind: 'accepted'; jobId: string }
@@ -220,234 +186,146 @@ type PostVerdict =
   | { kind: 'transport'; error: TransportError }
   | { kind: 'no-job-id'; res: HttpResponse };
 
+/**
+ * The POST has no idempotency token (huaweicloud-sdk-nodejs-v3 services/ecs/v2/model/BatchRebootSeversOption.ts carries
+ * only servers and type), so under the resend rule it goes again only after throttling or a connection that never sent it.
+ */
+async function postVerdict(send: Send, region: string, projectId: string, path: string, body: string): Promise<AttemptResult<PostVerdict>> {
+  const sent = await send('POST', region, projectId, path, body);
+  if (sent.kind === 'transport') return resendVerdict(transportEvidence(sent.error, false), { kind: 'transport', error: sent.error });
+  if (sent.res.status >= 200 && sent.res.status < 300) {
+    const parsed = JobCreatedSchema.safeParse(parseJsonOrUndefined(sent.res.text));
+    if (parsed.success) return { final: { kind: 'accepted', jobId: parsed.data.job_id } };
+    return resendVerdict(evidence('ambiguous', false), { kind: 'no-job-id', res: sent.res });
+  }
+  const error = classifyError(sent.res);
+  const seen = errorEvidence(error, false);
+  if (!seen) return { final: { kind: 'error', error } };
+  return resendVerdict(seen, error.throttled ? { kind: 'error', error } : { kind: 'server-fault', status: sent.res.status, error }, error.afterMs);
+}
+
+async function batchReboot(send: Send, call: RebootCall, projectId: string, retry: RetryPolicy, sleep: (ms: number) => Promise<void>): Promise<BatchResult> {
+  // Built once and sent as is: the signature covers these exact bytes.
+  const body = JSON.stringify({ reboot: { type: call.force ? 'HARD' : 'SOFT', servers: call.ids.map((id) => ({ id })) } });
+  const path = `/v1/${rfc3986(projectId)}/cloudservers/action`;
+  const verdict = await withRetries(() => postVerdict(send, call.region, projectId, path, body), retry, sleep);
+  switch (verdict.kind) {
+    case 'accepted':
+      return { outcomes: [], pending: { jobId: verdict.jobId, ids: [...call.ids] } };
+    case 'error':
+      return { outcomes: failAll(call.ids, verdict.error.code, verdict.error.message, verdict.error.requestId) };
+    case 'server-fault': {
+      const { code, message, requestId } = verdict.error;
+      const ref = requestId === undefined ? '' : `, request ${requestId}`;
+      return {
+        outcomes: unknownAll(
+          call.ids,
+          `the reboot was answered HTTP ${verdict.status} ${code} (${message}${ref}), which does not say whether ECS acted; the servers may or may not be rebooting — check them in the console`,
+        ),
+      };
+    }
+    case 'transport':
+      if (verdict.error.phase === 'not-sent') {
+        return { outcomes: failAll(call.ids, verdict.error.code, verdict.error.message) };
+      }
+      return {
+        outcomes: unknownAll(
+          call.ids,
+          `request sent but no answer (network error ${verdict.error.code}); the servers may or may not be rebooting — check them in the console`,
+        ),
+      };
+    case 'no-job-id':
+      // A 2xx means the cloud took the request, so the servers may be rebooting: 'failed' would invite a
+      // second reboot. The code still names the problem.
+      return {
+        outcomes: unknownAll(
+          call.ids,
+          `UnexpectedResponse: HTTP ${verdict.res.status} without a job_id (${snippet(verdict.res.text) || 'empty body'}); the servers may be rebooting — check them in the console`,
+        ),
+      };
+  }
+}
+
+// ---- reads: the dry run's ShowServer and the job query --------------------------------------------
+
 type CheckVerdict = { kind: 'server'; status: string } | { kind: 'error'; error: CloudError } | { kind: 'transport'; error: TransportError };
 
-type PollVerdict =
-  | { kind: 'job'; job: Job }
-  | { kind: 'retry'; why: string; afterMs?: number }
-  | { kind: 'fatal'; why: string };
+async function checkVerdict(send: Send, region: string, projectId: string, id: string): Promise<AttemptResult<CheckVerdict>> {
+  const sent = await send('GET', region, projectId, `/v1/${rfc3986(projectId)}/cloudservers/${rfc3986(id)}`);
+  if (sent.kind === 'transport') return resendVerdict(transportEvidence(sent.error, true), { kind: 'transport', error: sent.error });
+  if (sent.res.status === 200) {
+    const parsed = ServerSchema.safeParse(parseJsonOrUndefined(sent.res.text));
+    if (parsed.success) return { final: { kind: 'server', status: parsed.data.server.status } };
+    const error: CloudError = {
+      code: 'UnexpectedResponse',
+      message: `ShowServer answered HTTP 200 with an unrecognised body: ${snippet(sent.res.text)}`,
+      throttled: false,
+      serverFault: false,
+    };
+    return { final: { kind: 'error', error } };
+  }
+  return readErrorVerdict(sent.res);
+}
+
+async function checkServer(send: Send, region: string, projectId: string, id: string, retry: RetryPolicy, sleep: (ms: number) => Promise<void>): Promise<InstanceOutcome> {
+  const verdict = await withRetries(() => checkVerdict(send, region, projectId, id), retry, sleep);
+  if (verdict.kind === 'transport') return failedOutcome(id, verdict.error.code, verdict.error.message);
+  if (verdict.kind === 'error') return failedOutcome(id, verdict.error.code, verdict.error.message, verdict.error.requestId);
+  if (verdict.status === 'ACTIVE') return { id, status: 'checked', detail: 'would reboot (ACTIVE)' };
+  // Huawei has no dry run: this code is reboot-bot's own, from a ShowServer pre-check.
+  return failedOutcome(id, 'Ecs.NotActive', `server status is ${verdict.status}; a reboot needs ACTIVE (reboot-bot dry-run check, not a cloud error)`);
+}
+
+async function queryJob(send: Send, region: string, projectId: string, jobId: string): Promise<JobQuery> {
+  const sent = await send('GET', region, projectId, `/v1/${rfc3986(projectId)}/jobs/${rfc3986(jobId)}`);
+  if (sent.kind === 'transport') {
+    return mayResend(transportEvidence(sent.error, true)) ? { kind: 'retry', why: sent.error.message } : { kind: 'fatal', why: sent.error.message };
+  }
+  if (sent.res.status === 200) {
+    const parsed = JobSchema.safeParse(parseJsonOrUndefined(sent.res.text));
+    if (parsed.success) return { kind: 'job', job: parsed.data };
+    return { kind: 'fatal', why: `UnexpectedResponse: job query answered HTTP 200 with ${snippet(sent.res.text) || 'an empty body'}` };
+  }
+  const error = classifyError(sent.res);
+  const why = `${error.code}: ${error.message}`;
+  const seen = errorEvidence(error, true);
+  if (!seen || !mayResend(seen)) return { kind: 'fatal', why };
+  return { kind: 'retry', why, ...(error.afterMs === undefined ? {} : { afterMs: error.afterMs }) };
+}
+
+// ---- the provider ---------------------------------------------------------------------------------
 
 export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
-  const now = options.now ?? (() => new Date());
   const sleep = options.sleep ?? realSleep;
-  const pollInitialDelayMs = options.pollInitialDelayMs ?? 5_000;
-  const pollMaxDelayMs = options.pollMaxDelayMs ?? 10_000;
-  const pollTimeoutMs = options.pollTimeoutMs ?? 600_000;
   const dryRunConcurrency = Math.max(1, options.dryRunConcurrency ?? 4);
+  const follow: FollowOptions = {
+    initialDelayMs: options.pollInitialDelayMs ?? 5_000,
+    maxDelayMs: options.pollMaxDelayMs ?? 10_000,
+    timeoutMs: options.pollTimeoutMs ?? 600_000,
+    now: options.now ?? ((): Date => new Date()),
+    sleep,
+  };
+  const { accessKeyId, secretAccessKey } = options.credentials;
 
-  async function send(method: 'GET' | 'POST', region: string, projectId: string, path: string, body = ''): Promise<Sent> {
-    const url = new URL(huaweiEndpoint(region, options.endpoint) + path);
-    const sdkDate = compactIso(now());
-    const headers: Record<string, string> = { host: hostHeader(url), 'x-project-id': projectId, 'x-sdk-date': sdkDate };
-    if (method === 'POST') headers['content-type'] = JSON_CONTENT_TYPE;
-    const { authorization } = signRequest({
-      method,
-      path: url.pathname,
-      query: [],
-      headers,
-      body,
-      sdkDate,
-      accessKeyId: options.credentials.accessKeyId,
-      secretAccessKey: options.credentials.secretAccessKey,
-    });
-    try {
-      const res = await sendHttp({
-        method,
-        url,
-        headers: { ...headers, authorization },
-        ...(method === 'POST' ? { body } : {}),
-        timeoutMs: options.timeoutMs,
-      });
-      return { kind: 'http', res };
-    } catch (err) {
-      if (err instanceof TransportError) return { kind: 'transport', error: err };
-      throw err;
-    }
+  function sendFor(scope: CallScope): Send {
+    const signer = scope.track(createHuaweiSigner({ credentials: { accessKeyId, secretAccessKey }, ...(options.now ? { now: options.now } : {}) }));
+    return sender(signer, options.endpoint, options.timeoutMs);
   }
 
-  async function batchReboot(call: RebootCall, projectId: string): Promise<BatchResult> {
-    // Built once and sent as is: the signature covers these exact bytes.
-    const body = JSON.stringify({ reboot: { type: call.force ? 'HARD' : 'SOFT', servers: call.ids.map((id) => ({ id })) } });
-    const path = `/v1/${rfc3986(projectId)}/cloudservers/action`;
-    const verdict = await withRetries<PostVerdict>(
-      async (): Promise<AttemptResult<PostVerdict>> => {
-        const sent = await send('POST', call.region, projectId, path, body);
-        if (sent.kind === 'transport') {
-          const v: PostVerdict = { kind: 'transport', error: sent.error };
-          // Batch reboot has no idempotency token: only a request that never left may go again.
-          return sent.error.phase === 'not-sent' ? { retry: v } : { final: v };
-        }
-        if (sent.res.status >= 200 && sent.res.status < 300) {
-          const parsed = JobCreatedSchema.safeParse(parseJsonOrUndefined(sent.res.text));
-          return { final: parsed.success ? { kind: 'accepted', jobId: parsed.data.job_id } : { kind: 'no-job-id', res: sent.res } };
-        }
-        const error = classifyError(sent.res);
-        // The POST has no idempotency token (huaweicloud-sdk-nodejs-v3 services/ecs/v2/model/BatchRebootSeversOption.ts
-        // carries only servers and type), so only an answer proving nothing was done may be sent again: throttling.
-        if (error.throttled) return retryVerdict({ kind: 'error', error }, error.afterMs);
-        if (error.serverFault) return { final: { kind: 'server-fault', status: sent.res.status, error } };
-        return { final: { kind: 'error', error } };
-      },
-      options.retry,
-      sleep,
-    );
-    switch (verdict.kind) {
-      case 'accepted':
-        return { outcomes: [], pending: { jobId: verdict.jobId, ids: [...call.ids] } };
-      case 'error':
-        return { outcomes: failAll(call.ids, verdict.error.code, verdict.error.message, verdict.error.requestId) };
-      case 'server-fault': {
-        const { code, message, requestId } = verdict.error;
-        const ref = requestId === undefined ? '' : `, request ${requestId}`;
-        return {
-          outcomes: unknownAll(
-            call.ids,
-            `the reboot was answered HTTP ${verdict.status} ${code} (${message}${ref}), which does not say whether ECS acted; the servers may or may not be rebooting — check them in the console`,
-          ),
-        };
-      }
-      case 'transport':
-        if (verdict.error.phase === 'not-sent') {
-          return { outcomes: failAll(call.ids, verdict.error.code, verdict.error.message) };
-        }
-        return {
-          outcomes: unknownAll(
-            call.ids,
-            `request sent but no answer (network error ${verdict.error.code}); the servers may or may not be rebooting — check them in the console`,
-          ),
-        };
-      case 'no-job-id':
-        // A 2xx means the cloud took the request, so the servers may be rebooting: 'failed' would invite a
-        // second reboot. The code still names the problem.
-        return {
-          outcomes: unknownAll(
-            call.ids,
-            `UnexpectedResponse: HTTP ${verdict.res.status} without a job_id (${snippet(verdict.res.text) || 'empty body'}); the servers may be rebooting — check them in the console`,
-          ),
-        };
-    }
-  }
-
-  async function checkServer(region: string, projectId: string, id: string): Promise<InstanceOutcome> {
-    const path = `/v1/${rfc3986(projectId)}/cloudservers/${rfc3986(id)}`;
-    const verdict = await withRetries<CheckVerdict>(
-      async (): Promise<AttemptResult<CheckVerdict>> => {
-        const sent = await send('GET', region, projectId, path);
-        // A read changes nothing, so even an ambiguous failure may be retried.
-        if (sent.kind === 'transport') return { retry: { kind: 'transport', error: sent.error } };
-        if (sent.res.status === 200) {
-          const parsed = ServerSchema.safeParse(parseJsonOrUndefined(sent.res.text));
-          if (parsed.success) return { final: { kind: 'server', status: parsed.data.server.status } };
-          const error: CloudError = {
-            code: 'UnexpectedResponse',
-            message: `ShowServer answered HTTP 200 with an unrecognised body: ${snippet(sent.res.text)}`,
-            throttled: false,
-            serverFault: false,
-          };
-          return { final: { kind: 'error', error } };
-        }
-        return readErrorVerdict(sent.res);
-      },
-      options.retry,
-      sleep,
-    );
-    if (verdict.kind === 'transport') return failedOutcome(id, verdict.error.code, verdict.error.message);
-    if (verdict.kind === 'error') return failedOutcome(id, verdict.error.code, verdict.error.message, verdict.error.requestId);
-    if (verdict.status === 'ACTIVE') return { id, status: 'checked', detail: 'would reboot (ACTIVE)' };
-    // Huawei has no dry run: this code is reboot-bot's own, from a ShowServer pre-check.
-    return failedOutcome(id, 'Ecs.NotActive', `server status is ${verdict.status}; a reboot needs ACTIVE (reboot-bot dry-run check, not a cloud error)`);
-  }
-
-  async function dryRun(call: RebootCall, projectId: string): Promise<BatchResult> {
+  async function dryRun(send: Send, call: RebootCall, projectId: string): Promise<BatchResult> {
     const outcomes: InstanceOutcome[] = new Array<InstanceOutcome>(call.ids.length);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < call.ids.length) {
         const index = next++;
-        outcomes[index] = await checkServer(call.region, projectId, call.ids[index]!);
+        outcomes[index] = await checkServer(send, call.region, projectId, call.ids[index]!, options.retry, sleep);
       }
     };
     await Promise.all(Array.from({ length: Math.min(dryRunConcurrency, call.ids.length) }, worker));
     return { outcomes };
   }
 
-  async function queryJob(region: string, projectId: string, jobId: string): Promise<PollVerdict> {
-    const sent = await send('GET', region, projectId, `/v1/${rfc3986(projectId)}/jobs/${rfc3986(jobId)}`);
-    if (sent.kind === 'transport') return { kind: 'retry', why: sent.error.message };
-    if (sent.res.status === 200) {
-      const parsed = JobSchema.safeParse(parseJsonOrUndefined(sent.res.text));
-      if (parsed.success) return { kind: 'job', job: parsed.data };
-      return { kind: 'fatal', why: `UnexpectedResponse: job query answered HTTP 200 with ${snippet(sent.res.text) || 'an empty body'}` };
-    }
-    const error = classifyError(sent.res);
-    const why = `${error.code}: ${error.message}`;
-    // A read changes nothing: a server fault is asked again like throttling.
-    const again = error.throttled || error.serverFault;
-    return again ? { kind: 'retry', why, ...(error.afterMs === undefined ? {} : { afterMs: error.afterMs }) } : { kind: 'fatal', why };
-  }
-
-  async function poll(call: PollCall): Promise<InstanceOutcome[]> {
-    const { handle } = call;
-    const projectId = projectIdFor(options.credentials, call.region);
-    if (!projectId) {
-      return unknownAll(handle.ids, `cannot follow Huawei job ${handle.jobId}: no project id for ${call.region} (HUAWEICLOUD_SDK_PROJECT_ID); check the job in the console`);
-    }
-    return followJob(call, handle, projectId);
-  }
-
-  async function followJob(call: PollCall, handle: AsyncJobHandle, projectId: string): Promise<InstanceOutcome[]> {
-    const deadline = now().getTime() + pollTimeoutMs;
-    let delay = pollInitialDelayMs;
-    let wait = delay;
-    let lastDone = -1;
-    let finished = new Map<string, InstanceOutcome>();
-    let lastState = 'not yet queried';
-    for (;;) {
-      const remaining = deadline - now().getTime();
-      if (remaining <= 0) {
-        return withRest(handle.ids, finished, () =>
-          `Huawei job ${handle.jobId} had not finished for this server after ${Math.round(pollTimeoutMs / 1000)} s (${lastState}); check the job in the console`,
-        );
-      }
-      await sleep(Math.min(wait, remaining));
-      const verdict = await queryJob(call.region, projectId, handle.jobId);
-      delay = Math.min(pollMaxDelayMs, delay * POLL_GROWTH);
-      wait = delay;
-      if (verdict.kind === 'retry') {
-        lastState = `last query failed: ${verdict.why}`;
-        wait = Math.max(delay, verdict.afterMs ?? 0);
-        continue;
-      }
-      if (verdict.kind === 'fatal') {
-        return withRest(handle.ids, finished, () =>
-          `could not follow Huawei job ${handle.jobId} (${verdict.why}); the reboot was accepted — check the job in the console`,
-        );
-      }
-      const { job } = verdict;
-      lastState = `job ${job.status}`;
-      finished = finishedOutcomes(job, handle.jobId);
-      const { done, total } = jobProgress(job, handle.ids.length);
-      if (done !== lastDone) {
-        lastDone = done;
-        call.onProgress?.(done, total);
-      }
-      if (FINAL.has(job.status)) {
-        const cause = [job.error_code, job.fail_reason].filter(Boolean).join(' ');
-        const jobFailure = cause ? ` (job: ${cause})` : '';
-        return withRest(handle.ids, finished, () =>
-          `Huawei job ${handle.jobId} ended ${job.status} without a sub-job for this server${jobFailure}; check it in the console`,
-        );
-      }
-    }
-  }
-
-  async function reboot(call: RebootCall): Promise<BatchResult> {
-    if (call.ids.length === 0) return { outcomes: [] };
-    if (call.ids.length > huaweiInfo.maxBatch) {
-      return {
-        outcomes: failAll(call.ids, 'BatchTooLarge', `batch reboot takes at most ${huaweiInfo.maxBatch} servers per call; got ${call.ids.length} (nothing sent)`),
-      };
-    }
+  async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
     const projectId = projectIdFor(options.credentials, call.region);
     if (!projectId) {
       return {
@@ -458,17 +336,19 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
         ),
       };
     }
-    return call.dryRun ? dryRun(call, projectId) : batchReboot(call, projectId);
+    const send = sendFor(scope);
+    return call.dryRun ? dryRun(send, call, projectId) : batchReboot(send, call, projectId, options.retry, sleep);
   }
 
-  // Cloud messages reach Slack: make sure the secret key can never ride along in one.
-  const hidden = [options.credentials.secretAccessKey];
-  return {
-    info: huaweiInfo,
-    reboot: async (call) => {
-      const result = await reboot(call);
-      return { ...result, outcomes: result.outcomes.map((o) => redactOutcome(o, hidden)) };
-    },
-    poll: async (call) => (await poll(call)).map((o) => redactOutcome(o, hidden)),
-  };
+  async function poll(call: PollCall, scope: CallScope): Promise<InstanceOutcome[]> {
+    const { handle } = call;
+    const projectId = projectIdFor(options.credentials, call.region);
+    if (!projectId) {
+      return unknownAll(handle.ids, `cannot follow Huawei job ${handle.jobId}: no project id for ${call.region} (HUAWEICLOUD_SDK_PROJECT_ID); check the job in the console`);
+    }
+    const send = sendFor(scope);
+    return followJob(handle, () => queryJob(send, call.region, projectId, handle.jobId), call.onProgress, follow);
+  }
+
+  return guardProvider(huaweiInfo, { reboot, poll }, { secrets: [secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
 }

@@ -1,11 +1,58 @@
 /**
- * Huawei Cloud APIG AK/SK signing (SDK-HMAC-SHA256), providers.md §4.2. The same functions build a
- * signature for the client and recompute it from a raw received request for the simulator, so both
- * sides share one definition of the canonical request.
+ * Huawei Cloud APIG AK/SK signing (SDK-HMAC-SHA256), as the API Request Signing Guide gives it
+ * (https://support.huaweicloud.com/intl/en-us/devg-apisign/api-sign-algorithm-002.html to -005.html) and
+ * huaweicloud/huaweicloud-sdk-nodejs-v3 core/auth/AKSKSigner.ts computes it. `createHuaweiSigner` is the request
+ * signer the client uses; the functions below it also recompute a signature from a raw received request for the
+ * simulator, so both sides share one definition of the canonical request.
  */
-import { byCodeUnit, canonicalHeaderBlock, hmacSha256Hex, rfc3986, sha256Hex } from '../signing.js';
+import {
+  byCodeUnit,
+  canonicalHeaderBlock,
+  compactIso,
+  hmacSha256Hex,
+  hostHeader,
+  rfc3986,
+  sha256Hex,
+  withSignerHeaders,
+  type RequestSigner,
+  type SignedRequest,
+  type UnsignedRequest,
+} from '../signing.js';
 
 export const SDK_ALGORITHM = 'SDK-HMAC-SHA256';
+
+export interface HuaweiSignerConfig {
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  now?: () => Date;
+}
+
+/** Adds host, X-Sdk-Date and Authorization; every header sent is signed, as the Node SDK does. */
+export function createHuaweiSigner(config: HuaweiSignerConfig): RequestSigner {
+  const now = config.now ?? ((): Date => new Date());
+  return {
+    sign(request: UnsignedRequest, options?: { signingDate?: Date }): SignedRequest {
+      const sdkDate = compactIso(options?.signingDate ?? now());
+      const headers = withSignerHeaders(request.headers, { host: hostHeader(new URL(request.origin)), 'x-sdk-date': sdkDate });
+      const signed = signRequest({
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        headers,
+        body: request.body ?? '',
+        sdkDate,
+        ...config.credentials,
+      });
+      const query = canonicalQueryString(request.query);
+      return {
+        ...request,
+        // The canonical URI's extra trailing slash is for signing only: the URL keeps the path as given.
+        url: new URL(`${request.origin}${request.path}${query === '' ? '' : `?${query}`}`),
+        headers: { ...headers, authorization: signed.authorization },
+        signature: signed.signature,
+      };
+    },
+  };
+}
 export const EMPTY_BODY_SHA256 = sha256Hex('');
 /** Both official SDKs hash this header's value instead of the body when it is present (e.g. UNSIGNED-PAYLOAD). */
 export const CONTENT_SHA256_HEADER = 'x-sdk-content-sha256';

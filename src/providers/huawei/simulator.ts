@@ -1,7 +1,9 @@
 /**
  * A loopback stand-in for the Huawei Cloud API gateway in front of ECS: SDK-HMAC-SHA256 verified from
  * the raw request, batch reboot as an asynchronous job with one sub-job per server, the job query,
- * and ShowServer for dry runs. Error bodies use the two documented shapes (providers.md §4.7).
+ * and ShowServer for dry runs. Error bodies use the two documented shapes: ECS's {"error":{"code","message"}}
+ * (https://support.huaweicloud.com/api-ecs/ecs_07_0005.html) and the gateway's {"error_code","error_msg","request_id"}
+ * (https://support.huaweicloud.com/en-us/devg-apisign/api-sign-errorcode.html).
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -91,7 +93,7 @@ function systemException(status: number): SimulatorResponse {
   return ecsError(status, 'Ecs.0002', 'A system exception occurred. Try again later or contact customer service.');
 }
 
-/** ECS status as ShowServer reports it (providers.md §4.8). */
+/** ECS status as ShowServer reports it (https://support.huaweicloud.com/intl/en-us/api-ecs/ecs_08_0002.html). */
 function serverStatus(instance: SimulatedInstance): { status: string; vmState: string; taskState: string | null } {
   switch (instance.state) {
     case 'running':

@@ -1,15 +1,17 @@
 /**
  * Volcengine ECS `RebootInstances` (2020-04-01) over undici. Every call carries a ClientToken derived
- * from the batch's idempotency key, which is what makes resending after a lost answer safe here.
+ * from the batch's idempotency key, which is what makes resending after a lost answer safe here
+ * (volcengineInfo.resendSafe, weighed by the guard's resend rule in guard.ts).
  */
 import { z } from 'zod';
-import { retryAfterMs, sendHttp, TransportError } from '../http.js';
-import { failedOutcome, parseJsonOrUndefined, redactOutcome, unknownOutcome } from '../outcomes.js';
+import { guardProvider, mayResend, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
+import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
+import { failedOutcome, parseJsonOrUndefined, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { realSleep, withRetries, type AttemptResult } from '../retry.js';
-import { compactIso, hostHeader, sha256Hex } from '../signing.js';
+import { sha256Hex, type RequestSigner } from '../signing.js';
 import { volcengineInfo } from './info.js';
-import { EMPTY_BODY_SHA256, signRequest, type QueryPair } from './signer.js';
+import { createVolcengineSigner, type QueryPair } from './signer.js';
 
 export interface VolcengineCredentials {
   accessKeyId: string;
@@ -20,7 +22,10 @@ const SERVICE = 'ecs';
 const ACTION = 'RebootInstances';
 const VERSION = '2020-04-01';
 const DEFAULT_HOST = 'https://open.volcengineapi.com';
-/** Regions the official SDK sends to `ecs.<region>.volcengineapi.com` instead of the global host (providers.md §1.4). */
+/**
+ * Regions the official SDK sends to `ecs.<region>.volcengineapi.com` instead of the global host
+ * (bootstrapRegion in volcengine/volcengine-nodejs-sdk packages/sdk-core/src/utils/endpoint.ts).
+ */
 const BOOTSTRAP_REGIONS = new Set([
   'cn-beijing-autodriving',
   'ap-southeast-2',
@@ -69,8 +74,8 @@ export function rebootQuery(ids: readonly string[], force: boolean, dryRun: bool
     ...ids.map((id, i): QueryPair => [`InstanceIds.${i + 1}`, id]),
     ['ForceStop', String(force)],
   ];
-  // Unverified against the live API: the seed page lists no DryRun parameter. Volcengine's convention
-  // elsewhere is that a passing dry run answers the request-level error DryRunOperation.
+  // UNCONFIRMED: the RebootInstances reference (https://www.volcengine.com/docs/6396/101069) lists no DryRun
+  // parameter. Volcengine's convention elsewhere is that a passing dry run answers the request-level error DryRunOperation.
   if (dryRun) pairs.push(['DryRun', 'true']);
   if (clientToken !== undefined) pairs.push(['ClientToken', clientToken]);
   return pairs;
@@ -179,6 +184,16 @@ export function interpretResponse(
 
 type OperationDetail = { InstanceId: string; Error?: { Code: string; Message?: string } | null };
 
+/**
+ * A per-instance error that settles nothing: FlowLimitExceeded turned that instance away for rate, so it was not
+ * touched; InternalError ("internal error, please retry", https://www.volcengine.com/docs/6396/101069) does not say
+ * the instance was left alone. Any other code is the cloud's refusal of that instance.
+ */
+function instanceAnswer(code: string): ResendAnswer | undefined {
+  if (isThrottleCode(code)) return 'throttled';
+  return code === 'InternalError' ? 'ambiguous' : undefined;
+}
+
 function instanceVerdict(details: readonly OperationDetail[], ids: readonly string[], dryRun: boolean, requestId: string | undefined): Verdict {
   const byId = new Map<string, OperationDetail>();
   for (const detail of details) if (!byId.has(detail.InstanceId)) byId.set(detail.InstanceId, detail);
@@ -187,25 +202,24 @@ function instanceVerdict(details: readonly OperationDetail[], ids: readonly stri
   const passed = dryRun ? ('checked' as const) : ('succeeded' as const);
   for (const id of ids) {
     const detail = byId.get(id);
-    // An entry without Error is a success. A missing entry is read the same way: the seed only shows
-    // failed entries, so a cloud that lists failures alone must not turn every success into a failure.
+    // An entry without Error is a success. A missing entry is read the same way (UNCONFIRMED): the reference's
+    // example only shows failed entries, so a cloud that lists failures alone must not turn every success into a failure.
     if (!detail?.Error) {
       outcomes.set(id, detail ? { id, status: passed } : { id, status: passed, detail: 'not listed in OperationDetails; accepted with the request' });
       continue;
     }
     const { Code: code, Message: message } = detail.Error;
-    // Per-instance InternalError ("internal error, please retry", https://www.volcengine.com/docs/6396/101069) does
-    // not say the instance was left alone, and a follow-up round needs a new ClientToken, which would not stop a
-    // second reboot. A dry run changes nothing, so there it is simply asked again.
-    if (code === 'InternalError' && !dryRun) {
+    const answer = instanceAnswer(code);
+    // A follow-up round carries a new ClientToken (roundToken), which would not stop a second reboot: resendSafe is false.
+    const again = answer !== undefined && mayResend({ answer, changesNothing: dryRun, resendSafe: false });
+    if (answer === 'ambiguous' && !again) {
       const ref = requestId ? `, RequestId ${requestId}` : '';
-      outcomes.set(id, unknownOutcome(id, `InternalError for this instance (${message ?? code}${ref}); the instance may or may not be rebooting — check it in the console`));
+      outcomes.set(id, unknownOutcome(id, `${code} for this instance (${message ?? code}${ref}); the instance may or may not be rebooting — check it in the console`));
       continue;
     }
     // An empty RequestId is left out of Volcengine outcomes, as no RequestId is.
     outcomes.set(id, failedOutcome(id, code, message ?? code, requestId || undefined));
-    // A flow-limited instance was not touched; InternalError gets here only in a dry run, which touches nothing.
-    if (isThrottleCode(code) || code === 'InternalError') retryIds.push(id);
+    if (again) retryIds.push(id);
   }
   return { kind: 'instances', outcomes, retryIds };
 }
@@ -217,35 +231,26 @@ function unknownReason(cause: string, attempts: number, dryRun: boolean): string
 }
 
 export function createVolcengineProvider(options: ClientOptions<VolcengineCredentials>): Provider {
-  const now = options.now ?? (() => new Date());
   const sleep = options.sleep ?? realSleep;
   const { accessKeyId, secretAccessKey } = options.credentials;
   // Fail at start-up, not at the first reboot, when the endpoint is unusable.
   if (options.endpoint) volcengineEndpoint('', options.endpoint);
 
-  async function send(region: string, query: QueryPair[], signatures: string[]): Promise<{ status: number; headers: Record<string, string>; text: string }> {
-    const base = new URL(volcengineEndpoint(region, options.endpoint));
-    const xDate = compactIso(now());
-    const headers = { host: hostHeader(base), 'x-content-sha256': EMPTY_BODY_SHA256, 'x-date': xDate };
-    const signed = signRequest(
-      { method: 'GET', path: '/', query, headers, bodySha256: EMPTY_BODY_SHA256, xDate, region, service: SERVICE },
-      { accessKeyId, secretAccessKey },
-    );
-    signatures.push(signed.signature);
-    // The URL carries the very string that was signed, so nothing re-encodes or re-orders it.
-    const url = new URL(`${base.origin}/?${signed.canonicalQuery}`);
-    return sendHttp({ method: 'GET', url, headers: { ...headers, authorization: signed.authorization }, timeoutMs: options.timeoutMs });
+  async function send(signer: RequestSigner, region: string, query: QueryPair[]): Promise<HttpResponse> {
+    const signed = signer.sign({ method: 'GET', origin: volcengineEndpoint(region, options.endpoint), path: '/', query, headers: {} });
+    return sendHttp({ ...signed, timeoutMs: options.timeoutMs });
   }
 
-  async function reboot(call: RebootCall): Promise<BatchResult> {
-    const ids = [...new Set(call.ids)];
-    if (ids.length === 0) return { outcomes: [] };
+  async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
+    const { ids } = call;
+    const signer = scope.track(
+      createVolcengineSigner({ credentials: { accessKeyId, secretAccessKey }, region: call.region, service: SERVICE, ...(options.now ? { now: options.now } : {}) }),
+    );
     // A dry run changes nothing, so it needs no token; sending one would also tie the batch's token to
     // the dry run's parameters and make the real run answer IdempotentParameterMismatch.
     const baseToken = call.dryRun ? undefined : clientTokenFor(call.idempotencyKey);
     const settled = new Map<string, InstanceOutcome>();
-    const signatures: string[] = [];
-    let pending = ids;
+    let pending: readonly string[] = ids;
     let round = 0;
     let ambiguousAttempts = 0;
     let ambiguousCause = '';
@@ -260,28 +265,35 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
         ? unknownOutcome(id, `${unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun)} (the last attempt was answered ${code}: ${message})`)
         : failedOutcome(id, code, message, requestId || undefined);
 
+    // The same round resends the same query with the same ClientToken: that is what volcengineInfo.resendSafe vouches for.
+    const evidence = (answer: ResendAnswer): ResendEvidence => ({ answer, changesNothing: call.dryRun, resendSafe: volcengineInfo.resendSafe });
+
     const attempt = async (): Promise<AttemptResult<InstanceOutcome[]>> => {
       const token = baseToken === undefined ? undefined : roundToken(baseToken, round);
-      let answer;
+      let answer: HttpResponse;
       try {
-        answer = await send(call.region, rebootQuery(pending, call.force, call.dryRun, token), signatures);
+        answer = await send(signer, call.region, rebootQuery(pending, call.force, call.dryRun, token));
       } catch (err) {
         if (!(err instanceof TransportError)) throw err;
-        if (err.phase === 'not-sent') return { retry: snapshot((id) => requestFailure(id, err.code, err.message)) };
-        // The token (or the dry run) makes a resend harmless; what is still unanswered at the end is unknown.
+        if (err.phase === 'not-sent') return resendVerdict(evidence('not-sent'), snapshot((id) => requestFailure(id, err.code, err.message)));
+        // What is still unanswered when the attempts run out is unknown.
         ambiguousAttempts += 1;
         ambiguousCause = `no answer (network error ${err.code})`;
-        return { retry: snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun))) };
+        return resendVerdict(evidence('ambiguous'), snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun))));
       }
       const verdict = interpretResponse(answer.status, answer.headers, answer.text, pending, call.dryRun);
       switch (verdict.kind) {
         case 'retry-request':
-          return { retry: snapshot((id) => requestFailure(id, verdict.code, verdict.message, verdict.requestId)), afterMs: verdict.afterMs };
+          return resendVerdict(evidence('throttled'), snapshot((id) => requestFailure(id, verdict.code, verdict.message, verdict.requestId)), verdict.afterMs);
         case 'ambiguous': {
           ambiguousAttempts += 1;
           const ref = verdict.requestId ? `, RequestId ${verdict.requestId}` : '';
           ambiguousCause = `an answer that does not say what happened (${verdict.what}${ref})`;
-          return { retry: snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun))), afterMs: verdict.afterMs };
+          return resendVerdict(
+            evidence('ambiguous'),
+            snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun))),
+            verdict.afterMs,
+          );
         }
         case 'fail-request':
           return { final: snapshot((id) => requestFailure(id, verdict.code, verdict.message, verdict.requestId)) };
@@ -289,25 +301,20 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
           return { final: snapshot((id) => ({ id, status: 'checked' })) };
         case 'instances': {
           for (const [id, outcome] of verdict.outcomes) settled.set(id, outcome);
+          // Only ids whose answer mayResend allowed to go again (instanceVerdict) make a follow-up round.
           pending = verdict.retryIds;
-          if (pending.length === 0) return { final: snapshot((id) => failedOutcome(id, 'UnexpectedResponse', 'no outcome')) };
+          const unsettled = (id: string): InstanceOutcome => unknownOutcome(id, 'no outcome recorded for this instance; check it in the console');
+          if (pending.length === 0) return { final: snapshot(unsettled) };
           round += 1;
           ambiguousAttempts = 0;
-          return { retry: snapshot((id) => settled.get(id) ?? failedOutcome(id, 'UnexpectedResponse', 'no outcome')) };
+          return { retry: snapshot((id) => settled.get(id) ?? unsettled(id)) };
         }
       }
     };
 
-    let outcomes: InstanceOutcome[];
-    try {
-      outcomes = await withRetries(attempt, options.retry, sleep);
-    } catch {
-      // Not a cloud or network failure but a bug or a bad setting; still, every id gets an outcome.
-      outcomes = snapshot((id) => failedOutcome(id, 'ClientError', 'the Volcengine client could not build or send the request'));
-    }
-    const secrets = [secretAccessKey, ...signatures];
-    return { outcomes: outcomes.map((o) => redactOutcome(o, secrets)) };
+    // A throw here (a bug, not a cloud answer) is left to the guard, which reports every id unknown.
+    return { outcomes: await withRetries(attempt, options.retry, sleep) };
   }
 
-  return { info: volcengineInfo, reboot };
+  return guardProvider(volcengineInfo, { reboot }, { secrets: [secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
 }

@@ -27,9 +27,10 @@ interface ErrorSpec {
 }
 
 /**
- * Gateway codes with their CodeN and HTTP status (providers.md §1.5). The messages are this
+ * Gateway codes with their CodeN and HTTP status (https://www.volcengine.com/docs/6664/116016,
+ * https://www.volcengine.com/docs/4640/65080, and BytePlus's "Common error codes"). The messages are this
  * simulator's wording: the tables give codes, not texts. InvalidTimestamp is 400 per BytePlus
- * (another page says 403). AccountFlowLimitExceeded/100027 is known only from third-party code.
+ * (another page says 403). AccountFlowLimitExceeded/100027 is UNCONFIRMED: known only from third-party code.
  */
 const GATEWAY_ERRORS: Record<VerifyFailureCode | 'ServiceNotFound' | 'InvalidActionOrVersion' | 'AccountFlowLimitExceeded', ErrorSpec> = {
   MissingAuthenticationToken: { status: 401, codeN: 100003, message: 'The request does not carry an Authorization header.' },
@@ -46,7 +47,7 @@ const GATEWAY_ERRORS: Record<VerifyFailureCode | 'ServiceNotFound' | 'InvalidAct
   AccountFlowLimitExceeded: { status: 429, codeN: 100027, message: 'You have exceeded the request rate limit of your account.' },
 };
 
-/** Request-level errors of RebootInstances, with the seed page's HTTP status and message. */
+/** Request-level errors of RebootInstances, with the HTTP status and message of its reference (https://www.volcengine.com/docs/6396/101069). */
 export const REQUEST_ERRORS = {
   InvalidArgument: { status: 400, message: 'The specified argument is invalid.' },
   'InvalidCount.Malformed': { status: 400, message: 'The specified count is malformed.' },
@@ -58,12 +59,12 @@ export const REQUEST_ERRORS = {
   'InvalidClientToken.Malformed': { status: 400, message: 'The specified ClientToken is malformed.' },
   IdempotentProcessing: { status: 412, message: 'The request uses the same client token as a previous one that is still in process.' },
   InternalError: { status: 500, message: 'An internal error has occurred.' },
-  // Not on the seed page: the answer of a dry run that would pass (Volcengine's DryRun convention, unverified for ECS).
+  // Not in the reference: the answer of a dry run that would pass (Volcengine's DryRun convention; UNCONFIRMED for ECS).
   DryRunOperation: { status: 400, message: 'Request validation has been passed with DryRun flag set.' },
 } as const satisfies Record<string, ErrorSpec>;
 export type RequestErrorCode = keyof typeof REQUEST_ERRORS;
 
-/** Per-instance errors of RebootInstances, with the seed page's messages. */
+/** Per-instance errors of RebootInstances, with the messages of the same reference. */
 export const INSTANCE_ERRORS = {
   'InvalidInstance.NotFound': 'The specified instance does not exist.',
   'MissingParameter.InstanceId': 'The required parameter InstanceId is not supplied.',
@@ -192,7 +193,7 @@ export class VolcengineSimulator extends SimulatorServer {
     return { RequestId: this.requestId(), Action: meta.action, Version: meta.version, Service: SERVICE, Region: meta.region };
   }
 
-  /** Shaped like the seed's RequestId: a timestamp followed by hex. */
+  /** Shaped like the RequestId in the reference's example: a timestamp followed by hex. */
   private requestId(): string {
     this.sequence += 1;
     const stamp = compactIso(this.now()).replace(/\D/g, '');
@@ -213,8 +214,8 @@ export class VolcengineSimulator extends SimulatorServer {
 type RebootParams = { ids: string[]; force: boolean; dryRun: boolean; clientToken?: string } | { error: RequestErrorCode };
 
 /**
- * Reads InstanceIds.N in N order. The seed names no code for "more than 100 ids"; InvalidCount.Malformed
- * ("the specified count is malformed") is the one that fits, and it also answers "no ids at all".
+ * Reads InstanceIds.N in N order. The reference names no code for "more than 100 ids" (UNCONFIRMED which one the
+ * cloud sends); InvalidCount.Malformed ("the specified count is malformed") is the one that fits, and it also answers "no ids at all".
  */
 function parseRebootParams(pairs: readonly QueryPair[]): RebootParams {
   const seen = new Set<string>();

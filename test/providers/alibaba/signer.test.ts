@@ -5,13 +5,14 @@ import { rebootQueryPairs } from '../../../src/providers/alibaba/client.js';
 import {
   canonicalQueryString,
   canonicalRequest,
+  createAlibabaSigner,
   parseAuthorization,
   sign,
   verify,
   type QueryPair,
   type SignInput,
 } from '../../../src/providers/alibaba/signer.js';
-import { sha256Hex } from '../../../src/providers/signing.js';
+import { decodeRawQuery, sha256Hex } from '../../../src/providers/signing.js';
 
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
@@ -297,5 +298,65 @@ describe('verify (what the simulator runs on a received request)', () => {
       ok: false,
       reason: 'malformed',
     });
+  });
+});
+
+describe('createAlibabaSigner: the request signer the client uses (one shape for every cloud)', () => {
+  const V3_1_AUTHORIZATION =
+    'ACS3-HMAC-SHA256 Credential=YourAccessKeyId,' +
+    'SignedHeaders=host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,' +
+    'Signature=06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0';
+  const signer = createAlibabaSigner({
+    credentials: { accessKeyId: 'YourAccessKeyId', accessKeySecret: 'YourAccessKeySecret' },
+    nonce: () => '3156853299f313e23d1673dc12e1703d',
+  });
+  const request = {
+    method: 'POST' as const,
+    origin: 'https://ecs.cn-shanghai.aliyuncs.com',
+    path: '/',
+    query: [
+      ['RegionId', 'cn-shanghai'],
+      ['ImageId', 'win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd'],
+    ] as QueryPair[],
+    headers: { 'x-acs-action': 'RunInstances', 'x-acs-version': '2014-05-26' },
+    body: '',
+  };
+  const signingDate = new Date('2023-10-26T10:22:32Z');
+
+  it('reproduces V-ALI-V3-1 from the request alone: host, date, nonce and body hash are its own', () => {
+    const signed = signer.sign(request, { signingDate });
+    expect(signed.headers).toEqual({
+      host: 'ecs.cn-shanghai.aliyuncs.com',
+      'x-acs-action': 'RunInstances',
+      'x-acs-version': '2014-05-26',
+      'x-acs-date': '2023-10-26T10:22:32Z',
+      'x-acs-signature-nonce': '3156853299f313e23d1673dc12e1703d',
+      'x-acs-content-sha256': EMPTY_SHA256,
+      authorization: V3_1_AUTHORIZATION,
+    });
+    expect(signed.signature).toBe('06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0');
+    // The wire query is the sorted canonical one, whatever order the caller gave.
+    expect(signed.url.href).toBe('https://ecs.cn-shanghai.aliyuncs.com/?ImageId=win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd&RegionId=cn-shanghai');
+    expect(signed).toMatchObject({ method: 'POST', body: '' });
+  });
+
+  it('replaces a header it owns when the caller sets it in another case, instead of signing both', () => {
+    const signed = signer.sign({ ...request, headers: { ...request.headers, Host: 'evil.example', 'X-Acs-Date': 'yesterday' } }, { signingDate });
+    expect(signed.headers['authorization']).toBe(V3_1_AUTHORIZATION);
+    expect(Object.keys(signed.headers)).not.toContain('Host');
+    expect(Object.keys(signed.headers)).not.toContain('X-Acs-Date');
+  });
+
+  it('signs each request with a fresh nonce and its clock, and the simulator verifies what it sends', () => {
+    const live = createAlibabaSigner({ credentials: { accessKeyId: 'AK1', accessKeySecret: 'secret-one-0123456789' }, now: () => signingDate });
+    const first = live.sign({ ...request, origin: 'http://127.0.0.1:9000' });
+    const second = live.sign({ ...request, origin: 'http://127.0.0.1:9000' });
+    expect(first.headers['x-acs-signature-nonce']).toMatch(/^[0-9a-f]{32}$/);
+    expect(second.headers['x-acs-signature-nonce']).not.toBe(first.headers['x-acs-signature-nonce']);
+    expect(first.headers['x-acs-date']).toBe('2023-10-26T10:22:32Z');
+    expect(first.headers['host']).toBe('127.0.0.1:9000');
+    const received = { method: 'POST', path: first.url.pathname, query: decodeRawQuery(first.url.search.slice(1)) ?? [], headers: first.headers, body: '' };
+    expect(verify(received, (ak) => (ak === 'AK1' ? 'secret-one-0123456789' : undefined))).toEqual({ ok: true, accessKeyId: 'AK1' });
+    expect(verify({ ...received, body: 'x' }, () => 'secret-one-0123456789')).toMatchObject({ ok: false });
   });
 });

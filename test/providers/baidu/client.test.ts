@@ -363,13 +363,23 @@ describe('reboot: ambiguous failures are unknown, never resent', () => {
 });
 
 describe('reboot: batches', () => {
-  it('maxBatch is 1, and several ids still go out one PUT each, concurrently, outcomes in order', async () => {
+  it('maxBatch is 1: a call with several ids is refused whole by the guard (BatchTooLarge) and nothing is sent', async () => {
     expect(provider().info.maxBatch).toBe(1);
-    sim.faults.inject({ kind: 'latency', count: 4, ms: 200 });
-    const started = Date.now();
     const { outcomes } = await provider().reboot(call([RUNNING, STOPPED, RUNNING3, MISSING]));
+    expect(outcomes.map((o) => [o.id, o.status, o.status === 'failed' ? o.code : ''])).toEqual(
+      [RUNNING, STOPPED, RUNNING3, MISSING].map((id) => [id, 'failed', 'BatchTooLarge']),
+    );
+    expect(sim.requests).toHaveLength(0);
+    expect(sim.fleet.totalReboots()).toBe(0);
+  });
+
+  it('one id per call, as the runner plans them: one PUT each, calls in parallel are not serialised by the client', async () => {
+    sim.faults.inject({ kind: 'latency', count: 4, ms: 200 });
+    const p = provider();
+    const started = Date.now();
+    const results = await Promise.all([RUNNING, STOPPED, RUNNING3, MISSING].map((id) => p.reboot(call([id]))));
     expect(Date.now() - started).toBeLessThan(700);
-    expect(outcomes.map((o) => [o.id, o.status, o.status === 'failed' ? o.code : ''])).toEqual([
+    expect(results.flatMap((r) => r.outcomes).map((o) => [o.id, o.status, o.status === 'failed' ? o.code : ''])).toEqual([
       [RUNNING, 'succeeded', ''],
       [STOPPED, 'failed', FORBIDDEN],
       [RUNNING3, 'succeeded', ''],
@@ -387,7 +397,7 @@ describe('dry run: GET /v2/instance/{id}, nothing rebooted', () => {
   it('Running → checked; other states → the 409 a real run would get; unknown → NoSuchObject', async () => {
     await rebootOne(RUNNING2); // now Starting
     sim.requests.length = 0;
-    const { outcomes } = await provider().reboot(call([RUNNING, STOPPED, RUNNING2, MISSING], { dryRun: true }));
+    const outcomes = await Promise.all([RUNNING, STOPPED, RUNNING2, MISSING].map((id) => rebootOne(id, { dryRun: true })));
     expect(outcomes[0]).toEqual({ id: RUNNING, status: 'checked', detail: 'would reboot (Running)' });
     expect(outcomes[1]).toMatchObject({ id: STOPPED, status: 'failed', code: FORBIDDEN, message: 'instance is Stopped; a real run would be refused' });
     expect(outcomes[2]).toMatchObject({ id: RUNNING2, status: 'failed', code: FORBIDDEN, message: 'instance is Starting; a real run would be refused' });

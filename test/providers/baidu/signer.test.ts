@@ -4,6 +4,7 @@ import { rfc3986 } from '../../../src/providers/signing.js';
 import {
   bceSignatureMatches,
   canonicalHeaders,
+  createBaiduSigner,
   canonicalQueryString,
   canonicalUri,
   defaultHeaderNames,
@@ -122,7 +123,7 @@ describe('bce-auth-v1: V-BCE-2 and V-BCE-3 (bce-sdk-js test/sdk/auth.spec.js)', 
   });
 });
 
-describe('bce-auth-v1: details of §3.2', () => {
+describe('bce-auth-v1: details of the signing rules', () => {
   it('sorts k=v strings, not keys (doc example text10 before text1)', () => {
     expect(
       canonicalQueryString([
@@ -286,5 +287,53 @@ describe('cross-check with @baiducloud/sdk src/auth.js', () => {
       ['host', 'x-bce-date'],
     );
     expect(ours).toBe(sdk);
+  });
+});
+
+describe('createBaiduSigner: the request signer the client uses (one shape for every cloud)', () => {
+  const signer = createBaiduSigner({ credentials: { accessKeyId: 'TEST_AK', secretAccessKey: 'TEST_SK' } });
+  const signingDate = new Date('2024-01-01T00:00:00Z');
+
+  it('reproduces the Appendix A reboot vector from the request alone: host, x-bce-date and content-length are its own', () => {
+    const signed = signer.sign(
+      {
+        method: 'PUT',
+        origin: 'https://bcc.bj.baidubce.com',
+        path: '/v2/instance/i-YufwpQAe',
+        query: [['reboot', '']],
+        headers: { 'content-type': 'application/json;charset=utf-8' },
+        body: JSON.stringify({ forceStop: false }),
+      },
+      { signingDate },
+    );
+    expect(signed.headers).toEqual({ ...rebootRequest.headers, authorization: signBceRequest(rebootRequest, rebootSigning).authorization });
+    expect(signed.headers['authorization']).toBe(
+      'bce-auth-v1/TEST_AK/2024-01-01T00:00:00Z/1800/content-length;content-type;host;x-bce-date/fe75a99c820f547d1cfdc30347f783e825874f1fb41b89e1658277bdfe68fd33',
+    );
+    expect(signed.signature).toBe('fe75a99c820f547d1cfdc30347f783e825874f1fb41b89e1658277bdfe68fd33');
+    // The query goes on the wire as the reboot page writes it; the server canonicalises it to reboot=.
+    expect(signed.url.href).toBe('https://bcc.bj.baidubce.com/v2/instance/i-YufwpQAe?reboot');
+  });
+
+  it('signs a bodiless read with host;x-bce-date only, as the SDK does, and the simulator check accepts it', () => {
+    const signed = signer.sign({ method: 'GET', origin: 'https://bcc.bj.baidubce.com', path: '/v2/instance/i-YufwpQAe', query: [], headers: {} }, { signingDate });
+    const require = createRequire(import.meta.url);
+    const Auth = require('@baiducloud/sdk/src/auth.js') as new (ak: string, sk: string) => SdkAuth;
+    const sdk = new Auth('TEST_AK', 'TEST_SK').generateAuthorization(
+      'GET',
+      '/v2/instance/i-YufwpQAe',
+      {},
+      { host: 'bcc.bj.baidubce.com', 'x-bce-date': '2024-01-01T00:00:00Z' },
+      Date.parse('2024-01-01T00:00:00Z') / 1000,
+      1800,
+      ['host', 'x-bce-date'],
+    );
+    expect(signed.headers['authorization']).toBe(sdk);
+    expect(signed.headers).not.toHaveProperty('content-length');
+    expect(signed.url.href).toBe('https://bcc.bj.baidubce.com/v2/instance/i-YufwpQAe');
+    const auth = parseBceAuthorization(signed.headers['authorization'] ?? '')!;
+    const received: BceRequest = { method: 'GET', path: signed.url.pathname, query: [], headers: signed.headers };
+    expect(bceSignatureMatches(received, auth, 'TEST_SK')).toBe(true);
+    expect(bceSignatureMatches({ ...received, path: '/v2/instance/i-Other001' }, auth, 'TEST_SK')).toBe(false);
   });
 });

@@ -6,6 +6,7 @@ import {
   canonicalQueryString,
   canonicalRequest,
   canonicalUri,
+  createHuaweiSigner,
   expectedSignature,
   parseAuthorization,
   parseSdkDate,
@@ -276,5 +277,60 @@ describe('verification helpers used by the simulator', () => {
     expect(parseSdkDate('2024-01-01T00:00:00Z')).toBeUndefined();
     expect(parseSdkDate('20240230T000000Z')).toBeUndefined();
     expect(parseSdkDate(undefined)).toBeUndefined();
+  });
+});
+
+describe('createHuaweiSigner: the request signer the client uses (one shape for every cloud)', () => {
+  it('reproduces V-HW-1 from the request alone: host and X-Sdk-Date are its own', () => {
+    const signer = createHuaweiSigner({ credentials: { accessKeyId: 'QTWAOYTTINDUT2QVKYUC', secretAccessKey: 'MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc' } });
+    const signed = signer.sign(
+      {
+        method: 'GET',
+        origin: 'https://service.region.example.com',
+        path: '/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs',
+        query: [
+          ['marker', '13551d6b-755d-4757-b956-536f674975c0'],
+          ['limit', '2'],
+        ],
+        headers: { 'Content-Type': 'application/json' },
+      },
+      { signingDate: new Date('2019-11-15T03:36:55Z') },
+    );
+    expect(signed.signature).toBe('7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe');
+    expect(signed.headers).toEqual({
+      'Content-Type': 'application/json',
+      host: 'service.region.example.com',
+      'x-sdk-date': '20191115T033655Z',
+      authorization:
+        'SDK-HMAC-SHA256 Access=QTWAOYTTINDUT2QVKYUC, SignedHeaders=content-type;host;x-sdk-date, ' +
+        'Signature=7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe',
+    });
+    // The trailing slash of the canonical URI is not sent.
+    expect(signed.url.href).toBe(
+      'https://service.region.example.com/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs?limit=2&marker=13551d6b-755d-4757-b956-536f674975c0',
+    );
+  });
+
+  it('signs the batch reboot like Appendix A and like the SDK, and the simulator recomputes the same signature', () => {
+    const host = 'ecs.cn-north-4.myhuaweicloud.com';
+    const body = JSON.stringify({ reboot: { type: 'SOFT', servers: [{ id: SERVER }] } });
+    const signer = createHuaweiSigner({ credentials: { accessKeyId: 'TEST_AK', secretAccessKey: 'TEST_SK' }, now: () => new Date('2024-01-01T00:00:00Z') });
+    const signed = signer.sign({
+      method: 'POST',
+      origin: `https://${host}`,
+      path: `/v1/${PROJECT}/cloudservers/action`,
+      query: [],
+      headers: { 'content-type': 'application/json;charset=UTF-8', 'x-project-id': PROJECT },
+      body,
+    });
+    expect(signed.headers['authorization']).toBe(
+      'SDK-HMAC-SHA256 Access=TEST_AK, SignedHeaders=content-type;host;x-project-id;x-sdk-date, ' +
+        'Signature=1b92a7db10158978da376b08c0ff26f30540f891395eeaa36b84e7f018f1dc00',
+    );
+    expect(signed.headers['authorization']).toBe(sdkAuthorization(host, [SERVER], false, '20240101T000000Z'));
+    expect(signed.url.href).toBe(`https://${host}/v1/${PROJECT}/cloudservers/action`);
+    const raw = { method: 'POST', path: signed.url.pathname, query: '', headers: signed.headers, body };
+    const auth = parseAuthorization(signed.headers['authorization'])!;
+    expect(expectedSignature(raw, auth, 'TEST_SK', parseRawQuery)).toBe(signed.signature);
   });
 });

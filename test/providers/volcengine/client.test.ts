@@ -321,7 +321,7 @@ describe('credentials and clock', () => {
 });
 
 describe('batch limit', () => {
-  it('100 ids go in one call and all reboot; 101 ids → InvalidCount.Malformed for every id, nothing rebooted', async () => {
+  it('100 ids go in one call and all reboot; 101 ids are refused by the guard (BatchTooLarge) and nothing is sent', async () => {
     const hundred = Array.from({ length: 100 }, (_, i) => id(100 + i));
     for (const i of [...hundred, id(300)]) sim.fleet.add(REGION, i);
     const ok = await reboot(provider(), hundred, { key: 'k-100' });
@@ -331,10 +331,21 @@ describe('batch limit', () => {
 
     const tooMany = await reboot(provider(), [...hundred.map((x) => x), id(300)], { key: 'k-101' });
     expect(tooMany).toHaveLength(101);
-    expect(tooMany.every((o) => o.status === 'failed' && o.code === 'InvalidCount.Malformed')).toBe(true);
-    expect(sim.requests).toHaveLength(2);
-    expect(sim.requests[1]?.status).toBe(400);
+    expect(tooMany.every((o) => o.status === 'failed' && o.code === 'BatchTooLarge')).toBe(true);
+    expect(sim.requests).toHaveLength(1);
     expect(sim.fleet.totalReboots()).toBe(100);
+  });
+
+  it('simulator: 101 InstanceIds.N in one request → 400 InvalidCount.Malformed, nothing rebooted', async () => {
+    const query: QueryPair[] = [['Action', 'RebootInstances'], ['Version', '2020-04-01']];
+    for (let i = 1; i <= 101; i++) {
+      sim.fleet.add(REGION, id(400 + i));
+      query.push([`InstanceIds.${i}`, id(400 + i)]);
+    }
+    const res = await rawCall(query);
+    expect(res.status).toBe(400);
+    expect(res.body.ResponseMetadata['Error']).toMatchObject({ Code: 'InvalidCount.Malformed' });
+    expect(sim.fleet.totalReboots()).toBe(0);
   });
 });
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { rebootQuery } from '../../../src/providers/volcengine/client.js';
 import {
   canonicalQueryString,
+  createVolcengineSigner,
   EMPTY_BODY_SHA256,
   parseAuthorization,
   parseXDate,
@@ -21,7 +22,8 @@ import {
 // because vitest and Node disagree on what an ESM default import of this CommonJS file is.
 const SdkSigner = (createRequire(import.meta.url)('@volcengine/openapi/lib/base/sign.js') as typeof sdkSignModule).default;
 
-// V-VOLC-1 / V-VOLC-2 inputs (providers.md §1.3).
+// V-VOLC-1: the worked example at https://www.volcengine.com/docs/6369/67270; V-VOLC-2: the same inputs on
+// https://docs.byteplus.com/byteplus-platform/reference/example.
 const DOC_AK = 'AKLTMjI2ODVlYzI3ZGY1NGU4ZjhjYWRjMTlmNTM5OTZkYzE';
 const DOC_SK = 'TnpCak5XWXpZV1U0WkRaaE5ERmxaR0ZpTmpjeVkyUXlZek0wTWpJMU1qWQ==';
 const DOC_QUERY: QueryPair[] = [
@@ -59,7 +61,7 @@ describe('V-VOLC-1 (official doc example, 6369/67270)', () => {
     expect(parts.signedHeaders).toBe('content-type;host;x-content-sha256;x-date');
   });
 
-  it('derives the signing key (value derived in providers.md, consistent with the doc signature)', () => {
+  it('derives the signing key (UNCONFIRMED: derived, not published; consistent with the doc signature)', () => {
     expect(signingKey(DOC_SK, '20201230', 'cn-north-1', 'iam').toString('hex')).toBe(
       'e7d2eb478084eaaaf8f85c161de16f13d97e52e77bd0415f33e7feb561cccffd',
     );
@@ -103,7 +105,7 @@ describe('V-VOLC-2 (BytePlus doc, same algorithm)', () => {
     expect(parts.hashedCanonicalRequest).toBe('4809ff4a3260bb6714f750191275cfcf0c16466951fcfd99187e69644b6ae020');
   });
 
-  it('signature: DERIVED value (the doc page could not be read there; providers.md computed it), a regression check only', () => {
+  it('signature: DERIVED value (UNCONFIRMED: not readable on the stored BytePlus page), a regression check only', () => {
     expect(parts.signature).toBe('cec8a8e26f93f557ad8b7b87abd76479f7d8baf7bed88b86d00e44c827e8e5dd');
   });
 });
@@ -116,7 +118,7 @@ const APPENDIX_A_QUERY: QueryPair[] = [
   ['ForceStop', 'false'],
 ];
 
-describe('Appendix A: RebootInstances (derived, reproduced by the SDK per providers.md)', () => {
+describe('Appendix A: RebootInstances (derived, UNCONFIRMED by a vendor page; the SDK signer reproduces it below)', () => {
   const parts = signRequest(
     {
       method: 'GET',
@@ -317,5 +319,43 @@ describe('parsers', () => {
       signature: 'ab',
     });
     expect(parseAuthorization('ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=host,Signature=ab')).toBeUndefined();
+  });
+});
+
+describe('createVolcengineSigner: the request signer the client uses (one shape for every cloud)', () => {
+  const request = {
+    method: 'GET' as const,
+    origin: 'https://iam.volcengineapi.com',
+    path: '/',
+    query: [...DOC_QUERY].reverse(),
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8' },
+  };
+
+  it('reproduces V-VOLC-1 from the request alone: host, X-Date and X-Content-Sha256 are its own', () => {
+    const signer = createVolcengineSigner({ credentials: DOC_KEYS, region: 'cn-north-1', service: 'iam' });
+    const signed = signer.sign(request, { signingDate: new Date('2020-12-30T08:18:05Z') });
+    expect(signed.signature).toBe('28eeabbbd726b87002e0fe58ad8c1c768e619b06e2646f35b6ad7ed029a6d8a7');
+    expect(signed.headers).toEqual({
+      'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+      host: 'iam.volcengineapi.com',
+      'x-date': '20201230T081805Z',
+      'x-content-sha256': EMPTY_BODY_SHA256,
+      authorization:
+        `HMAC-SHA256 Credential=${DOC_AK}/20201230/cn-north-1/iam/request, SignedHeaders=content-type;host;x-content-sha256;x-date, ` +
+        'Signature=28eeabbbd726b87002e0fe58ad8c1c768e619b06e2646f35b6ad7ed029a6d8a7',
+    });
+    expect(signed.url.href).toBe('https://iam.volcengineapi.com/?Action=ListUsers&Limit=10&Offset=0&Version=2018-01-01');
+    expect(signed.body).toBeUndefined();
+  });
+
+  it('signs with its clock, and the gateway check the simulator runs accepts what it sends', () => {
+    const when = new Date('2024-01-01T00:00:00Z');
+    const signer = createVolcengineSigner({ credentials: { accessKeyId: 'AKLTgood', secretAccessKey: 'the-secret' }, region: 'cn-beijing', service: 'ecs', now: () => when });
+    const signed = signer.sign({ method: 'GET', origin: 'http://127.0.0.1:8080', path: '/', query: rebootQuery(['i-aaaaaaaaaaaaaaaaaaaa'], false, false, 'tok-1'), headers: {} });
+    expect(signed.headers['x-date']).toBe('20240101T000000Z');
+    const received: ReceivedRequest = { method: 'GET', path: signed.url.pathname, query: signed.url.search.slice(1), headers: signed.headers, body: '' };
+    const lookup = (ak: string): string | undefined => (ak === 'AKLTgood' ? 'the-secret' : undefined);
+    expect(verifyRequest(received, lookup, when)).toEqual({ ok: true, accessKeyId: 'AKLTgood', region: 'cn-beijing', service: 'ecs' });
+    expect(verifyRequest({ ...received, query: received.query.replace('ForceStop=false', 'ForceStop=true') }, lookup, when).ok).toBe(false);
   });
 });

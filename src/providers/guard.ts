@@ -1,0 +1,184 @@
+/**
+ * The one wrapper around every provider call. Whatever the cloud, the runner gets the same promises:
+ * each id once and within the batch size, every id answered, nothing secret in an answer, a throw that
+ * never passes for a refusal, and one rule for what may be sent twice. Each client keeps the reading of
+ * its own cloud's answers; this file keeps the rules that must not differ between clouds.
+ */
+import { failAll, redactOutcome, unknownAll, unknownOutcome } from './outcomes.js';
+import type { AsyncJobHandle, BatchResult, InstanceOutcome, PollCall, Provider, ProviderInfo, ProviderName, RebootCall } from './provider.js';
+import type { AttemptResult } from './retry.js';
+import type { RequestSigner, SignedRequest } from './signing.js';
+
+// ---- the resend rule --------------------------------------------------------------------------------
+
+/**
+ * What an answer that settled nothing shows about the cloud's side:
+ * - `throttled`: HTTP 429 or the cloud's documented throttle code; it turned the request away for rate before acting;
+ * - `not-sent`: the connection failed before the request was written (TransportError phase 'not-sent');
+ * - `unauthenticated`: the cloud refused the request's signature or timestamp, which it checks before the API runs;
+ * - `ambiguous`: anything else (a lost answer, a 5xx, an unreadable 2xx, a "system error" code): it may have acted.
+ */
+export type ResendAnswer = 'throttled' | 'not-sent' | 'unauthenticated' | 'ambiguous';
+
+export interface ResendEvidence {
+  answer: ResendAnswer;
+  /** The request cannot change anything however often it is sent: a read, or a dry run. */
+  changesNothing: boolean;
+  /**
+   * The resend is the same request with the same idempotency token, on a provider whose token makes the cloud
+   * answer a repeat with the first outcome instead of acting again (ProviderInfo.resendSafe, Volcengine's
+   * ClientToken). A resend under a new token is not covered.
+   */
+  resendSafe: boolean;
+}
+
+/**
+ * The one rule for what may be sent again. Only an answer that proves nothing was done may be resent;
+ * anything else may hide a reboot that happened, and a resend would reboot twice, unless repeating the
+ * request cannot act twice (a read or dry run, or a resend the idempotency token makes harmless).
+ */
+export function mayResend(evidence: ResendEvidence): boolean {
+  switch (evidence.answer) {
+    case 'throttled':
+    case 'not-sent':
+    case 'unauthenticated':
+      return true;
+    case 'ambiguous':
+      return evidence.changesNothing || evidence.resendSafe;
+  }
+}
+
+/**
+ * One attempt's verdict under the rule: sent again (after the server's delay, if it gave one) when mayResend
+ * allows, otherwise final. `outcome` is what stands if this is the last word, so for an ambiguous answer to a
+ * reboot it must be 'unknown', never 'failed'.
+ */
+export function resendVerdict<T>(evidence: ResendEvidence, outcome: T, afterMs?: number): AttemptResult<T> {
+  if (!mayResend(evidence)) return { final: outcome };
+  return afterMs === undefined ? { retry: outcome } : { retry: outcome, afterMs };
+}
+
+// ---- the wrapper ------------------------------------------------------------------------------------
+
+/** One finished provider call, for metrics; the outcomes are the redacted ones the runner gets. */
+export interface ProviderCallEvent {
+  provider: ProviderName;
+  call: 'reboot' | 'poll';
+  /** Wall time of the whole call, retries and waits included (also for a batch refused before sending). */
+  ms: number;
+  outcomes: readonly InstanceOutcome[];
+  pending?: AsyncJobHandle;
+}
+
+export type CallObserver = (event: ProviderCallEvent) => void;
+
+export interface GuardOptions {
+  /** Credentials that must never reach an outcome: the client's secret key. */
+  secrets: readonly string[];
+  onCall?: CallObserver;
+  /** Milliseconds from any fixed origin, for timing; performance.now by default. */
+  clock?: () => number;
+}
+
+/** What the guard hands each call of a client. */
+export interface CallScope {
+  /** The same signer, with every signature it makes registered for redaction from what this call reports. */
+  track(signer: RequestSigner): RequestSigner;
+}
+
+/** The client's own calls, each given ids already deduplicated and within info.maxBatch. */
+export interface GuardedCalls {
+  reboot(call: RebootCall, scope: CallScope): Promise<BatchResult>;
+  poll?(call: PollCall, scope: CallScope): Promise<InstanceOutcome[]>;
+}
+
+export const BATCH_TOO_LARGE = 'BatchTooLarge';
+
+export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: GuardOptions): Provider {
+  const clock = options.clock ?? ((): number => performance.now());
+
+  function openScope(): { scope: CallScope; hidden: string[] } {
+    const hidden = [...options.secrets];
+    const track = (signer: RequestSigner): RequestSigner => ({
+      sign(request, signOptions): SignedRequest {
+        const signed = signer.sign(request, signOptions);
+        hidden.push(signed.signature);
+        return signed;
+      },
+    });
+    return { scope: { track }, hidden };
+  }
+
+  function observe(call: 'reboot' | 'poll', started: number, outcomes: readonly InstanceOutcome[], pending?: AsyncJobHandle): void {
+    if (!options.onCall) return;
+    const event: ProviderCallEvent = { provider: info.name, call, ms: clock() - started, outcomes, ...(pending ? { pending } : {}) };
+    try {
+      options.onCall(event);
+    } catch {
+      // Metrics must never change what happened to a reboot, nor keep its outcome from being recorded.
+    }
+  }
+
+  async function reboot(call: RebootCall): Promise<BatchResult> {
+    const started = clock();
+    const ids = [...new Set(call.ids)];
+    const { scope, hidden } = openScope();
+    let result: BatchResult;
+    if (ids.length === 0) {
+      result = { outcomes: [] };
+    } else if (ids.length > info.maxBatch) {
+      result = {
+        outcomes: failAll(
+          ids,
+          BATCH_TOO_LARGE,
+          `${info.displayName} takes at most ${info.maxBatch} instance id(s) per call and this batch has ${ids.length}; reboot-bot sent nothing`,
+        ),
+      };
+    } else {
+      try {
+        result = answerEvery(ids, await calls.reboot({ ...call, ids }, scope), 'the reboot call');
+      } catch {
+        // A throw may come after the request left, so the instances may be rebooting: never 'failed'. The error's
+        // own text stays out, as it can carry request details.
+        result = { outcomes: unknownAll(ids, `${info.displayName} client failed while sending this reboot (an internal error, not a cloud answer); the instance may or may not be rebooting — check it in the console`) };
+      }
+    }
+    const outcomes = result.outcomes.map((o) => redactOutcome(o, hidden));
+    observe('reboot', started, outcomes, result.pending);
+    return result.pending ? { outcomes, pending: result.pending } : { outcomes };
+  }
+
+  async function poll(inner: NonNullable<GuardedCalls['poll']>, call: PollCall): Promise<InstanceOutcome[]> {
+    const started = clock();
+    const { ids } = call.handle;
+    const { scope, hidden } = openScope();
+    let outcomes: InstanceOutcome[];
+    try {
+      outcomes = answerEvery(ids, { outcomes: await inner(call, scope) }, `following ${info.displayName} job ${call.handle.jobId}`).outcomes;
+    } catch {
+      outcomes = unknownAll(ids, `${info.displayName} client failed while following job ${call.handle.jobId} (an internal error, not a cloud answer); the reboot was accepted — check the job in the console`);
+    }
+    const redacted = outcomes.map((o) => redactOutcome(o, hidden));
+    observe('poll', started, redacted);
+    return redacted;
+  }
+
+  const provider: Provider = { info, reboot };
+  const innerPoll = calls.poll;
+  if (innerPoll) provider.poll = (call) => poll(innerPoll, call);
+  return provider;
+}
+
+/**
+ * One outcome per id of the call, in call order: an id the client left out (and did not hand to an async job)
+ * is unknown, since the client cannot vouch that nothing happened to it; outcomes for ids not in the call are dropped.
+ */
+function answerEvery(ids: readonly string[], result: BatchResult, what: string): BatchResult {
+  const pending = new Set(result.pending?.ids ?? []);
+  const byId = new Map<string, InstanceOutcome>();
+  for (const outcome of result.outcomes) if (!byId.has(outcome.id)) byId.set(outcome.id, outcome);
+  const outcomes = ids
+    .filter((id) => !pending.has(id) || byId.has(id))
+    .map((id) => byId.get(id) ?? unknownOutcome(id, `${what} gave no outcome for this instance; it may or may not be rebooting — check it in the console`));
+  return result.pending ? { outcomes, pending: result.pending } : { outcomes };
+}
