@@ -1,0 +1,100 @@
+/**
+ * Small builders shared by the unit suites: a job as the store takes it, a provider's static facts,
+ * and the outbox as it stands in a real SqliteStore (read straight from its table).
+ */
+import { OutboxMessageSchema, type OutboxMessage } from '../../src/domain/outbox-message.js';
+import type { ProviderInfo, ProviderName, RateLimits } from '../../src/providers/provider.js';
+import type { NewJob } from '../../src/store/contract.js';
+import type { SqliteStore } from '../../src/store/sqlite-store.js';
+
+export const OPS = 'C0OPS';
+export const INCIDENTS = 'C0INCIDENT';
+export const REQUESTER = 'U0REQUESTER';
+
+/** Instance ids that look like Alibaba's: `i-` and 17+ characters. */
+export const instanceIds = (n: number, prefix = 'i-bp1'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(17, '0')}`);
+
+export function newJob(over: Partial<NewJob> = {}): NewJob {
+  return {
+    id: 'r-unit000001',
+    provider: 'alibaba',
+    region: 'cn-hangzhou',
+    ids: instanceIds(2),
+    force: false,
+    dryRun: false,
+    reason: 'unit test',
+    requester: REQUESTER,
+    channel: OPS,
+    approvalsNeeded: 1,
+    createdAt: 1_000,
+    expiresAt: 1_000 + 3_600_000,
+    ...over,
+  };
+}
+
+/** A provider's static facts, written here rather than taken from a real cloud's module. */
+export function providerInfo(over: { name?: ProviderName; maxBatch?: number; limits?: Partial<RateLimits>; resendSafe?: boolean } = {}): ProviderInfo {
+  const name = over.name ?? 'alibaba';
+  return {
+    name,
+    displayName: `Fake ${name}`,
+    aliases: [],
+    regions: ['cn-hangzhou', 'cn-north-4'],
+    isInstanceId: () => true,
+    idFormat: 'anything',
+    exampleId: 'i-example',
+    maxBatch: over.maxBatch ?? 100,
+    limits: { maxConcurrent: 10, minTimeMs: 0, ...over.limits },
+    resendSafe: over.resendSafe ?? false,
+  };
+}
+
+export interface StoredOutboxRow {
+  id: number;
+  channel: string;
+  jobId: string | null;
+  coalesceKey: string | null;
+  state: string;
+  attempts: number;
+  notBefore: number;
+  lastError: string | null;
+  message: OutboxMessage;
+}
+
+/** Every outbox row of a SqliteStore, oldest first, whatever its state. */
+export function outboxRows(store: SqliteStore): StoredOutboxRow[] {
+  const rows = store.db.prepare('SELECT * FROM outbox ORDER BY id').all() as Array<{
+    id: number;
+    channel: string;
+    kind: string;
+    job_id: string | null;
+    coalesce_key: string | null;
+    payload: string;
+    state: string;
+    attempts: number;
+    not_before: number;
+    last_error: string | null;
+  }>;
+  return rows.map((r) => ({
+    id: r.id,
+    channel: r.channel,
+    jobId: r.job_id,
+    coalesceKey: r.coalesce_key,
+    state: r.state,
+    attempts: r.attempts,
+    notBefore: r.not_before,
+    lastError: r.last_error,
+    message: OutboxMessageSchema.parse({ ...(JSON.parse(r.payload) as object), kind: r.kind }),
+  }));
+}
+
+/** Polls until `probe` gives something (not undefined or false). */
+export async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
