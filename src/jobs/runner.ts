@@ -168,14 +168,21 @@ export class Runner {
       return;
     }
     const progress: Array<Promise<void>> = [];
-    const outcomes = await provider.poll({
+    const outcomes = await provider
+      .poll({
       region: job.region,
       handle,
       onProgress: (done, total) => {
         const text = `${provider.info.displayName} job \`${handle.jobId}\`: ${done}/${total} servers done`;
         progress.push(Promise.resolve(store.enqueue(events.note(job, text, `progress:${job.id}:${handle.jobId}`))));
       },
-    });
+    })
+      .catch((err: unknown): InstanceOutcome[] => {
+        // The cloud accepted the job; a bug while following it must not leave the job running for ever.
+        this.deps.log.error('provider poll threw', { jobId: job.id, seq: batch.seq, error: errorMessage(err) });
+        const reason = `the reboot was accepted (job ${handle.jobId}) but following it failed; check the instance`;
+        return handle.ids.map((id) => ({ id, status: 'unknown', reason }));
+      });
     await Promise.all(progress);
     await this.record(job, batch, outcomes, { state: 'done' });
   }

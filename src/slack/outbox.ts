@@ -116,6 +116,8 @@ export class Outbox {
           requeued = true;
           return this.tick();
         });
+        // After a failed tick a row may be stuck 'sending' (its bookkeeping failed): send it again.
+        if (this.loopFailures > 0) requeued = false;
         if (this.stopped) break;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
@@ -159,7 +161,10 @@ export class Outbox {
       if (at <= now) due.push(row);
       else wait = Math.min(wait, at - now);
     }
-    await Promise.all(due.map((row) => this.deliver(row)));
+    // Every delivery finishes before a failure is reported, so a requeue never races one in flight.
+    const settled = await Promise.allSettled(due.map((row) => this.deliver(row)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     return due.length > 0 ? Math.min(wait, this.opts.channelIntervalMs) : wait;
   }
 

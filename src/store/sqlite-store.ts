@@ -496,8 +496,14 @@ export class SqliteStore implements Store {
   /** Fills the job's waiting thread-lines row up to `maxLines`, then starts new ones. */
   private appendThreadLines(jobId: string, channel: string, lines: readonly string[], maxLines: number): void {
     let rest = [...lines];
+    // Lines merge only into a row with nothing of the same thread queued after it (a note, the
+    // summary): rows of one channel leave in order, and merging further back would put these results
+    // ahead of a note that came first. Card updates are not in the thread, so they do not count.
     const open = this.sql(
-      `SELECT id, payload FROM outbox WHERE job_id = ? AND kind = 'thread_lines' AND state = 'pending' ORDER BY id DESC LIMIT 1`,
+      `SELECT o.id, o.payload FROM outbox o
+       WHERE o.job_id = ? AND o.kind = 'thread_lines' AND o.state = 'pending'
+         AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.job_id = o.job_id AND l.id > o.id AND l.state = 'pending' AND l.kind IN ('thread_note', 'summary'))
+       ORDER BY o.id DESC LIMIT 1`,
     ).get(jobId) as { id: number; payload: string } | undefined;
     if (open) {
       const existing = z.object({ lines: z.array(z.string()) }).parse(JSON.parse(open.payload)).lines;

@@ -309,7 +309,7 @@ describe('Runner: asynchronous cloud jobs', () => {
   // the card shows "in progress" and no summary or incident notice is sent until the bot restarts
   // (and then polls again). Expected, as for reboot(): the batch's unfinished instances are
   // reported unknown and the job completes.
-  it.fails('a poll() that throws leaves its instances unknown and the job completed, like a reboot() that throws', async () => {
+  it('a poll() that throws leaves its instances unknown and the job completed, like a reboot() that throws', async () => {
     const [a, b] = instanceIds(2) as [string, string];
     const provider = fakeProvider(
       providerInfo({ name: 'huawei' }),
@@ -335,7 +335,7 @@ describe('Runner: asynchronous cloud jobs', () => {
   // outage, 1 msg/s pacing), the async job's final results therefore land in the thread *before*
   // the note announcing that job, breaking the per-channel FIFO the outbox promises for a thread.
   // Expected: lines merge only into a row that is still the job's last waiting row in that channel.
-  it.fails('thread rows stay in event order: the async job’s results come after the note that announced it', async () => {
+  it('thread rows stay in event order: the async job’s results come after the note that announced it', async () => {
     const [a, b, c] = instanceIds(3) as [string, string, string];
     const provider = fakeProvider(
       providerInfo({ name: 'huawei' }),
