@@ -2,8 +2,7 @@
  * Fault cases run without a kill: each entry arms one fault around an otherwise ordinary job, and the
  * trial is measured like a kill trial (every message must still arrive, nothing rebooted twice).
  * A new case is one entry in FAULT_CASES. Cloud faults (a simulator that acts and then answers 5xx,
- * a malformed 2xx) fit the same shape: arm them 'before-command' through `ctx.sim.faults.inject(…)`
- * once the simulator kit has those fault kinds.
+ * a malformed 2xx) are armed 'before-command' through the simulator's fault queue.
  */
 import type { FakeFault, FakeSlack } from '../src/local/fake-slack.js';
 import type { ProviderName } from '../src/providers/provider.js';
@@ -47,7 +46,39 @@ function slackOutage(slack: FakeSlack, method: string, fault: FakeFault, ms: num
   };
 }
 
+/** Every mutating call the cloud carries out is answered badly afterwards, until disarmed. */
+function cloudActsThen(sim: SimulatorServer, fault: { kind: 'actThenFail'; status: 500 | 502 | 503 | 504 } | { kind: 'actThenMalformed' }): Disarm {
+  sim.faults.inject({ ...fault, count: 10_000 });
+  return () => sim.faults.clear();
+}
+
 export const FAULT_CASES: readonly FaultCase[] = [
+  {
+    name: 'cloud-502-after-acting',
+    description: 'the cloud reboots, then its gateway answers 502: unknown, never resent (Volcengine: same ClientToken)',
+    when: 'before-command',
+    arm: ({ sim }) => cloudActsThen(sim, { kind: 'actThenFail', status: 502 }),
+  },
+  {
+    name: 'cloud-malformed-2xx',
+    description: 'the cloud reboots, then answers a 2xx that cannot be read: unknown, never "failed"',
+    when: 'before-command',
+    arm: ({ sim }) => cloudActsThen(sim, { kind: 'actThenMalformed' }),
+  },
+  {
+    name: 'alibaba-internal-error',
+    description: 'ECS reboots, then answers 500 InternalError: unknown, never resent',
+    providers: ['alibaba'],
+    when: 'before-command',
+    arm: ({ sim }) => cloudActsThen(sim, { kind: 'actThenFail', status: 500 }),
+  },
+  {
+    name: 'huawei-503-after-acting',
+    description: 'ECS reboots the batch, then the gateway answers 503: unknown, never resent',
+    providers: ['huawei'],
+    when: 'before-command',
+    arm: ({ sim }) => cloudActsThen(sim, { kind: 'actThenFail', status: 503 }),
+  },
   {
     name: 'slack-500',
     description: 'chat.postMessage answers HTTP 500 for 3 s from the approval on',
