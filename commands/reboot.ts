@@ -15,7 +15,7 @@
  *   guess (a quoted id list is more likely a forgotten `--reason`).
  * - Surrounding backticks are stripped from unquoted tokens, because people paste ids as `code`.
  * - A token starting with a dash is a flag. Any run of hyphens, en or em dashes counts as the prefix:
- *   Slack clients turn `--force` into `—force` (slack.md §1.8). Flag names are case-insensitive
+ *   Slack clients turn `--force` into `—force` (smart punctuation; the command text arrives as typed after it). Flag names are case-insensitive
  *   because phone keyboards capitalise the first letter.
  */
 import { escapeMrkdwn } from '../src/mrkdwn.js';

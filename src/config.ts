@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { ProviderCredentials } from './providers/registry.js';
 import { defaultCatalog, type Catalog } from './providers/catalog.js';
 import type { ProviderName, RateLimits } from './providers/provider.js';
 
@@ -76,7 +77,7 @@ function fileSchema(catalog: Catalog) {
  * Credentials of each configured provider, by name, as its descriptor read them. Their type is the
  * descriptor's business; the registry hands them back to the same descriptor's `create`.
  */
-export type ProviderCredentials = Readonly<Partial<Record<ProviderName, object>>>;
+export type { ProviderCredentials } from './providers/registry.js';
 
 export interface Config {
   slack: { botToken?: string; appToken?: string; signingSecret?: string; apiUrl?: string };

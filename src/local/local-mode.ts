@@ -3,6 +3,7 @@
  * provider simulators run on loopback; the terminal plays Slack's client. The bot itself is the
  * production code in HTTP mode: commands and clicks reach it as signed HTTP requests.
  */
+import { errorMessage } from '../errors.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -148,7 +149,7 @@ export async function runLocalMode(env: NodeJS.ProcessEnv, catalog: Catalog = de
         out(`Not understood: ${line}. Type help.`);
       }
     } catch (err) {
-      out(`error: ${err instanceof Error ? err.message : String(err)}`);
+      out(`error: ${errorMessage(err)}`);
     }
     await new Promise((r) => setTimeout(r, 50));
     prompt();

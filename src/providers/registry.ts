@@ -1,9 +1,11 @@
 /** Builds the runtime clients of the configured providers, each by its own descriptor. */
-import type { ProviderCredentials } from '../config.js';
 import { defaultCatalog, type Catalog } from './catalog.js';
 import type { ProviderTuning } from './descriptor.js';
 import type { Provider, ProviderName } from './provider.js';
 import { DEFAULT_RETRY_POLICY } from './retry.js';
+
+/** Each configured cloud's credentials, as its descriptor's environment schema read them. */
+export type ProviderCredentials = Readonly<Partial<Record<ProviderName, object>>>;
 
 export type { ProviderTuning } from './descriptor.js';
 

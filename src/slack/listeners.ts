@@ -96,27 +96,45 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
   });
 
   app.action({ type: 'block_actions', action_id: new RegExp(`^(${APPROVE_ACTION}|${DENY_ACTION})$`) }, async ({ ack, body, respond }) => {
-    await ack();
+    // The click is stored before Slack is told it arrived, so a crash in between loses nothing that
+    // Slack considers delivered; a slow group lookup still gets its ack before Slack's 3 s deadline.
+    const acked = ackBy(ack, ACK_DEADLINE_MS);
+    let reply: string | undefined;
+    try {
+      reply = await onClick(body);
+    } finally {
+      await acked();
+    }
+    if (reply) await tell(respond, reply);
+  });
+
+  /** Runs the click's use case; returns what the clicker should be told, if anything. */
+  async function onClick(body: unknown): Promise<string | undefined> {
     const parsed = ButtonClick.safeParse(body);
     const action = parsed.success ? parsed.data.actions[0] : undefined;
-    if (!parsed.success || !action) {
-      await tell(respond, 'This button could not be read; nothing was changed.');
-      return;
-    }
+    if (!parsed.success || !action) return 'This button could not be read; nothing was changed.';
     const click = {
       jobId: action.value,
       user: parsed.data.user.id,
       channel: parsed.data.channel?.id ?? parsed.data.container.channel_id ?? '',
       messageTs: parsed.data.container.message_ts,
     };
-    if (action.action_id === APPROVE_ACTION) {
-      const text = approveReply(await approve(ctx.requests, click));
-      if (text) await tell(respond, text);
-    } else {
-      const text = denyReply(await deny(ctx.requests, click));
-      if (text) await tell(respond, text);
-    }
-  });
+    return action.action_id === APPROVE_ACTION ? approveReply(await approve(ctx.requests, click)) : denyReply(await deny(ctx.requests, click));
+  }
+}
+
+/** Slack wants an ack within 3 s (https://api.slack.com/interactivity/handling#acknowledgment_response). */
+const ACK_DEADLINE_MS = 2000;
+
+/** Acks at the latest after `ms`; the returned function acks now if that has not happened yet. */
+function ackBy(ack: () => Promise<void>, ms: number): () => Promise<void> {
+  let sent: Promise<void> | undefined;
+  const send = (): Promise<void> => (sent ??= ack());
+  const timer = setTimeout(() => void send(), ms);
+  return async () => {
+    clearTimeout(timer);
+    await send();
+  };
 }
 
 /** Slack sends command text with &, < and > as HTML entities; the parser and the store want what was typed. */

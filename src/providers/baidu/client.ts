@@ -6,6 +6,7 @@
  * reported as 'unknown', never resent.
  * Dry run has no native form: it reads the instance (`GET /v2/instance/{id}`) and predicts the answer.
  */
+import { errorMessage } from '../../errors.js';
 import { z } from 'zod';
 import { guardProvider, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
 import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
@@ -68,7 +69,7 @@ export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): P
     try {
       origin = baiduEndpoint(call.region, options.endpoint);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       return { outcomes: failAll(call.ids, 'InvalidEndpoint', message) };
     }
     const signer = scope.track(createBaiduSigner({ credentials: options.credentials, ...(options.now ? { now: options.now } : {}) }));

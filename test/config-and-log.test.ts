@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
-import { createLogger, redact, registerSecrets } from '../../src/log.js';
+import { ConfigError, loadConfig, parseDuration } from '../src/config.js';
+import { createLogger, redact, registerSecrets } from '../src/log.js';
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
