@@ -6,7 +6,6 @@
 import type { Job } from '../domain/job.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ProviderName } from '../providers/provider.js';
 import type { Store } from '../store/contract.js';
 import type { JobEvents } from './events.js';
 import { approvalsNeeded, mayApprove, type ApproverDirectory } from './policy.js';
@@ -23,21 +22,12 @@ export interface RequestContext {
   approvalTtlMs: number;
 }
 
-export interface NewRequest {
-  id: string;
-  provider: ProviderName;
-  region: string;
-  ids: string[];
-  force: boolean;
-  dryRun: boolean;
-  reason: string | null;
-  requester: string;
-  channel: string;
+export type NewRequest = Pick<Job, 'id' | 'provider' | 'region' | 'ids' | 'force' | 'dryRun' | 'reason' | 'requester' | 'channel'> & {
   /** As typed, for the audit trail. */
   commandText: string;
   /** Slack's id of this command invocation: a replay carries the same one. */
   triggerId?: string;
-}
+};
 
 export type RequestResult = { kind: 'created'; job: Job } | { kind: 'replay'; job: Job } | { kind: 'store-failed' };
 

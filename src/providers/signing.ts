@@ -44,6 +44,19 @@ export function withSignerHeaders(callerHeaders: Readonly<Record<string, string>
   return { ...Object.fromEntries(kept), ...own };
 }
 
+/**
+ * The signed request every signer returns: the URL carries exactly the query string that was signed
+ * (URL/URLSearchParams would re-encode it), and the Authorization header is added.
+ */
+export function signedRequest(request: UnsignedRequest, headers: Record<string, string>, signedQuery: string, signed: { authorization: string; signature: string }): SignedRequest {
+  return {
+    ...request,
+    url: new URL(`${request.origin}${request.path}${signedQuery === '' ? '' : `?${signedQuery}`}`),
+    headers: { ...headers, authorization: signed.authorization },
+    signature: signed.signature,
+  };
+}
+
 /** RFC 3986 percent-encoding: keeps A-Z a-z 0-9 - _ . ~, uppercase %XX for every other UTF-8 byte. */
 export function rfc3986(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());

@@ -15,6 +15,7 @@ import {
   isoSeconds,
   rfc3986,
   sha256Hex,
+  signedRequest,
   withSignerHeaders,
   type QueryPair,
   type RequestSigner,
@@ -51,12 +52,7 @@ export function createAlibabaSigner(config: AlibabaSignerConfig): RequestSigner 
       });
       const signed = sign({ method: request.method, path: request.path, query: request.query, headers, hashedPayload, ...config.credentials });
       const query = canonicalQueryString(request.query);
-      return {
-        ...request,
-        url: new URL(`${request.origin}${request.path}${query === '' ? '' : `?${query}`}`),
-        headers: { ...headers, authorization: signed.authorization },
-        signature: signed.signature,
-      };
+      return signedRequest(request, headers, query, signed);
     },
   };
 }

@@ -13,6 +13,7 @@ import {
   hostHeader,
   isoSeconds,
   rfc3986,
+  signedRequest,
   withSignerHeaders,
   type QueryPair,
   type RequestSigner,
@@ -56,12 +57,7 @@ export function createBaiduSigner(config: BaiduSignerConfig): RequestSigner {
         },
       );
       const query = wireQuery(request.query);
-      return {
-        ...request,
-        url: new URL(`${request.origin}${request.path}${query === '' ? '' : `?${query}`}`),
-        headers: { ...headers, authorization: signed.authorization },
-        signature: signed.signature,
-      };
+      return signedRequest(request, headers, query, signed);
     },
   };
 }

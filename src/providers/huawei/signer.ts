@@ -13,6 +13,7 @@ import {
   hostHeader,
   rfc3986,
   sha256Hex,
+  signedRequest,
   withSignerHeaders,
   type RequestSigner,
   type SignedRequest,
@@ -43,13 +44,8 @@ export function createHuaweiSigner(config: HuaweiSignerConfig): RequestSigner {
         ...config.credentials,
       });
       const query = canonicalQueryString(request.query);
-      return {
-        ...request,
-        // The canonical URI's extra trailing slash is for signing only: the URL keeps the path as given.
-        url: new URL(`${request.origin}${request.path}${query === '' ? '' : `?${query}`}`),
-        headers: { ...headers, authorization: signed.authorization },
-        signature: signed.signature,
-      };
+      // The canonical URI's extra trailing slash is for signing only: the URL keeps the path as given.
+      return signedRequest(request, headers, query, signed);
     },
   };
 }

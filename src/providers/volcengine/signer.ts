@@ -15,6 +15,7 @@ import {
   hostHeader,
   rfc3986,
   sha256Hex,
+  signedRequest,
   withSignerHeaders,
   type QueryPair,
   type RequestSigner,
@@ -56,12 +57,7 @@ export function createVolcengineSigner(config: VolcengineSignerConfig): RequestS
         { method: request.method, path, query: request.query, headers, bodySha256, xDate, region: config.region, service: config.service },
         config.credentials,
       );
-      return {
-        ...request,
-        url: new URL(`${request.origin}${request.path}${parts.canonicalQuery === '' ? '' : `?${parts.canonicalQuery}`}`),
-        headers: { ...headers, authorization: parts.authorization },
-        signature: parts.signature,
-      };
+      return signedRequest(request, headers, parts.canonicalQuery, parts);
     },
   };
 }
