@@ -3,7 +3,7 @@
  * shows (cards, their threads, the incident channel) and how often the simulated cloud rebooted
  * each instance. `measure` is pure so it can be tested on hand-made messages.
  */
-import type { FakeMessage } from '../src/local/fake-slack.js';
+import { blockTexts, type FakeMessage } from '../src/local/fake-slack.js';
 
 export interface TrialEvidence {
   jobId: string;
@@ -50,17 +50,7 @@ export type LineStatus = 'succeeded' | 'failed' | 'unknown' | 'checked' | 'other
 
 /** The text a reader sees in a message's blocks (sections, fields, context); the top-level text when it has none. */
 export function visibleText(message: Pick<FakeMessage, 'text' | 'blocks'>): string {
-  const parts: string[] = [];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(walk);
-    else if (node && typeof node === 'object') {
-      for (const [k, v] of Object.entries(node)) {
-        if (k === 'text' && typeof v === 'string') parts.push(v);
-        else walk(v);
-      }
-    }
-  };
-  walk(message.blocks);
+  const parts = blockTexts(message.blocks);
   return parts.length > 0 ? parts.join('\n') : message.text;
 }
 

@@ -23,8 +23,6 @@ import { SlackReporter } from './slack/reporter.js';
 import { takeLease } from './store/lease.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
-export { DatabaseInUseError } from './store/lease.js';
-
 /** Knobs that are not part of the public configuration: tests shorten them. */
 export interface Tuning {
   /** Spacing of Slack writes per channel (Slack allows about 1 message/s). */

@@ -77,7 +77,6 @@ function fileSchema(catalog: Catalog) {
  * Credentials of each configured provider, by name, as its descriptor read them. Their type is the
  * descriptor's business; the registry hands them back to the same descriptor's `create`.
  */
-export type { ProviderCredentials } from './providers/registry.js';
 
 export interface Config {
   slack: { botToken?: string; appToken?: string; signingSecret?: string; apiUrl?: string };

@@ -19,7 +19,6 @@ export const OutboxMessageSchema = z.discriminatedUnion('kind', [
 ]);
 
 export type OutboxMessage = z.infer<typeof OutboxMessageSchema>;
-export type OutboxKind = OutboxMessage['kind'];
 
 /** One row to queue. */
 export interface OutboxWrite {

@@ -20,6 +20,22 @@ export interface FakeMessage {
   updates: number;
 }
 
+/** Every `text` string inside Block Kit blocks, in order: what a reader of the message sees. */
+export function blockTexts(blocks: readonly unknown[]): string[] {
+  const parts: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'text' && typeof v === 'string') parts.push(v);
+        else walk(v);
+      }
+    }
+  };
+  walk(blocks);
+  return parts;
+}
+
 export interface FakeCall {
   method: string;
   args: Record<string, unknown>;

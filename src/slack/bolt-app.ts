@@ -10,7 +10,7 @@ import type { HealthBoard } from '../health.js';
 import type { Logger } from '../log.js';
 
 /** How far ahead of our clock a Slack request may be stamped; Bolt only checks how old it is. */
-export const MAX_FUTURE_SKEW_S = 5 * 60;
+const MAX_FUTURE_SKEW_S = 5 * 60;
 
 export interface BoltSettings {
   token: string;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBot, type RunningBot, type Tuning } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { FakeSlack, type FakeMessage } from '../../src/local/fake-slack.js';
+import { blockTexts, FakeSlack, type FakeMessage } from '../../src/local/fake-slack.js';
 import { SlackDriver } from '../../src/local/slack-driver.js';
 import { startSimulators, type SimulatorSet } from '../../src/local/simulators.js';
 import { silentLogger } from '../../src/log.js';
@@ -182,18 +182,7 @@ export async function waitFor<T>(probe: () => T | undefined | false, what: strin
 
 /** All visible text of a message: top-level text plus every text inside its blocks. */
 export function textOf(message: { text: string; blocks: unknown[] }): string {
-  const parts: string[] = [message.text];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(walk);
-    else if (node && typeof node === 'object') {
-      for (const [k, v] of Object.entries(node)) {
-        if (k === 'text' && typeof v === 'string') parts.push(v);
-        else walk(v);
-      }
-    }
-  };
-  walk(message.blocks);
-  return parts.join('\n');
+  return [message.text, ...blockTexts(message.blocks)].join('\n');
 }
 
 export function hasButtons(message: { blocks: unknown[] }): boolean {
