@@ -31,6 +31,11 @@ export interface SeedInstance {
   region: string;
   id: string;
   state: 'running' | 'stopped';
+  name?: string;
+  /** Alibaba: an OperationLocks reason such as "financial", so local mode shows a locked instance. */
+  lockReason?: string;
+  /** Local mode's machine that never comes back from a reboot. */
+  neverComesBack?: boolean;
 }
 
 /** The one account a simulator knows; the secret is drawn anew at every start. */

@@ -4,8 +4,22 @@
  * never passes for a refusal, and one rule for what may be sent twice. Each client keeps the reading of
  * its own cloud's answers; this file keeps the rules that must not differ between clouds.
  */
-import { failAll, redactOutcome, unknownAll, unknownOutcome } from './outcomes.js';
-import type { AsyncJobHandle, BatchResult, InstanceOutcome, PollCall, Provider, ProviderInfo, ProviderName, RebootCall } from './provider.js';
+import { failAll, redactOutcome, redactSecrets, unknownAll, unknownOutcome } from './outcomes.js';
+import type {
+  AsyncJobHandle,
+  BatchResult,
+  DescribeCall,
+  DescribeResult,
+  InstanceOutcome,
+  InstanceReading,
+  PermissionCall,
+  PermissionCheck,
+  PollCall,
+  Provider,
+  ProviderInfo,
+  ProviderName,
+  RebootCall,
+} from './provider.js';
 import type { AttemptResult } from './retry.js';
 import type { RequestSigner, SignedRequest } from './signing.js';
 
@@ -63,11 +77,13 @@ export function resendVerdict<T>(evidence: ResendEvidence, outcome: T, afterMs?:
 /** One finished provider call, for metrics; the outcomes are the redacted ones the runner gets. */
 export interface ProviderCallEvent {
   provider: ProviderName;
-  call: 'reboot' | 'poll';
+  call: 'reboot' | 'poll' | 'describe' | 'permission';
   /** Wall time of the whole call, retries and waits included (also for a batch refused before sending). */
   ms: number;
   outcomes: readonly InstanceOutcome[];
   pending?: AsyncJobHandle;
+  /** describe: the error code when the read failed as a whole ('Throttling', 'Forbidden', …). */
+  error?: string;
 }
 
 export type CallObserver = (event: ProviderCallEvent) => void;
@@ -90,6 +106,9 @@ export interface CallScope {
 export interface GuardedCalls {
   reboot(call: RebootCall, scope: CallScope): Promise<BatchResult>;
   poll?(call: PollCall, scope: CallScope): Promise<InstanceOutcome[]>;
+  /** Given ids deduplicated and within info.maxDescribe. */
+  describe(call: DescribeCall, scope: CallScope): Promise<DescribeResult>;
+  checkPermission?(call: PermissionCall, scope: CallScope): Promise<PermissionCheck>;
 }
 
 export const BATCH_TOO_LARGE = 'BatchTooLarge';
@@ -109,9 +128,16 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
     return { scope: { track }, hidden };
   }
 
-  function observe(call: 'reboot' | 'poll', started: number, outcomes: readonly InstanceOutcome[], pending?: AsyncJobHandle): void {
+  function observe(call: ProviderCallEvent['call'], started: number, outcomes: readonly InstanceOutcome[], pending?: AsyncJobHandle, error?: string): void {
     if (!options.onCall) return;
-    const event: ProviderCallEvent = { provider: info.name, call, ms: clock() - started, outcomes, ...(pending ? { pending } : {}) };
+    const event: ProviderCallEvent = {
+      provider: info.name,
+      call,
+      ms: clock() - started,
+      outcomes,
+      ...(pending ? { pending } : {}),
+      ...(error === undefined ? {} : { error }),
+    };
     try {
       options.onCall(event);
     } catch {
@@ -163,10 +189,69 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
     return redacted;
   }
 
-  const provider: Provider = { info, reboot };
+  async function describe(call: DescribeCall): Promise<DescribeResult> {
+    const started = clock();
+    const ids = [...new Set(call.ids)];
+    const { scope, hidden } = openScope();
+    let result: DescribeResult;
+    if (ids.length === 0) {
+      result = { kind: 'read', readings: [] };
+    } else if (ids.length > info.maxDescribe) {
+      result = { kind: 'error', code: BATCH_TOO_LARGE, message: `${info.displayName} reads at most ${info.maxDescribe} instance id(s) per call and this read has ${ids.length}; reboot-bot sent nothing`, throttled: false };
+    } else {
+      try {
+        result = onlyAsked(ids, await calls.describe({ ...call, ids }, scope));
+      } catch {
+        result = { kind: 'error', code: 'ClientError', message: `${info.displayName} client failed while reading instance state (an internal error, not a cloud answer)`, throttled: false };
+      }
+    }
+    const clean = (text: string): string => redactSecrets(text, hidden);
+    const redacted: DescribeResult =
+      result.kind === 'error' ? { ...result, code: clean(result.code), message: clean(result.message) } : { ...result, readings: result.readings.map((r) => redactReading(r, clean)) };
+    observe('describe', started, [], undefined, redacted.kind === 'error' ? redacted.code : undefined);
+    return redacted;
+  }
+
+  async function checkPermission(inner: NonNullable<GuardedCalls['checkPermission']>, call: PermissionCall): Promise<PermissionCheck> {
+    const started = clock();
+    const { scope, hidden } = openScope();
+    let check: PermissionCheck;
+    try {
+      check = await inner({ ...call, ids: [...new Set(call.ids)].slice(0, info.maxBatch) }, scope);
+    } catch {
+      check = { kind: 'unclear', reason: `${info.displayName} client failed while checking permission (an internal error, not a cloud answer)` };
+    }
+    const clean = (text: string): string => redactSecrets(text, hidden);
+    const redacted: PermissionCheck =
+      check.kind === 'allowed'
+        ? { kind: 'allowed', detail: clean(check.detail) }
+        : check.kind === 'denied'
+          ? { kind: 'denied', code: clean(check.code), message: clean(check.message) }
+          : { kind: 'unclear', reason: clean(check.reason) };
+    observe('permission', started, [], undefined, redacted.kind === 'allowed' ? undefined : redacted.kind);
+    return redacted;
+  }
+
+  const provider: Provider = { info, reboot, describe };
   const innerPoll = calls.poll;
   if (innerPoll) provider.poll = (call) => poll(innerPoll, call);
+  const innerCheck = calls.checkPermission;
+  if (innerCheck) provider.checkPermission = (call) => checkPermission(innerCheck, call);
   return provider;
+}
+
+/** Readings only for ids of the call, the first per id: a client's stray entry must not describe another job's instance. */
+function onlyAsked(ids: readonly string[], result: DescribeResult): DescribeResult {
+  if (result.kind === 'error') return result;
+  const asked = new Set(ids);
+  const seen = new Set<string>();
+  const readings = result.readings.filter((r) => asked.has(r.id) && !seen.has(r.id) && seen.add(r.id));
+  return { ...result, readings };
+}
+
+function redactReading(reading: InstanceReading, clean: (text: string) => string): InstanceReading {
+  if (!reading.found) return reading;
+  return { ...reading, name: reading.name === null ? null : clean(reading.name), rawStatus: clean(reading.rawStatus) };
 }
 
 /**

@@ -95,3 +95,11 @@ export function retryAfterMs(headers: Record<string, string>, now: number = Date
   const date = Date.parse(raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
+
+/** The server's clock from an answer's `Date` header (RFC 9110 §6.6.1), when it sent a readable one. */
+export function serverTimeOf(headers: Record<string, string>): number | undefined {
+  const raw = headers['date'];
+  if (raw === undefined) return undefined;
+  const at = Date.parse(raw);
+  return Number.isNaN(at) ? undefined : at;
+}

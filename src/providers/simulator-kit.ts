@@ -7,24 +7,64 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { readBody } from '../net/read-body.js';
 
-export type FleetState = 'running' | 'rebooting' | 'stopped';
+/**
+ * The lifecycle every simulated cloud shares; each simulator names these states its own way (Alibaba
+ * Stopping/Starting, Volcengine REBOOTING, Baidu Starting, Huawei REBOOT with a task state).
+ */
+export type FleetState = 'running' | 'stopping' | 'starting' | 'stopped';
 
 export interface SimulatedInstance {
   id: string;
   region: string;
+  /** Display name, as the read calls return it. */
+  name: string;
   state: FleetState;
   /** How many reboots the cloud has started on this instance: tests assert "exactly once". */
   rebootCount: number;
   lastForce?: boolean;
+  /** Epoch ms of the last boot: a reboot moves it when the instance is running again (Alibaba StartTime). */
+  startedAt: number;
+  /** Epoch ms of the last state change (Volcengine UpdatedAt, Huawei updated). */
+  updatedAt: number;
+  /** Set: the cloud refuses every operation on it, for this reason (Alibaba OperationLocks, e.g. "financial"). */
+  lockReason?: string;
+  /** A reboot leaves it `starting` for ever: the machine that never comes back. */
+  neverComesBack?: boolean;
 }
 
-/** Instances of one simulated account. A reboot holds the instance in `rebooting` for `rebootMs`. */
+export interface InstanceOptions {
+  name?: string;
+  lockReason?: string;
+  neverComesBack?: boolean;
+}
+
+/** A day before the simulator started: old enough that any reboot visibly moves the time fields. */
+const BOOTED_LONG_AGO_MS = 24 * 3_600_000;
+
+/**
+ * Instances of one simulated account. A reboot holds the instance in `stopping` for the first half of `rebootMs`
+ * and in `starting` for the second, then it runs again with its start and update times moved.
+ */
 export class Fleet {
   private readonly instances = new Map<string, SimulatedInstance>();
-  constructor(public rebootMs = 200) {}
+  constructor(
+    public rebootMs = 200,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
-  add(region: string, id: string, state: FleetState = 'running'): SimulatedInstance {
-    const instance: SimulatedInstance = { id, region, state, rebootCount: 0 };
+  add(region: string, id: string, state: FleetState = 'running', options: InstanceOptions = {}): SimulatedInstance {
+    const bootedAt = this.clock() - BOOTED_LONG_AGO_MS;
+    const instance: SimulatedInstance = {
+      id,
+      region,
+      name: options.name ?? defaultName(id),
+      state,
+      rebootCount: 0,
+      startedAt: bootedAt,
+      updatedAt: bootedAt,
+      ...(options.lockReason === undefined ? {} : { lockReason: options.lockReason }),
+      ...(options.neverComesBack ? { neverComesBack: true } : {}),
+    };
     this.instances.set(key(region, id), instance);
     return instance;
   }
@@ -42,20 +82,36 @@ export class Fleet {
     return [...this.instances.values()];
   }
 
-  /** Starts a reboot: the instance must be running. */
+  /** Starts a reboot: the caller has checked that the instance is running and not locked. */
   reboot(instance: SimulatedInstance, force: boolean): void {
-    instance.state = 'rebooting';
+    this.move(instance, 'stopping');
     instance.rebootCount += 1;
     instance.lastForce = force;
-    const timer = setTimeout(() => {
-      if (instance.state === 'rebooting') instance.state = 'running';
-    }, this.rebootMs);
-    timer.unref();
+    const half = Math.max(1, Math.floor(this.rebootMs / 2));
+    setTimeout(() => {
+      if (instance.state === 'stopping') this.move(instance, 'starting');
+    }, half).unref();
+    if (instance.neverComesBack) return;
+    setTimeout(() => {
+      if (instance.state !== 'starting' && instance.state !== 'stopping') return;
+      this.move(instance, 'running');
+      instance.startedAt = instance.updatedAt;
+    }, this.rebootMs).unref();
   }
 
   totalReboots(): number {
     return this.all().reduce((sum, i) => sum + i.rebootCount, 0);
   }
+
+  private move(instance: SimulatedInstance, state: FleetState): void {
+    instance.state = state;
+    instance.updatedAt = this.clock();
+  }
+}
+
+/** A readable name from the id's tail, like the names people give machines: web-a001. */
+function defaultName(id: string): string {
+  return `web-${id.replace(/[^a-z0-9]/gi, '').slice(-4).toLowerCase()}`;
 }
 
 function key(region: string, id: string): string {

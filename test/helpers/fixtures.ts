@@ -33,7 +33,7 @@ export function newJob(over: Partial<NewJob> = {}): NewJob {
 }
 
 /** A provider's static facts, written here rather than taken from a real cloud's module. */
-export function providerInfo(over: { name?: ProviderName; maxBatch?: number; limits?: Partial<RateLimits>; resendSafe?: boolean } = {}): ProviderInfo {
+export function providerInfo(over: { name?: ProviderName; maxBatch?: number; maxDescribe?: number; limits?: Partial<RateLimits>; resendSafe?: boolean } = {}): ProviderInfo {
   const name = over.name ?? 'alibaba';
   return {
     name,
@@ -44,6 +44,7 @@ export function providerInfo(over: { name?: ProviderName; maxBatch?: number; lim
     idFormat: 'anything',
     exampleId: 'i-example',
     maxBatch: over.maxBatch ?? 100,
+    maxDescribe: over.maxDescribe ?? 100,
     limits: { maxConcurrent: 10, minTimeMs: 0, ...over.limits },
     resendSafe: over.resendSafe ?? false,
   };

@@ -20,6 +20,9 @@ export const alibabaInfo: ProviderInfo = {
   idFormat: 'i- followed by 8-32 lowercase letters or digits',
   exampleId: 'i-bp1g6zv0ce8oghu7abcd',
   maxBatch: 100,
+  // DescribeInstances takes InstanceIds as a JSON array of at most 100 (alibabacloud-typescript-sdk
+  // ecs-20140526/src/models/DescribeInstancesRequest.ts, InstanceIds).
+  maxDescribe: 100,
   // ECS throttles per account, per region, per minute; no published figure for RebootInstances.
   limits: { maxConcurrent: 2, minTimeMs: 250 },
   resendSafe: false,

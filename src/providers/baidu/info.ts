@@ -14,6 +14,9 @@ export const baiduInfo: ProviderInfo = {
   idFormat: 'i- followed by 8-32 letters or digits',
   exampleId: 'i-YufwpQAe',
   maxBatch: 1,
+  // listByInstanceId documents no maximum: UNCONFIRMED; 100 is the documented bound of the GET /v2/instance
+  // instanceIds filter (https://cloud.baidu.com/doc/BCC/s/Xjwvyodmx), the safe guess for the batch read too.
+  maxDescribe: 100,
   limits: { maxConcurrent: 5, minTimeMs: 100 },
   resendSafe: false,
 };

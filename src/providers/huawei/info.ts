@@ -19,6 +19,9 @@ export const huaweiInfo: ProviderInfo = {
   idFormat: 'a lowercase UUID such as 616fb98f-46ca-475e-917e-2563e5a8cd19',
   exampleId: '616fb98f-46ca-475e-917e-2563e5a8cd19',
   maxBatch: 1000,
+  // ListServersDetails with server_id: at most 100 ids per call is Huawei's advice to keep the URI short
+  // (huaweicloud-sdk-java-v3 services/ecs/.../v2/model/ListServersDetailsRequest.java, getServerId()).
+  maxDescribe: 100,
   // Batch reboot handles at most 1000 servers a minute (https://support.huaweicloud.com/api-ecs/ecs_02_0302.html);
   // the older English page says 1000 per call (https://support.huaweicloud.com/en-us/api-ecs/ecs_02_0302.html),
   // so both bounds are kept.

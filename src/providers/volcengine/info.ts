@@ -14,6 +14,8 @@ export const volcengineInfo: ProviderInfo = {
   idFormat: 'i- followed by 10-32 lowercase letters or digits',
   exampleId: 'i-ycc01lmwecgh9z3sqqfl',
   maxBatch: 100,
+  // DescribeInstances takes at most 100 InstanceIds.N (volcengine-go-sdk service/ecs/api_describe_instances.go, InstanceIds).
+  maxDescribe: 100,
   limits: { maxConcurrent: 2, minTimeMs: 250 },
   resendSafe: true,
 };
