@@ -11,7 +11,9 @@ import { HealthBoard } from './health.js';
 import { LimiterPool } from './jobs/limiters.js';
 import { ApproverDirectory } from './jobs/policy.js';
 import { expireDue, type RequestContext } from './jobs/requests.js';
+import { Inspector } from './jobs/preflight.js';
 import { Runner } from './jobs/runner.js';
+import { DEFAULT_VERIFY } from './jobs/verifier.js';
 import type { Logger } from './log.js';
 import { defaultCatalog, type Catalog } from './providers/catalog.js';
 import type { Provider, ProviderName } from './providers/provider.js';
@@ -37,6 +39,11 @@ export interface Tuning {
   leaseStaleMs: number;
   /** The refill period of per-minute instance budgets (Huawei); tests shorten it. */
   budgetPeriodMs: number;
+  /** Verification's polling (its timeout is REBOOT_VERIFY_TIMEOUT, in the configuration). */
+  verifyIntervalMs: number;
+  verifyMaxIntervalMs: number;
+  /** Readings in a row of a running instance without proof of its reboot, before it is "not confirmed". */
+  verifySettleReadings: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -48,6 +55,9 @@ export const DEFAULT_TUNING: Tuning = {
   leaseHeartbeatMs: 5000,
   leaseStaleMs: 30_000,
   budgetPeriodMs: 60_000,
+  verifyIntervalMs: DEFAULT_VERIFY.intervalMs,
+  verifyMaxIntervalMs: DEFAULT_VERIFY.maxIntervalMs,
+  verifySettleReadings: DEFAULT_VERIFY.settleReadings,
 };
 
 export interface BotOptions {
@@ -94,7 +104,9 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const bolt = createBoltApp({ token, port: config.port, ...(appToken ? { appToken } : {}), ...(signingSecret ? { signingSecret } : {}), ...(apiUrl ? { apiUrl } : {}) }, health, now, log);
   const events = new SlackReporter(config.incidentChannel);
   const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
-  const runner = new Runner({ store, providers: opts.providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs });
+  const verify = { intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
+  const runner = new Runner({ store, providers: opts.providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify });
+  const inspector = new Inspector({ store, providers: opts.providers, limiters, events, now, log });
   const approvers = new ApproverDirectory(
     config.approvers,
     async (group) => UserGroupMembers.parse(await bolt.app.client.usergroups.users.list({ usergroup: group })).users,
@@ -102,7 +114,17 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     now,
     (group, err) => log.warn('user group lookup failed', { group, error: errorMessage(err) }),
   );
-  const requests: RequestContext = { store, events, approvers, startRun: (id) => runner.start(id), now, log, forceApprovals: config.forceApprovals, approvalTtlMs: config.approvalTtlMs };
+  const requests: RequestContext = {
+    store,
+    events,
+    approvers,
+    startRun: (id) => runner.start(id),
+    inspect: (id) => inspector.start(id),
+    now,
+    log,
+    forceApprovals: config.forceApprovals,
+    approvalTtlMs: config.approvalTtlMs,
+  };
   const responseUrls = new Map<string, string>();
   const outbox = new Outbox(store, {
     token,
@@ -143,6 +165,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   sweeper.unref();
   outbox.start();
   await runner.recover();
+  await inspector.recover();
 
   return {
     app: bolt.app,
@@ -153,6 +176,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     url,
     async settle(timeoutMs = 10_000) {
       await bolt.idle();
+      await inspector.idle();
       await runner.idle();
       await outbox.drain(timeoutMs);
     },
@@ -160,6 +184,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       clearInterval(sweeper);
       await bolt.app.stop();
       await bolt.idle();
+      await inspector.idle();
       await runner.idle();
       // Give queued Slack writes a moment; whatever is left stays in the store for the next start.
       await outbox.drain(5000).catch(() => undefined);

@@ -45,6 +45,8 @@ const EnvSchema = z.object({
   REBOOT_DB: z.string().min(1).default('./data/reboot-bot.db'),
   REBOOT_FORCE_APPROVALS: PositiveInt.max(10).default(2),
   REBOOT_APPROVAL_TTL: Duration.default(15 * 60_000),
+  /** How long a rebooted instance may take to be seen running again before it is reported not back. */
+  REBOOT_VERIFY_TIMEOUT: Duration.default(10 * 60_000),
   REBOOT_MAX_INSTANCES: PositiveInt.max(5000).default(500),
   REBOOT_CONFIG: z.string().optional(),
 });
@@ -86,6 +88,8 @@ export interface Config {
   dbPath: string;
   forceApprovals: number;
   approvalTtlMs: number;
+  /** REBOOT_VERIFY_TIMEOUT. */
+  verifyTimeoutMs: number;
   maxInstances: number;
   providers: ProviderCredentials;
   /** Values of the providers' secret variables. */
@@ -133,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
     dbPath: e.REBOOT_DB,
     forceApprovals: e.REBOOT_FORCE_APPROVALS,
     approvalTtlMs: e.REBOOT_APPROVAL_TTL,
+    verifyTimeoutMs: e.REBOOT_VERIFY_TIMEOUT,
     maxInstances: e.REBOOT_MAX_INSTANCES,
     providers,
     providerSecrets: catalog.descriptors.flatMap((d) => d.env.secrets.map((name) => env[name]?.trim() ?? '')).filter((v) => v !== ''),

@@ -1,9 +1,11 @@
 /** The job model: one /reboot request from posting to its last outcome. */
-import type { InstanceOutcome, ProviderName } from '../providers/provider.js';
+import type { ProviderName } from '../providers/provider.js';
+import type { JobOutcome, OutcomeStatus } from './outcome.js';
 
 /**
  * pending → approved → running → completed
  * pending → denied | expired
+ * A dry run is created approved: it only reads, so nobody has to approve it.
  * Every arrow is a compare-and-set in the store, so exactly one caller wins each transition.
  */
 export type JobState = 'pending' | 'approved' | 'running' | 'completed' | 'denied' | 'expired';
@@ -18,6 +20,10 @@ export interface Job {
   ids: string[];
   force: boolean;
   dryRun: boolean;
+  /** Wait for each rebooted instance to be seen running again after the call (`--no-verify` turns it off). */
+  verify: boolean;
+  /** `--rolling N`: instances per wave, each wave verified before the next; null sends everything at once. */
+  rolling: number | null;
   reason: string | null;
   requester: string;
   channel: string;
@@ -38,39 +44,43 @@ export interface Approval {
   at: number;
 }
 
-/** A slice of a job's instances sent in one provider call. */
-export type BatchState = 'planned' | 'sending' | 'polling' | 'done';
+/**
+ * A slice of a job's instances sent in one provider call (a read call, for a dry run).
+ * planned → sending → done, or → polling (async cloud job) and/or → verifying (waiting to see them back) → done.
+ */
+export type BatchState = 'planned' | 'sending' | 'polling' | 'verifying' | 'done';
 
 export interface Batch {
   jobId: string;
   seq: number;
+  /** The rolling wave it belongs to (0 for a job without waves). */
+  wave: number;
   ids: string[];
   state: BatchState;
   /** Cloud-side async job id (Huawei) once the call was accepted. */
   asyncJobId: string | null;
+  /** When it was marked sending (bot clock): the latest the reboot can have started. */
+  sentAt: number | null;
+  /** The cloud's clock when it accepted the reboot, else sentAt: verification proves the reboot against it. */
+  acceptedAt: number | null;
 }
 
-export interface StoredOutcome {
-  jobId: string;
-  outcome: InstanceOutcome;
-  at: number;
-}
-
-export interface Tally {
+export type Tally = Record<OutcomeStatus, number> & {
   total: number;
-  succeeded: number;
-  checked: number;
-  failed: number;
-  unknown: number;
   /** Instances with no outcome yet. */
   waiting: number;
-}
+};
 
-export function tallyOf(job: Pick<Job, 'ids'>, outcomes: readonly InstanceOutcome[]): Tally {
-  const tally: Tally = { total: job.ids.length, succeeded: 0, checked: 0, failed: 0, unknown: 0, waiting: 0 };
+export function tallyOf(job: Pick<Job, 'ids'>, outcomes: readonly JobOutcome[]): Tally {
+  const tally: Tally = { total: job.ids.length, succeeded: 0, verified: 0, unconfirmed: 0, not_back: 0, checked: 0, failed: 0, unknown: 0, not_started: 0, waiting: 0 };
   for (const o of outcomes) tally[o.status] += 1;
   tally.waiting = tally.total - outcomes.length;
   return tally;
+}
+
+/** What the summary counts as failed: refused by the cloud, or never seen running again. */
+export function failedCount(t: Tally): number {
+  return t.failed + t.not_back;
 }
 
 /** Stable per batch across retries and restarts: the provider's idempotency token is derived from it. */
@@ -91,4 +101,30 @@ export function planBatches(ids: readonly string[], maxBatch: number): string[][
   const batches: string[][] = [];
   for (let i = 0; i < ids.length; i += maxBatch) batches.push(ids.slice(i, i + maxBatch));
   return batches;
+}
+
+export interface PlannedBatch {
+  wave: number;
+  ids: string[];
+}
+
+/**
+ * Waves of `rolling` instances (one wave when null), each cut into batches the API takes. A wave never shares
+ * a call with the next, so stopping after a wave leaves every later instance untouched.
+ */
+export function planWaves(ids: readonly string[], maxBatch: number, rolling: number | null): PlannedBatch[] {
+  const waveSize = rolling ?? Math.max(ids.length, 1);
+  const planned: PlannedBatch[] = [];
+  for (let start = 0, wave = 0; start < ids.length; start += waveSize, wave += 1) {
+    for (const batch of planBatches(ids.slice(start, start + waveSize), maxBatch)) planned.push({ wave, ids: batch });
+  }
+  return planned;
+}
+
+/** "4 waves of 25", "3 waves of 40 (the last 20)". */
+export function wavePlanText(total: number, rolling: number): string {
+  const waves = Math.ceil(total / rolling);
+  if (waves <= 1) return `1 wave of ${total}`;
+  const last = total - (waves - 1) * rolling;
+  return `${waves} waves of ${rolling}${last === rolling ? '' : ` (the last ${last})`}`;
 }

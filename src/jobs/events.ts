@@ -5,7 +5,7 @@
  */
 import type { Job } from '../domain/job.js';
 import type { OutboxWrite } from '../domain/outbox-message.js';
-import type { InstanceOutcome } from '../providers/provider.js';
+import type { JobOutcome } from '../domain/outcome.js';
 
 export interface JobEvents {
   /** A new request: its card. */
@@ -15,7 +15,7 @@ export interface JobEvents {
   /** The approval that lets the job run: the card and the incident channel. */
   approved(job: Job): OutboxWrite[];
   /** Outcomes stored just now: their thread lines and the card's tally. */
-  outcomes(job: Job, outcomes: readonly InstanceOutcome[]): OutboxWrite[];
+  outcomes(job: Job, outcomes: readonly JobOutcome[]): OutboxWrite[];
   /** A line in the job's thread; a newer note with the same key replaces one still waiting. */
   note(job: Job, text: string, key?: string): OutboxWrite[];
   /** The job finished: the card, the summary in the thread, the incident channel. */

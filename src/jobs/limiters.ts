@@ -31,6 +31,15 @@ export class LimiterPool {
     return budget.schedule({ weight: Math.min(instances, perPeriod) }, limited);
   }
 
+  /**
+   * A read call (pre-flight, dry run, verification) under the same call limit as the reboots of that provider and
+   * region: the clouds count every API call of an account, and a read storm must not starve a reboot or be throttled.
+   * Reads rebooting nothing, they take nothing from the instance budget.
+   */
+  scheduleRead<T>(info: ProviderInfo, region: string, task: () => Promise<T>): Promise<T> {
+    return this.limitersFor(info, region).calls.schedule(task);
+  }
+
   limitsFor(info: ProviderInfo): RateLimits {
     return { ...info.limits, ...this.overrides[info.name] };
   }

@@ -16,13 +16,15 @@ export interface RequestContext {
   approvers: ApproverDirectory;
   /** Starts an approved job's run in the background. */
   startRun(jobId: string): void;
+  /** Reads the new request's instances in the background, for its card (pre-flight). */
+  inspect(jobId: string): void;
   now: () => number;
   log: Logger;
   forceApprovals: number;
   approvalTtlMs: number;
 }
 
-export type NewRequest = Pick<Job, 'id' | 'provider' | 'region' | 'ids' | 'force' | 'dryRun' | 'reason' | 'requester' | 'channel'> & {
+export type NewRequest = Pick<Job, 'id' | 'provider' | 'region' | 'ids' | 'force' | 'dryRun' | 'verify' | 'rolling' | 'reason' | 'requester' | 'channel'> & {
   /** As typed, for the audit trail. */
   commandText: string;
   /** Slack's id of this command invocation: a replay carries the same one. */
@@ -31,7 +33,10 @@ export type NewRequest = Pick<Job, 'id' | 'provider' | 'region' | 'ids' | 'force
 
 export type RequestResult = { kind: 'created'; job: Job } | { kind: 'replay'; job: Job } | { kind: 'store-failed' };
 
-/** Stores a new request with the outbox row that posts its card: a job never waits unseen. */
+/**
+ * Stores a new request with the outbox row that posts its card: a job never waits unseen. The card is posted
+ * at once; pre-flight's readings update it when they arrive. A dry run needs no approval and starts at once.
+ */
 export async function request(ctx: RequestContext, input: NewRequest): Promise<RequestResult> {
   const now = ctx.now();
   try {
@@ -43,10 +48,12 @@ export async function request(ctx: RequestContext, input: NewRequest): Promise<R
         ids: input.ids,
         force: input.force,
         dryRun: input.dryRun,
+        verify: input.verify,
+        rolling: input.rolling,
         reason: input.reason,
         requester: input.requester,
         channel: input.channel,
-        approvalsNeeded: approvalsNeeded(input.force, ctx.forceApprovals),
+        approvalsNeeded: input.dryRun ? 0 : approvalsNeeded(input.force, ctx.forceApprovals),
         createdAt: now,
         expiresAt: now + ctx.approvalTtlMs,
       },
@@ -55,7 +62,11 @@ export async function request(ctx: RequestContext, input: NewRequest): Promise<R
       (job) => ctx.events.requested(job),
     );
     if (result.kind === 'replay') ctx.log.warn('replayed slash command ignored', { jobId: result.job.id, requester: input.requester });
-    else ctx.log.info('reboot requested', { jobId: result.job.id, provider: input.provider, region: input.region, count: input.ids.length, requester: input.requester });
+    else {
+      ctx.log.info(input.dryRun ? 'dry run requested' : 'reboot requested', { jobId: result.job.id, provider: input.provider, region: input.region, count: input.ids.length, requester: input.requester });
+      if (input.dryRun) ctx.startRun(result.job.id);
+      else ctx.inspect(result.job.id);
+    }
     return result;
   } catch (err) {
     ctx.log.error('could not store a reboot request', { error: errorMessage(err), requester: input.requester });

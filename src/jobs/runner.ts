@@ -1,17 +1,23 @@
 /**
- * Executes approved jobs: plans batches, sends each through the provider's limiter, persists every
- * step before and after its side effect, and reports through the outbox in the same transaction.
- * Recovery after a restart goes through the same code: a batch caught mid-send is resent only when
- * the provider's idempotency token makes that safe; otherwise its instances are reported unknown.
+ * Executes approved jobs: plans waves and batches, sends each through the provider's limiter, watches
+ * the instances come back, persists every step before and after its side effect, and reports through
+ * the outbox in the same transaction. Recovery after a restart goes through the same code: a batch
+ * caught mid-send is resent only when the provider's idempotency token makes that safe; otherwise its
+ * instances are unknown, with what one read can add. A dry run only reads.
  */
-import { batchSizeFor, idempotencyKey, planBatches, type Batch, type Job } from '../domain/job.js';
+import { batchSizeFor, idempotencyKey, planWaves, type Batch, type Job } from '../domain/job.js';
+import { stopsRollout, type JobOutcome } from '../domain/outcome.js';
 import type { OutboxWrite } from '../domain/outbox-message.js';
+import { dryRunOutcome } from '../domain/preflight.js';
+import { reconcile } from '../domain/verification.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { BatchResult, InstanceOutcome, Provider, ProviderName } from '../providers/provider.js';
+import type { BatchResult, InstanceOutcome, InstanceReading, Provider, ProviderName } from '../providers/provider.js';
 import type { BatchAfter, Store } from '../store/contract.js';
 import type { JobEvents } from './events.js';
 import type { LimiterPool } from './limiters.js';
+import { readErrorText, readStates } from './reads.js';
+import { Verification, type VerifyTuning } from './verifier.js';
 
 export interface RunnerDeps {
   store: Store;
@@ -22,6 +28,14 @@ export interface RunnerDeps {
   log: Logger;
   /** An approval older than this when its run would start has lapsed and must be given again. */
   approvalTtlMs: number;
+  verify: VerifyTuning;
+}
+
+/** What one batch's run hands on: the instances to watch, with the cloud's time of acceptance. */
+interface Accepted {
+  ids: string[];
+  acceptedAt: number;
+  jobProved: boolean;
 }
 
 export class Runner {
@@ -60,18 +74,110 @@ export class Runner {
     if (!job) return;
     const provider = this.deps.providers[job.provider];
     if (job.state === 'approved') {
-      if (job.decidedAt !== null && now() - job.decidedAt > this.deps.approvalTtlMs) return this.lapse(job);
-      const size = provider ? batchSizeFor(provider.info.maxBatch, this.deps.limiters.limitsFor(provider.info)) : job.ids.length;
-      if (!(await store.startRun(job.id, planBatches(job.ids, size), now(), (started) => events.cardChanged(started)))) return;
+      if (!job.dryRun && job.decidedAt !== null && now() - job.decidedAt > this.deps.approvalTtlMs) return this.lapse(job);
+      const plan = job.dryRun
+        ? planWaves(job.ids, provider?.info.maxDescribe ?? job.ids.length, null)
+        : planWaves(job.ids, provider ? batchSizeFor(provider.info.maxBatch, this.deps.limiters.limitsFor(provider.info)) : job.ids.length, job.rolling);
+      if (!(await store.startRun(job.id, plan, now(), (started) => events.cardChanged(started)))) return;
       job = await store.getJob(jobId);
       if (!job) return;
     }
     if (job.state !== 'running') return;
     if (!provider) return this.abandonUnconfigured(job);
-    const running = job;
-    const open = (await store.batches(job.id)).filter((b) => b.state !== 'done');
-    await Promise.all(open.map((b) => this.runBatch(running, provider, b)));
+    if (job.dryRun) await this.dryRun(job, provider);
+    else await this.reboot(job, provider);
     await this.complete(job);
+  }
+
+  /** Wave by wave; with `--rolling`, a wave that did not all come back stops the job before the next is sent. */
+  private async reboot(job: Job, provider: Provider): Promise<void> {
+    const { store } = this.deps;
+    const before = job.verify ? (await store.preflight(job.id)).readings : new Map<string, InstanceReading>();
+    const batches = await store.batches(job.id);
+    const verification = job.verify ? this.verification(job, provider, before, batches) : undefined;
+    const waves = [...new Set(batches.map((b) => b.wave))].sort((a, b) => a - b);
+    for (const wave of waves) {
+      const inWave = batches.filter((b) => b.wave === wave);
+      await Promise.all(inWave.filter((b) => b.state !== 'done').map((b) => this.runBatch(job, provider, b, before, verification)));
+      await verification?.settled();
+      const later = batches.filter((b) => b.wave > wave);
+      if (job.rolling === null || later.length === 0) continue;
+      const waveIds = new Set(inWave.flatMap((b) => b.ids));
+      const stopper = (await store.outcomes(job.id)).find((o) => waveIds.has(o.id) && stopsRollout(o));
+      if (stopper) return this.stopRollout(job, wave, stopper, later);
+    }
+  }
+
+  private verification(job: Job, provider: Provider, before: ReadonlyMap<string, InstanceReading>, batches: readonly Batch[]): Verification {
+    const bySeq = new Map(batches.map((b) => [b.seq, b]));
+    return new Verification({
+      provider,
+      region: job.region,
+      limiters: this.deps.limiters,
+      now: this.deps.now,
+      tuning: this.deps.verify,
+      before,
+      settle: async (seq, outcomes) => {
+        const batch = bySeq.get(seq);
+        if (!batch) return;
+        const known = new Set((await this.deps.store.outcomes(job.id)).map((o) => o.id));
+        for (const o of outcomes) known.add(o.id);
+        await this.record(job, batch, outcomes, batch.ids.every((id) => known.has(id)) ? { state: 'done' } : { state: 'open' });
+      },
+    });
+  }
+
+  /** Every instance after the failed wave is reported not started; nothing more is sent for this request. */
+  private async stopRollout(job: Job, wave: number, stopper: JobOutcome, later: readonly Batch[]): Promise<void> {
+    const { store, events, now, log } = this.deps;
+    const reason = `not started: stopped after a failure in wave ${wave + 1}`;
+    const notStarted = later.flatMap((b) => b.ids).length;
+    const text = `:octagonal_sign: Rolling reboot stopped after wave ${wave + 1}: \`${stopper.id}\` ${stopper.status === 'not_back' ? 'did not come back' : stopper.status === 'unknown' ? 'is in an unknown state' : 'failed'}. ${notStarted} instance${notStarted === 1 ? '' : 's'} not started; a new request is needed to go on.`;
+    await store.recordEvent(job.id, 'rollout stopped', now(), { wave: wave + 1, instance: stopper.id, status: stopper.status, notStarted }, (j) => events.note(j, text));
+    for (const batch of later) {
+      if (batch.state !== 'planned') continue;
+      await this.record(job, batch, batch.ids.map((id): JobOutcome => ({ id, status: 'not_started', reason })), { state: 'done' });
+    }
+    log.warn('rolling reboot stopped', { jobId: job.id, wave: wave + 1, instance: stopper.id, notStarted });
+  }
+
+  /**
+   * Only read calls: every instance's state becomes a "would reboot" or "would fail", and where the cloud has a
+   * documented dry-run flag on the reboot call (Alibaba), its permission answer is added as a line of its own.
+   * It never overrides what the read found. A batch caught mid-read by a restart is simply read again.
+   */
+  private async dryRun(job: Job, provider: Provider): Promise<void> {
+    const { store, events, now } = this.deps;
+    const open = (await store.batches(job.id)).filter((b) => b.state !== 'done');
+    await Promise.all(
+      open.map(async (batch) => {
+        if (batch.state === 'sending') await store.replanBatch(job.id, batch.seq);
+        if (!(await store.markBatchSending(job.id, batch.seq, now()))) return;
+        const read = await readStates(this.deps.limiters, provider, job.region, batch.ids);
+        await store.recordPreflight(job.id, { readings: [...read.readings.values()], errors: read.errors, done: false }, now());
+        const why = readErrorText(read.errors);
+        await this.record(job, batch, batch.ids.map((id) => dryRunOutcome(id, read.readings.get(id), why)), { state: 'done' });
+      }),
+    );
+    if (open.length > 0) await this.checkPermission(job, provider);
+    await store.recordPreflight(job.id, { readings: [], errors: [], done: true }, now(), (j) => events.cardChanged(j));
+  }
+
+  private async checkPermission(job: Job, provider: Provider): Promise<void> {
+    const check = provider.checkPermission;
+    if (!check) return;
+    const { store, events, now } = this.deps;
+    const readings = (await store.preflight(job.id)).readings;
+    const running = job.ids.filter((id) => { const r = readings.get(id); return r?.found === true && r.phase === 'running'; });
+    const ids = (running.length > 0 ? running : job.ids).slice(0, provider.info.maxBatch);
+    const answer = await this.deps.limiters.scheduleRead(provider.info, job.region, () => check.call(provider, { region: job.region, ids, force: job.force }));
+    const line =
+      answer.kind === 'allowed'
+        ? `:key: Permission check (the cloud's own dry run of the reboot call): allowed — ${answer.detail}`
+        : answer.kind === 'denied'
+          ? `:no_entry: Permission check (the cloud's own dry run of the reboot call): *denied*, ${answer.code}: ${answer.message}. A real run would fail for every instance.`
+          : `:grey_question: Permission check (the cloud's own dry run of the reboot call) gave no clear answer: ${answer.reason}`;
+    await store.recordEvent(job.id, 'permission check', now(), answer, (j) => events.note(j, line));
   }
 
   /**
@@ -98,7 +204,7 @@ export class Runner {
   private async abandonUnconfigured(job: Job): Promise<void> {
     const message = `${job.provider} has no credentials on this bot (they were removed after approval); nothing was sent`;
     for (const batch of (await this.deps.store.batches(job.id)).filter((b) => b.state !== 'done')) {
-      const outcomes: InstanceOutcome[] =
+      const outcomes: JobOutcome[] =
         batch.state === 'planned'
           ? batch.ids.map((id) => ({ id, status: 'failed', code: 'ProviderNotConfigured', message }))
           : batch.ids.map((id) => ({
@@ -112,48 +218,100 @@ export class Runner {
     await this.complete(job);
   }
 
-  private async runBatch(job: Job, provider: Provider, batch: Batch): Promise<void> {
-    if (batch.state === 'sending' && !(await this.resumeInterrupted(job, provider, batch))) return;
-    const asyncJobId = batch.state === 'polling' ? batch.asyncJobId : await this.send(job, provider, batch);
-    if (asyncJobId) await this.poll(job, provider, batch, { jobId: asyncJobId, ids: await this.unfinished(job, batch) });
+  private async runBatch(job: Job, provider: Provider, batch: Batch, before: ReadonlyMap<string, InstanceReading>, verification: Verification | undefined): Promise<void> {
+    const settle = (outcomes: readonly InstanceOutcome[], acceptedAt: number, jobProved: boolean): Promise<void> =>
+      this.settleCall(job, provider, batch, outcomes, acceptedAt, jobProved, before, verification);
+    if (batch.state === 'verifying') {
+      // Resumed after a restart: watching starts again; a transition seen before the restart is not remembered.
+      const at = batch.acceptedAt ?? batch.sentAt ?? this.deps.now();
+      verification?.add(batch.seq, await this.unfinished(job, batch), at, batch.asyncJobId !== null);
+      return;
+    }
+    if (batch.state === 'sending') {
+      if (!provider.info.resendSafe) {
+        const reason = 'the bot restarted while this reboot request was in flight; it may or may not have been received — check the instance';
+        return settle(batch.ids.map((id) => ({ id, status: 'unknown', reason })), batch.sentAt ?? this.deps.now(), false);
+      }
+      await this.deps.store.replanBatch(job.id, batch.seq);
+    }
+    const sent = batch.state === 'polling' ? { asyncJobId: batch.asyncJobId, acceptedAt: batch.acceptedAt ?? batch.sentAt ?? this.deps.now() } : await this.send(job, provider, batch, settle);
+    if (!sent?.asyncJobId) return;
+    const outcomes = await this.poll(job, provider, batch, { jobId: sent.asyncJobId, ids: await this.unfinished(job, batch) });
+    await settle(outcomes, sent.acceptedAt, true);
   }
 
   /**
-   * A batch left "sending" by a stopped process: resent only where the provider's idempotency token
-   * makes that safe (returns true), otherwise reported unknown (returns false).
+   * Sends one batch under the limiter. A synchronous answer is settled here; for an async cloud job the id and the
+   * acceptance time are returned for polling.
    */
-  private async resumeInterrupted(job: Job, provider: Provider, batch: Batch): Promise<boolean> {
-    if (provider.info.resendSafe) {
-      await this.deps.store.replanBatch(job.id, batch.seq);
-      return true;
-    }
-    const reason = 'the bot restarted while this reboot request was in flight; it may or may not have been received — check the instance';
-    await this.record(job, batch, batch.ids.map((id) => ({ id, status: 'unknown', reason })), { state: 'done' });
-    return false;
-  }
-
-  /** Sends one batch under the limiter; returns the cloud's async job id when the API answers with one. */
-  private async send(job: Job, provider: Provider, batch: Batch): Promise<string | null> {
+  private async send(
+    job: Job,
+    provider: Provider,
+    batch: Batch,
+    settle: (outcomes: readonly InstanceOutcome[], acceptedAt: number, jobProved: boolean) => Promise<void>,
+  ): Promise<{ asyncJobId: string | null; acceptedAt: number } | null> {
     const { store, events, now } = this.deps;
     return this.deps.limiters.schedule(provider.info, job.region, batch.ids.length, async () => {
-      if (!(await store.markBatchSending(job.id, batch.seq, now()))) return null;
-      const call = { region: job.region, ids: batch.ids, force: job.force, dryRun: job.dryRun, idempotencyKey: idempotencyKey(job.id, batch.seq) };
+      const sentAt = now();
+      if (!(await store.markBatchSending(job.id, batch.seq, sentAt))) return null;
+      const call = { region: job.region, ids: batch.ids, force: job.force, idempotencyKey: idempotencyKey(job.id, batch.seq) };
       const result = await provider.reboot(call).catch((err: unknown): BatchResult => {
         // Providers report cloud and network failures as outcomes; a throw is our bug, after the
         // request may already have gone out, so the honest answer is "unknown".
         this.deps.log.error('provider call threw', { jobId: job.id, seq: batch.seq, error: errorMessage(err) });
         return { outcomes: batch.ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason: 'internal error while sending this reboot; check the instance' })) };
       });
+      // UNCONFIRMED skew: without the cloud's Date header, the bot's clock at sending stands in for the cloud's.
+      const acceptedAt = result.serverTime ?? sentAt;
       const pending = result.pending;
       if (!pending) {
-        await this.record(job, batch, result.outcomes, { state: 'done' });
-        return null;
+        await settle(result.outcomes, acceptedAt, false);
+        return { asyncJobId: null, acceptedAt };
       }
       // The async job id is stored with whatever outcomes came with it, or a restart could not follow it.
       const accepted = `${provider.info.displayName} accepted job \`${pending.jobId}\` for ${pending.ids.length} instances; waiting for it to finish.`;
       await this.record(job, batch, result.outcomes, { state: 'polling', asyncJobId: pending.jobId }, events.note(job, accepted));
-      return pending.jobId;
+      return { asyncJobId: pending.jobId, acceptedAt };
     });
+  }
+
+  /**
+   * The provider's answer for a batch, settled: refusals are final; an answer that proves nothing is unknown, with
+   * what one read of the instance can add (a reboot seen under way makes it accepted after all); accepted reboots
+   * are final without verification, else watched until they are seen back.
+   */
+  private async settleCall(
+    job: Job,
+    provider: Provider,
+    batch: Batch,
+    outcomes: readonly InstanceOutcome[],
+    acceptedAt: number,
+    jobProved: boolean,
+    before: ReadonlyMap<string, InstanceReading>,
+    verification: Verification | undefined,
+  ): Promise<void> {
+    const final: JobOutcome[] = outcomes.filter((o) => o.status !== 'succeeded' && o.status !== 'unknown');
+    const accepted: Accepted = { ids: outcomes.filter((o) => o.status === 'succeeded').map((o) => o.id), acceptedAt, jobProved };
+    const unknown = outcomes.filter((o): o is Extract<InstanceOutcome, { status: 'unknown' }> => o.status === 'unknown');
+    if (unknown.length > 0) {
+      const read = await readStates(this.deps.limiters, provider, job.region, unknown.map((o) => o.id));
+      for (const o of unknown) {
+        const seen = reconcile(read.readings.get(o.id), before.get(o.id), acceptedAt);
+        if (seen.proven) accepted.ids.push(o.id);
+        else final.push({ ...o, reason: `${o.reason}; ${seen.now}` });
+      }
+    }
+    if (!verification) {
+      const byId = new Map(outcomes.map((o) => [o.id, o]));
+      for (const id of accepted.ids) {
+        const o = byId.get(id);
+        final.push(o?.status === 'succeeded' ? o : { id, status: 'succeeded', detail: 'reboot accepted (seen rebooting on a follow-up read)' });
+      }
+      await this.record(job, batch, final, { state: 'done' });
+      return;
+    }
+    await this.record(job, batch, final, accepted.ids.length > 0 ? { state: 'verifying', acceptedAt } : { state: 'done' });
+    verification.add(batch.seq, accepted.ids, acceptedAt, jobProved);
   }
 
   private async unfinished(job: Job, batch: Batch): Promise<string[]> {
@@ -161,12 +319,10 @@ export class Runner {
     return batch.ids.filter((id) => !done.has(id));
   }
 
-  private async poll(job: Job, provider: Provider, batch: Batch, handle: { jobId: string; ids: string[] }): Promise<void> {
+  /** Follows an async cloud job to its end; the outcomes it returns are settled by the caller. */
+  private async poll(job: Job, provider: Provider, batch: Batch, handle: { jobId: string; ids: string[] }): Promise<InstanceOutcome[]> {
     const { store, events } = this.deps;
-    if (!provider.poll) {
-      await this.record(job, batch, handle.ids.map((id) => ({ id, status: 'unknown', reason: 'provider cannot report async job results' })), { state: 'done' });
-      return;
-    }
+    if (!provider.poll) return handle.ids.map((id) => ({ id, status: 'unknown', reason: 'provider cannot report async job results' }));
     const progress: Array<Promise<void>> = [];
     const outcomes = await provider
       .poll({
@@ -184,11 +340,11 @@ export class Runner {
         return handle.ids.map((id) => ({ id, status: 'unknown', reason }));
       });
     await Promise.all(progress);
-    await this.record(job, batch, outcomes, { state: 'done' });
+    return outcomes;
   }
 
   /** Outcomes and the thread lines that report them commit together: a crash keeps both or neither. */
-  private async record(job: Job, batch: Batch, outcomes: readonly InstanceOutcome[], after: BatchAfter, extra: OutboxWrite[] = []): Promise<void> {
+  private async record(job: Job, batch: Batch, outcomes: readonly JobOutcome[], after: BatchAfter, extra: OutboxWrite[] = []): Promise<void> {
     const { store, events, now } = this.deps;
     await store.recordOutcomes(job.id, batch.seq, outcomes, after, now(), (stored) => [...events.outcomes(job, stored), ...extra]);
   }

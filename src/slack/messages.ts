@@ -6,8 +6,9 @@
 import type { types } from '@slack/bolt';
 import { escapeMrkdwn } from '../mrkdwn.js';
 import { defaultCatalog, type Catalog } from '../providers/catalog.js';
-import type { InstanceOutcome } from '../providers/provider.js';
-import type { Approval, Job, Tally } from '../domain/job.js';
+import { failedCount, wavePlanText, type Approval, type Job, type Tally } from '../domain/job.js';
+import type { JobOutcome } from '../domain/outcome.js';
+import { countStandings, standingOf, stateText, WILL_FAIL, type Preflight, type Standing } from '../domain/preflight.js';
 
 type KnownBlock = types.KnownBlock;
 
@@ -59,27 +60,107 @@ export function idListText(ids: readonly string[]): string {
   return more > 0 ? `${body}\n_… and ${more} more (full list in the audit trail)_` : body;
 }
 
-export function tallyText(t: Tally, dryRun: boolean): string {
-  const parts = dryRun
+/** The counts a card and a summary show; a verified job always names its five verdicts. */
+export function tallyText(t: Tally, job: Pick<Job, 'dryRun' | 'verify'>): string {
+  const parts = job.dryRun
     ? [`${t.checked} would reboot`, `${t.failed} would fail`]
-    : [`${t.succeeded} rebooted`, `${t.failed} failed`];
-  if (t.unknown > 0) parts.push(`${t.unknown} unknown`);
+    : job.verify
+      ? [`${t.verified} verified`, `${t.unconfirmed} running, unconfirmed`, `${t.not_back} not back`, `${t.failed} failed`, `${t.unknown} unknown`]
+      : [`${t.succeeded} reboot accepted`, `${t.failed} failed`];
+  // Reboots accepted by a call but reported without a look (e.g. a follow-up read of a job that does not verify).
+  if (!job.dryRun && job.verify && t.succeeded > 0) parts.push(`${t.succeeded} reboot accepted`);
+  if ((job.dryRun || !job.verify) && t.unknown > 0) parts.push(`${t.unknown} unknown`);
+  if (t.not_started > 0) parts.push(`${t.not_started} not started`);
   if (t.waiting > 0) parts.push(`${t.waiting} waiting`);
   return parts.join(' · ');
+}
+
+/** Anything that did not end as asked: the card and summary get a warning icon. */
+function anyTrouble(t: Tally): boolean {
+  return failedCount(t) + t.unknown + t.unconfirmed + t.not_started > 0;
 }
 
 export interface CardView {
   job: Job;
   approvals: readonly Approval[];
   tally?: Tally;
+  preflight?: Preflight;
+  /** Rolling jobs: the wave being sent or watched, counted from 1. */
+  wave?: { current: number; total: number };
+}
+
+/** Pre-flight lists at most this many problem instances by id before summarising. */
+const WARNING_ID_LIMIT = 20;
+
+const STANDING_WORDS: Record<Standing, string> = {
+  running: 'running',
+  'not found': 'not found',
+  stopped: 'stopped',
+  locked: 'locked',
+  busy: 'busy (in transition)',
+  other: 'in another state',
+  unread: 'not read',
+};
+
+function standingCounts(ids: readonly string[], preflight: Preflight, only: readonly Standing[]): string {
+  const counts = countStandings(ids, preflight);
+  return only.flatMap((st) => (counts.get(st) ? [`${counts.get(st)} ${STANDING_WORDS[st]}`] : [])).join(', ');
+}
+
+function instanceLine(id: string, preflight: Preflight): string {
+  const reading = preflight.readings.get(id);
+  const name = reading?.found && reading.name ? ` ${escapeMrkdwn(reading.name)}` : '';
+  return `\`${id}\`${name} · ${escapeMrkdwn(stateText(reading))}`;
+}
+
+/**
+ * What pre-flight found, for the top of the card: ids that will fail, or why it could not tell. It informs;
+ * the buttons work whatever it says.
+ */
+function preflightWarnings(job: Job, preflight: Preflight | undefined): KnownBlock[] {
+  if (preflight === undefined) return [];
+  if (preflight.checkedAt === null && !job.dryRun) return [context(':mag: Checking the instances\' current state…')];
+  const blocks: KnownBlock[] = [];
+  const failing = job.ids.filter((id) => WILL_FAIL.includes(standingOf(preflight.readings.get(id))));
+  if (failing.length > 0) {
+    const shown = failing.slice(0, WARNING_ID_LIMIT).map((id) => instanceLine(id, preflight));
+    const more = failing.length - shown.length;
+    const verb = job.dryRun ? 'these would fail' : 'these will fail';
+    blocks.push(section(`:warning: *${standingCounts(job.ids, preflight, WILL_FAIL)}: ${verb}.*\n${shown.join('\n')}${more > 0 ? `\n_… and ${more} more_` : ''}`));
+  }
+  const unread = preflight.errors.reduce((n, e) => n + e.ids, 0);
+  const first = preflight.errors[0];
+  if (first !== undefined) {
+    blocks.push(
+      section(`:grey_question: Could not read the state of ${plural(unread, 'instance')}: ${escapeMrkdwn(first.code)}: ${escapeMrkdwn(truncate(first.message, 300))}.${job.dryRun ? '' : ' Approval still works; the card just cannot say what they are doing.'}`),
+    );
+  }
+  return blocks;
+}
+
+/** Up to CARD_ID_LIMIT instances with name and state; past that, counts per state and the first names. */
+function instanceList(job: Job, preflight: Preflight | undefined): string {
+  if (preflight === undefined || preflight.readings.size === 0) return idListText(job.ids);
+  const lines = job.ids.slice(0, CARD_ID_LIMIT).map((id) => instanceLine(id, preflight));
+  const more = job.ids.length - lines.length;
+  const head = more > 0 ? `${standingCounts(job.ids, preflight, ['running', ...WILL_FAIL, 'unread'])}. The first ${lines.length}:\n` : '';
+  return `${head}${lines.join('\n')}${more > 0 ? `\n_… and ${more} more (full list in the audit trail)_` : ''}`;
+}
+
+function modeText(job: Job): string {
+  if (job.dryRun) return `dry run (nothing is rebooted)${job.force ? ', as *FORCE*' : ''}`;
+  const how = job.force ? '*FORCE* (hard power cycle)' : 'graceful reboot';
+  const rolling = job.rolling === null ? '' : `, rolling: ${wavePlanText(job.ids.length, job.rolling)}`;
+  return `${how}${rolling}${job.verify ? ', verified' : ', not verified (--no-verify)'}`;
 }
 
 /** The request card, rendered from the job's current state: the same function serves post and every update. */
-export function requestCard({ job, approvals, tally }: CardView, catalog: Catalog = defaultCatalog): SlackMessage {
+export function requestCard({ job, approvals, tally, preflight, wave }: CardView, catalog: Catalog = defaultCatalog): SlackMessage {
   const count = plural(job.ids.length, 'instance');
   const title = `${job.dryRun ? 'Dry run: reboot' : 'Reboot'} ${count} on ${providerLabel(job, catalog)} ${job.region}`;
   const blocks: KnownBlock[] = [
     { type: 'header', text: { type: 'plain_text', text: truncate(title, 150) } },
+    ...preflightWarnings(job, preflight),
     {
       type: 'section',
       fields: [
@@ -87,7 +168,7 @@ export function requestCard({ job, approvals, tally }: CardView, catalog: Catalo
         { type: 'mrkdwn', text: `*Region*\n\`${job.region}\`` },
         { type: 'mrkdwn', text: `*Instances*\n${job.ids.length}` },
         { type: 'mrkdwn', text: `*Requested by*\n<@${job.requester}>` },
-        { type: 'mrkdwn', text: `*Mode*\n${job.dryRun ? 'dry run (nothing is rebooted)' : job.force ? '*FORCE* (hard power cycle)' : 'graceful reboot'}` },
+        { type: 'mrkdwn', text: `*Mode*\n${modeText(job)}` },
         { type: 'mrkdwn', text: `*Request*\n\`${job.id}\`` },
       ],
     },
@@ -101,8 +182,8 @@ export function requestCard({ job, approvals, tally }: CardView, catalog: Catalo
     );
   }
   blocks.push(section(`*Reason*\n${job.reason ? escapeMrkdwn(job.reason) : '_none given_'}`));
-  blocks.push(section(`*Instance ids*\n${idListText(job.ids)}`));
-  blocks.push(...statusBlocks(job, approvals, tally));
+  blocks.push(section(`*Instances*\n${instanceList(job, preflight)}`));
+  blocks.push(...statusBlocks(job, approvals, tally, wave));
   return { text: `${title}: ${stateLine(job, approvals, tally)}`, blocks };
 }
 
@@ -119,9 +200,9 @@ function stateLine(job: Job, approvals: readonly Approval[], tally?: Tally): str
     case 'approved':
       return `approved by ${approverList(approvals)}, starting`;
     case 'running':
-      return `running${tally ? `: ${tallyText(tally, job.dryRun)}` : ''}`;
+      return `running${tally ? `: ${tallyText(tally, job)}` : ''}`;
     case 'completed':
-      return `finished${tally ? `: ${tallyText(tally, job.dryRun)}` : ''}`;
+      return `finished${tally ? `: ${tallyText(tally, job)}` : ''}`;
     case 'denied':
       return `denied by <@${job.decidedBy ?? 'unknown'}>`;
     case 'expired':
@@ -129,8 +210,17 @@ function stateLine(job: Job, approvals: readonly Approval[], tally?: Tally): str
   }
 }
 
-function statusBlocks(job: Job, approvals: readonly Approval[], tally?: Tally): KnownBlock[] {
+function statusBlocks(job: Job, approvals: readonly Approval[], tally?: Tally, wave?: CardView['wave']): KnownBlock[] {
   const decided = job.decidedAt ? ` at ${slackDate(job.decidedAt)}` : '';
+  if (job.dryRun) {
+    const done = job.state === 'completed';
+    const icon = !done ? ':mag:' : tally && tally.failed + tally.unknown > 0 ? ':warning:' : ':white_check_mark:';
+    return [
+      context('Dry run: read calls only, so no approval is needed and nothing is rebooted.'),
+      section(`${icon} *${done ? 'Finished' : 'Checking'}*: ${tally ? tallyText(tally, job) : 'starting'}${done ? ' · details in the thread' : ''}`),
+    ];
+  }
+  const progress = wave && wave.total > 1 ? ` (wave ${wave.current} of ${wave.total})` : '';
   switch (job.state) {
     case 'pending': {
       const lines = [`:hourglass_flowing_sand: Waiting for approval · expires ${slackDate(job.expiresAt)}`];
@@ -145,13 +235,13 @@ function statusBlocks(job: Job, approvals: readonly Approval[], tally?: Tally): 
     case 'running':
       return [
         context(`:white_check_mark: Approved by ${approverList(approvals)}${decided}.`),
-        section(`:arrows_counterclockwise: *In progress*: ${tally ? tallyText(tally, job.dryRun) : 'starting'}`),
+        section(`:arrows_counterclockwise: *In progress*${progress}: ${tally ? tallyText(tally, job) : 'starting'}`),
       ];
     case 'completed': {
-      const icon = tally && tally.failed + tally.unknown > 0 ? ':warning:' : ':white_check_mark:';
+      const icon = tally && anyTrouble(tally) ? ':warning:' : ':white_check_mark:';
       return [
         context(`Approved by ${approverList(approvals)}${decided}.`),
-        section(`${icon} *Finished*: ${tally ? tallyText(tally, job.dryRun) : ''} · details in the thread`),
+        section(`${icon} *Finished*: ${tally ? tallyText(tally, job) : ''} · details in the thread`),
       ];
     }
     case 'denied':
@@ -195,11 +285,19 @@ function approvalButtons(job: Job): KnownBlock {
 
 // ---- thread ------------------------------------------------------------------------------------
 
-export function outcomeLine(o: InstanceOutcome): string {
+export function outcomeLine(o: JobOutcome): string {
   const id = '`' + o.id + '`';
   switch (o.status) {
     case 'succeeded':
-      return `:white_check_mark: ${id} rebooting${o.detail ? ` (${escapeMrkdwn(o.detail)})` : ''}`;
+      return `:white_check_mark: ${id} reboot accepted${o.detail ? ` (${escapeMrkdwn(o.detail)})` : ''}`;
+    case 'verified':
+      return `:white_check_mark: ${id} ${escapeMrkdwn(o.detail)}`;
+    case 'unconfirmed':
+      return `:large_yellow_circle: ${id} ${escapeMrkdwn(o.detail)}`;
+    case 'not_back':
+      return truncate(`:x: ${id} ${escapeMrkdwn(o.detail)}`, 600);
+    case 'not_started':
+      return `:white_circle: ${id} ${escapeMrkdwn(o.reason)}`;
     case 'checked':
       return `:large_green_circle: ${id} would reboot${o.detail ? ` (${escapeMrkdwn(o.detail)})` : ''}`;
     case 'failed':
@@ -239,12 +337,12 @@ export function noteMessage(text: string): SlackMessage {
 }
 
 export function summaryMessage(job: Job, tally: Tally, catalog: Catalog = defaultCatalog): SlackMessage {
-  const bad = tally.failed + tally.unknown;
-  const icon = bad > 0 ? ':warning:' : ':white_check_mark:';
+  const icon = anyTrouble(tally) ? ':warning:' : ':white_check_mark:';
   const what = job.dryRun ? 'Dry run' : 'Reboot';
+  const failed = job.dryRun ? '' : ` (${failedCount(tally)} failed in all, not-back included)`;
   const text =
-    `${icon} ${what} \`${job.id}\` finished on ${providerLabel(job, catalog)} ${job.region}: ${tallyText(tally, job.dryRun)}` +
-    (tally.unknown > 0 ? `. Instances marked unknown may or may not be rebooting: check them before retrying.` : '');
+    `${icon} ${what} \`${job.id}\` finished on ${providerLabel(job, catalog)} ${job.region}: ${tallyText(tally, job)}${failedCount(tally) > 0 ? failed : ''}` +
+    (tally.unknown > 0 && !job.dryRun ? `. Instances marked unknown may or may not be rebooting: check them before retrying.` : '');
   return noteMessage(text);
 }
 
@@ -260,6 +358,6 @@ export function incidentMessage(
   const text =
     event === 'approved'
       ? `:rotating_light: ${head} approved by ${job.decidedBy ? job.decidedBy.split(',').map((u) => `<@${u}>`).join(', ') : 'approvers'}, requested by <@${job.requester}>.${link}`
-      : `${tally && tally.failed + tally.unknown > 0 ? ':warning:' : ':white_check_mark:'} ${head} completed: ${tally ? tallyText(tally, job.dryRun) : ''}.${link}`;
+      : `${tally && anyTrouble(tally) ? ':warning:' : ':white_check_mark:'} ${head} completed: ${tally ? tallyText(tally, job) : ''}.${link}`;
   return noteMessage(text);
 }

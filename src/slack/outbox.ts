@@ -6,7 +6,7 @@
  */
 import { webApi } from '@slack/bolt';
 import { z } from 'zod';
-import { tallyOf, type Tally } from '../domain/job.js';
+import { tallyOf, type Batch, type Job, type Tally } from '../domain/job.js';
 import type { OutboxRow } from '../domain/outbox-message.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/contract.js';
@@ -226,7 +226,11 @@ export class Outbox {
     const job = row.jobId ? await store.getJob(row.jobId) : undefined;
     if (!job) throw new UndeliverableError(`outbox row ${row.id} names no known job`);
     const tally = async (): Promise<Tally> => tallyOf(job, await store.outcomes(job.id));
-    const card = async (): Promise<SlackMessage> => requestCard({ job, approvals: await store.approvals(job.id), tally: await tally() }, this.opts.catalog);
+    const card = async (): Promise<SlackMessage> =>
+      requestCard(
+        { job, approvals: await store.approvals(job.id), tally: await tally(), preflight: await store.preflight(job.id), ...waveOf(job, await store.batches(job.id)) },
+        this.opts.catalog,
+      );
     const threadTs = (): string => {
       // Rows of one channel leave in order, so the card's own post came first: without its ts now,
       // it failed for good, and waiting would only hold up the rest of the channel.
@@ -284,4 +288,12 @@ export class Outbox {
       return null;
     }
   }
+}
+
+/** A rolling job's progress for its card: the first wave not yet done, of how many. */
+function waveOf(job: Job, batches: readonly Batch[]): { wave?: { current: number; total: number } } {
+  if (job.rolling === null || batches.length === 0) return {};
+  const total = Math.max(...batches.map((b) => b.wave)) + 1;
+  const open = batches.filter((b) => b.state !== 'done').map((b) => b.wave);
+  return { wave: { current: (open.length > 0 ? Math.min(...open) : total - 1) + 1, total } };
 }

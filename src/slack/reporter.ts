@@ -4,9 +4,9 @@
  * rendered at delivery time from the job's current state, so a coalesced update is never stale.
  */
 import type { Job } from '../domain/job.js';
+import type { JobOutcome } from '../domain/outcome.js';
 import type { OutboxMessage, OutboxWrite } from '../domain/outbox-message.js';
 import type { JobEvents } from '../jobs/events.js';
-import type { InstanceOutcome } from '../providers/provider.js';
 import { outcomeLine } from './messages.js';
 
 /** Result lines per thread message: few enough to read, many enough to keep under ~1 message/s. */
@@ -27,7 +27,7 @@ export class SlackReporter implements JobEvents {
     return [...this.cardChanged(job), ...this.incident(job, 'approved')];
   }
 
-  outcomes(job: Job, outcomes: readonly InstanceOutcome[]): OutboxWrite[] {
+  outcomes(job: Job, outcomes: readonly JobOutcome[]): OutboxWrite[] {
     if (outcomes.length === 0) return [];
     const lines: OutboxWrite = { channel: job.channel, jobId: job.id, message: { kind: 'thread_lines', lines: outcomes.map(outcomeLine) }, mergeUpTo: LINES_PER_MESSAGE };
     return [lines, ...this.cardChanged(job)];
@@ -50,7 +50,8 @@ export class SlackReporter implements JobEvents {
   }
 
   private incident(job: Job, event: 'approved' | 'completed'): OutboxWrite[] {
-    if (!this.incidentChannel) return [];
+    // A dry run reboots nothing: the incident channel hears only of real reboots.
+    if (!this.incidentChannel || job.dryRun) return [];
     return [{ channel: this.incidentChannel, jobId: job.id, message: { kind: 'incident', event } }];
   }
 

@@ -9,9 +9,11 @@
  * Results are `Awaitable`: the embedded SQLite store answers synchronously, a networked one (e.g.
  * PostgreSQL) with promises; callers always await.
  */
-import type { Approval, Batch, Job, JobState, Tally } from '../domain/job.js';
+import type { Approval, Batch, Job, JobState, PlannedBatch, Tally } from '../domain/job.js';
+import type { JobOutcome } from '../domain/outcome.js';
 import type { OutboxRow, OutboxWrite } from '../domain/outbox-message.js';
-import type { InstanceOutcome } from '../providers/provider.js';
+import type { Preflight, ReadError } from '../domain/preflight.js';
+import type { InstanceReading } from '../providers/provider.js';
 
 export type Awaitable<T> = T | Promise<T>;
 
@@ -30,7 +32,11 @@ export type AuditEvent =
   | 'resumed'
   | 'refused'
   | 'approval lapsed'
-  | 'card superseded';
+  | 'card superseded'
+  | 'preflight'
+  | 'permission check'
+  | 'verifying'
+  | 'rollout stopped';
 
 export interface AuditEntry {
   jobId: string;
@@ -62,7 +68,19 @@ export interface LeaseHolder {
 export type LeaseResult = { kind: 'acquired' } | { kind: 'held'; holder: LeaseHolder; heartbeatAgeMs: number };
 
 /** What becomes of a batch once outcomes are recorded for it. */
-export type BatchAfter = { state: 'done' } | { state: 'open' } | { state: 'polling'; asyncJobId: string };
+export type BatchAfter =
+  | { state: 'done' }
+  | { state: 'open' }
+  | { state: 'polling'; asyncJobId: string }
+  /** The cloud accepted the reboot at `acceptedAt` (its clock); the bot now waits to see the instances back. */
+  | { state: 'verifying'; acceptedAt: number };
+
+/** Readings from one read call of a pre-flight; `done` marks the last, which the card then shows as complete. */
+export interface PreflightUpdate {
+  readings: readonly InstanceReading[];
+  errors: readonly ReadError[];
+  done: boolean;
+}
 
 /** Outbox rows for a transition's result; pure, it runs inside the transaction. */
 export type Report<R> = (result: R) => OutboxWrite[];
@@ -84,11 +102,16 @@ export interface Store {
   jobsInState(state: JobState): Awaitable<Job[]>;
   approvals(jobId: string): Awaitable<Approval[]>;
   batches(jobId: string): Awaitable<Batch[]>;
-  outcomes(jobId: string): Awaitable<InstanceOutcome[]>;
+  outcomes(jobId: string): Awaitable<JobOutcome[]>;
+  /** What the read calls found before the run (and, for a dry run, during it). */
+  preflight(jobId: string): Awaitable<Preflight>;
   auditTrail(jobId: string): Awaitable<AuditEntry[]>;
 
   // ---- requests and approvals
-  /** A slash command carrying a stored trigger_id is a replay: the earlier job comes back, nothing changes. */
+  /**
+   * A slash command carrying a stored trigger_id is a replay: the earlier job comes back, nothing changes.
+   * A dry run (approvalsNeeded 0) is stored approved at once: it only reads.
+   */
   createJob(job: NewJob, commandText: string, triggerId?: string, report?: Report<Job>): Awaitable<CreateResult>;
   /** The click that brings the count to `approvalsNeeded` moves pending → approved and alone is told `approved`. */
   approve(jobId: string, userId: string, now: number, report?: Report<ApprovalResult>): Awaitable<ApprovalResult>;
@@ -108,9 +131,11 @@ export interface Store {
   setCardTs(jobId: string, ts: string): Awaitable<void>;
 
   // ---- execution
+  /** Stores readings (the newest per instance wins) and, when `done`, marks the pre-flight finished. */
+  recordPreflight(jobId: string, update: PreflightUpdate, now: number, report?: Report<Job>): Awaitable<void>;
   /** approved → running with its batches planned; false when another runner already started it. */
-  startRun(jobId: string, batches: string[][], now: number, report?: Report<Job>): Awaitable<boolean>;
-  /** planned → sending, recorded before the provider call: only the winner may send. */
+  startRun(jobId: string, batches: readonly PlannedBatch[], now: number, report?: Report<Job>): Awaitable<boolean>;
+  /** planned → sending (with the time), recorded before the provider call: only the winner may send. */
   markBatchSending(jobId: string, seq: number, now: number): Awaitable<boolean>;
   /** sending → planned again: only for providers whose idempotency token makes a resend safe. */
   replanBatch(jobId: string, seq: number): Awaitable<void>;
@@ -118,14 +143,16 @@ export interface Store {
   recordOutcomes(
     jobId: string,
     seq: number,
-    outcomes: readonly InstanceOutcome[],
+    outcomes: readonly JobOutcome[],
     after: BatchAfter,
     now: number,
-    report?: Report<InstanceOutcome[]>,
-  ): Awaitable<InstanceOutcome[]>;
+    report?: Report<JobOutcome[]>,
+  ): Awaitable<JobOutcome[]>;
   /** running → completed with its final tally; undefined when it was already completed. */
   completeRun(jobId: string, now: number, report?: Report<{ job: Job; tally: Tally }>): Awaitable<Tally | undefined>;
   noteResumed(jobId: string, now: number, data: unknown): Awaitable<void>;
+  /** An audit row with its thread note: a permission check's answer, a rollout stopped. */
+  recordEvent(jobId: string, event: AuditEvent, now: number, data: unknown, report?: Report<Job>): Awaitable<void>;
 
   // ---- outbox
   enqueue(writes: readonly OutboxWrite[]): Awaitable<void>;

@@ -90,4 +90,21 @@ export const MIGRATIONS: readonly string[] = [
     heartbeat_at INTEGER NOT NULL
   );
   `,
+  `
+  -- Issue 8: verification and rolling waves per job, waves and reboot times per batch, pre-flight readings.
+  ALTER TABLE jobs ADD COLUMN verify INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE jobs ADD COLUMN rolling INTEGER;
+  ALTER TABLE jobs ADD COLUMN preflight_at INTEGER;
+  ALTER TABLE jobs ADD COLUMN preflight_errors TEXT;
+  ALTER TABLE batches ADD COLUMN wave INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE batches ADD COLUMN sent_at INTEGER;
+  ALTER TABLE batches ADD COLUMN accepted_at INTEGER;
+  CREATE TABLE instance_state (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    instance_id TEXT NOT NULL,
+    reading TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, instance_id)
+  );
+  `,
 ];

@@ -8,9 +8,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import { tallyOf, type Approval, type Batch, type BatchState, type Job, type JobState, type Tally } from '../domain/job.js';
+import { tallyOf, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
+import type { JobOutcome } from '../domain/outcome.js';
 import { OutboxMessageSchema, type OutboxRow, type OutboxWrite } from '../domain/outbox-message.js';
-import { PROVIDER_NAME, type InstanceOutcome } from '../providers/provider.js';
+import type { Preflight, ReadError } from '../domain/preflight.js';
+import { PROVIDER_NAME, type InstanceReading } from '../providers/provider.js';
 import type {
   ApprovalResult,
   AuditEntry,
@@ -20,12 +22,13 @@ import type {
   LeaseHolder,
   LeaseResult,
   NewJob,
+  PreflightUpdate,
   Report,
   Store,
 } from './contract.js';
 import { MIGRATIONS } from './migrations.js';
 
-const OutcomeSchema: z.ZodType<InstanceOutcome> = z.union([
+const OutcomeSchema: z.ZodType<JobOutcome> = z.union([
   z.object({ id: z.string(), status: z.literal('succeeded'), detail: z.string().optional() }),
   z.object({ id: z.string(), status: z.literal('checked'), detail: z.string().optional() }),
   z.object({
@@ -36,7 +39,25 @@ const OutcomeSchema: z.ZodType<InstanceOutcome> = z.union([
     requestId: z.string().optional(),
   }),
   z.object({ id: z.string(), status: z.literal('unknown'), reason: z.string() }),
+  z.object({ id: z.string(), status: z.enum(['verified', 'unconfirmed', 'not_back']), detail: z.string() }),
+  z.object({ id: z.string(), status: z.literal('not_started'), reason: z.string() }),
 ]);
+
+const ClockSchema = z.object({ field: z.string(), raw: z.string(), at: z.number(), precisionMs: z.number(), provesReboot: z.boolean() });
+const ReadingSchema: z.ZodType<InstanceReading> = z.union([
+  z.object({ id: z.string(), found: z.literal(false), rawStatus: z.string().optional() }),
+  z.object({
+    id: z.string(),
+    found: z.literal(true),
+    name: z.string().nullable(),
+    phase: z.enum(['running', 'stopped', 'transitioning', 'locked', 'other']),
+    rawStatus: z.string(),
+    rebooting: z.boolean(),
+    lockReason: z.string().optional(),
+    clock: ClockSchema.optional(),
+  }),
+]);
+const ReadErrorsSchema: z.ZodType<ReadError[]> = z.array(z.object({ code: z.string(), message: z.string(), ids: z.number() }));
 
 const IdsSchema = z.array(z.string());
 const JobStateSchema = z.enum(['pending', 'approved', 'running', 'completed', 'denied', 'expired']);
@@ -63,6 +84,8 @@ interface JobRow {
   completed_at: number | null;
   card_ts: string | null;
   reapproval_reason: string | null;
+  verify: number;
+  rolling: number | null;
 }
 
 interface OutboxDbRow {
@@ -85,6 +108,8 @@ function jobFromRow(row: JobRow): Job {
     ids: IdsSchema.parse(JSON.parse(row.ids)),
     force: row.force === 1,
     dryRun: row.dry_run === 1,
+    verify: row.verify === 1,
+    rolling: row.rolling,
     reason: row.reason,
     requester: row.requester,
     channel: row.channel,
@@ -259,19 +284,43 @@ export class SqliteStore implements Store {
   }
 
   batches(jobId: string): Batch[] {
-    const rows = this.sql('SELECT job_id, seq, ids, state, async_job_id FROM batches WHERE job_id = ? ORDER BY seq').all(jobId) as Array<{
+    const rows = this.sql('SELECT job_id, seq, wave, ids, state, async_job_id, sent_at, accepted_at FROM batches WHERE job_id = ? ORDER BY seq').all(jobId) as Array<{
       job_id: string;
       seq: number;
+      wave: number;
       ids: string;
       state: BatchState;
       async_job_id: string | null;
+      sent_at: number | null;
+      accepted_at: number | null;
     }>;
-    return rows.map((r) => ({ jobId: r.job_id, seq: r.seq, ids: IdsSchema.parse(JSON.parse(r.ids)), state: r.state, asyncJobId: r.async_job_id }));
+    return rows.map((r) => ({
+      jobId: r.job_id,
+      seq: r.seq,
+      wave: r.wave,
+      ids: IdsSchema.parse(JSON.parse(r.ids)),
+      state: r.state,
+      asyncJobId: r.async_job_id,
+      sentAt: r.sent_at,
+      acceptedAt: r.accepted_at,
+    }));
   }
 
-  outcomes(jobId: string): InstanceOutcome[] {
+  outcomes(jobId: string): JobOutcome[] {
     const rows = this.sql('SELECT outcome FROM outcomes WHERE job_id = ? ORDER BY at, rowid').all(jobId) as Array<{ outcome: string }>;
     return rows.map((r) => OutcomeSchema.parse(JSON.parse(r.outcome)));
+  }
+
+  preflight(jobId: string): Preflight {
+    const job = this.sql('SELECT preflight_at, preflight_errors FROM jobs WHERE id = ?').get(jobId) as
+      | { preflight_at: number | null; preflight_errors: string | null }
+      | undefined;
+    const rows = this.sql('SELECT instance_id, reading FROM instance_state WHERE job_id = ?').all(jobId) as Array<{ instance_id: string; reading: string }>;
+    return {
+      checkedAt: job?.preflight_at ?? null,
+      readings: new Map(rows.map((r) => [r.instance_id, ReadingSchema.parse(JSON.parse(r.reading))])),
+      errors: job?.preflight_errors ? ReadErrorsSchema.parse(JSON.parse(job.preflight_errors)) : [],
+    };
   }
 
   // ---- requests and approvals ------------------------------------------------------------------
@@ -283,16 +332,19 @@ export class SqliteStore implements Store {
         if (earlier) return { kind: 'replay', job: jobFromRow(earlier) };
       }
       this.sql(
-        `INSERT INTO jobs (id, state, provider, region, ids, force, dry_run, reason, requester, channel,
-           approvals_needed, created_at, expires_at, trigger_id)
-         VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO jobs (id, state, provider, region, ids, force, dry_run, verify, rolling, reason, requester, channel,
+           approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         job.id,
+        job.approvalsNeeded === 0 ? 'approved' : 'pending',
         job.provider,
         job.region,
         JSON.stringify(job.ids),
         job.force ? 1 : 0,
         job.dryRun ? 1 : 0,
+        job.verify ? 1 : 0,
+        job.rolling,
         job.reason,
         job.requester,
         job.channel,
@@ -300,8 +352,11 @@ export class SqliteStore implements Store {
         job.createdAt,
         job.expiresAt,
         triggerId ?? null,
+        job.approvalsNeeded === 0 ? job.createdAt : null,
+        job.approvalsNeeded === 0 ? 'dry run' : null,
       );
       this.audit(job.id, 'requested', job.requester, job.createdAt, { command: commandText });
+      if (job.approvalsNeeded === 0) this.audit(job.id, 'approved', 'system', job.createdAt, { reason: 'a dry run only reads; it needs no approval' });
       const created = this.requireJob(job.id);
       this.write(report(created));
       return { kind: 'created', job: created };
@@ -404,13 +459,33 @@ export class SqliteStore implements Store {
 
   // ---- execution -------------------------------------------------------------------------------
 
-  startRun(jobId: string, batches: string[][], now: number, report: Report<Job> = none): boolean {
+  recordPreflight(jobId: string, update: PreflightUpdate, now: number, report: Report<Job> = none): void {
+    this.tx(() => {
+      const upsert = this.sql(
+        `INSERT INTO instance_state (job_id, instance_id, reading, at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(job_id, instance_id) DO UPDATE SET reading = excluded.reading, at = excluded.at`,
+      );
+      for (const reading of update.readings) upsert.run(jobId, reading.id, JSON.stringify(reading), now);
+      if (update.errors.length > 0) {
+        const row = this.sql('SELECT preflight_errors FROM jobs WHERE id = ?').get(jobId) as { preflight_errors: string | null } | undefined;
+        const errors = [...(row?.preflight_errors ? ReadErrorsSchema.parse(JSON.parse(row.preflight_errors)) : []), ...update.errors];
+        this.sql('UPDATE jobs SET preflight_errors = ? WHERE id = ?').run(JSON.stringify(errors), jobId);
+      }
+      if (!update.done) return;
+      this.sql('UPDATE jobs SET preflight_at = ? WHERE id = ? AND preflight_at IS NULL').run(now, jobId);
+      const preflight = this.preflight(jobId);
+      this.audit(jobId, 'preflight', 'system', now, { read: preflight.readings.size, errors: preflight.errors });
+      this.write(report(this.requireJob(jobId)));
+    });
+  }
+
+  startRun(jobId: string, batches: readonly PlannedBatch[], now: number, report: Report<Job> = none): boolean {
     return this.tx(() => {
       const won = this.sql(`UPDATE jobs SET state = 'running' WHERE id = ? AND state = 'approved'`).run(jobId);
       if (won.changes !== 1) return false;
-      const insert = this.sql(`INSERT INTO batches (job_id, seq, ids, state) VALUES (?, ?, ?, 'planned')`);
-      batches.forEach((ids, seq) => insert.run(jobId, seq, JSON.stringify(ids)));
-      this.audit(jobId, 'started', 'system', now, { batches: batches.length });
+      const insert = this.sql(`INSERT INTO batches (job_id, seq, wave, ids, state) VALUES (?, ?, ?, ?, 'planned')`);
+      batches.forEach((batch, seq) => insert.run(jobId, seq, batch.wave, JSON.stringify(batch.ids)));
+      this.audit(jobId, 'started', 'system', now, { batches: batches.length, waves: new Set(batches.map((b) => b.wave)).size });
       this.write(report(this.requireJob(jobId)));
       return true;
     });
@@ -418,7 +493,7 @@ export class SqliteStore implements Store {
 
   markBatchSending(jobId: string, seq: number, now: number): boolean {
     return this.tx(() => {
-      const won = this.sql(`UPDATE batches SET state = 'sending' WHERE job_id = ? AND seq = ? AND state = 'planned'`).run(jobId, seq);
+      const won = this.sql(`UPDATE batches SET state = 'sending', sent_at = ? WHERE job_id = ? AND seq = ? AND state = 'planned'`).run(now, jobId, seq);
       if (won.changes === 1) this.audit(jobId, 'batch sent', 'system', now, { seq });
       return won.changes === 1;
     });
@@ -431,14 +506,14 @@ export class SqliteStore implements Store {
   recordOutcomes(
     jobId: string,
     seq: number,
-    outcomes: readonly InstanceOutcome[],
+    outcomes: readonly JobOutcome[],
     after: BatchAfter,
     now: number,
-    report: Report<InstanceOutcome[]> = none,
-  ): InstanceOutcome[] {
+    report: Report<JobOutcome[]> = none,
+  ): JobOutcome[] {
     return this.tx(() => {
       const insert = this.sql('INSERT OR IGNORE INTO outcomes (job_id, instance_id, outcome, at) VALUES (?, ?, ?, ?)');
-      const stored: InstanceOutcome[] = [];
+      const stored: JobOutcome[] = [];
       for (const outcome of outcomes) {
         if (insert.run(jobId, outcome.id, JSON.stringify(outcome), now).changes === 1) {
           stored.push(outcome);
@@ -449,6 +524,10 @@ export class SqliteStore implements Store {
       if (after.state === 'polling') {
         this.sql(`UPDATE batches SET state = 'polling', async_job_id = ? WHERE job_id = ? AND seq = ?`).run(after.asyncJobId, jobId, seq);
         this.audit(jobId, 'batch accepted', 'system', now, { seq, asyncJobId: after.asyncJobId });
+      }
+      if (after.state === 'verifying') {
+        this.sql(`UPDATE batches SET state = 'verifying', accepted_at = ? WHERE job_id = ? AND seq = ?`).run(after.acceptedAt, jobId, seq);
+        this.audit(jobId, 'verifying', 'system', now, { seq, acceptedAt: after.acceptedAt });
       }
       this.write(report(stored));
       return stored;
@@ -469,6 +548,13 @@ export class SqliteStore implements Store {
 
   noteResumed(jobId: string, now: number, data: unknown): void {
     this.audit(jobId, 'resumed', 'system', now, data);
+  }
+
+  recordEvent(jobId: string, event: AuditEvent, now: number, data: unknown, report: Report<Job> = none): void {
+    this.tx(() => {
+      this.audit(jobId, event, 'system', now, data);
+      this.write(report(this.requireJob(jobId)));
+    });
   }
 
   // ---- outbox ----------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ export function newJob(over: Partial<NewJob> = {}): NewJob {
     ids: instanceIds(2),
     force: false,
     dryRun: false,
+    // Most suites are about sending; verification and waves have suites of their own.
+    verify: false,
+    rolling: null,
     reason: 'unit test',
     requester: REQUESTER,
     channel: OPS,

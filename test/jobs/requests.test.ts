@@ -24,12 +24,14 @@ let ctx: RequestContext;
 let clock: { now: number };
 let groups: { up: boolean; members: string[]; lookups: number };
 let started: string[];
+let inspected: string[];
 
 beforeEach(() => {
   store = new SqliteStore(':memory:');
   clock = { now: 5_000_000 };
   groups = { up: true, members: [GROUP_MEMBER], lookups: 0 };
   started = [];
+  inspected = [];
   const approvers = new ApproverDirectory(
     // The requester is a configured approver too: that must not let them approve their own request.
     { users: [APPROVER_1, APPROVER_2, REQUESTER], groups: [GROUP] },
@@ -46,6 +48,7 @@ beforeEach(() => {
     events: new SlackReporter(INCIDENTS),
     approvers,
     startRun: (id) => started.push(id),
+    inspect: (id) => inspected.push(id),
     now: () => clock.now,
     log: silentLogger,
     forceApprovals: 2,
@@ -64,6 +67,8 @@ function input(over: Partial<NewRequest> = {}): NewRequest {
     ids: instanceIds(2),
     force: false,
     dryRun: false,
+    verify: true,
+    rolling: null,
     reason: 'kernel patch',
     requester: REQUESTER,
     channel: OPS,

@@ -5,8 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Batch } from '../../src/domain/job.js';
+import type { JobOutcome } from '../../src/domain/outcome.js';
 import { LimiterPool } from '../../src/jobs/limiters.js';
 import { Runner } from '../../src/jobs/runner.js';
+import { DEFAULT_VERIFY } from '../../src/jobs/verifier.js';
 import type { Logger } from '../../src/log.js';
 import type { BatchResult, InstanceOutcome, PollCall, Provider, ProviderInfo, ProviderName, RebootCall } from '../../src/providers/provider.js';
 import { outcomeLine } from '../../src/slack/messages.js';
@@ -39,6 +41,8 @@ function fakeProvider(
       provider.calls.push(call);
       return reboot(call);
     },
+    // Reads answer nothing here: suites of reads use a provider that does (verification.test.ts).
+    describe: () => Promise.resolve({ kind: 'read', readings: [] }),
   };
   if (poll) {
     provider.poll = async (call) => {
@@ -65,7 +69,7 @@ const log: Logger = {
 
 /** `incidentChannel: null` for a bot configured without one. */
 function runner(providers: Partial<Record<ProviderName, Provider>>, incidentChannel: string | null = INCIDENTS): Runner {
-  return new Runner({ store, providers, limiters, events: new SlackReporter(incidentChannel ?? undefined), now: () => clock.now, log, approvalTtlMs: TTL });
+  return new Runner({ store, providers, limiters, events: new SlackReporter(incidentChannel ?? undefined), now: () => clock.now, log, approvalTtlMs: TTL, verify: DEFAULT_VERIFY });
 }
 
 /** A job approved just now (by the store: the approval's own rows are not the runner's concern). */
@@ -78,7 +82,7 @@ function approvedJob(ids: string[], over: Parameters<typeof newJob>[0] = {}): st
 /** A job the previous process left running, with these batches planned. */
 function runningJob(batches: string[][]): void {
   approvedJob(batches.flat());
-  expect(store.startRun(J, batches, clock.now)).toBe(true);
+  expect(store.startRun(J, batches.map((ids) => ({ wave: 0, ids })), clock.now)).toBe(true);
 }
 
 const events = (): AuditEvent[] => store.auditTrail(J).map((e) => e.event);
@@ -251,7 +255,7 @@ describe('Runner: a batch left "sending" by a crash', () => {
 describe('Runner: asynchronous cloud jobs', () => {
   it('stores the async job id (with the outcomes that came with it) before polling, then records the final outcomes', async () => {
     const [a, b, c] = instanceIds(3) as [string, string, string];
-    const seenWhilePolling: Array<{ batch: Batch | undefined; outcomes: InstanceOutcome[] }> = [];
+    const seenWhilePolling: Array<{ batch: Batch | undefined; outcomes: JobOutcome[] }> = [];
     const provider = fakeProvider(
       providerInfo({ name: 'huawei', maxBatch: 10 }),
       () => ({ outcomes: [{ id: a, status: 'failed', code: 'Ecs.0114', message: 'not found' }], pending: { jobId: 'ajob-1', ids: [b, c] } }),

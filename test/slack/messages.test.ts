@@ -11,6 +11,8 @@ const job = (over: Partial<Job> = {}): Job => ({
   ids: ['i-bp1aaaaaaaaaaaaaaaaa'],
   force: false,
   dryRun: false,
+  verify: true,
+  rolling: null,
   reason: null,
   requester: 'U0REQ',
   channel: 'C0OPS',

@@ -305,7 +305,7 @@ describe('Outbox: coalescing', () => {
     await outbox!.stop();
     // A whole run while delivery is stopped: approve, start, outcomes, completion.
     store.approve(job.id, 'U0APPROVER', 2000, (r) => (r.kind === 'approved' ? reporter.approved(r.job) : []));
-    store.startRun(job.id, [job.ids], 2001, (j) => reporter.cardChanged(j));
+    store.startRun(job.id, [{ wave: 0, ids: job.ids }], 2001, (j) => reporter.cardChanged(j));
     store.recordOutcomes(job.id, 0, job.ids.map((id) => ({ id, status: 'succeeded' as const })), { state: 'done' }, 2002, (stored) => reporter.outcomes(current(job.id), stored));
     store.completeRun(job.id, 2003, ({ job: done }) => reporter.completed(done));
     expect(outboxRows(store).filter((r) => r.state === 'pending' && r.message.kind === 'update_card')).toHaveLength(1);

@@ -20,6 +20,8 @@ export const job = (over: Partial<NewJob> = {}): NewJob => ({
   ids: ['i-bp1aaaaaaaaaaaaaaaaa', 'i-bp1bbbbbbbbbbbbbbbbb'],
   force: false,
   dryRun: false,
+  verify: true,
+  rolling: null,
   reason: null,
   requester: 'U0REQ',
   channel: 'C0OPS',
@@ -82,8 +84,8 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
     it('a batch can be claimed for sending once, and run started once', async () => {
       await a.createJob(job(), '…');
       await a.approve(J, 'U1', 2000);
-      expect(await a.startRun(J, [['i-bp1aaaaaaaaaaaaaaaaa'], ['i-bp1bbbbbbbbbbbbbbbbb']], 2001)).toBe(true);
-      expect(await b.startRun(J, [['x']], 2002)).toBe(false);
+      expect(await a.startRun(J, [{ wave: 0, ids: ['i-bp1aaaaaaaaaaaaaaaaa'] }, { wave: 1, ids: ['i-bp1bbbbbbbbbbbbbbbbb'] }], 2001)).toBe(true);
+      expect(await b.startRun(J, [{ wave: 0, ids: ['x'] }], 2002)).toBe(false);
       expect(await a.markBatchSending(J, 0, 2003)).toBe(true);
       expect(await b.markBatchSending(J, 0, 2004)).toBe(false);
       expect((await b.batches(J)).map((x) => x.state)).toEqual(['sending', 'planned']);
@@ -92,7 +94,7 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
     it('outcomes are stored once per instance and the audit trail is append-only', async () => {
       await a.createJob(job(), '…');
       await a.approve(J, 'U1', 2000);
-      await a.startRun(J, [job().ids], 2001);
+      await a.startRun(J, [{ wave: 0, ids: job().ids }], 2001);
       const o = { id: 'i-bp1aaaaaaaaaaaaaaaaa', status: 'succeeded' as const };
       expect(await a.recordOutcomes(J, 0, [o], { state: 'open' }, 2002)).toHaveLength(1);
       expect(await b.recordOutcomes(J, 0, [o], { state: 'done' }, 2003)).toHaveLength(0);
@@ -111,7 +113,7 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
     it('an async job id is stored with the outcomes that came with it', async () => {
       await a.createJob(job(), '…');
       await a.approve(J, 'U1', 2000);
-      await a.startRun(J, [job().ids], 2001);
+      await a.startRun(J, [{ wave: 0, ids: job().ids }], 2001);
       await a.recordOutcomes(J, 0, [], { state: 'polling', asyncJobId: 'job-1' }, 2002);
       expect(await b.batches(J)).toMatchObject([{ state: 'polling', asyncJobId: 'job-1' }]);
     });
@@ -119,7 +121,7 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
     it('outcomes and the rows that report them commit together: a failing report keeps neither', async () => {
       await a.createJob(job(), '…');
       await a.approve(J, 'U1', 2000);
-      await a.startRun(J, [job().ids], 2001);
+      await a.startRun(J, [{ wave: 0, ids: job().ids }], 2001);
       const o = { id: 'i-bp1aaaaaaaaaaaaaaaaa', status: 'succeeded' as const };
       await expect(
         (async () =>

@@ -1,0 +1,57 @@
+/**
+ * Pre-flight: right after a request is stored (and its card queued), its instances are read and the card
+ * updated with names and states, so approvers see unknown and stopped ids before they approve. It informs and
+ * never blocks: a failed read is shown on the card, and approving works whatever pre-flight found.
+ */
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Provider, ProviderName } from '../providers/provider.js';
+import type { Store } from '../store/contract.js';
+import type { JobEvents } from './events.js';
+import type { LimiterPool } from './limiters.js';
+import { readStates } from './reads.js';
+
+export interface InspectorDeps {
+  store: Store;
+  providers: Partial<Record<ProviderName, Provider>>;
+  limiters: LimiterPool;
+  events: JobEvents;
+  now: () => number;
+  log: Logger;
+}
+
+export class Inspector {
+  private readonly active = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: InspectorDeps) {}
+
+  /** Reads a pending job's instances in the background; a second call for the same job is a no-op. */
+  start(jobId: string): void {
+    if (this.active.has(jobId)) return;
+    const run = this.inspect(jobId)
+      .catch((err: unknown) => this.deps.log.error('pre-flight failed', { jobId, error: errorMessage(err) }))
+      .finally(() => this.active.delete(jobId));
+    this.active.set(jobId, run);
+  }
+
+  async idle(): Promise<void> {
+    while (this.active.size > 0) await Promise.all([...this.active.values()]);
+  }
+
+  /** On start-up: pending requests whose pre-flight did not finish before the restart are read again. */
+  async recover(): Promise<void> {
+    for (const job of await this.deps.store.jobsInState('pending')) {
+      if ((await this.deps.store.preflight(job.id)).checkedAt === null) this.start(job.id);
+    }
+  }
+
+  private async inspect(jobId: string): Promise<void> {
+    const { store, events, now, log } = this.deps;
+    const job = await store.getJob(jobId);
+    const provider = job ? this.deps.providers[job.provider] : undefined;
+    if (!job || !provider) return;
+    const read = await readStates(this.deps.limiters, provider, job.region, job.ids);
+    await store.recordPreflight(job.id, { readings: [...read.readings.values()], errors: read.errors, done: true }, now(), (j) => events.cardChanged(j));
+    if (read.errors.length > 0) log.warn('pre-flight could not read every instance', { jobId, errors: read.errors.map((e) => e.code) });
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Watches a job's rebooted instances until each is seen back (or the timeout passes). Each instance is
+ * read first right after its reboot was accepted — the only chance to see a short reboot's transition on
+ * a cloud without a time field (Baidu) — then every `intervalMs`, backing off by half each time up to
+ * `maxIntervalMs`. Instances due together share read calls (up to the provider's read batch), so a
+ * 1,000-instance job polls with ten calls per round, not a thousand.
+ */
+import type { JobOutcome } from '../domain/outcome.js';
+import { newWatch, observe, type VerifyRules, type Watch } from '../domain/verification.js';
+import type { InstanceReading, Provider } from '../providers/provider.js';
+import type { LimiterPool } from './limiters.js';
+import { readStates } from './reads.js';
+
+export interface VerifyTuning extends VerifyRules {
+  /** The second read comes this long after the first; the wait grows by half each round. */
+  intervalMs: number;
+  maxIntervalMs: number;
+}
+
+/** Poll at 3 s at first, then back off to at most 15 s; give up after 10 minutes (REBOOT_VERIFY_TIMEOUT). */
+export const DEFAULT_VERIFY: VerifyTuning = { intervalMs: 3_000, maxIntervalMs: 15_000, timeoutMs: 10 * 60_000, settleReadings: 3 };
+
+interface Entry {
+  watch: Watch;
+  seq: number;
+  nextAt: number;
+  intervalMs: number;
+}
+
+export interface VerificationDeps {
+  provider: Provider;
+  region: string;
+  limiters: LimiterPool;
+  now: () => number;
+  tuning: VerifyTuning;
+  /** Pre-flight's readings: the "before" a moved time field is compared with. */
+  before: ReadonlyMap<string, InstanceReading>;
+  /** Stores outcomes as they settle, per batch. */
+  settle(seq: number, outcomes: JobOutcome[]): Promise<void>;
+}
+
+export class Verification {
+  private readonly entries = new Map<string, Entry>();
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly deps: VerificationDeps) {}
+
+  /** Starts watching instances whose reboot the cloud accepted at `acceptedAt` (its clock). */
+  add(seq: number, ids: readonly string[], acceptedAt: number, jobProved: boolean): void {
+    const now = this.deps.now();
+    for (const id of ids) {
+      if (this.entries.has(id)) continue;
+      this.entries.set(id, { watch: newWatch(id, acceptedAt, now, this.deps.before.get(id), jobProved), seq, nextAt: now, intervalMs: this.deps.tuning.intervalMs });
+    }
+    if (ids.length === 0) return;
+    this.wake?.();
+    this.loop ??= this.run().finally(() => {
+      this.loop = undefined;
+    });
+  }
+
+  /** Resolves once every instance added so far has an outcome. */
+  async settled(): Promise<void> {
+    while (this.loop) await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.entries.size > 0) {
+      const now = this.deps.now();
+      const due = [...this.entries.values()].filter((e) => e.nextAt <= now);
+      if (due.length === 0) {
+        await this.sleepUntil(Math.min(...[...this.entries.values()].map((e) => e.nextAt)));
+        continue;
+      }
+      await this.round(due);
+    }
+  }
+
+  private async round(due: Entry[]): Promise<void> {
+    const { provider, region, limiters, tuning } = this.deps;
+    const read = await readStates(limiters, provider, region, due.map((e) => e.watch.id));
+    const at = this.deps.now();
+    const settled = new Map<number, JobOutcome[]>();
+    for (const entry of due) {
+      const outcome = observe(entry.watch, read.readings.get(entry.watch.id), at, tuning);
+      if (outcome === undefined) {
+        entry.nextAt = at + entry.intervalMs;
+        entry.intervalMs = Math.min(Math.round(entry.intervalMs * 1.5), tuning.maxIntervalMs);
+        continue;
+      }
+      this.entries.delete(entry.watch.id);
+      settled.set(entry.seq, [...(settled.get(entry.seq) ?? []), outcome]);
+    }
+    for (const [seq, outcomes] of settled) await this.deps.settle(seq, outcomes);
+  }
+
+  private sleepUntil(at: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, at - this.deps.now()));
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
