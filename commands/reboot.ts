@@ -2,7 +2,7 @@
  * The `/reboot` grammar: Slack's `text` in, a validated request, a help request or a reply-ready error out.
  * Pure (no I/O, no clock), so the listener, local mode and the tests share one definition of the language.
  *
- *   /reboot <provider> <region> <id>… [--force] [--dry-run] [--reason <text>]
+ *   /reboot <provider> <region> <id>… [--force] [--dry-run] [--no-verify | --rolling <n>] [--reason <text>]
  *   /reboot help | -h | --help
  *
  * Lexical rules, in the order they apply:
@@ -17,6 +17,16 @@
  * - A token starting with a dash is a flag. Any run of hyphens, en or em dashes counts as the prefix:
  *   Slack clients turn `--force` into `—force` (smart punctuation; the command text arrives as typed after it). Flag names are case-insensitive
  *   because phone keyboards capitalise the first letter.
+ * - `--rolling` takes its number as `--rolling=5` or as the next token; a next token that looks like a negative
+ *   number (`--rolling -3`) is read as the value, so the error names `--rolling` rather than an unknown flag `-3`.
+ *
+ * Flag combinations:
+ * - `--rolling` with `--no-verify` is an error: a rolling wave must be seen running again before the next one
+ *   starts, so rolling without verifying has no meaning.
+ * - `--dry-run` combines with everything: with `--rolling` the dry run shows the wave plan, with `--no-verify`
+ *   it is a harmless no-op (nothing is rebooted, so there is nothing to wait for), with `--force` it checks a
+ *   forced reboot. Rejecting these would only make people delete flags to preview the command they mean to run.
+ * - `--rolling` larger than the number of ids is kept as given: it is one wave.
  */
 import { escapeMrkdwn } from '../src/mrkdwn.js';
 import { z } from 'zod';
@@ -29,6 +39,10 @@ export interface RebootRequest {
   ids: string[];
   force: boolean;
   dryRun: boolean;
+  /** Wait for every instance to come back running and report that; false (`--no-verify`) reports "reboot accepted". */
+  verify: boolean;
+  /** `--rolling N`: reboot N instances at a time, each wave verified before the next; null reboots all at once. */
+  rolling: number | null;
   reason?: string;
 }
 
@@ -54,6 +68,11 @@ type ParseError = Extract<ParsedCommand, { kind: 'error' }>;
 export const DEFAULT_MAX_INSTANCES = 500;
 /** In code points, so an emoji counts as the one character the requester sees. */
 export const MAX_REASON_LENGTH = 500;
+/** The largest `--rolling` wave size. */
+export const MAX_ROLLING = 10_000;
+
+const ROLLING_WITHOUT_VERIFY =
+  '`--rolling` and `--no-verify` cannot be combined: each rolling wave must come back running (verified) before the next one starts; drop one of them';
 
 // ---------------------------------------------------------------------------------------------------------
 // The boundary shape. Region membership and the instance limit depend on config, so the parser checks those;
@@ -98,9 +117,17 @@ function buildRequestSchema(catalog: Catalog): z.ZodType<RebootRequest> {
       ids: z.array(z.string()).min(1, { message: 'no instance ids given' }),
       force: z.boolean(),
       dryRun: z.boolean(),
+      verify: z.boolean(),
+      rolling: z
+        .number()
+        .int({ message: '`rolling` is a whole number' })
+        .min(1, { message: `\`rolling\` is from 1 to ${MAX_ROLLING}` })
+        .max(MAX_ROLLING, { message: `\`rolling\` is from 1 to ${MAX_ROLLING}` })
+        .nullable(),
       reason: z.string().optional(),
     })
     .superRefine((req, ctx) => {
+      if (req.rolling !== null && !req.verify) ctx.addIssue({ code: 'custom', path: ['verify'], message: ROLLING_WITHOUT_VERIFY });
       const info = catalog.get(req.provider)?.info;
       if (info === undefined) return;
       const seen = new Set<string>();
@@ -230,15 +257,38 @@ function tokenize(text: string): { tokens: Token[] } | { error: ParseError } {
 const DASH_PREFIX = /^[-\u2010-\u2015\u2212]+/u;
 const DASHES = /[-\u2010-\u2015\u2212]/gu;
 const HELP_WORDS: ReadonlySet<string> = new Set(['help']);
-const FLAG_NAMES: ReadonlyMap<string, 'help' | 'force' | 'dry-run' | 'reason'> = new Map([
+type FlagName = 'help' | 'force' | 'dry-run' | 'no-verify' | 'rolling' | 'reason';
+const FLAG_NAMES: ReadonlyMap<string, FlagName> = new Map<string, FlagName>([
   ['help', 'help'],
   ['h', 'help'],
   ['force', 'force'],
   ['dry-run', 'dry-run'],
   ['dryrun', 'dry-run'],
   ['dry_run', 'dry-run'],
+  ['no-verify', 'no-verify'],
+  ['noverify', 'no-verify'],
+  ['no_verify', 'no-verify'],
+  ['rolling', 'rolling'],
   ['reason', 'reason'],
 ]);
+/** Flags that take a value; the others are switches. */
+const VALUE_FLAGS: ReadonlySet<FlagName> = new Set<FlagName>(['rolling', 'reason']);
+const KNOWN_FLAGS = '`--force`, `--dry-run`, `--no-verify`, `--rolling`, `--reason`, `--help`';
+/** A dash word that is a value rather than a flag: a negative or decimal number such as `-3` or `-.5`. */
+const NEGATIVE_NUMBER = /^[-\u2010-\u2015\u2212]+[0-9.]/u;
+const ASCII_DIGITS = /^[0-9]+$/;
+
+/** The wave size typed after `--rolling`, or why it is not one. */
+function rollingValue(typed: string | undefined): number | string {
+  if (typed === undefined || typed === '') {
+    return `\`--rolling\` needs a number: how many instances to reboot at a time, from 1 to ${MAX_ROLLING}, e.g. \`--rolling 5\``;
+  }
+  const n = ASCII_DIGITS.test(typed) ? Number(typed) : NaN;
+  if (!(n >= 1 && n <= MAX_ROLLING)) {
+    return `\`--rolling\` needs a whole number from 1 to ${MAX_ROLLING} (how many instances to reboot at a time); got ${show(typed)}`;
+  }
+  return n;
+}
 
 interface Word {
   text: string;
@@ -341,7 +391,7 @@ function validatePositionals(words: readonly Word[], ctx: ParseContext): Located
       error: fail(`${ids.length} distinct instance ids given; at most ${max} are allowed in one request, split it up`),
     };
   }
-  return { request: { provider: info.name, region, ids, force: false, dryRun: false } };
+  return { request: { provider: info.name, region, ids, force: false, dryRun: false, verify: true, rolling: null } };
 }
 
 function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
@@ -353,8 +403,13 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
   let help = false;
   let force = false;
   let dryRun = false;
+  let verify = true;
+  // The wave size, and where `--rolling` and `--no-verify` first appeared, for the error when both are given.
+  let rolling: { n: number; at: number; raw: string } | undefined;
+  let noVerifyAt: { at: number; raw: string } | undefined;
   let reason: string | undefined;
   let flagError: Located | undefined;
+  // Tokens are read left to right, so the first failure is the leftmost.
   const flagFail = (at: number, error: ParseError): void => {
     flagError ??= { at, error };
   };
@@ -386,10 +441,10 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
     const value = eq === -1 ? undefined : rest.slice(eq + 1);
     const flag = FLAG_NAMES.get(typedName.toLowerCase().replace(DASHES, '-'));
     if (flag === undefined) {
-      flagFail(tok.index, fail(`unknown flag ${show(tok.raw)}; known flags: \`--force\`, \`--dry-run\`, \`--reason\`, \`--help\``, tok.raw));
+      flagFail(tok.index, fail(`unknown flag ${show(tok.raw)}; known flags: ${KNOWN_FLAGS}`, tok.raw));
       continue;
     }
-    if (flag !== 'reason' && value !== undefined) {
+    if (!VALUE_FLAGS.has(flag) && value !== undefined) {
       flagFail(tok.index, fail(`${show(tok.raw)}: \`--${flag}\` takes no value`, tok.raw));
       continue;
     }
@@ -403,6 +458,32 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
       case 'dry-run':
         dryRun = true;
         break;
+      case 'no-verify':
+        verify = false;
+        noVerifyAt ??= { at: tok.index, raw: tok.raw };
+        break;
+      case 'rolling': {
+        let given = value;
+        const next = tokens[j + 1];
+        // The next token is the value unless it is another flag; quoted or not, so `--rolling "5"` and
+        // `--rolling -3` are reported as bad values of `--rolling`.
+        if (given === undefined && next !== undefined) {
+          const nextBody = next.quoted === 'none' ? stripBackticks(next.text) : next.raw;
+          if (next.quoted !== 'none' || !DASH_PREFIX.test(nextBody) || NEGATIVE_NUMBER.test(nextBody)) {
+            given = nextBody;
+            j++;
+          }
+        }
+        const n = rollingValue(given);
+        if (typeof n === 'string') {
+          flagFail(tok.index, fail(n, tok.raw));
+        } else if (rolling === undefined) {
+          rolling = { n, at: tok.index, raw: tok.raw };
+        } else if (rolling.n !== n) {
+          flagFail(tok.index, fail(`\`--rolling\` given twice with different values (\`${rolling.n}\` and \`${n}\`); give one`, tok.raw));
+        }
+        break;
+      }
       case 'reason': {
         let given = value;
         const next = tokens[j + 1];
@@ -429,11 +510,17 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
 
   if (help || (words[0] !== undefined && HELP_WORDS.has(words[0].text.toLowerCase()))) return { kind: 'help' };
 
+  if (rolling !== undefined && noVerifyAt !== undefined) {
+    // Reported at whichever of the two came second: that is where the command stopped making sense.
+    const second = rolling.at > noVerifyAt.at ? rolling : noVerifyAt;
+    if (flagError === undefined || second.at < flagError.at) flagError = { at: second.at, error: fail(ROLLING_WITHOUT_VERIFY, second.raw) };
+  }
+
   const positional = validatePositionals(words, ctx);
   if (flagError !== undefined && (!('at' in positional) || flagError.at <= positional.at)) return flagError.error;
   if ('at' in positional) return positional.error;
 
-  const candidate: RebootRequest = { ...positional.request, force, dryRun };
+  const candidate: RebootRequest = { ...positional.request, force, dryRun, verify, rolling: rolling?.n ?? null };
   if (reason !== undefined) candidate.reason = reason;
   const checked = requestSchemaFor(ctx.catalog ?? defaultCatalog).safeParse(candidate);
   if (!checked.success) {
@@ -471,15 +558,21 @@ export function formatRebootCommand(req: RebootRequest): string {
   const parts = [req.provider, req.region, ...req.ids];
   if (req.force) parts.push('--force');
   if (req.dryRun) parts.push('--dry-run');
+  if (!req.verify) parts.push('--no-verify');
+  if (req.rolling !== null) parts.push('--rolling', String(req.rolling));
   if (req.reason !== undefined) parts.push('--reason', quoteReason(req.reason));
   return parts.join(' ');
 }
 
+type ExampleFlags = Pick<RebootRequest, 'force' | 'dryRun' | 'verify' | 'rolling' | 'reason'>;
+const PLAIN: ExampleFlags = { force: false, dryRun: false, verify: true, rolling: null };
 // One flag combination per example, so the usage shows each flag at work.
-const EXAMPLE_FLAGS: ReadonlyArray<Pick<RebootRequest, 'force' | 'dryRun' | 'reason'>> = [
-  { force: false, dryRun: false, reason: 'kernel patch' },
-  { force: false, dryRun: true },
-  { force: true, dryRun: false, reason: 'hung, not answering ssh' },
+const EXAMPLE_FLAGS: readonly ExampleFlags[] = [
+  { ...PLAIN, reason: 'kernel patch' },
+  { ...PLAIN, dryRun: true },
+  { ...PLAIN, force: true, reason: 'hung, not answering ssh' },
+  { ...PLAIN, rolling: 5, reason: 'kernel patch, five at a time' },
+  { ...PLAIN, verify: false, reason: 'batch workers, no need to wait' },
 ];
 
 /** Examples drawn from the catalog, taking its providers in turn, so every example parses. */
@@ -500,7 +593,7 @@ export function usageText(catalog: Catalog = defaultCatalog): string {
     return `• \`${p.name}\`${aliases}: ${p.displayName}; regions like \`${p.regions.slice(0, 3).join('`, `')}\`; ids like \`${p.exampleId}\``;
   });
   return [
-    '*Usage:* `/reboot <provider> <region> <id>… [--force] [--dry-run] [--reason "<text>"]`',
+    '*Usage:* `/reboot <provider> <region> <id>… [--force] [--dry-run] [--no-verify | --rolling N] [--reason "<text>"]`',
     'Separate instance ids with spaces, commas or new lines; duplicates are dropped.',
     '',
     '*Providers*',
@@ -508,7 +601,9 @@ export function usageText(catalog: Catalog = defaultCatalog): string {
     '',
     '*Flags* (anywhere after the command; `-force` and `—force` work too)',
     '• `--force`: force the reboot even if the guest OS does not respond; may need extra approvals',
-    '• `--dry-run` (or `--dryrun`): ask the cloud to check the request without rebooting anything',
+    '• `--dry-run` (or `--dryrun`): read-only: shows what would happen, sends no reboot, needs no approval',
+    "• `--no-verify` (or `--noverify`): skip waiting for instances to come back; results say 'reboot accepted'",
+    `• \`--rolling N\` (or \`--rolling=N\`): reboot N at a time; each wave must come back running before the next; the first failure stops the job; N is 1 to ${MAX_ROLLING}; not with \`--no-verify\``,
     `• \`--reason "<text>"\`: why, shown to approvers; quote it if it has spaces or commas; at most ${MAX_REASON_LENGTH} characters`,
     '• `--help`: this message',
     '',

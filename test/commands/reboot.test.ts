@@ -4,6 +4,7 @@ import {
   errorReply,
   formatRebootCommand,
   MAX_REASON_LENGTH,
+  MAX_ROLLING,
   parseRebootCommand,
   rebootRequestSchema,
   usageText,
@@ -79,6 +80,8 @@ describe('provider', () => {
       ids: [id],
       force: false,
       dryRun: false,
+      verify: true,
+      rolling: null,
     });
   });
 
@@ -214,6 +217,8 @@ describe('flags', () => {
       ids: [ALI, ALI2],
       force: true,
       dryRun: true,
+      verify: true,
+      rolling: null,
     });
   });
 
@@ -276,6 +281,8 @@ describe('--reason', () => {
       ids: [ALI],
       force: false,
       dryRun: false,
+      verify: true,
+      rolling: null,
       reason: 'x y',
     });
   });
@@ -313,6 +320,175 @@ describe('--reason', () => {
   it('rejects control and text-direction characters', () => {
     expect(error(`${base} --reason "a\u0007b"`).message).toContain('control character');
     expect(error(`${base} --reason "a\u202Eb"`).message).toContain('text-direction');
+  });
+});
+
+describe('--no-verify', () => {
+  const base = `alibaba cn-hangzhou ${ALI}`;
+
+  it('verify is on by default', () => {
+    expect(run(base)).toMatchObject({ verify: true, rolling: null });
+  });
+
+  it.each(['--no-verify', '--noverify', '--no_verify', '—no-verify', '–noverify', '-no-verify', '--no—verify', '--No-Verify', '`--no-verify`'])(
+    '%s turns verification off',
+    (flag) => {
+      expect(run(`${base} ${flag}`)).toMatchObject({ verify: false, rolling: null, force: false, dryRun: false });
+    },
+  );
+
+  it('may be repeated and placed anywhere', () => {
+    expect(run(`--no-verify alibaba cn-hangzhou ${ALI} --noverify ${ALI2}`)).toMatchObject({ ids: [ALI, ALI2], verify: false });
+  });
+
+  it('takes no value', () => {
+    const e = error(`${base} --no-verify=yes`);
+    expect(e.token).toBe('--no-verify=yes');
+    expect(e.message).toContain('`--no-verify` takes no value');
+  });
+
+  it.each(['--verify', '--no-verif', '--noverifyy'])('%s is an unknown flag, and the message lists the new flags', (flag) => {
+    const e = error(`${base} ${flag}`);
+    expect(e.token).toBe(flag);
+    expect(e.message).toMatch(/^unknown flag `/);
+    expect(e.message).toContain('`--no-verify`');
+    expect(e.message).toContain('`--rolling`');
+  });
+
+  it('combines with --dry-run (a no-op) and with --force', () => {
+    expect(run(`${base} --dry-run --no-verify`)).toMatchObject({ dryRun: true, verify: false });
+    expect(run(`${base} --force --no-verify`)).toMatchObject({ force: true, verify: false });
+    expect(run(`${base} --force --dry-run`)).toMatchObject({ force: true, dryRun: true, verify: true });
+  });
+});
+
+describe('--rolling', () => {
+  const base = `alibaba cn-hangzhou ${ALI} ${ALI2} ${ALI3}`;
+  const needsNumber = `\`--rolling\` needs a number: how many instances to reboot at a time, from 1 to ${MAX_ROLLING}, e.g. \`--rolling 5\``;
+  const badNumber = (got: string): string =>
+    `\`--rolling\` needs a whole number from 1 to ${MAX_ROLLING} (how many instances to reboot at a time); got \`${got}\``;
+
+  it.each<[string, number]>([
+    ['--rolling 2', 2],
+    ['--rolling=2', 2],
+    ['—rolling 2', 2],
+    ['–rolling=2', 2],
+    ['--Rolling 2', 2],
+    ['--ROLLING=2', 2],
+    ['--rolling 1', 1],
+    [`--rolling ${MAX_ROLLING}`, MAX_ROLLING],
+    [`--rolling=${MAX_ROLLING}`, MAX_ROLLING],
+    ['--rolling 007', 7],
+    ['--rolling `3`', 3],
+    ['--rolling\n2', 2],
+    ['--rolling,2', 2],
+  ])('%j sets the wave size to %d', (flag, n) => {
+    expect(run(`${base} ${flag}`)).toStrictEqual({
+      provider: 'alibaba',
+      region: 'cn-hangzhou',
+      ids: [ALI, ALI2, ALI3],
+      force: false,
+      dryRun: false,
+      verify: true,
+      rolling: n,
+    });
+  });
+
+  it('takes the next token as its number even between ids, so the number is never read as an id', () => {
+    expect(run(`alibaba cn-hangzhou ${ALI} --rolling 2 ${ALI2}`)).toMatchObject({ ids: [ALI, ALI2], rolling: 2 });
+    expect(run(`--rolling 1 alibaba cn-hangzhou ${ALI}`)).toMatchObject({ provider: 'alibaba', ids: [ALI], rolling: 1 });
+  });
+
+  it('a wave size larger than the number of ids is kept as given (one wave)', () => {
+    expect(run(`alibaba cn-hangzhou ${ALI} --rolling 50`)).toMatchObject({ ids: [ALI], rolling: 50 });
+  });
+
+  it('combines with --dry-run (the dry run shows the plan) and with --force', () => {
+    expect(run(`${base} --dry-run --rolling 2`)).toMatchObject({ dryRun: true, verify: true, rolling: 2 });
+    expect(run(`${base} --force --rolling=2 --dry-run`)).toMatchObject({ force: true, dryRun: true, rolling: 2 });
+  });
+
+  it.each([
+    ['at the end', '--rolling', '--rolling'],
+    ['with an empty =', '--rolling=', '--rolling='],
+    ['followed by another flag', '--rolling --force', '--rolling'],
+    ['followed by a switch in em dashes', '—rolling —dry-run', '—rolling'],
+    ['followed by backticks only', '--rolling ``', '--rolling'],
+  ])('without a number (%s) says what is expected', (_, flag, token) => {
+    const e = error(`${base} ${flag}`);
+    expect(e.message).toBe(needsNumber);
+    expect(e.token).toBe(token);
+  });
+
+  it.each<[string, string, string]>([
+    ['--rolling 0', '0', '--rolling'],
+    ['--rolling=0', '0', '--rolling=0'],
+    ['--rolling -3', '-3', '--rolling'],
+    ['--rolling −3', '−3', '--rolling'],
+    ['--rolling=-3', '-3', '--rolling=-3'],
+    ['--rolling -.5', '-.5', '--rolling'],
+    ['--rolling 2.5', '2.5', '--rolling'],
+    ['--rolling=2.5', '2.5', '--rolling=2.5'],
+    ['--rolling abc', 'abc', '--rolling'],
+    ['--rolling +5', '+5', '--rolling'],
+    ['--rolling 1e3', '1e3', '--rolling'],
+    ['--rolling 0x10', '0x10', '--rolling'],
+    ['--rolling ５', '５', '--rolling'],
+    ['--rolling ٣', '٣', '--rolling'],
+    [`--rolling ${MAX_ROLLING + 1}`, `${MAX_ROLLING + 1}`, '--rolling'],
+    ['--rolling 99999999999999999999999', '99999999999999999999999', '--rolling'],
+    ['--rolling "5"', '"5"', '--rolling'],
+    [`--rolling ${ALI}`, ALI, '--rolling'],
+  ])('%j is an error naming --rolling and the expected number', (flag, got, token) => {
+    const e = error(`${base} ${flag}`);
+    expect(e.message).toBe(badNumber(got));
+    expect(e.token).toBe(token);
+  });
+
+  it('an error in --rolling wins over a later missing id, since it comes first', () => {
+    expect(error('alibaba cn-hangzhou --rolling 0').message).toBe(badNumber('0'));
+  });
+
+  it('repeating the same number is harmless', () => {
+    expect(run(`${base} --rolling 2 —rolling=2 --rolling 02`).rolling).toBe(2);
+  });
+
+  it('two different numbers are an error naming the second', () => {
+    const e = error(`${base} --rolling 2 —rolling=3`);
+    expect(e.message).toBe('`--rolling` given twice with different values (`2` and `3`); give one');
+    expect(e.token).toBe('—rolling=3');
+  });
+
+  it('--help wins over a --rolling problem', () => {
+    expect(parse(`${base} --rolling --help`)).toEqual({ kind: 'help' });
+  });
+
+  describe('with --no-verify', () => {
+    const combined =
+      '`--rolling` and `--no-verify` cannot be combined: each rolling wave must come back running (verified) before the next one starts; drop one of them';
+
+    it.each<[string, string]>([
+      ['--rolling 2 --no-verify', '--no-verify'],
+      ['--no-verify --rolling 2', '--rolling'],
+      ['—noverify --rolling=2', '--rolling=2'],
+      ['--rolling=2 --dry-run --no_verify', '--no_verify'],
+      ['--no-verify --rolling 2 --no-verify', '--rolling'],
+    ])('%j is an error at the flag that came second', (flags, token) => {
+      const e = error(`${base} ${flags}`);
+      expect(e.message).toBe(combined);
+      expect(e.token).toBe(token);
+    });
+
+    it('still reports an earlier problem first, and itself before a later one', () => {
+      expect(error(`--bogus ${base} --rolling 2 --no-verify`).token).toBe('--bogus');
+      expect(error(`aws cn-hangzhou ${ALI} --rolling 2 --no-verify`).token).toBe('aws');
+      expect(error(`${base} --rolling 2 --no-verify --bogus`).message).toBe(combined);
+      expect(error(`alibaba cn-hangzhou --rolling 2 --no-verify`).message).toBe(combined);
+    });
+
+    it('a bad --rolling number is reported instead of the combination', () => {
+      expect(error(`${base} --rolling 0 --no-verify`).message).toBe(badNumber('0'));
+    });
   });
 });
 
@@ -364,12 +540,20 @@ describe('formatRebootCommand', () => {
         ids: [HW, HW2],
         force: true,
         dryRun: true,
+        verify: true,
+        rolling: 1,
         reason: 'hung',
       }),
-    ).toBe(`huawei cn-north-4 ${HW} ${HW2} --force --dry-run --reason "hung"`);
-    expect(formatRebootCommand({ provider: 'baidu', region: 'bj', ids: [BAIDU], force: false, dryRun: false })).toBe(
-      `baidu bj ${BAIDU}`,
-    );
+    ).toBe(`huawei cn-north-4 ${HW} ${HW2} --force --dry-run --rolling 1 --reason "hung"`);
+    expect(
+      formatRebootCommand({ provider: 'baidu', region: 'bj', ids: [BAIDU], force: false, dryRun: false, verify: true, rolling: null }),
+    ).toBe(`baidu bj ${BAIDU}`);
+    expect(
+      formatRebootCommand({ provider: 'baidu', region: 'bj', ids: [BAIDU], force: false, dryRun: true, verify: false, rolling: null }),
+    ).toBe(`baidu bj ${BAIDU} --dry-run --no-verify`);
+    expect(
+      formatRebootCommand({ provider: 'baidu', region: 'bj', ids: [BAIDU], force: false, dryRun: false, verify: true, rolling: MAX_ROLLING }),
+    ).toBe(`baidu bj ${BAIDU} --rolling ${MAX_ROLLING}`);
   });
 
   it('picks a quote absent from the reason, escaping only when both are present', () => {
@@ -379,6 +563,8 @@ describe('formatRebootCommand', () => {
       ids: [ALI],
       force: false,
       dryRun: false,
+      verify: true,
+      rolling: null,
       reason,
     });
     expect(formatRebootCommand(req('say "hi"'))).toMatch(/--reason 'say "hi"'$/);
@@ -398,13 +584,27 @@ describe('usageText and errorReply', () => {
       for (const alias of info.aliases) expect(usage).toContain(`\`${alias}\``);
       expect(usage).toContain(info.exampleId);
     }
-    for (const flag of ['--force', '--dry-run', '--reason', '—force', '--help']) expect(usage).toContain(flag);
+    for (const flag of ['--force', '--dry-run', '--reason', '—force', '--help', '--no-verify', '--rolling N']) {
+      expect(usage).toContain(flag);
+    }
+    expect(usage).toContain('[--no-verify | --rolling N]');
   });
 
-  it('every example in the usage parses', () => {
+  it('explains what --dry-run, --no-verify and --rolling do', () => {
+    const usage = usageText();
+    expect(usage).toContain('read-only: shows what would happen, sends no reboot, needs no approval');
+    expect(usage).toContain("skip waiting for instances to come back; results say 'reboot accepted'");
+    expect(usage).toContain('reboot N at a time; each wave must come back running before the next; the first failure stops the job');
+  });
+
+  it('every example in the usage parses, and the examples show --rolling and --no-verify at work', () => {
     const examples = [...usageText().matchAll(/^`\/reboot (.*)`$/gmu)].map((m) => m[1] ?? '');
-    expect(examples.length).toBeGreaterThanOrEqual(3);
-    for (const text of examples) expect(parse(text).kind).toBe('run');
+    expect(examples.length).toBeGreaterThanOrEqual(5);
+    const requests = examples.map((text) => run(text));
+    expect(requests.some((r) => r.rolling !== null)).toBe(true);
+    expect(requests.some((r) => !r.verify)).toBe(true);
+    expect(requests.some((r) => r.dryRun)).toBe(true);
+    expect(requests.some((r) => r.force)).toBe(true);
   });
 
   it('puts the problem first, then the usage', () => {
@@ -416,7 +616,15 @@ describe('usageText and errorReply', () => {
 });
 
 describe('rebootRequestSchema', () => {
-  const ok: RebootRequest = { provider: 'alibaba', region: 'cn-hangzhou', ids: [ALI], force: false, dryRun: false };
+  const ok: RebootRequest = {
+    provider: 'alibaba',
+    region: 'cn-hangzhou',
+    ids: [ALI],
+    force: false,
+    dryRun: false,
+    verify: true,
+    rolling: null,
+  };
 
   it('accepts a valid request and rejects what the parser never produces', () => {
     expect(rebootRequestSchema.safeParse(ok).success).toBe(true);
@@ -427,6 +635,44 @@ describe('rebootRequestSchema', () => {
     expect(rebootRequestSchema.safeParse({ ...ok, reason: ' padded ' }).success).toBe(false);
     expect(rebootRequestSchema.safeParse({ ...ok, reason: 'two\nlines' }).success).toBe(false);
     expect(rebootRequestSchema.safeParse({ ...ok, extra: 1 }).success).toBe(false);
+  });
+
+  it('accepts every verify and rolling combination the parser produces', () => {
+    for (const extra of [
+      { verify: false, rolling: null },
+      { verify: true, rolling: 1 },
+      { verify: true, rolling: MAX_ROLLING },
+      { dryRun: true, verify: false, rolling: null },
+      { dryRun: true, verify: true, rolling: 3 },
+    ]) {
+      expect(rebootRequestSchema.safeParse({ ...ok, ...extra }).success).toBe(true);
+    }
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['verify missing', { verify: undefined }],
+    ['verify as a string', { verify: 'false' }],
+    ['verify as a number', { verify: 0 }],
+    ['rolling missing', { rolling: undefined }],
+    ['rolling 0', { rolling: 0 }],
+    ['rolling negative', { rolling: -3 }],
+    ['rolling fractional', { rolling: 2.5 }],
+    ['rolling above the limit', { rolling: MAX_ROLLING + 1 }],
+    ['rolling as a string', { rolling: '5' }],
+    ['rolling NaN', { rolling: Number.NaN }],
+    ['rolling Infinity', { rolling: Number.POSITIVE_INFINITY }],
+  ])('rejects %s', (_, extra) => {
+    const bad: Record<string, unknown> = { ...ok, ...extra };
+    for (const [k, v] of Object.entries(extra)) if (v === undefined) delete bad[k];
+    expect(rebootRequestSchema.safeParse(bad).success).toBe(false);
+  });
+
+  it('rejects rolling without verify, explaining that waves are verified', () => {
+    const checked = rebootRequestSchema.safeParse({ ...ok, verify: false, rolling: 2 });
+    expect(checked.success).toBe(false);
+    const issue = checked.error?.issues[0];
+    expect(issue?.path).toEqual(['verify']);
+    expect(issue?.message).toContain('before the next one starts');
   });
 
   it('a config region that is not a region id is reported, not thrown', () => {
@@ -457,6 +703,7 @@ describe('properties', () => {
   const pieces = [
     'alibaba', 'ALIYUN', 'volc', 'bce', 'hwc', 'aws', 'help', '-h', 'cn-hangzhou', 'cn-beijing', 'bj', 'cn-north-4',
     ALI, VOLC, BAIDU, HW, 'i-bad', '--force', '—force', '–dry-run', '--dryrun', '--reason', '--reason=', '—reason=',
+    '--no-verify', '—noverify', '--rolling', '--rolling=', '—rolling=', '0', '5', '-3', '−3', '2.5', '10000', '１',
     '-', '—', '–', '--', '=', '"', "'", '“', '”', '‘', '’', '\\', '`', '```', ',', ', ', ' ', '\n', '\t', '\u00a0',
     '\u200b', '\u202e', '\u0000', '\ud800', 'x', '😀',
   ];
@@ -481,6 +728,7 @@ describe('properties', () => {
     .string({ unit: reasonChar, minLength: 1, maxLength: 60 })
     .map((r) => r.replace(/\s+/gu, ' ').trim())
     .filter((r) => r !== '');
+  const rollingArbitrary = fc.oneof(fc.integer({ min: 1, max: MAX_ROLLING }), fc.constantFrom(1, 2, MAX_ROLLING));
   const requestArbitrary: fc.Arbitrary<RebootRequest> = fc
     .constantFrom(...defaultCatalog.descriptors.map((d) => d.info))
     .chain((info) =>
@@ -490,10 +738,26 @@ describe('properties', () => {
         ids: fc.uniqueArray(idArbitrary[info.name] ?? fc.constant(info.exampleId), { minLength: 1, maxLength: 12 }),
         force: fc.boolean(),
         dryRun: fc.boolean(),
+        // Rolling waves are always verified, so `--no-verify` only comes without `--rolling`.
+        waves: fc.oneof(
+          fc.record({ verify: fc.boolean(), rolling: fc.constant(null) }),
+          fc.record({ verify: fc.constant(true), rolling: rollingArbitrary }),
+        ),
         reason: fc.option(reasonArbitrary, { nil: undefined }),
       }),
     )
-    .map(({ reason, ...rest }) => (reason === undefined ? rest : { ...rest, reason }));
+    .map(({ reason, waves, ...rest }) => (reason === undefined ? { ...rest, ...waves } : { ...rest, ...waves, reason }));
+
+  it('rolling with --no-verify never parses, whatever else the request holds', () => {
+    fc.assert(
+      fc.property(requestArbitrary, rollingArbitrary, (req, n) => {
+        const parsed = parse(formatRebootCommand({ ...req, verify: false, rolling: n }));
+        expect(parsed.kind).toBe('error');
+        if (parsed.kind === 'error') expect(parsed.message).toContain('cannot be combined');
+      }),
+      { numRuns: 200 },
+    );
+  });
 
   it('generated requests are valid (sanity check of the generators)', () => {
     fc.assert(
