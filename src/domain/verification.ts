@@ -104,7 +104,7 @@ export function timedOut(watch: Watch, rules: Pick<VerifyRules, 'timeoutMs'>): J
  * reboot happened, in which case verification takes it over.
  */
 export function reconcile(reading: InstanceReading | undefined, before: InstanceReading | undefined, acceptedAt: number): { proven: boolean; now: string } {
-  if (reading === undefined) return { proven: false, now: 'its state could not be read' };
+  if (reading === undefined) return { proven: false, now: 'a follow-up read could not see its state' };
   const proven = reading.found && (reading.rebooting || clockProves(reading.clock, before, acceptedAt));
-  return { proven, now: `now ${reading.found && reading.phase === 'running' ? 'running' : stateText(reading)}` };
+  return { proven, now: `a follow-up read shows it now ${reading.found && reading.phase === 'running' ? 'running' : stateText(reading)}` };
 }

@@ -307,10 +307,10 @@ export class Runner {
         const o = byId.get(id);
         final.push(o?.status === 'succeeded' ? o : { id, status: 'succeeded', detail: 'reboot accepted (seen rebooting on a follow-up read)' });
       }
-      await this.record(job, batch, final, { state: 'done' });
+      await this.record(job, batch, inCallOrder(final, outcomes), { state: 'done' });
       return;
     }
-    await this.record(job, batch, final, accepted.ids.length > 0 ? { state: 'verifying', acceptedAt } : { state: 'done' });
+    await this.record(job, batch, inCallOrder(final, outcomes), accepted.ids.length > 0 ? { state: 'verifying', acceptedAt } : { state: 'done' });
     verification.add(batch.seq, accepted.ids, acceptedAt, jobProved);
   }
 
@@ -354,4 +354,10 @@ export class Runner {
     const tally = await store.completeRun(job.id, now(), ({ job: done }) => events.completed(done));
     if (tally) log.info('job completed', { jobId: job.id, ...tally });
   }
+}
+
+/** The thread lists a batch's results in the order the cloud answered them, whatever was settled first. */
+function inCallOrder(settled: readonly JobOutcome[], answered: readonly InstanceOutcome[]): JobOutcome[] {
+  const position = new Map(answered.map((o, i) => [o.id, i]));
+  return [...settled].sort((a, b) => (position.get(a.id) ?? 0) - (position.get(b.id) ?? 0));
 }

@@ -70,6 +70,8 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
       ids: req.ids,
       force: req.force,
       dryRun: req.dryRun,
+      verify: req.verify,
+      rolling: req.rolling,
       reason: req.reason ?? null,
       requester: user,
       channel,

@@ -53,6 +53,9 @@ function fakeProvider(
   return provider;
 }
 
+/** What a follow-up read adds to an unknown outcome when the provider's read answers nothing. */
+const UNREAD = '; a follow-up read could not see its state';
+
 const seqOf = (call: RebootCall): number => Number(call.idempotencyKey.split('-b').at(-1));
 
 let store: SqliteStore;
@@ -102,7 +105,7 @@ describe('Runner: batch planning', () => {
   it('plans batches of at most maxBatch, in order, each sent once with its own idempotency key', async () => {
     const ids = instanceIds(7);
     const provider = fakeProvider(providerInfo({ maxBatch: 3 }));
-    approvedJob(ids, { force: true, dryRun: true, region: 'cn-north-4' });
+    approvedJob(ids, { force: true, region: 'cn-north-4' });
     const r = runner({ alibaba: provider });
     r.start(J);
     await r.idle();
@@ -112,7 +115,7 @@ describe('Runner: batch planning', () => {
       [2, ids.slice(6), 'done'],
     ]);
     const calls = [...provider.calls].sort((a, b) => seqOf(a) - seqOf(b));
-    expect(calls).toEqual([0, 1, 2].map((seq) => ({ region: 'cn-north-4', ids: store.batches(J)[seq]!.ids, force: true, dryRun: true, idempotencyKey: `${J}-b${seq}` })));
+    expect(calls).toEqual([0, 1, 2].map((seq) => ({ region: 'cn-north-4', ids: store.batches(J)[seq]!.ids, force: true, idempotencyKey: `${J}-b${seq}` })));
     expect(store.getJob(J)?.state).toBe('completed');
   });
 
@@ -169,7 +172,7 @@ describe('Runner: sending', () => {
     expect(store.batches(J).every((b) => b.state === 'done')).toBe(true);
   });
 
-  it('passes the provider’s outcomes through as they are and tallies them', async () => {
+  it('passes the provider’s outcomes through, in order, an unknown one with what a follow-up read adds, and tallies them', async () => {
     const [a, b, c] = instanceIds(3) as [string, string, string];
     const answer: InstanceOutcome[] = [
       { id: a, status: 'succeeded', detail: 'accepted' },
@@ -180,8 +183,8 @@ describe('Runner: sending', () => {
     const r = runner({ alibaba: fakeProvider(providerInfo(), () => ({ outcomes: answer })) });
     r.start(J);
     await r.idle();
-    expect(store.outcomes(J)).toEqual(answer);
-    expect(store.auditTrail(J).find((e) => e.event === 'completed')?.data).toEqual({ total: 3, succeeded: 1, checked: 0, failed: 1, unknown: 1, waiting: 0 });
+    expect(store.outcomes(J)).toEqual([answer[0], answer[1], { id: c, status: 'unknown', reason: `timeout after 3 tries${UNREAD}` }]);
+    expect(store.auditTrail(J).find((e) => e.event === 'completed')?.data).toEqual({ total: 3, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 0 });
   });
 
   it('a provider that throws (our bug, after the request may have left) gives unknown outcomes, never a resend', async () => {
@@ -194,7 +197,7 @@ describe('Runner: sending', () => {
     r.start(J);
     await r.idle();
     expect(provider.calls).toHaveLength(1);
-    expect(store.outcomes(J)).toEqual(ids.map((id) => ({ id, status: 'unknown', reason: 'internal error while sending this reboot; check the instance' })));
+    expect(store.outcomes(J)).toEqual(ids.map((id) => ({ id, status: 'unknown', reason: `internal error while sending this reboot; check the instance${UNREAD}` })));
     expect(store.getJob(J)?.state).toBe('completed');
     expect(logged.find((l) => l.msg === 'provider call threw')?.data).toMatchObject({ jobId: J, seq: 0, error: 'cannot read properties of undefined' });
   });
@@ -273,7 +276,7 @@ describe('Runner: asynchronous cloud jobs', () => {
     r.start(J);
     await r.idle();
     expect(seenWhilePolling).toEqual([
-      { batch: { jobId: J, seq: 0, ids: [a, b, c], state: 'polling', asyncJobId: 'ajob-1' }, outcomes: [{ id: a, status: 'failed', code: 'Ecs.0114', message: 'not found' }] },
+      { batch: { jobId: J, seq: 0, wave: 0, ids: [a, b, c], state: 'polling', asyncJobId: 'ajob-1', sentAt: clock.now, acceptedAt: null }, outcomes: [{ id: a, status: 'failed', code: 'Ecs.0114', message: 'not found' }] },
     ]);
     expect(provider.polls.map((p) => ({ region: p.region, handle: p.handle }))).toEqual([{ region: 'cn-north-4', handle: { jobId: 'ajob-1', ids: [b, c] } }]);
     expect(store.outcomes(J).map((o) => [o.id, o.status])).toEqual([
@@ -366,7 +369,7 @@ describe('Runner: asynchronous cloud jobs', () => {
     await r.idle();
     expect(store.outcomes(J)).toEqual([
       { id: a, status: 'succeeded' },
-      { id: b, status: 'unknown', reason: 'provider cannot report async job results' },
+      { id: b, status: 'unknown', reason: `provider cannot report async job results${UNREAD}` },
     ]);
     expect(store.getJob(J)?.state).toBe('completed');
   });
@@ -455,7 +458,7 @@ describe('Runner: reporting', () => {
     ]);
     expect(rows[3]?.message).toEqual({ kind: 'incident', event: 'completed' });
     expect(rows.every((row) => row.jobId === J)).toBe(true);
-    expect(store.auditTrail(J).filter((e) => e.event === 'completed').map((e) => e.data)).toEqual([{ total: 4, succeeded: 4, checked: 0, failed: 0, unknown: 0, waiting: 0 }]);
+    expect(store.auditTrail(J).filter((e) => e.event === 'completed').map((e) => e.data)).toEqual([{ total: 4, succeeded: 4, checked: 0, failed: 0, unknown: 0, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 0 }]);
   });
 
   it('without an incident channel, completion writes no incident row', async () => {

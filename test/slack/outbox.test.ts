@@ -314,7 +314,7 @@ describe('Outbox: coalescing', () => {
     expect(slack.callsTo('chat.update')).toHaveLength(1);
     const card = slack.message(OPS, current(job.id).cardTs!)!;
     expect(card.updates).toBe(1);
-    expect(card.text).toContain('finished: 2 rebooted');
+    expect(card.text).toContain('finished: 2 reboot accepted');
     expect(slack.topLevel(INCIDENTS).map((m) => m.text)).toEqual([expect.stringContaining('approved') as unknown, expect.stringContaining('completed') as unknown]);
   });
 });
