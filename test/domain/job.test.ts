@@ -1,7 +1,7 @@
 /** The job model's pure helpers: batch planning within the API and budget limits, tallies, idempotency keys. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { batchSizeFor, idempotencyKey, planBatches, tallyOf } from '../../src/domain/job.js';
+import { batchSizeFor, idempotencyKey, planBatches, planWaves, tallyOf, wavePlanText } from '../../src/domain/job.js';
 import { OutboxMessageSchema } from '../../src/domain/outbox-message.js';
 import type { InstanceOutcome } from '../../src/providers/provider.js';
 
@@ -99,5 +99,29 @@ describe('OutboxMessageSchema', () => {
     expect(OutboxMessageSchema.safeParse({ kind: 'thread_lines' }).success).toBe(false);
     expect(OutboxMessageSchema.safeParse({ kind: 'supersede_card' }).success).toBe(false);
     expect(OutboxMessageSchema.safeParse({ kind: 'dm_everyone' }).success).toBe(false);
+  });
+});
+
+describe('planWaves', () => {
+  it('cuts waves of `rolling` and batches within each wave, never sharing a call across waves', () => {
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    expect(planWaves(ids, 2, 3)).toEqual([
+      { wave: 0, ids: ['a', 'b'] },
+      { wave: 0, ids: ['c'] },
+      { wave: 1, ids: ['d', 'e'] },
+    ]);
+  });
+
+  it('without rolling, one wave of API-sized batches', () => {
+    expect(planWaves(['a', 'b', 'c'], 2, null)).toEqual([
+      { wave: 0, ids: ['a', 'b'] },
+      { wave: 0, ids: ['c'] },
+    ]);
+  });
+
+  it('describes the plan for the card', () => {
+    expect(wavePlanText(100, 25)).toBe('4 waves of 25');
+    expect(wavePlanText(100, 40)).toBe('3 waves of 40 (the last 20)');
+    expect(wavePlanText(3, 10)).toBe('1 wave of 3');
   });
 });
