@@ -171,7 +171,7 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
     }
     const outcomes = result.outcomes.map((o) => redactOutcome(o, hidden));
     observe('reboot', started, outcomes, result.pending);
-    return result.pending ? { outcomes, pending: result.pending } : { outcomes };
+    return { outcomes, ...(result.pending ? { pending: result.pending } : {}), ...(result.serverTime === undefined ? {} : { serverTime: result.serverTime }) };
   }
 
   async function poll(inner: NonNullable<GuardedCalls['poll']>, call: PollCall): Promise<InstanceOutcome[]> {

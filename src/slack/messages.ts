@@ -123,7 +123,7 @@ function preflightWarnings(job: Job, preflight: Preflight | undefined): KnownBlo
   const blocks: KnownBlock[] = [];
   const failing = job.ids.filter((id) => WILL_FAIL.includes(standingOf(preflight.readings.get(id))));
   if (failing.length > 0) {
-    const shown = failing.slice(0, WARNING_ID_LIMIT).map((id) => instanceLine(id, preflight));
+    const shown = linesWithin(failing.slice(0, WARNING_ID_LIMIT).map((id) => instanceLine(id, preflight)), SECTION_LIMIT - 400);
     const more = failing.length - shown.length;
     const verb = job.dryRun ? 'these would fail' : 'these will fail';
     blocks.push(section(`:warning: *${standingCounts(job.ids, preflight, WILL_FAIL)}: ${verb}.*\n${shown.join('\n')}${more > 0 ? `\n_… and ${more} more_` : ''}`));
@@ -141,10 +141,24 @@ function preflightWarnings(job: Job, preflight: Preflight | undefined): KnownBlo
 /** Up to CARD_ID_LIMIT instances with name and state; past that, counts per state and the first names. */
 function instanceList(job: Job, preflight: Preflight | undefined): string {
   if (preflight === undefined || preflight.readings.size === 0) return idListText(job.ids);
-  const lines = job.ids.slice(0, CARD_ID_LIMIT).map((id) => instanceLine(id, preflight));
+  const head = job.ids.length > CARD_ID_LIMIT ? `${standingCounts(job.ids, preflight, ['running', ...WILL_FAIL, 'unread'])}. The first ` : '';
+  // Long names could push 40 lines past a section's 3,000 characters: fewer are shown rather than cut mid-line.
+  const lines = linesWithin(job.ids.slice(0, CARD_ID_LIMIT).map((id) => instanceLine(id, preflight)), SECTION_LIMIT - head.length - 120);
   const more = job.ids.length - lines.length;
-  const head = more > 0 ? `${standingCounts(job.ids, preflight, ['running', ...WILL_FAIL, 'unread'])}. The first ${lines.length}:\n` : '';
-  return `${head}${lines.join('\n')}${more > 0 ? `\n_… and ${more} more (full list in the audit trail)_` : ''}`;
+  const intro = head === '' && more === 0 ? '' : `${head === '' ? 'The first ' : head}${lines.length}:\n`;
+  return `${intro}${lines.join('\n')}${more > 0 ? `\n_… and ${more} more (full list in the audit trail)_` : ''}`;
+}
+
+/** As many whole lines as fit in `budget` characters, joined by new lines. */
+function linesWithin(lines: readonly string[], budget: number): string[] {
+  const kept: string[] = [];
+  let used = 0;
+  for (const line of lines) {
+    if (used + line.length + 1 > budget) break;
+    kept.push(line);
+    used += line.length + 1;
+  }
+  return kept;
 }
 
 function modeText(job: Job): string {

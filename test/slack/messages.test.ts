@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/domain/job.js';
 import { tallyOf } from '../../src/domain/job.js';
-import { idListText, outcomeLine, requestCard, resultLinesMessage, escapeMrkdwn } from '../../src/slack/messages.js';
+import type { Preflight } from '../../src/domain/preflight.js';
+import type { InstanceReading } from '../../src/providers/provider.js';
+import { idListText, outcomeLine, requestCard, resultLinesMessage, escapeMrkdwn, tallyText } from '../../src/slack/messages.js';
 
 const job = (over: Partial<Job> = {}): Job => ({
   id: 'r-aaaaaaaaaa',
@@ -74,5 +76,73 @@ describe('Block Kit builders', () => {
       { id: 'c', status: 'unknown', reason: 'r' },
     ]);
     expect(t).toEqual({ total: 4, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 1 });
+  });
+});
+
+describe('the card with pre-flight', () => {
+  const ids = Array.from({ length: 500 }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
+  const reading = (id: string, i: number): InstanceReading =>
+    i === 1 || i === 2
+      ? { id, found: false }
+      : i === 3
+        ? { id, found: true, name: 'db-3', phase: 'stopped', rawStatus: 'Stopped', rebooting: false }
+        : i === 4
+          ? { id, found: true, name: 'pay-4', phase: 'locked', rawStatus: 'Running', rebooting: false, lockReason: 'financial' }
+          : { id, found: true, name: `web-${i}`.padEnd(60, 'x'), phase: 'running', rawStatus: 'Running', rebooting: false };
+  const preflight = (n: number, errors: Preflight['errors'] = []): Preflight => ({ checkedAt: 1, readings: new Map(ids.slice(0, n).map((id, i) => [id, reading(id, i)])), errors });
+
+  it('puts unknown and non-running ids in a warning at the top: "2 not found, 1 stopped, 1 locked: these will fail"', () => {
+    const card = requestCard({ job: job({ ids: ids.slice(0, 6) }), approvals: [], preflight: preflight(6) });
+    const first = sectionTexts(card.blocks)[0]!;
+    expect(first).toContain(':warning: *2 not found, 1 stopped, 1 locked: these will fail.*');
+    expect(first).toContain(`\`${ids[3]}\` db-3 · Stopped`);
+    expect(first).toContain(`\`${ids[4]}\` pay-4 · locked (financial)`);
+    expect(sectionTexts(card.blocks).find((t) => t.startsWith('*Instances*'))).toContain(`\`${ids[0]}\` ${'web-0'.padEnd(60, 'x')} · Running`);
+    // Pre-flight informs; it never blocks: the buttons are there.
+    expect(card.blocks.some((b) => b.type === 'actions')).toBe(true);
+  });
+
+  it('at 500 ids summarises counts per state and the first 40, within Block Kit limits', () => {
+    const card = requestCard({ job: job({ ids, reason: 'x'.repeat(500) }), approvals: [], preflight: preflight(500) });
+    expect(card.blocks.length).toBeLessThanOrEqual(50);
+    for (const text of sectionTexts(card.blocks)) expect(text.length).toBeLessThanOrEqual(3000);
+    const list = sectionTexts(card.blocks).find((t) => t.startsWith('*Instances*'))!;
+    expect(list).toMatch(/^\*Instances\*\n496 running, 2 not found, 1 stopped, 1 locked. The first \d+:/);
+    expect(list).toMatch(/… and 4[6-9]\d more/);
+  });
+
+  it('says when the read failed, and that approval still works', () => {
+    const card = requestCard({ job: job({ ids: ids.slice(0, 3) }), approvals: [], preflight: { checkedAt: 1, readings: new Map(), errors: [{ code: 'Forbidden.RAM', message: 'no read permission', ids: 3 }] } });
+    expect(sectionTexts(card.blocks).join('\n')).toContain('Could not read the state of 3 instances: Forbidden.RAM: no read permission. Approval still works');
+    expect(card.blocks.some((b) => b.type === 'actions')).toBe(true);
+  });
+
+  it('shows that pre-flight is still reading', () => {
+    const card = requestCard({ job: job(), approvals: [], preflight: { checkedAt: null, readings: new Map(), errors: [] } });
+    expect(JSON.stringify(card.blocks)).toContain('Checking the instances');
+  });
+
+  it('a dry-run card has no approval buttons and says none is needed', () => {
+    const card = requestCard({ job: job({ dryRun: true, state: 'running', approvalsNeeded: 0 }), approvals: [], preflight: preflight(2) });
+    expect(card.blocks.some((b) => b.type === 'actions')).toBe(false);
+    expect(JSON.stringify(card.blocks)).toContain('no approval is needed');
+  });
+
+  it('a rolling job shows its plan and the wave in progress', () => {
+    const card = requestCard({ job: job({ ids: ids.slice(0, 100), rolling: 25, state: 'running' }), approvals: [], wave: { current: 2, total: 4 } });
+    const text = JSON.stringify(card.blocks);
+    expect(text).toContain('rolling: 4 waves of 25');
+    expect(text).toContain('In progress* (wave 2 of 4)');
+  });
+
+  it('the verified tally names its five verdicts', () => {
+    const t = tallyOf({ ids: ['a', 'b', 'c', 'd', 'e'] }, [
+      { id: 'a', status: 'verified', detail: 'back up' },
+      { id: 'b', status: 'unconfirmed', detail: 'running' },
+      { id: 'c', status: 'not_back', detail: 'not running after 10m: state Starting' },
+      { id: 'd', status: 'failed', code: 'X', message: 'y' },
+      { id: 'e', status: 'unknown', reason: 'r' },
+    ]);
+    expect(tallyText(t, { dryRun: false, verify: true })).toBe('1 verified · 1 running, unconfirmed · 1 not back · 1 failed · 1 unknown');
   });
 });

@@ -189,6 +189,46 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       expect(await b.approvals(J)).toEqual([]);
     });
 
+    it('a dry run (no approvals needed) is stored approved at once, audited as needing none', async () => {
+      const created = await a.createJob(job({ dryRun: true, approvalsNeeded: 0 }), '…');
+      expect(created.job).toMatchObject({ state: 'approved', decidedBy: 'dry run', verify: true, rolling: null });
+      expect((await b.auditTrail(J)).map((e) => e.event)).toEqual(['requested', 'approved']);
+    });
+
+    it('pre-flight readings merge per instance, the newest wins, and only the last update marks it done', async () => {
+      await a.createJob(job({ rolling: 5 }), '…');
+      expect(await b.preflight(J)).toEqual({ checkedAt: null, readings: new Map(), errors: [] });
+      const stopped = { id: 'i-bp1aaaaaaaaaaaaaaaaa', found: true as const, name: 'web', phase: 'stopped' as const, rawStatus: 'Stopped', rebooting: false };
+      await a.recordPreflight(J, { readings: [stopped], errors: [], done: false }, 3000);
+      const clock = { field: 'StartTime', raw: '2026-12-04T10:15Z', at: 1_796_379_300_000, precisionMs: 60_000, provesReboot: true };
+      const runningNow = { ...stopped, phase: 'running' as const, rawStatus: 'Running', clock };
+      await b.recordPreflight(J, { readings: [runningNow, { id: 'i-bp1bbbbbbbbbbbbbbbbb', found: false }], errors: [{ code: 'Throttling', message: 'slow down', ids: 1 }], done: true }, 3001, (j) => [card(j.id)]);
+      const seen = await a.preflight(J);
+      expect(seen.checkedAt).toBe(3001);
+      expect([...seen.readings.values()]).toEqual([runningNow, { id: 'i-bp1bbbbbbbbbbbbbbbbb', found: false }]);
+      expect(seen.errors).toEqual([{ code: 'Throttling', message: 'slow down', ids: 1 }]);
+      expect((await a.getJob(J))?.rolling).toBe(5);
+      expect((await a.auditTrail(J)).map((e) => e.event)).toContain('preflight');
+    });
+
+    it('batches keep their wave, when they were sent and when the cloud accepted them', async () => {
+      await a.createJob(job(), '…');
+      await a.approve(J, 'U1', 2000);
+      await a.startRun(J, [{ wave: 0, ids: ['i-bp1aaaaaaaaaaaaaaaaa'] }, { wave: 1, ids: ['i-bp1bbbbbbbbbbbbbbbbb'] }], 2001);
+      await a.markBatchSending(J, 0, 2002);
+      await a.recordOutcomes(J, 0, [], { state: 'verifying', acceptedAt: 1999 }, 2003);
+      expect(await b.batches(J)).toMatchObject([
+        { seq: 0, wave: 0, state: 'verifying', sentAt: 2002, acceptedAt: 1999 },
+        { seq: 1, wave: 1, state: 'planned', sentAt: null, acceptedAt: null },
+      ]);
+      const verdicts = [
+        { id: 'i-bp1aaaaaaaaaaaaaaaaa', status: 'not_back' as const, detail: 'not running after 10m: state Starting' },
+        { id: 'i-bp1bbbbbbbbbbbbbbbbb', status: 'not_started' as const, reason: 'not started: stopped after a failure in wave 1' },
+      ];
+      await a.recordOutcomes(J, 0, verdicts, { state: 'done' }, 2004);
+      expect(await b.outcomes(J)).toEqual(verdicts);
+    });
+
     describe('single-writer lease', () => {
       const alive = (): boolean => true;
       const dead = (): boolean => false;
