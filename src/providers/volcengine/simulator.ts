@@ -5,7 +5,7 @@
  * injects faults (throttle, server-error, latency and drop-response meet both calls; act-then-* only the reboot).
  */
 import { randomBytes } from 'node:crypto';
-import { byCodeUnit, compactIso, decodeRawQuery } from '../signing.js';
+import { compactIso, decodeRawQuery } from '../signing.js';
 import {
   firstValue,
   parseQueryBoolean,
