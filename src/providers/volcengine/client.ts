@@ -1,15 +1,18 @@
 /**
  * Volcengine ECS `RebootInstances` (2020-04-01) over undici. Every call carries a ClientToken derived
  * from the batch's idempotency key, which is what makes resending after a lost answer safe here
- * (volcengineInfo.resendSafe, weighed by the guard's resend rule in guard.ts).
+ * (volcengineInfo.resendSafe, weighed by the guard's resend rule in guard.ts). The read call,
+ * `DescribeInstances`, is in describe.ts; both go through the guard from here.
  */
 import { z } from 'zod';
-import { guardProvider, mayResend, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
-import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
+import { guardProvider, mayResend, resendVerdict, type CallScope, type GuardedCalls, type ResendAnswer, type ResendEvidence } from '../guard.js';
+import { retryAfterMs, serverTimeOf, TransportError, type HttpResponse } from '../http.js';
 import { failedOutcome, parseJsonOrUndefined, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { realSleep, withRetries, type AttemptResult } from '../retry.js';
 import { sha256Hex, type RequestSigner } from '../signing.js';
+import { isSuccessStatus, isThrottleCode, metadataSchema, SERVICE, sendSigned, VERSION, volcengineEndpoint } from './api.js';
+import { createDescribe } from './describe.js';
 import { volcengineInfo } from './info.js';
 import { createVolcengineSigner, type QueryPair } from './signer.js';
 
@@ -18,32 +21,8 @@ export interface VolcengineCredentials {
   secretAccessKey: string;
 }
 
-const SERVICE = 'ecs';
 const ACTION = 'RebootInstances';
-const VERSION = '2020-04-01';
-const DEFAULT_HOST = 'https://open.volcengineapi.com';
-/**
- * Regions the official SDK sends to `ecs.<region>.volcengineapi.com` instead of the global host
- * (bootstrapRegion in volcengine/volcengine-nodejs-sdk packages/sdk-core/src/utils/endpoint.ts).
- */
-const BOOTSTRAP_REGIONS = new Set([
-  'cn-beijing-autodriving',
-  'ap-southeast-2',
-  'ap-southeast-3',
-  'cn-shanghai-autodriving',
-  'cn-beijing-selfdrive',
-]);
 const MAX_CLIENT_TOKEN = 64;
-
-/** Base URL (scheme, host, port) for a region; the override replaces it for every region. */
-export function volcengineEndpoint(region: string, override?: string): string {
-  if (override !== undefined && override !== '') {
-    const url = new URL(override);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`VOLCENGINE_ENDPOINT must be http(s): ${url.protocol}`);
-    return url.origin;
-  }
-  return BOOTSTRAP_REGIONS.has(region) ? `https://${SERVICE}.${region}.volcengineapi.com` : DEFAULT_HOST;
-}
 
 /** ClientToken allows at most 64 ASCII characters; longer or non-ASCII keys are hashed so the token stays stable. */
 export function clientTokenFor(idempotencyKey: string): string {
@@ -66,32 +45,24 @@ export function roundToken(baseToken: string, round: number): string {
   return stem + suffix;
 }
 
-/** Builds the query pairs of one call; DryRun is sent only when asked for. */
-export function rebootQuery(ids: readonly string[], force: boolean, dryRun: boolean, clientToken: string | undefined): QueryPair[] {
-  const pairs: QueryPair[] = [
+/**
+ * The query of one call: exactly the parameters the RebootInstances reference documents, InstanceIds.N, ForceStop and
+ * ClientToken (https://www.volcengine.com/docs/6396/101069; volcengine-go-sdk service/ecs/api_reboot_instances.go).
+ * Never DryRun: the reference documents none, and a gateway that ignores an unknown parameter would really reboot
+ * what was meant as a dry run. Dry runs only read (DescribeInstances, describe.ts).
+ */
+export function rebootQuery(ids: readonly string[], force: boolean, clientToken: string): QueryPair[] {
+  return [
     ['Action', ACTION],
     ['Version', VERSION],
     ...ids.map((id, i): QueryPair => [`InstanceIds.${i + 1}`, id]),
     ['ForceStop', String(force)],
+    ['ClientToken', clientToken],
   ];
-  // UNCONFIRMED: the RebootInstances reference (https://www.volcengine.com/docs/6396/101069) lists no DryRun
-  // parameter. Volcengine's convention elsewhere is that a passing dry run answers the request-level error DryRunOperation.
-  if (dryRun) pairs.push(['DryRun', 'true']);
-  if (clientToken !== undefined) pairs.push(['ClientToken', clientToken]);
-  return pairs;
 }
 
-const errorSchema = z.object({
-  Code: z.string(),
-  CodeN: z.number().optional(),
-  Message: z.string().optional(),
-});
-
 const envelopeSchema = z.object({
-  ResponseMetadata: z.object({
-    RequestId: z.string().optional(),
-    Error: errorSchema.nullish(),
-  }),
+  ResponseMetadata: metadataSchema,
   Result: z
     .object({
       OperationDetails: z
@@ -117,23 +88,8 @@ export type Verdict =
   | { kind: 'ambiguous'; what: string; requestId?: string; afterMs?: number }
   /** The whole request failed for good: every id fails with this. */
   | { kind: 'fail-request'; code: string; message: string; requestId?: string }
-  /** A dry run that would pass for every id. */
-  | { kind: 'dry-run-passed'; requestId?: string }
   /** Per-instance answers; `retryIds` were flow-limited and nothing happened to them. */
   | { kind: 'instances'; outcomes: Map<string, InstanceOutcome>; retryIds: string[] };
-
-/**
- * Throttling: HTTP 429 and AccountFlowLimitExceeded at the gateway (UNCONFIRMED: known from third-party code only;
- * harmless here, since a resend carries the same ClientToken), and FlowLimitExceeded per instance, "You've reach the
- * limit on request rate of resources" (RebootInstances reference, https://www.volcengine.com/docs/6396/101069).
- */
-function isThrottleCode(code: string): boolean {
-  return /Throttl|FlowLimit/i.test(code);
-}
-
-function isSuccessStatus(status: number): boolean {
-  return status >= 200 && status < 300;
-}
 
 /**
  * Turns one HTTP answer into a verdict; pure, so every branch is testable without a network. The ClientToken
@@ -145,7 +101,6 @@ export function interpretResponse(
   headers: Record<string, string>,
   text: string,
   ids: readonly string[],
-  dryRun: boolean,
 ): Verdict {
   const afterMs = retryAfterMs(headers);
   const envelope = envelopeSchema.safeParse(parseJsonOrUndefined(text));
@@ -162,7 +117,7 @@ export function interpretResponse(
   // The gateway can put an error in a 200 answer: the body decides, not the status.
   if (error) {
     const message = error.Message ?? error.Code;
-    if (dryRun && error.Code === 'DryRunOperation') return { kind: 'dry-run-passed', requestId };
+    // A gateway throttle (AccountFlowLimitExceeded is UNCONFIRMED, api.ts) is harmless to resend: the same ClientToken goes again.
     if (status === 429 || isThrottleCode(error.Code)) return { kind: 'retry-request', code: error.Code, message, requestId, afterMs };
     // 412 IdempotentProcessing: "a previous request with the same client token is still in process" (same page),
     // i.e. an earlier send of this batch is being carried out right now.
@@ -179,7 +134,7 @@ export function interpretResponse(
     if (status >= 500 || isSuccessStatus(status)) return { kind: 'ambiguous', what: message, requestId, afterMs };
     return { kind: 'fail-request', code: 'UnexpectedResponse', message, requestId };
   }
-  return instanceVerdict(details, ids, dryRun, requestId);
+  return instanceVerdict(details, ids, requestId);
 }
 
 type OperationDetail = { InstanceId: string; Error?: { Code: string; Message?: string } | null };
@@ -194,24 +149,23 @@ function instanceAnswer(code: string): ResendAnswer | undefined {
   return code === 'InternalError' ? 'ambiguous' : undefined;
 }
 
-function instanceVerdict(details: readonly OperationDetail[], ids: readonly string[], dryRun: boolean, requestId: string | undefined): Verdict {
+function instanceVerdict(details: readonly OperationDetail[], ids: readonly string[], requestId: string | undefined): Verdict {
   const byId = new Map<string, OperationDetail>();
   for (const detail of details) if (!byId.has(detail.InstanceId)) byId.set(detail.InstanceId, detail);
   const outcomes = new Map<string, InstanceOutcome>();
   const retryIds: string[] = [];
-  const passed = dryRun ? ('checked' as const) : ('succeeded' as const);
   for (const id of ids) {
     const detail = byId.get(id);
     // An entry without Error is a success. A missing entry is read the same way (UNCONFIRMED): the reference's
     // example only shows failed entries, so a cloud that lists failures alone must not turn every success into a failure.
     if (!detail?.Error) {
-      outcomes.set(id, detail ? { id, status: passed } : { id, status: passed, detail: 'not listed in OperationDetails; accepted with the request' });
+      outcomes.set(id, detail ? { id, status: 'succeeded' } : { id, status: 'succeeded', detail: 'not listed in OperationDetails; accepted with the request' });
       continue;
     }
     const { Code: code, Message: message } = detail.Error;
     const answer = instanceAnswer(code);
     // A follow-up round carries a new ClientToken (roundToken), which would not stop a second reboot: resendSafe is false.
-    const again = answer !== undefined && mayResend({ answer, changesNothing: dryRun, resendSafe: false });
+    const again = answer !== undefined && mayResend({ answer, changesNothing: false, resendSafe: false });
     if (answer === 'ambiguous' && !again) {
       const ref = requestId ? `, RequestId ${requestId}` : '';
       outcomes.set(id, unknownOutcome(id, `${code} for this instance (${message ?? code}${ref}); the instance may or may not be rebooting — check it in the console`));
@@ -225,35 +179,31 @@ function instanceVerdict(details: readonly OperationDetail[], ids: readonly stri
 }
 
 /** `cause` completes "request sent but …", e.g. "no answer (network error ECONNRESET)". */
-function unknownReason(cause: string, attempts: number, dryRun: boolean): string {
-  if (dryRun) return `dry run sent but ${cause}; a dry run reboots nothing — run it again`;
+function unknownReason(cause: string, attempts: number): string {
   return `request sent but ${cause} after ${attempts} attempt(s) with the same ClientToken; the instance may or may not be rebooting — check it in the console`;
 }
 
-export function createVolcengineProvider(options: ClientOptions<VolcengineCredentials>): Provider {
+/**
+ * The client's own calls, before the guard wraps them. Exported so tests can see what the guard is handed, e.g.
+ * the reboot's serverTime.
+ */
+export function volcengineCalls(options: ClientOptions<VolcengineCredentials>): GuardedCalls {
   const sleep = options.sleep ?? realSleep;
   const { accessKeyId, secretAccessKey } = options.credentials;
-  // Fail at start-up, not at the first reboot, when the endpoint is unusable.
-  if (options.endpoint) volcengineEndpoint('', options.endpoint);
-
-  async function send(signer: RequestSigner, region: string, query: QueryPair[]): Promise<HttpResponse> {
-    const signed = signer.sign({ method: 'GET', origin: volcengineEndpoint(region, options.endpoint), path: '/', query, headers: {} });
-    return sendHttp({ ...signed, timeoutMs: options.timeoutMs });
-  }
+  const signerFor = (region: string): RequestSigner =>
+    createVolcengineSigner({ credentials: { accessKeyId, secretAccessKey }, region, service: SERVICE, ...(options.now ? { now: options.now } : {}) });
+  const origin = (region: string): string => volcengineEndpoint(region, options.endpoint);
 
   async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
     const { ids } = call;
-    const signer = scope.track(
-      createVolcengineSigner({ credentials: { accessKeyId, secretAccessKey }, region: call.region, service: SERVICE, ...(options.now ? { now: options.now } : {}) }),
-    );
-    // A dry run changes nothing, so it needs no token; sending one would also tie the batch's token to
-    // the dry run's parameters and make the real run answer IdempotentParameterMismatch.
-    const baseToken = call.dryRun ? undefined : clientTokenFor(call.idempotencyKey);
+    const signer = scope.track(signerFor(call.region));
+    const baseToken = clientTokenFor(call.idempotencyKey);
     const settled = new Map<string, InstanceOutcome>();
     let pending: readonly string[] = ids;
     let round = 0;
     let ambiguousAttempts = 0;
     let ambiguousCause = '';
+    let serverTime: number | undefined;
 
     const snapshot = (forPending: (id: string) => InstanceOutcome): InstanceOutcome[] =>
       ids.map((id) => (pending.includes(id) ? forPending(id) : (settled.get(id) ?? forPending(id))));
@@ -262,26 +212,26 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
     // that nothing happened: only an answer about the instances (or the token's replay) settles them.
     const requestFailure = (id: string, code: string, message: string, requestId?: string): InstanceOutcome =>
       ambiguousAttempts > 0
-        ? unknownOutcome(id, `${unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun)} (the last attempt was answered ${code}: ${message})`)
+        ? unknownOutcome(id, `${unknownReason(ambiguousCause, ambiguousAttempts)} (the last attempt was answered ${code}: ${message})`)
         : failedOutcome(id, code, message, requestId || undefined);
 
     // The same round resends the same query with the same ClientToken: that is what volcengineInfo.resendSafe vouches for.
-    const evidence = (answer: ResendAnswer): ResendEvidence => ({ answer, changesNothing: call.dryRun, resendSafe: volcengineInfo.resendSafe });
+    const evidence = (answer: ResendAnswer): ResendEvidence => ({ answer, changesNothing: false, resendSafe: volcengineInfo.resendSafe });
 
     const attempt = async (): Promise<AttemptResult<InstanceOutcome[]>> => {
-      const token = baseToken === undefined ? undefined : roundToken(baseToken, round);
+      const token = roundToken(baseToken, round);
       let answer: HttpResponse;
       try {
-        answer = await send(signer, call.region, rebootQuery(pending, call.force, call.dryRun, token));
+        answer = await sendSigned(signer, origin(call.region), rebootQuery(pending, call.force, token), options.timeoutMs);
       } catch (err) {
         if (!(err instanceof TransportError)) throw err;
         if (err.phase === 'not-sent') return resendVerdict(evidence('not-sent'), snapshot((id) => requestFailure(id, err.code, err.message)));
         // What is still unanswered when the attempts run out is unknown.
         ambiguousAttempts += 1;
         ambiguousCause = `no answer (network error ${err.code})`;
-        return resendVerdict(evidence('ambiguous'), snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun))));
+        return resendVerdict(evidence('ambiguous'), snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts))));
       }
-      const verdict = interpretResponse(answer.status, answer.headers, answer.text, pending, call.dryRun);
+      const verdict = interpretResponse(answer.status, answer.headers, answer.text, pending);
       switch (verdict.kind) {
         case 'retry-request':
           return resendVerdict(evidence('throttled'), snapshot((id) => requestFailure(id, verdict.code, verdict.message, verdict.requestId)), verdict.afterMs);
@@ -291,16 +241,18 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
           ambiguousCause = `an answer that does not say what happened (${verdict.what}${ref})`;
           return resendVerdict(
             evidence('ambiguous'),
-            snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts, call.dryRun))),
+            snapshot((id) => unknownOutcome(id, unknownReason(ambiguousCause, ambiguousAttempts))),
             verdict.afterMs,
           );
         }
         case 'fail-request':
           return { final: snapshot((id) => requestFailure(id, verdict.code, verdict.message, verdict.requestId)) };
-        case 'dry-run-passed':
-          return { final: snapshot((id) => ({ id, status: 'checked' })) };
         case 'instances': {
           for (const [id, outcome] of verdict.outcomes) settled.set(id, outcome);
+          // The cloud's clock when it accepted: the Date of the last answer that accepted an instance. A later round, or a
+          // replay of the token's first answer, can only make it later than the real acceptance: a time field seen past it
+          // moved after the reboot call for sure (never a false proof, at worst a reboot left unproven).
+          if ([...verdict.outcomes.values()].some((o) => o.status === 'succeeded')) serverTime = serverTimeOf(answer.headers) ?? serverTime;
           // Only ids whose answer mayResend allowed to go again (instanceVerdict) make a follow-up round.
           pending = verdict.retryIds;
           const unsettled = (id: string): InstanceOutcome => unknownOutcome(id, 'no outcome recorded for this instance; check it in the console');
@@ -313,8 +265,18 @@ export function createVolcengineProvider(options: ClientOptions<VolcengineCreden
     };
 
     // A throw here (a bug, not a cloud answer) is left to the guard, which reports every id unknown.
-    return { outcomes: await withRetries(attempt, options.retry, sleep) };
+    const outcomes = await withRetries(attempt, options.retry, sleep);
+    return serverTime === undefined ? { outcomes } : { outcomes, serverTime };
   }
 
-  return guardProvider(volcengineInfo, { reboot }, { secrets: [secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+  const describe = createDescribe({ signerFor, origin, timeoutMs: options.timeoutMs, retry: options.retry, sleep });
+  return { reboot, describe };
 }
+
+export function createVolcengineProvider(options: ClientOptions<VolcengineCredentials>): Provider {
+  // Fail at start-up, not at the first reboot, when the endpoint is unusable.
+  if (options.endpoint) volcengineEndpoint('', options.endpoint);
+  const { secretAccessKey } = options.credentials;
+  return guardProvider(volcengineInfo, volcengineCalls(options), { secrets: [secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+}
+

@@ -27,9 +27,11 @@ export const volcengine: ProviderDescriptor<Credentials> = {
     simulator: (account, options) => new VolcengineSimulator({ credentials: { [account.keyId]: account.secret }, ...options }),
     env: (account, url) => ({ [VARIABLES.keyId]: account.keyId, [VARIABLES.secret]: account.secret, [VARIABLES.endpoint]: url }),
     fleet: [
-      { region: 'cn-beijing', id: 'i-ycc01lmwecgh9z3sq001', state: 'running' },
-      { region: 'cn-beijing', id: 'i-ycc01lmwecgh9z3sq002', state: 'running' },
-      { region: 'cn-beijing', id: 'i-ycc01lmwecgh9z3sq003', state: 'stopped' },
+      { region: 'cn-beijing', id: 'i-ycc01lmwecgh9z3sq001', state: 'running', name: 'web-bj-01' },
+      { region: 'cn-beijing', id: 'i-ycc01lmwecgh9z3sq002', state: 'running', name: 'web-bj-02' },
+      { region: 'cn-beijing', id: 'i-ycc01lmwecgh9z3sq003', state: 'stopped', name: 'batch-bj-stopped' },
+      // Accepts the reboot, then shows REBOOTING for ever: what verification must report as not back.
+      { region: 'cn-beijing', id: 'i-ycc01lmwecgh9z3sq004', state: 'running', name: 'db-never-back', neverComesBack: true },
     ],
   },
 };

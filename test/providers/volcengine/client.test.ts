@@ -1,19 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ClientOptions, InstanceOutcome, Provider } from '../../../src/providers/provider.js';
 import type { RecordedRequest } from '../../../src/providers/simulator-kit.js';
-import { compactIso, decodeRawQuery } from '../../../src/providers/signing.js';
+import { decodeRawQuery } from '../../../src/providers/signing.js';
+import { volcengineEndpoint } from '../../../src/providers/volcengine/api.js';
 import {
   clientTokenFor,
   createVolcengineProvider,
   interpretResponse,
   roundToken,
-  volcengineEndpoint,
+  volcengineCalls,
   type VolcengineCredentials,
 } from '../../../src/providers/volcengine/client.js';
-import { EMPTY_BODY_SHA256, signRequest, type QueryPair } from '../../../src/providers/volcengine/signer.js';
+import { EMPTY_BODY_SHA256, type QueryPair } from '../../../src/providers/volcengine/signer.js';
 import {
   INSTANCE_ERRORS,
   REQUEST_ERRORS,
@@ -21,10 +21,8 @@ import {
   type InstanceErrorCode,
   type RequestErrorCode,
 } from '../../../src/providers/volcengine/simulator.js';
+import { AK, rawCall as sendRaw, REGION, SK, type RawAnswer } from './raw-call.js';
 
-const AK = 'AKLTdGVzdC1hY2Nlc3Mta2V5';
-const SK = 'dGVzdC1zZWNyZXQta2V5LXZvbGNlbmdpbmU=';
-const REGION = 'cn-beijing';
 const POLICY = { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 };
 
 const id = (n: number): string => `i-test${String(n).padStart(16, '0')}`;
@@ -43,6 +41,10 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await sim.stop();
+  // Issue 8: RebootInstances documents no DryRun, and a cloud that ignores it reboots for real. Whatever a test did,
+  // no RebootInstances request the client sent may carry it.
+  const rebootsWithDryRun = sim.requests.filter((r) => params(r)['Action'] === 'RebootInstances' && 'DryRun' in params(r));
+  expect(rebootsWithDryRun).toEqual([]);
 });
 
 function provider(overrides: Partial<ClientOptions<VolcengineCredentials>> = {}): Provider {
@@ -55,10 +57,8 @@ function provider(overrides: Partial<ClientOptions<VolcengineCredentials>> = {})
   });
 }
 
-function reboot(p: Provider, ids: string[], extra: { force?: boolean; dryRun?: boolean; key?: string } = {}): Promise<InstanceOutcome[]> {
-  return p
-    .reboot({ region: REGION, ids, force: extra.force ?? false, dryRun: extra.dryRun ?? false, idempotencyKey: extra.key ?? 'job-1-b1' })
-    .then((r) => r.outcomes);
+function reboot(p: Provider, ids: string[], extra: { force?: boolean; key?: string } = {}): Promise<InstanceOutcome[]> {
+  return p.reboot({ region: REGION, ids, force: extra.force ?? false, idempotencyKey: extra.key ?? 'job-1-b1' }).then((r) => r.outcomes);
 }
 
 function params(rec: RecordedRequest | undefined): Record<string, string> {
@@ -101,7 +101,7 @@ describe('success', () => {
   it('moves instances RUNNING → REBOOTING → RUNNING, and passes ForceStop=true', async () => {
     await reboot(provider(), [A], { force: true });
     expect(params(sim.requests[0])['ForceStop']).toBe('true');
-    expect(sim.fleet.get(REGION, A)).toMatchObject({ state: 'rebooting', lastForce: true });
+    expect(sim.fleet.get(REGION, A)).toMatchObject({ state: 'stopping', lastForce: true });
     await vi.waitFor(() => expect(sim.fleet.get(REGION, A)?.state).toBe('running'), { timeout: 1_000, interval: 10 });
   });
 
@@ -140,6 +140,8 @@ describe('per-instance errors', () => {
   });
 
   it('an instance already rebooting (another job) → InvalidInstanceStatus', async () => {
+    // Long enough that the second job surely meets the first reboot under way.
+    sim.fleet.rebootMs = 5_000;
     await reboot(provider(), [A], { key: 'job-0-b1' });
     const outcomes = await reboot(provider(), [A], { key: 'job-1-b1' });
     expect(outcomes[0]).toMatchObject({ status: 'failed', code: 'InvalidInstanceStatus' });
@@ -183,17 +185,6 @@ describe('per-instance errors', () => {
     ]);
     expect(sim.requests).toHaveLength(1);
     expect([B, C].map(rebootCount)).toEqual([1, 1]);
-  });
-
-  it('in a dry run a per-instance InternalError is simply checked again (nothing can reboot)', async () => {
-    sim.failNextInstancesWith('InternalError', 1);
-    const outcomes = await reboot(provider(), [A, B], { dryRun: true });
-    expect(outcomes).toEqual([
-      { id: A, status: 'checked' },
-      { id: B, status: 'checked' },
-    ]);
-    expect(sim.requests).toHaveLength(2);
-    expect(sim.fleet.totalReboots()).toBe(0);
   });
 
   it('a restart replays the same rounds with the same tokens: first answers come back, nothing reboots twice', async () => {
@@ -349,32 +340,61 @@ describe('batch limit', () => {
   });
 });
 
-describe('dry run', () => {
-  it('all passing → DryRunOperation → every id checked; DryRun=true sent, no ClientToken, nothing rebooted', async () => {
-    const outcomes = await reboot(provider(), [A, B], { dryRun: true });
-    expect(outcomes).toEqual([
-      { id: A, status: 'checked' },
-      { id: B, status: 'checked' },
-    ]);
-    const sent = params(sim.requests[0]);
-    expect(sent['DryRun']).toBe('true');
-    expect(sent).not.toHaveProperty('ClientToken');
-    expect(sim.requests[0]?.status).toBe(400);
-    expect(sim.fleet.totalReboots()).toBe(0);
+describe('no DryRun on the mutating call (issue 8)', () => {
+  it('the simulator ignores an undocumented DryRun on RebootInstances and really reboots: the danger the client must avoid', async () => {
+    // Its own simulator: this raw request does carry DryRun, which the request-log check after each test forbids.
+    const other = new VolcengineSimulator({ credentials: { [AK]: SK }, rebootMs: 60 });
+    try {
+      const otherUrl = await other.start();
+      other.fleet.add(REGION, A);
+      const res = await sendRaw(otherUrl, [['Action', 'RebootInstances'], ['Version', '2020-04-01'], ['InstanceIds.1', A], ['DryRun', 'true']]);
+      expect(res.status).toBe(200);
+      expect(res.body.Result).toEqual({ OperationDetails: [{ InstanceId: A }] });
+      expect(other.fleet.get(REGION, A)).toMatchObject({ rebootCount: 1, state: 'stopping' });
+    } finally {
+      await other.stop();
+    }
   });
 
-  it('mixed → passing ids checked, failing ids failed with their code; nothing rebooted', async () => {
+  it('every RebootInstances request the client sends, on every path, carries exactly the documented parameters', async () => {
+    sim.failNextInstancesWith('FlowLimitExceeded', 1);
+    await reboot(provider(), [A, B], { key: 'k-rounds' });
+    await vi.waitFor(() => expect(sim.fleet.get(REGION, A)?.state).toBe('running'), { timeout: 1_000, interval: 10 });
+    sim.faults.inject({ kind: 'throttle', count: 1 });
+    sim.faults.inject({ kind: 'drop-response', count: 1 });
+    await reboot(provider(), [A], { key: 'k-faults', force: true });
+    await reboot(provider(), [id(8)], { key: 'k-unknown' });
+    const reboots = sim.requests.filter((r) => params(r)['Action'] === 'RebootInstances');
+    expect(reboots.length).toBeGreaterThanOrEqual(5);
+    for (const r of reboots) {
+      const names = Object.keys(params(r)).map((n) => n.replace(/^InstanceIds\.\d+$/, 'InstanceIds.N'));
+      expect(new Set(names)).toEqual(new Set(['Action', 'Version', 'InstanceIds.N', 'ForceStop', 'ClientToken']));
+      expect(r.query).not.toMatch(/DryRun/i);
+    }
+  });
+});
+
+describe('serverTime of the reboot (the HTTP Date of the accepting answer)', () => {
+  const scope = { track: <T,>(signer: T): T => signer };
+  const options = (): ClientOptions<VolcengineCredentials> => ({ credentials: { accessKeyId: AK, secretAccessKey: SK }, endpoint: url, retry: POLICY, timeoutMs: 2_000 });
+
+  it('is the Date header of the answer that accepted the reboot, in whole seconds', async () => {
+    const before = Date.now();
+    const result = await volcengineCalls(options()).reboot({ region: REGION, ids: [A], force: false, idempotencyKey: 'k-time' }, scope);
+    const after = Date.now();
+    expect(result.outcomes).toEqual([{ id: A, status: 'succeeded' }]);
+    expect(result.serverTime).toBeDefined();
+    const serverTime = result.serverTime ?? 0;
+    expect(serverTime % 1_000).toBe(0);
+    expect(serverTime).toBeGreaterThan(before - 1_000);
+    expect(serverTime).toBeLessThanOrEqual(after);
+  });
+
+  it('is left out when nothing was accepted', async () => {
     sim.fleet.add(REGION, id(9), 'stopped');
-    const outcomes = await reboot(provider(), [A, id(8), id(9)], { dryRun: true });
-    expect(outcomes.map((o) => (o.status === 'failed' ? o.code : o.status))).toEqual(['checked', 'InvalidInstance.NotFound', 'InvalidInstanceStatus']);
-    expect(sim.fleet.totalReboots()).toBe(0);
-  });
-
-  it('a dry run does not burn the batch token: the real run with the same key then reboots', async () => {
-    await reboot(provider(), [A], { dryRun: true });
-    const real = await reboot(provider(), [A]);
-    expect(real).toEqual([{ id: A, status: 'succeeded' }]);
-    expect(rebootCount(A)).toBe(1);
+    const result = await volcengineCalls(options()).reboot({ region: REGION, ids: [id(9)], force: false, idempotencyKey: 'k-refused' }, scope);
+    expect(result.outcomes[0]).toMatchObject({ status: 'failed', code: 'InvalidInstanceStatus' });
+    expect(result).not.toHaveProperty('serverTime');
   });
 });
 
@@ -516,18 +536,8 @@ describe('ClientToken derivation', () => {
   });
 });
 
-/** Signs and sends a raw request to the simulator, for gateway behaviour the client never triggers. */
-async function rawCall(query: QueryPair[], opts: { service?: string; authorization?: string | null } = {}) {
-  const base = new URL(url);
-  const xDate = compactIso(new Date());
-  const headers: Record<string, string> = { host: base.host, 'x-content-sha256': EMPTY_BODY_SHA256, 'x-date': xDate };
-  const signed = signRequest(
-    { method: 'GET', path: '/', query, headers, bodySha256: EMPTY_BODY_SHA256, xDate, region: REGION, service: opts.service ?? 'ecs' },
-    { accessKeyId: AK, secretAccessKey: SK },
-  );
-  if (opts.authorization !== null) headers['authorization'] = opts.authorization ?? signed.authorization;
-  const res = await request(`${base.origin}/?${signed.canonicalQuery}`, { method: 'GET', headers });
-  return { status: res.statusCode, headers: res.headers, body: (await res.body.json()) as { ResponseMetadata: Record<string, unknown> } };
+function rawCall(query: QueryPair[], opts: { service?: string; authorization?: string | null } = {}): Promise<RawAnswer> {
+  return sendRaw(url, query, opts);
 }
 
 const BASE_QUERY: QueryPair[] = [
@@ -643,12 +653,6 @@ describe('response interpretation (answers the simulator does not give)', () => 
     expect(served).toBe(2);
   });
 
-  it('a dry run answered 200 with an unreadable body ends unknown with the dry-run wording', async () => {
-    answers = [{ status: 200, body: '<html>oops</html>' }];
-    const outcomes = await reboot(provider({ endpoint: fakeUrl }), [A], { dryRun: true });
-    expect(outcomes[0]).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/^dry run sent but .*a dry run reboots nothing — run it again$/) });
-  });
-
   it('a 404 page from a proxy is a refusal: failed UnexpectedResponse, not resent', async () => {
     answers = [{ status: 404, body: '<html>Not Found</html>' }];
     const outcomes = await reboot(provider({ endpoint: fakeUrl }), [A]);
@@ -664,7 +668,7 @@ describe('response interpretation (answers the simulator does not give)', () => 
   });
 
   it('an id missing from OperationDetails counts as accepted, with a note', () => {
-    const v = interpretResponse(200, {}, ok, [A, B], false);
+    const v = interpretResponse(200, {}, ok, [A, B]);
     expect(v).toMatchObject({ kind: 'instances', retryIds: [] });
     if (v.kind !== 'instances') throw new Error('unexpected verdict');
     expect(v.outcomes.get(B)).toEqual({ id: B, status: 'succeeded', detail: 'not listed in OperationDetails; accepted with the request' });
