@@ -265,5 +265,5 @@ function answerEvery(ids: readonly string[], result: BatchResult, what: string):
   const outcomes = ids
     .filter((id) => !pending.has(id) || byId.has(id))
     .map((id) => byId.get(id) ?? unknownOutcome(id, `${what} gave no outcome for this instance; it may or may not be rebooting — check it in the console`));
-  return result.pending ? { outcomes, pending: result.pending } : { outcomes };
+  return { outcomes, ...(result.pending ? { pending: result.pending } : {}), ...(result.serverTime === undefined ? {} : { serverTime: result.serverTime }) };
 }

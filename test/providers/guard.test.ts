@@ -9,7 +9,7 @@ import {
   type ProviderCallEvent,
   type ResendAnswer,
 } from '../../src/providers/guard.js';
-import type { BatchResult, InstanceOutcome, PollCall, ProviderInfo, RebootCall } from '../../src/providers/provider.js';
+import type { BatchResult, InstanceOutcome, InstanceReading, PollCall, ProviderInfo, RebootCall } from '../../src/providers/provider.js';
 import type { RequestSigner } from '../../src/providers/signing.js';
 
 const SECRET = 'fake-secret-key-0123456789';
@@ -24,6 +24,7 @@ const info: ProviderInfo = {
   idFormat: 'anything',
   exampleId: 'i-1',
   maxBatch: 3,
+  maxDescribe: 3,
   limits: { maxConcurrent: 1, minTimeMs: 0 },
   resendSafe: false,
 };
@@ -34,7 +35,7 @@ const fakeSigner: RequestSigner = {
 };
 
 function call(ids: string[]): RebootCall {
-  return { region: 'r1', ids, force: true, dryRun: false, idempotencyKey: 'job-1-b1' };
+  return { region: 'r1', ids, force: true, idempotencyKey: 'job-1-b1' };
 }
 
 function pollCall(ids: string[]): PollCall {
@@ -42,7 +43,7 @@ function pollCall(ids: string[]): PollCall {
 }
 
 /** A fake client that answers every id it is given as succeeded, and remembers what it was asked. */
-function succeeding(): { calls: RebootCall[]; inner: GuardedCalls } {
+function succeeding(): { calls: RebootCall[]; inner: RebootSide } {
   const calls: RebootCall[] = [];
   return {
     calls,
@@ -55,8 +56,12 @@ function succeeding(): { calls: RebootCall[]; inner: GuardedCalls } {
   };
 }
 
-function guarded(inner: GuardedCalls, options: Partial<GuardOptions> = {}) {
-  return guardProvider(info, inner, { secrets: [SECRET], ...options });
+/** The reboot-side fakes read nothing; the read suites below give `describe` a body of their own. */
+type RebootSide = Omit<GuardedCalls, 'describe'> & Partial<Pick<GuardedCalls, 'describe'>>;
+
+function guarded(inner: RebootSide, options: Partial<GuardOptions> = {}) {
+  const reads: GuardedCalls = { describe: () => Promise.resolve({ kind: 'read', readings: [] }), ...inner };
+  return guardProvider(info, reads, { secrets: [SECRET], ...options });
 }
 
 describe('ids: each once, within the batch size', () => {
@@ -94,7 +99,7 @@ describe('ids: each once, within the batch size', () => {
   });
 
   it('an id the client left unanswered is unknown, an id handed to an async job is not, a stranger is dropped', async () => {
-    const inner: GuardedCalls = {
+    const inner: RebootSide = {
       reboot: async () => ({
         outcomes: [
           { id: 'a', status: 'failed', code: 'X', message: 'refused' },
@@ -116,7 +121,7 @@ describe('ids: each once, within the batch size', () => {
 
 describe('redaction of the secret and of the call’s signatures', () => {
   it('scrubs the secret from codes, messages, request ids, reasons and details', async () => {
-    const inner: GuardedCalls = {
+    const inner: RebootSide = {
       reboot: async () => ({
         outcomes: [
           { id: 'a', status: 'failed', code: `Bad${SECRET}`, message: `key ${SECRET} refused`, requestId: `req-${SECRET}` },
@@ -134,7 +139,7 @@ describe('redaction of the secret and of the call’s signatures', () => {
   });
 
   it('scrubs a signature the client made through its tracked signer and the cloud echoed in a message', async () => {
-    const inner: GuardedCalls = {
+    const inner: RebootSide = {
       reboot: async (c, scope: CallScope) => {
         const signed = scope.track(fakeSigner).sign({ method: 'POST', origin: 'https://cloud.example', path: '/', query: [], headers: {} });
         return { outcomes: c.ids.map((id) => ({ id, status: 'failed', code: 'SignatureDoesNotMatch', message: `expected another signature than ${signed.signature}` })) };
@@ -145,7 +150,7 @@ describe('redaction of the secret and of the call’s signatures', () => {
   });
 
   it('scrubs what a poll reports too', async () => {
-    const inner: GuardedCalls = {
+    const inner: RebootSide = {
       reboot: async () => ({ outcomes: [] }),
       poll: async (c, scope) => {
         scope.track(fakeSigner).sign({ method: 'GET', origin: 'https://cloud.example', path: '/jobs/job-9', query: [], headers: {} });
@@ -158,7 +163,7 @@ describe('redaction of the secret and of the call’s signatures', () => {
 
 describe('a throw is unknown for every id, never failed', () => {
   it('reboot: the client throws after signing (the request may have left): every id unknown, the error text left out', async () => {
-    const inner: GuardedCalls = {
+    const inner: RebootSide = {
       reboot: async (_c, scope) => {
         scope.track(fakeSigner).sign({ method: 'POST', origin: 'https://cloud.example', path: '/', query: [], headers: {} });
         throw new Error(`socket exploded while sending with ${SECRET}`);
@@ -172,7 +177,7 @@ describe('a throw is unknown for every id, never failed', () => {
   });
 
   it('poll: a throw while following the job leaves every id of the job unknown', async () => {
-    const inner: GuardedCalls = {
+    const inner: RebootSide = {
       reboot: async () => ({ outcomes: [] }),
       poll: async () => {
         throw new TypeError('cannot read properties of undefined');
@@ -234,7 +239,7 @@ describe('timing and the onCall hook', () => {
 
   it('reports each reboot with its provider, duration and the redacted outcomes the runner gets', async () => {
     const events: ProviderCallEvent[] = [];
-    const inner: GuardedCalls = { reboot: async (c) => ({ outcomes: c.ids.map((id) => ({ id, status: 'unknown', reason: `lost ${SECRET}` })) }) };
+    const inner: RebootSide = { reboot: async (c) => ({ outcomes: c.ids.map((id) => ({ id, status: 'unknown', reason: `lost ${SECRET}` })) }) };
     const result = await guarded(inner, { onCall: (e) => events.push(e), clock: clockOf(1_000, 1_250) }).reboot(call(['a']));
     expect(events).toEqual([{ provider: 'alibaba', call: 'reboot', ms: 250, outcomes: [{ id: 'a', status: 'unknown', reason: 'lost [redacted]' }] }]);
     expect(events[0]?.outcomes).toEqual(result.outcomes);
@@ -242,7 +247,7 @@ describe('timing and the onCall hook', () => {
 
   it('reports a refused batch, an async hand-over with its job, and a poll', async () => {
     const events: ProviderCallEvent[] = [];
-    const inner: GuardedCalls = {
+    const inner: RebootSide = {
       reboot: async (c) => ({ outcomes: [], pending: { jobId: 'job-9', ids: [...c.ids] } }),
       poll: async (c) => c.handle.ids.map((id) => ({ id, status: 'succeeded' })),
     };
@@ -265,5 +270,48 @@ describe('timing and the onCall hook', () => {
       },
     }).reboot(call(['a']));
     expect(result).toEqual({ outcomes: [{ id: 'a', status: 'succeeded' }] });
+  });
+});
+
+describe('guardProvider: reads', () => {
+  const reading = (id: string, name: string): InstanceReading => ({ id, found: true, name, phase: 'running', rawStatus: 'Running', rebooting: false });
+
+  it('dedupes ids, drops readings for ids not asked, and redacts secrets a cloud echoes in a name', async () => {
+    const asked: string[][] = [];
+    const provider = guarded({
+      ...succeeding().inner,
+      describe: async (c) => {
+        asked.push([...c.ids]);
+        return { kind: 'read', readings: [reading('a', `web ${SECRET}`), reading('z', 'stranger'), reading('a', 'second copy')], serverTime: 42 };
+      },
+    });
+    expect(await provider.describe({ region: 'r1', ids: ['a', 'b', 'a'] })).toEqual({ kind: 'read', readings: [reading('a', 'web [redacted]')], serverTime: 42 });
+    expect(asked).toEqual([['a', 'b']]);
+  });
+
+  it('refuses more ids than the read call takes, without calling the cloud', async () => {
+    let calls = 0;
+    const provider = guarded({ ...succeeding().inner, describe: () => { calls += 1; return Promise.resolve({ kind: 'read', readings: [] }); } });
+    expect(await provider.describe({ region: 'r1', ids: ['a', 'b', 'c', 'd'] })).toMatchObject({ kind: 'error', code: 'BatchTooLarge', throttled: false });
+    expect(calls).toBe(0);
+  });
+
+  it('a client that throws gives a read error, never "not found"', async () => {
+    const provider = guarded({ ...succeeding().inner, describe: () => Promise.reject(new Error(`boom ${SECRET}`)) });
+    const result = await provider.describe({ region: 'r1', ids: ['a'] });
+    expect(result).toMatchObject({ kind: 'error', code: 'ClientError' });
+    expect(JSON.stringify(result)).not.toContain(SECRET);
+  });
+
+  it('the cloud’s acceptance time of a reboot reaches the runner', async () => {
+    const provider = guarded({ reboot: (c) => Promise.resolve({ outcomes: c.ids.map((id): InstanceOutcome => ({ id, status: 'succeeded' })), serverTime: 1234 }) });
+    expect(await provider.reboot(call(['a']))).toEqual({ outcomes: [{ id: 'a', status: 'succeeded' }], serverTime: 1234 });
+  });
+
+  it('a permission check that throws is unclear, and what it says is redacted', async () => {
+    const provider = guarded({ ...succeeding().inner, checkPermission: () => Promise.resolve({ kind: 'denied', code: 'Forbidden', message: `key ${SECRET}` }) });
+    expect(await provider.checkPermission!({ region: 'r1', ids: ['a'], force: false })).toEqual({ kind: 'denied', code: 'Forbidden', message: 'key [redacted]' });
+    const throwing = guarded({ ...succeeding().inner, checkPermission: () => Promise.reject(new Error('x')) });
+    expect(await throwing.checkPermission!({ region: 'r1', ids: ['a'], force: false })).toMatchObject({ kind: 'unclear' });
   });
 });
