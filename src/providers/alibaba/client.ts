@@ -6,7 +6,7 @@
  * The read call (DescribeInstances) lives in describe.ts, the dry-run permission check in permission.ts.
  */
 import { z } from 'zod';
-import { guardProvider, resendVerdict, type CallScope, type GuardedCalls } from '../guard.js';
+import { guardProvider, resendVerdict, type CallScope, type GuardedCalls, type ResendAnswer, type ResendEvidence } from '../guard.js';
 import { retryAfterMs, serverTimeOf, TransportError, type HttpResponse } from '../http.js';
 import { failAll, failedOutcome, parseJsonOrUndefined, unknownAll, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
@@ -58,7 +58,7 @@ const SuccessSchema = z.object({
 type InstanceResponse = z.infer<typeof InstanceResponseSchema>;
 
 /** The real reboot can act, so an ambiguous answer to it is never resent. */
-function evidence(answer: Parameters<typeof wireEvidence>[0]): ReturnType<typeof wireEvidence> {
+function evidence(answer: ResendAnswer): ResendEvidence {
   return wireEvidence(answer, false);
 }
 
