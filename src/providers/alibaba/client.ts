@@ -3,16 +3,22 @@
  * BatchOptimization=SuccessFirst makes ECS answer per instance instead of failing the whole batch
  * for one bad id. The API has no idempotency token, so under the guard's resend rule (guard.ts) an answer
  * lost in transit, or one that does not say whether ECS acted, is never resent.
+ * The read call (DescribeInstances) lives in describe.ts, the dry-run permission check in permission.ts.
  */
 import { z } from 'zod';
-import { guardProvider, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
-import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
+import { guardProvider, resendVerdict, type CallScope, type GuardedCalls, type ResendAnswer, type ResendEvidence } from '../guard.js';
+import { retryAfterMs, serverTimeOf, TransportError, type HttpResponse } from '../http.js';
 import { failAll, failedOutcome, parseJsonOrUndefined, unknownAll, unknownOutcome } from '../outcomes.js';
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { withRetries, type AttemptResult } from '../retry.js';
 import type { RequestSigner } from '../signing.js';
+import { createDescribe } from './describe.js';
 import { alibabaInfo } from './info.js';
+import { createCheckPermission } from './permission.js';
 import { createAlibabaSigner, type QueryPair } from './signer.js';
+import { alibabaEndpoint, ErrorSchema, evidence as wireEvidence, isRegionId, isServerFaultCode, isThrottlingCode, requestRef, sendEcs, type ApiError, type EcsCallContext } from './wire.js';
+
+export { alibabaEndpoint, ECS_VERSION, isServerFaultCode, isThrottlingCode } from './wire.js';
 
 export interface AlibabaCredentials {
   accessKeyId: string;
@@ -20,26 +26,18 @@ export interface AlibabaCredentials {
 }
 
 export const ECS_ACTION = 'RebootInstances';
-export const ECS_VERSION = '2014-05-26';
-
-const REGION = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 /**
- * Base URL (no trailing slash) for a region. An override replaces scheme, host and port for every
- * region; its path, if any, is ignored because RPC-style ECS calls always go to `/`.
+ * The RPC parameters of one reboot call, unsorted; the signer orders them. No DryRun: the RebootInstances reference
+ * documents `false` as its default (https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-rebootinstances,
+ * DryRun), so leaving it out is the real call, and the request is exactly the shape of the derived RebootInstances
+ * vector that darabonba-openapi-util's own getAuthorization reproduces (test/providers/alibaba/signer.test.ts).
  */
-export function alibabaEndpoint(region: string, override?: string): string {
-  if (override !== undefined && override !== '') return new URL(override).origin;
-  return `https://ecs.${region}.aliyuncs.com`;
-}
-
-/** The RPC parameters of one reboot call, unsorted; the signer orders them. */
-export function rebootQueryPairs(call: Pick<RebootCall, 'region' | 'force' | 'dryRun'>, ids: readonly string[]): QueryPair[] {
+export function rebootQueryPairs(call: Pick<RebootCall, 'region' | 'force'>, ids: readonly string[]): QueryPair[] {
   return [
     ['RegionId', call.region],
     ...ids.map((id, i): QueryPair => [`InstanceId.${i + 1}`, id]),
     ['ForceReboot', String(call.force)],
-    ['DryRun', String(call.dryRun)],
     ['BatchOptimization', 'SuccessFirst'],
   ];
 }
@@ -57,74 +55,69 @@ const SuccessSchema = z.object({
   InstanceResponses: z.object({ InstanceResponse: z.array(InstanceResponseSchema) }),
 });
 
-const ErrorSchema = z.object({
-  Code: z.string().min(1),
-  Message: z.string().optional(),
-  RequestId: z.string().optional(),
-  HostId: z.string().optional(),
-  Recommend: z.string().optional(),
-});
-
-type ApiError = z.infer<typeof ErrorSchema>;
 type InstanceResponse = z.infer<typeof InstanceResponseSchema>;
 
-/**
- * Throttling, Throttling.User, Throttling.Api: ECS turned the call away for rate, before touching any instance,
- * and takes it again in the next minute (https://www.alibabacloud.com/help/doc-detail/437902.htm). They come with
- * HTTP 400 as well as 429 (https://developer.aliyun.com/ask/128391), hence the match by code.
- */
-export function isThrottlingCode(code: string): boolean {
-  return code.startsWith('Throttling');
-}
-
-/**
- * InternalError (500, "failed due to some unknown error", RebootInstances reference:
- * https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-rebootinstances) and
- * ServiceUnavailable (503) do not say ECS did nothing: Alibaba's idempotence guide has clients resend after exactly
- * these two with a ClientToken so that the resend cannot act twice (https://www.alibabacloud.com/help/doc-detail/25693.htm),
- * and RebootInstances takes no ClientToken (alibabacloud-typescript-sdk ecs-20140526/src/models/RebootInstancesRequest.ts).
- */
-export function isServerFaultCode(code: string): boolean {
-  return code === 'InternalError' || code === 'ServiceUnavailable';
-}
-
-/**
- * An unsettled answer to RebootInstances as evidence for the guard's resend rule. There is no idempotency token
- * (RebootInstancesRequest.ts above). A dry run is not counted as harmless: with SuccessFirst it answers
- * DRYRUN.SUCCESS whatever the check finds, so resending one would learn nothing, and the real call's caution costs nothing.
- */
+/** The real reboot can act, so an ambiguous answer to it is never resent. */
 function evidence(answer: ResendAnswer): ResendEvidence {
-  return { answer, changesNothing: false, resendSafe: alibabaInfo.resendSafe };
+  return wireEvidence(answer, false);
+}
+
+/**
+ * A dry-run answer (DRYRUN.SUCCESS in RebootInstances' error table, DryRunOperation in DescribeInstances') to a
+ * call sent without DryRun contradicts the request: it is not a reboot, yet nothing says ECS did nothing.
+ */
+function isDryRunCode(code: string): boolean {
+  return code === 'DRYRUN.SUCCESS' || code === 'DryRunOperation';
 }
 
 export function createAlibabaProvider(options: ClientOptions<AlibabaCredentials>): Provider {
+  return guardProvider(alibabaInfo, alibabaCalls(options), {
+    secrets: [options.credentials.accessKeySecret],
+    ...(options.onCall ? { onCall: options.onCall } : {}),
+  });
+}
+
+/** The client's own calls, before the guard wraps them (exported so tests can see exactly what the client returns). */
+export function alibabaCalls(options: ClientOptions<AlibabaCredentials>): GuardedCalls {
   const { accessKeyId, accessKeySecret } = options.credentials;
+  const newSigner = (scope: CallScope): RequestSigner =>
+    scope.track(createAlibabaSigner({ credentials: { accessKeyId, accessKeySecret }, ...(options.now ? { now: options.now } : {}) }));
 
   async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
     const { ids } = call;
-    if (!REGION.test(call.region)) {
+    if (!isRegionId(call.region)) {
       return { outcomes: failAll(ids, 'InvalidRegion', `"${call.region}" is not a region id; nothing was sent`) };
     }
-    const signer = scope.track(createAlibabaSigner({ credentials: { accessKeyId, accessKeySecret }, ...(options.now ? { now: options.now } : {}) }));
+    const signer = newSigner(scope);
     const origin = alibabaEndpoint(call.region, options.endpoint);
     const query = rebootQueryPairs(call, ids);
-    const outcomes = await withRetries((_n) => attempt(signer, origin, query, ids), options.retry, options.sleep);
-    return { outcomes };
+    let serverTime: number | undefined;
+    const outcomes = await withRetries(
+      async (_n): Promise<AttemptResult<InstanceOutcome[]>> => {
+        let res: HttpResponse;
+        try {
+          res = await sendEcs(signer, origin, ECS_ACTION, query, options.timeoutMs);
+        } catch (err) {
+          return transportVerdict(err, ids);
+        }
+        // The cloud's clock when it accepted the call: only a 2xx accepts it (an error's Date would date a refusal).
+        if (res.status >= 200 && res.status < 300) serverTime = serverTimeOf(res.headers);
+        return interpret(res, ids);
+      },
+      options.retry,
+      options.sleep,
+    );
+    return serverTime === undefined ? { outcomes } : { outcomes, serverTime };
   }
 
-  async function attempt(signer: RequestSigner, origin: string, query: readonly QueryPair[], ids: readonly string[]): Promise<AttemptResult<InstanceOutcome[]>> {
-    // Signed afresh for each attempt: a new date and nonce, or ECS would refuse the resend as a replay.
-    const signed = signer.sign({ method: 'POST', origin, path: '/', query, headers: { 'x-acs-action': ECS_ACTION, 'x-acs-version': ECS_VERSION }, body: '' });
-    let res: HttpResponse;
-    try {
-      res = await sendHttp({ ...signed, timeoutMs: options.timeoutMs });
-    } catch (err) {
-      return transportVerdict(err, ids);
-    }
-    return interpret(res, ids);
-  }
-
-  return guardProvider(alibabaInfo, { reboot }, { secrets: [accessKeySecret], ...(options.onCall ? { onCall: options.onCall } : {}) });
+  const shared: EcsCallContext = {
+    newSigner,
+    retry: options.retry,
+    timeoutMs: options.timeoutMs,
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  };
+  return { reboot, describe: createDescribe(shared), checkPermission: createCheckPermission(shared) };
 }
 
 function transportVerdict(err: unknown, ids: readonly string[]): AttemptResult<InstanceOutcome[]> {
@@ -160,12 +153,13 @@ function interpret(res: HttpResponse, ids: readonly string[]): AttemptResult<Ins
  */
 function apiErrorVerdict(err: ApiError, res: HttpResponse, ids: readonly string[]): AttemptResult<InstanceOutcome[]> {
   const message = err.Message ?? `HTTP ${res.status}`;
+  if (isDryRunCode(err.Code)) return { final: unknownAll(ids, dryRunAnswerReason(err.Code, err.RequestId)) };
   if (res.status === 429 || isThrottlingCode(err.Code)) {
     return resendVerdict(evidence('throttled'), failAll(ids, err.Code, message, err.RequestId), retryAfterMs(res.headers));
   }
   // Any 5xx with an ECS body is read like InternalError: no Alibaba page says ECS did nothing before answering it.
   if (res.status >= 500 || isServerFaultCode(err.Code)) {
-    const ref = err.RequestId === undefined ? '' : `, RequestId ${err.RequestId}`;
+    const ref = requestRef(err.RequestId);
     return resendVerdict(
       evidence('ambiguous'),
       unknownAll(ids, `ECS answered HTTP ${res.status} ${err.Code} (${message}${ref}), which does not say whether it acted; the instance may or may not be rebooting — check it in the console`),
@@ -209,12 +203,17 @@ function perInstance(ids: readonly string[], answers: InstanceResponse[], reques
 
 function instanceOutcome(id: string, answer: InstanceResponse, requestId: string | undefined): InstanceOutcome {
   if (answer.Code === '200') return { id, status: 'succeeded', detail: transition(answer) };
-  if (answer.Code === 'DRYRUN.SUCCESS') {
-    // With SuccessFirst, ECS reports DRYRUN.SUCCESS whatever the check finds (DryRun and BatchOptimization in the
-    // RebootInstances reference, https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-rebootinstances).
-    return { id, status: 'checked', detail: 'DRYRUN.SUCCESS (Alibaba does not report per-instance check failures in a batch dry run)' };
-  }
+  if (isDryRunCode(answer.Code)) return unknownOutcome(id, dryRunAnswerReason(answer.Code, requestId));
   return failedOutcome(id, answer.Code, answer.Message ?? '', requestId);
+}
+
+/**
+ * The real call sends no DryRun, so ECS must either restart the instance (Code "200") or refuse it. A dry-run code
+ * is neither: it is not a reboot, and whether ECS acted all the same cannot be told, so the safe side, unknown
+ * (never a refusal, which could be retried into a second reboot).
+ */
+function dryRunAnswerReason(code: string, requestId: string | undefined): string {
+  return `ECS answered ${code}${requestId === undefined ? '' : ` (RequestId ${requestId})`}, a dry-run answer, to a reboot sent without DryRun; that is not a reboot, and whether ECS acted cannot be told — check the instance in the console`;
 }
 
 function transition(answer: InstanceResponse): string {

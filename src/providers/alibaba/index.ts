@@ -27,10 +27,14 @@ export const alibaba: ProviderDescriptor<Credentials> = {
     simulator: (account, options) => new AlibabaSimulator({ credentials: { [account.keyId]: account.secret }, ...options }),
     env: (account, url) => ({ [VARIABLES.keyId]: account.keyId, [VARIABLES.secret]: account.secret, [VARIABLES.endpoint]: url }),
     fleet: [
-      { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a001', state: 'running' },
-      { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a002', state: 'running' },
-      { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a003', state: 'stopped' },
-      { region: 'cn-shanghai', id: 'i-uf6f5trc95ug8t33a004', state: 'running' },
+      { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a001', state: 'running', name: 'web-hz-1' },
+      { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a002', state: 'running', name: 'web-hz-2' },
+      { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a003', state: 'stopped', name: 'batch-hz-stopped' },
+      { region: 'cn-shanghai', id: 'i-uf6f5trc95ug8t33a004', state: 'running', name: 'api-sh-1' },
+      // OperationLocks financial: DescribeInstances shows it locked, RebootInstances refuses it (InstanceExpiredOrInArrears).
+      { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a005', state: 'running', name: 'billing-locked', lockReason: 'financial' },
+      // Accepts the reboot, then stays Starting for ever: verification must end in a timeout, not success.
+      { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a006', state: 'running', name: 'db-never-back', neverComesBack: true },
     ],
   },
 };

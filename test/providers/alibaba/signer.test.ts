@@ -2,6 +2,8 @@ import OpenApiUtilImport from '@alicloud/openapi-util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { rebootQueryPairs } from '../../../src/providers/alibaba/client.js';
+import { describeDryRunPairs, describeQueryPairs, instanceIdsParam } from '../../../src/providers/alibaba/describe.js';
+import { permissionQueryPairs } from '../../../src/providers/alibaba/permission.js';
 import {
   canonicalQueryString,
   canonicalRequest,
@@ -165,14 +167,20 @@ describe('Appendix A: derived RebootInstances vector', () => {
   it('agrees with the SDK on the same input', () => {
     expect(sdkAuthorization(input)).toBe(sign(input).authorization);
   });
+
+  it('is exactly the request our real reboot builds (no DryRun parameter)', () => {
+    const ours = rebootQueryPairs({ region: 'cn-hangzhou', force: false }, ['i-aaaaaaaaaaaaaaaaaaaa', 'i-bbbbbbbbbbbbbbbbbbbb']);
+    expect(canonicalQueryString(ours)).toBe(canonicalQueryString(input.query));
+    expect(sign({ ...input, query: ours }).authorization).toBe(sign(input).authorization);
+  });
 });
 
 describe('cross-check with @alicloud/openapi-util getAuthorization', () => {
   // getAuthorization takes the date and nonce as ordinary headers, so it can be driven with fixed values.
-  const rebootInput = (ids: string[], force: boolean, dryRun: boolean): SignInput => ({
+  const rebootInput = (ids: string[], force: boolean): SignInput => ({
     method: 'POST',
     path: '/',
-    query: rebootQueryPairs({ region: 'cn-shanghai', force, dryRun }, ids),
+    query: rebootQueryPairs({ region: 'cn-shanghai', force }, ids),
     headers: {
       host: '127.0.0.1:40123',
       'x-acs-action': 'RebootInstances',
@@ -187,7 +195,7 @@ describe('cross-check with @alicloud/openapi-util getAuthorization', () => {
   });
 
   it('reproduces the SDK Authorization byte for byte for our RebootInstances request', () => {
-    const input = rebootInput(['i-bp1g6zv0ce8oghu7abcd', 'i-bp67acfmxazb4p0000', 'i-uf6f5trc95ug8t4xyz12'], true, false);
+    const input = rebootInput(['i-bp1g6zv0ce8oghu7abcd', 'i-bp67acfmxazb4p0000', 'i-uf6f5trc95ug8t4xyz12'], true);
     const ours = sign(input).authorization;
     expect(ours).toMatch(/^ACS3-HMAC-SHA256 Credential=LTAI5tExampleKeyId,SignedHeaders=host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=[0-9a-f]{64}$/);
     expect(sdkAuthorization(input)).toBe(ours);
@@ -195,8 +203,8 @@ describe('cross-check with @alicloud/openapi-util getAuthorization', () => {
 
   it('reproduces the SDK for a full batch of 100 ids (InstanceId.10 sorts before InstanceId.2)', () => {
     const ids = Array.from({ length: 100 }, (_, i) => `i-${String(i).padStart(20, '0')}`);
-    const input = rebootInput(ids, false, true);
-    expect(canonicalQueryString(input.query)).toMatch(/^BatchOptimization=SuccessFirst&DryRun=true&ForceReboot=false&InstanceId\.1=i-0+&InstanceId\.10=/);
+    const input = rebootInput(ids, false);
+    expect(canonicalQueryString(input.query)).toMatch(/^BatchOptimization=SuccessFirst&ForceReboot=false&InstanceId\.1=i-0+&InstanceId\.10=/);
     expect(sdkAuthorization(input)).toBe(sign(input).authorization);
   });
 
@@ -219,6 +227,79 @@ describe('cross-check with @alicloud/openapi-util getAuthorization', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('cross-check with @alicloud/openapi-util for the read and the permission check', () => {
+  const headersFor = (action: string): Record<string, string> => ({
+    host: 'ecs.cn-hangzhou.aliyuncs.com',
+    'x-acs-action': action,
+    'x-acs-version': '2014-05-26',
+    'x-acs-date': '2025-06-07T08:09:10Z',
+    'x-acs-signature-nonce': '0a1b2c3d4e5f60718293a4b5c6d7e8f9',
+    'x-acs-content-sha256': EMPTY_SHA256,
+  });
+  const ids = ['i-bp1g6zv0ce8oghu7abcd', 'i-bp67acfmxazb4p0000', 'i-uf6f5trc95ug8t4xyz12'];
+  const input = (action: string, query: QueryPair[]): SignInput => ({
+    method: 'POST',
+    path: '/',
+    query,
+    headers: headersFor(action),
+    hashedPayload: EMPTY_SHA256,
+    accessKeyId: 'LTAI5tExampleKeyId',
+    accessKeySecret: 'ExampleSecretValue0123456789abc',
+  });
+
+  it('signs DescribeInstances with its JSON InstanceIds exactly as the SDK does', () => {
+    const query = describeQueryPairs('cn-hangzhou', instanceIdsParam(ids));
+    const describeInput = input('DescribeInstances', query);
+    // The JSON text, percent-encoded once: the same bytes in the canonical query and on the wire.
+    expect(canonicalQueryString(query)).toBe(
+      'InstanceIds=%5B%22i-bp1g6zv0ce8oghu7abcd%22%2C%22i-bp67acfmxazb4p0000%22%2C%22i-uf6f5trc95ug8t4xyz12%22%5D&MaxResults=100&RegionId=cn-hangzhou',
+    );
+    expect(sdkAuthorization(describeInput)).toBe(sign(describeInput).authorization);
+  });
+
+  it('signs the next page (NextToken) and the DryRun probe as the SDK does', () => {
+    const json = instanceIdsParam(ids);
+    const page2 = input('DescribeInstances', describeQueryPairs('cn-hangzhou', json, 'e71d8a535bd9cc11+/=&x'));
+    expect(sdkAuthorization(page2)).toBe(sign(page2).authorization);
+    const probe = input('DescribeInstances', describeDryRunPairs('cn-hangzhou', json));
+    expect(sdkAuthorization(probe)).toBe(sign(probe).authorization);
+  });
+
+  it('signs the RebootInstances permission dry run as the SDK does', () => {
+    const query = permissionQueryPairs({ region: 'cn-hangzhou', force: true }, ids);
+    expect(canonicalQueryString(query)).toBe(
+      `DryRun=true&ForceReboot=true&InstanceId.1=${ids[0]}&InstanceId.2=${ids[1]}&InstanceId.3=${ids[2]}&RegionId=cn-hangzhou`,
+    );
+    const permissionInput = input('RebootInstances', query);
+    expect(sdkAuthorization(permissionInput)).toBe(sign(permissionInput).authorization);
+  });
+
+  it('signs the request the client actually sends, as the simulator receives it from the wire', () => {
+    const signer = createAlibabaSigner({ credentials: { accessKeyId: 'AK1', accessKeySecret: 'secret-one-0123456789' }, nonce: () => '0a1b2c3d4e5f60718293a4b5c6d7e8f9' });
+    const signed = signer.sign(
+      { method: 'POST', origin: 'http://127.0.0.1:9000', path: '/', query: describeQueryPairs('cn-hangzhou', instanceIdsParam(ids)), headers: { 'x-acs-action': 'DescribeInstances', 'x-acs-version': '2014-05-26' }, body: '' },
+      { signingDate: new Date('2025-06-07T08:09:10Z') },
+    );
+    const wireQuery = decodeRawQuery(signed.url.search.slice(1)) ?? [];
+    expect(Object.fromEntries(wireQuery)['InstanceIds']).toBe(JSON.stringify(ids));
+    const sdk = sdkAuthorization({
+      method: 'POST',
+      path: signed.url.pathname,
+      query: wireQuery,
+      headers: Object.fromEntries(Object.entries(signed.headers).filter(([n]) => n !== 'authorization')),
+      hashedPayload: EMPTY_SHA256,
+      accessKeyId: 'AK1',
+      accessKeySecret: 'secret-one-0123456789',
+    });
+    expect(signed.headers['authorization']).toBe(sdk);
+  });
+
+  it('never builds InstanceIds=[]', () => {
+    expect(() => instanceIdsParam([])).toThrow(/at least one instance id/);
+    expect(instanceIdsParam(['i-a'])).toBe('["i-a"]');
   });
 });
 
@@ -259,7 +340,7 @@ describe('verify (what the simulator runs on a received request)', () => {
     'x-acs-signature-nonce': '00112233445566778899aabbccddeeff',
     'x-acs-content-sha256': EMPTY_SHA256,
   };
-  const query: QueryPair[] = rebootQueryPairs({ region: 'cn-hangzhou', force: false, dryRun: false }, ['i-aaaaaaaaaaaaaaaaaaaa']);
+  const query: QueryPair[] = rebootQueryPairs({ region: 'cn-hangzhou', force: false }, ['i-aaaaaaaaaaaaaaaaaaaa']);
   const signed = sign({ method: 'POST', path: '/', query, headers, hashedPayload: EMPTY_SHA256, accessKeyId: 'AK1', accessKeySecret: 'secret-one-0123456789' });
   const received = { method: 'POST', path: '/', query, headers: { ...headers, authorization: signed.authorization, 'user-agent': 'undici' }, body: '' };
   const lookup = (ak: string): string | undefined => secrets[ak];
