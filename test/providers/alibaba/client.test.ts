@@ -368,7 +368,7 @@ describe('reboot against the simulator', () => {
 
   // Tripwire: guard.ts (shared, not ours) rebuilds the BatchResult as {outcomes, pending} and drops serverTime.
   // When the guard keeps it, this starts passing: drop `.fails`.
-  it.fails('serverTime survives the guard (fails until guard.ts passes BatchResult.serverTime through)', async () => {
+  it('serverTime survives the guard', async () => {
     sim.fleet.add(REGION, A);
     const result = await provider().reboot(call([A]));
     expect(result.serverTime).toBeTypeOf('number');
