@@ -31,6 +31,8 @@ export const FAST_TUNING: Partial<Tuning> = {
   expirySweepMs: 50,
   groupCacheMs: 60_000,
   outboxMaxBackoffMs: 200,
+  verifyIntervalMs: 20,
+  verifyMaxIntervalMs: 100,
 };
 
 export interface HarnessOptions {
@@ -81,6 +83,7 @@ export class Harness {
       REBOOT_APPROVERS: `${APPROVER_1},${APPROVER_2},${APPROVER_GROUP}`,
       REBOOT_INCIDENT_CHANNEL: INCIDENT,
       REBOOT_DB: join(h.dir, 'reboot-bot.db'),
+      REBOOT_VERIFY_TIMEOUT: '10s',
       ...(opts.socketMode ? { SLACK_APP_TOKEN: opts.socketMode.appToken } : {}),
       ...sims.env,
       ...opts.env,
