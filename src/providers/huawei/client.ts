@@ -5,7 +5,7 @@
  * ListServersDetails filtered by id (GET /v1/{project_id}/cloudservers/detail?server_id=…); describe.ts knows its shapes.
  */
 import { z } from 'zod';
-import { guardProvider, mayResend, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
+import { guardProvider, mayResend, resendVerdict, type CallScope, type GuardedCalls, type ResendAnswer, type ResendEvidence } from '../guard.js';
 import { TransportError, retryAfterMs, sendHttp, serverTimeOf, type HttpResponse } from '../http.js';
 import { failAll, parseJsonOrUndefined, unknownAll } from '../outcomes.js';
 import type {
@@ -372,6 +372,11 @@ async function queryJob(send: Send, region: string, projectId: string, jobId: st
 // ---- the provider ---------------------------------------------------------------------------------
 
 export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
+  return guardProvider(huaweiInfo, huaweiCalls(options), { secrets: [options.credentials.secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+}
+
+/** The client's own calls, before the guard wraps them (exported so tests can see what the client itself returns). */
+export function huaweiCalls(options: HuaweiClientOptions): GuardedCalls {
   const sleep = options.sleep ?? realSleep;
   const describePageSize = Math.max(1, Math.min(1000, options.describePageSize ?? DESCRIBE_PAGE_SIZE));
   const follow: FollowOptions = {
@@ -426,5 +431,5 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
     return describeServers(sendFor(scope), call, projectId, describePageSize, options.retry, sleep);
   }
 
-  return guardProvider(huaweiInfo, { reboot, poll, describe }, { secrets: [secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+  return { reboot, poll, describe };
 }
