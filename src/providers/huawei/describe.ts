@@ -57,9 +57,10 @@ const TRANSITIONING_STATUSES = new Set(['BUILD', 'MIGRATING', 'RESIZE', 'REBUILD
 const GONE_STATUSES = new Set(['DELETED', 'SOFT_DELETED']);
 
 /**
- * Task states of a reboot: Huawei's SDK enums list rebooting, reboot_started and reboot_started_hard (the bare-metal
- * ServerDetails OS-EXT-STS:task_state enum in huaweicloud-sdk-nodejs-v3); upstream nova adds reboot_pending and the
- * _hard forms. Any task state beginning with "reboot" counts.
+ * Task states of a reboot: Huawei's SDK lists rebooting, reboot_started and reboot_started_hard
+ * (huaweicloud-sdk-nodejs-v3 services/bms/v1/model/ServerDetails.ts, ServerDetailsOSEXTSTSTaskStateEnum); upstream
+ * nova adds reboot_pending and rebooting_hard / reboot_pending_hard (openstack/nova nova/compute/task_states.py).
+ * Any task state beginning with "reboot" counts.
  */
 function isRebootTask(task: string | null | undefined): boolean {
   return typeof task === 'string' && task.startsWith('reboot');
@@ -95,8 +96,8 @@ function rawStatusOf(status: string, task: string | null | undefined, entry: Ser
 
 /**
  * `updated` is "last update time" as `2019-05-22T03:30:52Z` (UTC, whole seconds; https://support.huaweicloud.com/intl/en-us/api-ecs/ecs_02_0104.html).
- * It moves when a reboot ends (nova saves the instance when it clears task_state) but also on tag and metadata
- * edits, so it corroborates and never proves a reboot: Huawei's proof is the reboot job's SUCCESS, which `poll` reads.
+ * It should move when a reboot ends (nova saves the instance when it clears task_state; UNCONFIRMED for Huawei) but
+ * it also moves on tag and metadata edits, so it corroborates and never proves a reboot: Huawei's proof is the reboot job's SUCCESS, which `poll` reads.
  * `OS-SRV-USG:launched_at` is deliberately not used: in nova it is set only on spawn and resize, not on reboot
  * (UNCONFIRMED for Huawei).
  */

@@ -109,8 +109,9 @@ interface ServerState {
 /**
  * The fleet's lifecycle in ECS terms (https://support.huaweicloud.com/intl/en-us/api-ecs/ecs_08_0002.html: REBOOT "The
  * ECS is being restarted", HARD_REBOOT "being forcibly restarted"). The task states are nova's
- * (openstack/nova nova/compute/task_states.py), which Huawei's SDK enums repeat: rebooting while the guest goes
- * down, reboot_started once it is coming up, with _hard forms for a forced reboot. power_state is nova's 1 running, 4 shutdown.
+ * (openstack/nova nova/compute/task_states.py), which huaweicloud-sdk-nodejs-v3 services/bms/v1/model/ServerDetails.ts
+ * repeats: rebooting while the guest goes down, reboot_started once it is coming up, with _hard forms for a forced
+ * reboot. power_state is nova's 1 running, 4 shutdown.
  */
 function serverStatus(instance: SimulatedInstance): ServerState {
   const hard = instance.lastForce === true;

@@ -15,7 +15,7 @@ const PROJECT = '0123456789abcdef0123456789abcdef';
 const OTHER_PROJECT = 'fedcba9876543210fedcba9876543210';
 const REGION = 'cn-north-4';
 const TINY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 };
-const REBOOT_MS = 200;
+const REBOOT_MS = 400;
 
 function serverId(n: number): string {
   const hex = n.toString(16).padStart(12, '0');
@@ -256,14 +256,14 @@ describe('describe: normalisation against the simulator', () => {
 
   it('a server that never comes back: its sub-job ends FAIL after a while, and the read still shows it rebooting', async () => {
     await sim.stop();
-    await startSim({ stuckSubJobMs: 400 });
+    await startSim({ stuckSubJobMs: 700 });
     const [ok, stuck] = [serverId(1), serverId(2)];
     sim.fleet.add(REGION, ok, 'running');
     const never = sim.fleet.add(REGION, stuck, 'running', { name: 'db-never-back', neverComesBack: true });
     const { pending } = await provider().reboot(rebootCall([ok, stuck]));
     const started = Date.now();
     const outcomes = await provider().poll!({ region: REGION, handle: pending! });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(650);
     expect(outcomes).toEqual([
       expect.objectContaining({ id: ok, status: 'succeeded' }),
       { id: stuck, status: 'failed', code: 'Ecs.0000', message: expect.stringContaining('did not become ACTIVE') },
