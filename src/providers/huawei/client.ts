@@ -1,16 +1,27 @@
 /**
  * Huawei Cloud ECS batch reboot, the transport half: signing, sending and reading the cloud's answers.
  * POST /v1/{project_id}/cloudservers/action (BatchRebootServers, https://support.huaweicloud.com/api-ecs/ecs_02_0302.html)
- * answers with a job id; job-follower.ts follows the job, asking this file for each job query. Dry runs read
- * each server with ShowServer (GET /v1/{project_id}/cloudservers/{server_id}).
+ * answers with a job id; job-follower.ts follows the job, asking this file for each job query. Reads go through
+ * ListServersDetails filtered by id (GET /v1/{project_id}/cloudservers/detail?server_id=…); describe.ts knows its shapes.
  */
 import { z } from 'zod';
-import { guardProvider, mayResend, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
-import { TransportError, retryAfterMs, sendHttp, type HttpResponse } from '../http.js';
-import { failAll, failedOutcome, parseJsonOrUndefined, unknownAll } from '../outcomes.js';
-import type { BatchResult, ClientOptions, InstanceOutcome, PollCall, Provider, RebootCall } from '../provider.js';
+import { guardProvider, mayResend, resendVerdict, type CallScope, type GuardedCalls, type ResendAnswer, type ResendEvidence } from '../guard.js';
+import { TransportError, retryAfterMs, sendHttp, serverTimeOf, type HttpResponse } from '../http.js';
+import { failAll, parseJsonOrUndefined, unknownAll } from '../outcomes.js';
+import type {
+  BatchResult,
+  ClientOptions,
+  DescribeCall,
+  DescribeResult,
+  InstanceOutcome,
+  InstanceReading,
+  PollCall,
+  Provider,
+  RebootCall,
+} from '../provider.js';
 import { realSleep, withRetries, type AttemptResult, type RetryPolicy } from '../retry.js';
-import { rfc3986, type RequestSigner } from '../signing.js';
+import { rfc3986, type QueryPair, type RequestSigner } from '../signing.js';
+import { DESCRIBE_PAGE_SIZE, readingOf, ServerListSchema, type ServerList } from './describe.js';
 import { huaweiInfo } from './info.js';
 import { followJob, JobSchema, type FollowOptions, type JobQuery } from './job-follower.js';
 import { createHuaweiSigner } from './signer.js';
@@ -31,8 +42,8 @@ export interface HuaweiClientOptions extends ClientOptions<HuaweiCredentials> {
   pollMaxDelayMs?: number;
   /** Give up following a job after this long (default 10 min); unfinished servers become 'unknown'. */
   pollTimeoutMs?: number;
-  /** Parallel ShowServer calls in a dry run (default 4), well under the gateway's per-API limit. */
-  dryRunConcurrency?: number;
+  /** `limit` of each ListServersDetails page (default 100, the most ids one read names); tests shrink it to page. */
+  describePageSize?: number;
 }
 
 // The value every official SDK sends for this API.
@@ -53,8 +64,6 @@ export function projectIdFor(credentials: HuaweiCredentials, region: string): st
 // ---- response shapes ------------------------------------------------------------------------------
 
 const JobCreatedSchema = z.object({ job_id: z.string().min(1) });
-
-const ServerSchema = z.object({ server: z.object({ id: z.string(), status: z.string() }) });
 
 /**
  * ECS service errors: {"error":{"code","message"}} (https://support.huaweicloud.com/api-ecs/ecs_07_0005.html; read by
@@ -148,7 +157,7 @@ function transportEvidence(error: TransportError, changesNothing: boolean): Rese
   return evidence(error.phase === 'not-sent' ? 'not-sent' : 'ambiguous', changesNothing);
 }
 
-/** An error answer to a read (ShowServer): a read changes nothing, so the rule lets a server fault be asked again. */
+/** An error answer to a read (ListServersDetails): a read changes nothing, so the rule lets a server fault be asked again. */
 function readErrorVerdict(res: HttpResponse): AttemptResult<{ kind: 'error'; error: CloudError }> {
   const error = classifyError(res);
   const verdict = { kind: 'error' as const, error };
@@ -159,15 +168,24 @@ function readErrorVerdict(res: HttpResponse): AttemptResult<{ kind: 'error'; err
 // ---- sending --------------------------------------------------------------------------------------
 
 type Sent = { kind: 'http'; res: HttpResponse } | { kind: 'transport'; error: TransportError };
-type Send = (method: 'GET' | 'POST', region: string, projectId: string, path: string, body?: string) => Promise<Sent>;
+interface Message {
+  method: 'GET' | 'POST';
+  region: string;
+  projectId: string;
+  path: string;
+  /** Decoded; the signer writes them sorted and RFC 3986-encoded, in the very form it signed. */
+  query?: readonly QueryPair[];
+  body?: string;
+}
+type Send = (message: Message) => Promise<Sent>;
 
 /** Signs each request afresh (a new X-Sdk-Date) with every header it sends, X-Project-Id included as the Node SDK does. */
 function sender(signer: RequestSigner, endpoint: string | undefined, timeoutMs: number): Send {
-  return async (method, region, projectId, path, body) => {
+  return async ({ method, region, projectId, path, query = [], body }) => {
     const url = new URL(huaweiEndpoint(region, endpoint) + path);
     const headers: Record<string, string> = { 'x-project-id': projectId };
     if (method === 'POST') headers['content-type'] = JSON_CONTENT_TYPE;
-    const signed = signer.sign({ method, origin: url.origin, path: url.pathname, query: [], headers, ...(body === undefined ? {} : { body }) });
+    const signed = signer.sign({ method, origin: url.origin, path: url.pathname, query, headers, ...(body === undefined ? {} : { body }) });
     try {
       return { kind: 'http', res: await sendHttp({ ...signed, timeoutMs }) };
     } catch (err) {
@@ -180,7 +198,7 @@ function sender(signer: RequestSigner, endpoint: string | undefined, timeoutMs: 
 // ---- the batch reboot POST ------------------------------------------------------------------------
 
 type PostVerdict =
-  | { kind: 'accepted'; jobId: string }
+  | { kind: 'accepted'; jobId: string; serverTime?: number }
   | { kind: 'error'; error: CloudError }
   | { kind: 'server-fault'; status: number; error: CloudError }
   | { kind: 'transport'; error: TransportError }
@@ -191,11 +209,15 @@ type PostVerdict =
  * only servers and type), so under the resend rule it goes again only after throttling or a connection that never sent it.
  */
 async function postVerdict(send: Send, region: string, projectId: string, path: string, body: string): Promise<AttemptResult<PostVerdict>> {
-  const sent = await send('POST', region, projectId, path, body);
+  const sent = await send({ method: 'POST', region, projectId, path, body });
   if (sent.kind === 'transport') return resendVerdict(transportEvidence(sent.error, false), { kind: 'transport', error: sent.error });
   if (sent.res.status >= 200 && sent.res.status < 300) {
     const parsed = JobCreatedSchema.safeParse(parseJsonOrUndefined(sent.res.text));
-    if (parsed.success) return { final: { kind: 'accepted', jobId: parsed.data.job_id } };
+    if (parsed.success) {
+      // The cloud's clock when it took the reboot: the runner compares the servers' own time fields against it.
+      const serverTime = serverTimeOf(sent.res.headers);
+      return { final: { kind: 'accepted', jobId: parsed.data.job_id, ...(serverTime === undefined ? {} : { serverTime }) } };
+    }
     return resendVerdict(evidence('ambiguous', false), { kind: 'no-job-id', res: sent.res });
   }
   const error = classifyError(sent.res);
@@ -211,7 +233,11 @@ async function batchReboot(send: Send, call: RebootCall, projectId: string, retr
   const verdict = await withRetries(() => postVerdict(send, call.region, projectId, path, body), retry, sleep);
   switch (verdict.kind) {
     case 'accepted':
-      return { outcomes: [], pending: { jobId: verdict.jobId, ids: [...call.ids] } };
+      return {
+        outcomes: [],
+        pending: { jobId: verdict.jobId, ids: [...call.ids] },
+        ...(verdict.serverTime === undefined ? {} : { serverTime: verdict.serverTime }),
+      };
     case 'error':
       return { outcomes: failAll(call.ids, verdict.error.code, verdict.error.message, verdict.error.requestId) };
     case 'server-fault': {
@@ -246,38 +272,88 @@ async function batchReboot(send: Send, call: RebootCall, projectId: string, retr
   }
 }
 
-// ---- reads: the dry run's ShowServer and the job query --------------------------------------------
+// ---- reads: ListServersDetails and the job query --------------------------------------------------
 
-type CheckVerdict = { kind: 'server'; status: string } | { kind: 'error'; error: CloudError } | { kind: 'transport'; error: TransportError };
+type PageVerdict =
+  | { kind: 'page'; list: ServerList; serverTime?: number }
+  | { kind: 'error'; error: CloudError }
+  | { kind: 'transport'; error: TransportError };
 
-async function checkVerdict(send: Send, region: string, projectId: string, id: string): Promise<AttemptResult<CheckVerdict>> {
-  const sent = await send('GET', region, projectId, `/v1/${rfc3986(projectId)}/cloudservers/${rfc3986(id)}`);
+/** One page of ListServersDetails; a read changes nothing, so every unsettled answer may be asked again. */
+async function pageVerdict(send: Send, message: Message): Promise<AttemptResult<PageVerdict>> {
+  const sent = await send(message);
   if (sent.kind === 'transport') return resendVerdict(transportEvidence(sent.error, true), { kind: 'transport', error: sent.error });
-  if (sent.res.status === 200) {
-    const parsed = ServerSchema.safeParse(parseJsonOrUndefined(sent.res.text));
-    if (parsed.success) return { final: { kind: 'server', status: parsed.data.server.status } };
-    const error: CloudError = {
-      code: 'UnexpectedResponse',
-      message: `ShowServer answered HTTP 200 with an unrecognised body: ${snippet(sent.res.text)}`,
-      throttled: false,
-      serverFault: false,
-    };
-    return { final: { kind: 'error', error } };
+  if (sent.res.status !== 200) return readErrorVerdict(sent.res);
+  const parsed = ServerListSchema.safeParse(parseJsonOrUndefined(sent.res.text));
+  if (parsed.success) {
+    const serverTime = serverTimeOf(sent.res.headers);
+    return { final: { kind: 'page', list: parsed.data, ...(serverTime === undefined ? {} : { serverTime }) } };
   }
-  return readErrorVerdict(sent.res);
+  // An unreadable 2xx says nothing about the servers: an error (never "not found"), asked again while the policy allows.
+  const error: CloudError = {
+    code: 'UnexpectedResponse',
+    message: `ListServersDetails answered HTTP ${sent.res.status} with an unrecognised body: ${snippet(sent.res.text) || '(empty)'}`,
+    throttled: false,
+    serverFault: true,
+  };
+  return resendVerdict(evidence('ambiguous', true), { kind: 'error', error });
 }
 
-async function checkServer(send: Send, region: string, projectId: string, id: string, retry: RetryPolicy, sleep: (ms: number) => Promise<void>): Promise<InstanceOutcome> {
-  const verdict = await withRetries(() => checkVerdict(send, region, projectId, id), retry, sleep);
-  if (verdict.kind === 'transport') return failedOutcome(id, verdict.error.code, verdict.error.message);
-  if (verdict.kind === 'error') return failedOutcome(id, verdict.error.code, verdict.error.message, verdict.error.requestId);
-  if (verdict.status === 'ACTIVE') return { id, status: 'checked', detail: 'would reboot (ACTIVE)' };
-  // Huawei has no dry run: this code is reboot-bot's own, from a ShowServer pre-check.
-  return failedOutcome(id, 'Ecs.NotActive', `server status is ${verdict.status}; a reboot needs ACTIVE (reboot-bot dry-run check, not a cloud error)`);
+function readFailure(verdict: Exclude<PageVerdict, { kind: 'page' }>): DescribeResult {
+  if (verdict.kind === 'transport') return { kind: 'error', code: verdict.error.code, message: verdict.error.message, throttled: false };
+  const { code, message, requestId, throttled } = verdict.error;
+  return { kind: 'error', code, message: requestId === undefined ? message : `${message} (request ${requestId})`, throttled };
+}
+
+/**
+ * ListServersDetails filtered by id. `server_id` takes a comma-separated list, exact match, and with it every other
+ * filter is ignored; keep to 100 ids so the URI stays short (huaweicloud-sdk-java-v3
+ * services/ecs/src/main/java/com/huaweicloud/sdk/ecs/v2/model/ListServersDetailsRequest.java, getServerId() javadoc).
+ * The query goes sorted and RFC 3986-encoded (`,` as `%2C`), the same bytes on the wire as in the signature.
+ */
+async function describeServers(
+  send: Send,
+  call: DescribeCall,
+  projectId: string,
+  pageSize: number,
+  retry: RetryPolicy,
+  sleep: (ms: number) => Promise<void>,
+): Promise<DescribeResult> {
+  const path = `/v1/${rfc3986(projectId)}/cloudservers/detail`;
+  const serverIds = call.ids.join(',');
+  const byId = new Map<string, InstanceReading>();
+  let serverTime: number | undefined;
+  let marker: string | undefined;
+  // UNCONFIRMED whether `limit` (default 25) still pages the answer when server_id is given: we set it and follow
+  // `marker` (the last id of a full page, https://support.huaweicloud.com/api-ecs/zh-cn_topic_0094148850.html) while a
+  // page comes back full and ids are still unanswered. If the cloud ignored marker along with the other filters it
+  // would send the same page again, so a page that adds nothing new ends the loop, and so does a page count no
+  // honest paging needs.
+  const maxPages = Math.ceil(call.ids.length / pageSize) + 1;
+  for (let page = 0; page < maxPages; page++) {
+    const query: QueryPair[] = [['limit', String(pageSize)], ['server_id', serverIds], ...(marker === undefined ? [] : [['marker', marker] as const])];
+    const verdict = await withRetries(() => pageVerdict(send, { method: 'GET', region: call.region, projectId, path, query }), retry, sleep);
+    if (verdict.kind !== 'page') return readFailure(verdict);
+    serverTime ??= verdict.serverTime;
+    const { servers } = verdict.list;
+    let fresh = 0;
+    for (const entry of servers) {
+      if (byId.has(entry.id)) continue;
+      byId.set(entry.id, readingOf(entry));
+      fresh += 1;
+    }
+    const unanswered = call.ids.some((id) => !byId.has(id));
+    const last = servers.at(-1);
+    if (servers.length < pageSize || !unanswered || fresh === 0 || last === undefined) break;
+    marker = last.id;
+  }
+  // An id the cloud gave no entry at all is left out: unread, not "not found" (Huawei names unknown ids explicitly).
+  const readings = call.ids.flatMap((id) => byId.get(id) ?? []);
+  return serverTime === undefined ? { kind: 'read', readings } : { kind: 'read', readings, serverTime };
 }
 
 async function queryJob(send: Send, region: string, projectId: string, jobId: string): Promise<JobQuery> {
-  const sent = await send('GET', region, projectId, `/v1/${rfc3986(projectId)}/jobs/${rfc3986(jobId)}`);
+  const sent = await send({ method: 'GET', region, projectId, path: `/v1/${rfc3986(projectId)}/jobs/${rfc3986(jobId)}` });
   if (sent.kind === 'transport') {
     return mayResend(transportEvidence(sent.error, true)) ? { kind: 'retry', why: sent.error.message } : { kind: 'fatal', why: sent.error.message };
   }
@@ -296,8 +372,13 @@ async function queryJob(send: Send, region: string, projectId: string, jobId: st
 // ---- the provider ---------------------------------------------------------------------------------
 
 export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
+  return guardProvider(huaweiInfo, huaweiCalls(options), { secrets: [options.credentials.secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+}
+
+/** The client's own calls, before the guard wraps them (exported so tests can see what the client itself returns). */
+export function huaweiCalls(options: HuaweiClientOptions): GuardedCalls {
   const sleep = options.sleep ?? realSleep;
-  const dryRunConcurrency = Math.max(1, options.dryRunConcurrency ?? 4);
+  const describePageSize = Math.max(1, Math.min(1000, options.describePageSize ?? DESCRIBE_PAGE_SIZE));
   const follow: FollowOptions = {
     initialDelayMs: options.pollInitialDelayMs ?? 5_000,
     maxDelayMs: options.pollMaxDelayMs ?? 10_000,
@@ -312,19 +393,6 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
     return sender(signer, options.endpoint, options.timeoutMs);
   }
 
-  async function dryRun(send: Send, call: RebootCall, projectId: string): Promise<BatchResult> {
-    const outcomes: InstanceOutcome[] = new Array<InstanceOutcome>(call.ids.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < call.ids.length) {
-        const index = next++;
-        outcomes[index] = await checkServer(send, call.region, projectId, call.ids[index]!, options.retry, sleep);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(dryRunConcurrency, call.ids.length) }, worker));
-    return { outcomes };
-  }
-
   async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
     const projectId = projectIdFor(options.credentials, call.region);
     if (!projectId) {
@@ -336,8 +404,7 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
         ),
       };
     }
-    const send = sendFor(scope);
-    return call.dryRun ? dryRun(send, call, projectId) : batchReboot(send, call, projectId, options.retry, sleep);
+    return batchReboot(sendFor(scope), call, projectId, options.retry, sleep);
   }
 
   async function poll(call: PollCall, scope: CallScope): Promise<InstanceOutcome[]> {
@@ -350,5 +417,19 @@ export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
     return followJob(handle, () => queryJob(send, call.region, projectId, handle.jobId), call.onProgress, follow);
   }
 
-  return guardProvider(huaweiInfo, { reboot, poll }, { secrets: [secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+  async function describe(call: DescribeCall, scope: CallScope): Promise<DescribeResult> {
+    // The same project as the reboot call for the region, so a read sees the servers a reboot would name.
+    const projectId = projectIdFor(options.credentials, call.region);
+    if (!projectId) {
+      return {
+        kind: 'error',
+        code: 'ProjectIdMissing',
+        message: `no Huawei Cloud project id for region ${call.region}: set HUAWEICLOUD_SDK_PROJECT_ID (or a per-region project id); nothing sent`,
+        throttled: false,
+      };
+    }
+    return describeServers(sendFor(scope), call, projectId, describePageSize, options.retry, sleep);
+  }
+
+  return { reboot, poll, describe };
 }

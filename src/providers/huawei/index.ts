@@ -54,9 +54,11 @@ export const huawei: ProviderDescriptor<Credentials> = {
       [PROJECT_ID]: SIMULATED_PROJECT,
     }),
     fleet: [
-      { region: 'cn-north-4', id: '616fb98f-46ca-475e-917e-2563e5a8cd19', state: 'running' },
-      { region: 'cn-north-4', id: '726fb98f-46ca-475e-917e-2563e5a8cd20', state: 'running' },
-      { region: 'cn-north-4', id: '836fb98f-46ca-475e-917e-2563e5a8cd21', state: 'stopped' },
+      { region: 'cn-north-4', id: '616fb98f-46ca-475e-917e-2563e5a8cd19', state: 'running', name: 'ecs-web-01' },
+      { region: 'cn-north-4', id: '726fb98f-46ca-475e-917e-2563e5a8cd20', state: 'running', name: 'ecs-web-02' },
+      { region: 'cn-north-4', id: '836fb98f-46ca-475e-917e-2563e5a8cd21', state: 'stopped', name: 'ecs-batch-01' },
+      // Its reboot job sub-job stays RUNNING, then ends FAIL; the server itself stays in REBOOT (simulator.ts).
+      { region: 'cn-north-4', id: '946fb98f-46ca-475e-917e-2563e5a8cd22', state: 'running', name: 'db-never-back', neverComesBack: true },
     ],
   },
 };

@@ -1,7 +1,7 @@
 /**
  * A loopback stand-in for the Huawei Cloud API gateway in front of ECS: SDK-HMAC-SHA256 verified from
  * the raw request, batch reboot as an asynchronous job with one sub-job per server, the job query,
- * and ShowServer for dry runs. Error bodies use the two documented shapes: ECS's {"error":{"code","message"}}
+ * ListServersDetails filtered by id, and ShowServer. Error bodies use the two documented shapes: ECS's {"error":{"code","message"}}
  * (https://support.huaweicloud.com/api-ecs/ecs_07_0005.html) and the gateway's {"error_code","error_msg","request_id"}
  * (https://support.huaweicloud.com/en-us/devg-apisign/api-sign-errorcode.html).
  */
@@ -28,6 +28,8 @@ export interface HuaweiSimulatorOptions {
    * Default rebootMs / 2.
    */
   subJobSpreadMs?: number;
+  /** How long the sub-job of a server that never comes back stays RUNNING before it ends FAIL (default 10 × rebootMs). */
+  stuckSubJobMs?: number;
 }
 
 /** A canned answer for the next matching request, after authentication: any documented error code. */
@@ -36,7 +38,7 @@ export interface ScriptedAnswer {
   body: unknown;
   headers?: Record<string, string>;
   /** Which API it answers (default: any). */
-  on?: 'action' | 'job' | 'server';
+  on?: 'action' | 'job' | 'server' | 'list';
   count?: number;
 }
 
@@ -70,7 +72,11 @@ const RebootBodySchema = z.object({
 
 const ACTION_PATH = /^\/v1\/([^/]+)\/cloudservers\/action$/;
 const JOB_PATH = /^\/v1\/([^/]+)\/jobs\/([^/]+)$/;
+const LIST_PATH = /^\/v1\/([^/]+)\/cloudservers\/detail$/;
 const SERVER_PATH = /^\/v1\/([^/]+)\/cloudservers\/([^/]+)$/;
+/** ListServersDetails `limit`: 1..1000, 25 by default (huaweicloud-sdk-java-v3 …/ecs/v2/model/ListServersDetailsRequest.java, getLimit()). */
+const DEFAULT_LIMIT = 25;
+const MAX_LIMIT = 1000;
 
 function hex32(): string {
   return randomBytes(16).toString('hex');
@@ -93,24 +99,98 @@ function systemException(status: number): SimulatorResponse {
   return ecsError(status, 'Ecs.0002', 'A system exception occurred. Try again later or contact customer service.');
 }
 
-/** ECS status as ShowServer reports it (https://support.huaweicloud.com/intl/en-us/api-ecs/ecs_08_0002.html). */
-function serverStatus(instance: SimulatedInstance): { status: string; vmState: string; taskState: string | null } {
+interface ServerState {
+  status: string;
+  vmState: string;
+  taskState: string | null;
+  powerState: number;
+}
+
+/**
+ * The fleet's lifecycle in ECS terms (https://support.huaweicloud.com/intl/en-us/api-ecs/ecs_08_0002.html: REBOOT "The
+ * ECS is being restarted", HARD_REBOOT "being forcibly restarted"). The task states are nova's
+ * (openstack/nova nova/compute/task_states.py), which huaweicloud-sdk-nodejs-v3 services/bms/v1/model/ServerDetails.ts
+ * repeats: rebooting while the guest goes down, reboot_started once it is coming up, with _hard forms for a forced
+ * reboot. power_state is nova's 1 running, 4 shutdown.
+ */
+function serverStatus(instance: SimulatedInstance): ServerState {
+  const hard = instance.lastForce === true;
   switch (instance.state) {
     case 'running':
-      return { status: 'ACTIVE', vmState: 'active', taskState: null };
-    case 'rebooting':
-      return instance.lastForce
-        ? { status: 'HARD_REBOOT', vmState: 'active', taskState: 'rebooting_hard' }
-        : { status: 'REBOOT', vmState: 'active', taskState: 'rebooting' };
+      return { status: 'ACTIVE', vmState: 'active', taskState: null, powerState: 1 };
+    case 'stopping':
+      return { status: hard ? 'HARD_REBOOT' : 'REBOOT', vmState: 'active', taskState: hard ? 'rebooting_hard' : 'rebooting', powerState: 1 };
+    case 'starting':
+      return { status: hard ? 'HARD_REBOOT' : 'REBOOT', vmState: 'active', taskState: hard ? 'reboot_started_hard' : 'reboot_started', powerState: 1 };
     case 'stopped':
-      return { status: 'SHUTOFF', vmState: 'stopped', taskState: null };
+      return { status: 'SHUTOFF', vmState: 'stopped', taskState: null, powerState: 4 };
   }
+}
+
+/** launched_at is written without a zone and with microseconds: 2019-05-22T03:23:59.000000 (ecs_02_0104). */
+function novaTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, '000');
+}
+
+/**
+ * A fleet lock in Huawei's terms: "freeze" is the frozen-resource mark metadata.EcmResStatus = freeze, any other
+ * reason shows as `locked: true` (huaweicloud-sdk-java-v3 …/ecs/v2/model/ServerDetail.java).
+ */
+function lockFields(instance: SimulatedInstance): { locked: boolean; metadata: Record<string, string> } {
+  const frozen = instance.lockReason === 'freeze';
+  return { locked: instance.lockReason !== undefined && !frozen, metadata: { EcmResStatus: frozen ? 'freeze' : 'normal' } };
+}
+
+/** The ServerDetail fields the simulator answers with besides id and fault (all null for an unknown id). */
+const DETAIL_FIELDS = [
+  'name',
+  'status',
+  'OS-EXT-STS:vm_state',
+  'OS-EXT-STS:task_state',
+  'OS-EXT-STS:power_state',
+  'OS-EXT-AZ:availability_zone',
+  'updated',
+  'OS-SRV-USG:launched_at',
+  'OS-SRV-USG:terminated_at',
+  'locked',
+  'metadata',
+] as const;
+type DetailKey = (typeof DETAIL_FIELDS)[number] | 'id' | 'fault';
+
+/** One server as ShowServer and ListServersDetails answer it; the type keeps it in step with DETAIL_FIELDS. */
+function serverDetail(instance: SimulatedInstance): Record<DetailKey, unknown> {
+  const { status, vmState, taskState, powerState } = serverStatus(instance);
+  return {
+    id: instance.id,
+    name: instance.name,
+    status,
+    'OS-EXT-STS:vm_state': vmState,
+    'OS-EXT-STS:task_state': taskState,
+    'OS-EXT-STS:power_state': powerState,
+    'OS-EXT-AZ:availability_zone': `${instance.region}a`,
+    updated: isoSeconds(new Date(instance.updatedAt)),
+    'OS-SRV-USG:launched_at': novaTime(instance.startedAt),
+    'OS-SRV-USG:terminated_at': null,
+    ...lockFields(instance),
+    fault: null,
+  };
+}
+
+/**
+ * An id the cloud does not know, as ListServersDetails answers it: "除了id和fault其它字段均为null" (every field but id
+ * and fault null; huaweicloud-sdk-java-v3 …/ecs/v2/model/ListServersDetailsRequest.java, getServerId() javadoc). The
+ * fault's own fields are UNCONFIRMED; nova's fault object {code, message, created} is used.
+ */
+function unknownServer(id: string): Record<DetailKey, unknown> {
+  const nulls = Object.fromEntries(DETAIL_FIELDS.map((key) => [key, null])) as Record<(typeof DETAIL_FIELDS)[number], null>;
+  return { ...nulls, id, fault: { code: 404, message: `Instance[${id}] could not be found.`, created: isoSeconds(new Date()) } };
 }
 
 export class HuaweiSimulator extends SimulatorServer {
   private readonly credentials: Record<string, string>;
   private readonly rebootMs: number;
   private readonly spreadMs: number;
+  private readonly stuckMs: number;
   private readonly jobs = new Map<string, SimJob>();
   private readonly subJobFailures = new Map<string, { code: string; reason: string }>();
   private readonly scripted: ScriptedAnswer[] = [];
@@ -120,6 +200,7 @@ export class HuaweiSimulator extends SimulatorServer {
     this.credentials = { ...options.credentials };
     this.rebootMs = options.rebootMs ?? 200;
     this.spreadMs = options.subJobSpreadMs ?? this.rebootMs / 2;
+    this.stuckMs = options.stuckSubJobMs ?? this.rebootMs * 10;
   }
 
   /** The sub-job of `serverId` in the next batch reboot that names it fails with this code and reason. */
@@ -163,8 +244,9 @@ export class HuaweiSimulator extends SimulatorServer {
 
     const action = req.method === 'POST' ? ACTION_PATH.exec(req.path) : null;
     const job = req.method === 'GET' ? JOB_PATH.exec(req.path) : null;
-    const server = req.method === 'GET' && !job ? SERVER_PATH.exec(req.path) : null;
-    const match = action ?? job ?? server;
+    const list = req.method === 'GET' ? LIST_PATH.exec(req.path) : null;
+    const server = req.method === 'GET' && !job && !list ? SERVER_PATH.exec(req.path) : null;
+    const match = action ?? job ?? list ?? server;
     if (!match) {
       return gatewayError(404, 'APIGW.0101', 'The API does not exist or has not been published in the environment', requestId);
     }
@@ -174,7 +256,7 @@ export class HuaweiSimulator extends SimulatorServer {
       // Undocumented; a parameter error is the closest documented code.
       return ecsError(400, 'Ecs.0005', `Invalid parameter: project_id ${projectId} in the URI does not match X-Project-Id.`);
     }
-    const scripted = this.takeScripted(action ? 'action' : job ? 'job' : 'server');
+    const scripted = this.takeScripted(action ? 'action' : job ? 'job' : list ? 'list' : 'server');
     if (scripted) return { status: scripted.status, body: scripted.body, ...(scripted.headers ? { headers: scripted.headers } : {}) };
 
     if (action) {
@@ -183,6 +265,7 @@ export class HuaweiSimulator extends SimulatorServer {
       return answer.status === 200 ? (this.faults.answerAfterAct(answer, (status) => systemException(status).body) ?? answer) : answer;
     }
     if (job) return this.showJob(projectId, decodeURIComponent(match[2] ?? ''));
+    if (list) return this.listServers(req.query);
     return this.showServer(decodeURIComponent(match[2] ?? ''));
   }
 
@@ -242,6 +325,9 @@ export class HuaweiSimulator extends SimulatorServer {
       subJobs: servers.map(({ id }, i) => {
         const startAt = createdAt + (this.spreadMs * i) / servers.length;
         const failure = this.decideFailure(id, type === 'HARD');
+        if (!failure && this.fleet.findById(id)?.neverComesBack) {
+          return { jobId: hex32(), serverId: id, startAt, endAt: startAt + this.stuckMs, failure: neverBackFailure(id) };
+        }
         return { jobId: hex32(), serverId: id, startAt, endAt: startAt + this.rebootMs, ...(failure ? { failure } : {}) };
       }),
     };
@@ -266,6 +352,11 @@ export class HuaweiSimulator extends SimulatorServer {
     if (!instance) return { code: 'Ecs.0114', reason: `Instance[${serverId}] could not be found.` };
     if (instance.state !== 'running') {
       return { code: 'Ecs.0100', reason: `The ECS status does not meet requirements: server ${serverId} is ${serverStatus(instance).status}.` };
+    }
+    if (instance.lockReason !== undefined) {
+      // A locked or frozen server cannot be operated (ServerDetail.java); the code ECS gives is UNCONFIRMED, so the
+      // status-requirement code stands in.
+      return { code: 'Ecs.0100', reason: `The ECS status does not meet requirements: server ${serverId} is ${instance.lockReason === 'freeze' ? 'frozen' : 'locked'}.` };
     }
     this.fleet.reboot(instance, force);
     return undefined;
@@ -314,19 +405,51 @@ export class HuaweiSimulator extends SimulatorServer {
     // Requests carry no region when the endpoint is overridden, so the whole fleet is one account.
     const instance = this.fleet.findById(serverId);
     if (!instance) return ecsError(404, 'Ecs.0114', `Instance[${serverId}] could not be found.`);
-    const { status, vmState, taskState } = serverStatus(instance);
-    return {
-      status: 200,
-      body: {
-        server: {
-          id: instance.id,
-          name: `ecs-${instance.id.slice(0, 8)}`,
-          status,
-          'OS-EXT-STS:vm_state': vmState,
-          'OS-EXT-STS:task_state': taskState,
-          'OS-EXT-AZ:availability_zone': `${instance.region}a`,
-        },
-      },
-    };
+    return { status: 200, body: { server: serverDetail(instance) } };
   }
+
+  /**
+   * ListServersDetails. With server_id (comma-separated, exact match) the other filters are ignored and an unknown id
+   * comes back as an entry of nulls with a fault (ListServersDetailsRequest.java, getServerId()); without it, the whole
+   * fleet. Entries come in the order the ids were named (the real order is UNCONFIRMED); `limit` pages them and
+   * `marker` resumes after the entry with that id (https://support.huaweicloud.com/api-ecs/zh-cn_topic_0094148850.html).
+   */
+  private listServers(rawQuery: string): SimulatorResponse {
+    const query = decodeRawQuery(rawQuery) ?? [];
+    const param = (name: string): string | undefined => query.find(([key]) => key === name)?.[1];
+    const limitText = param('limit');
+    const limit = limitText === undefined ? DEFAULT_LIMIT : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+      return ecsError(400, 'Ecs.0005', `Invalid parameter values: limit must be an integer from 1 to ${MAX_LIMIT}.`);
+    }
+    const serverIds = param('server_id');
+    const entries =
+      serverIds === undefined
+        ? this.fleet.all().map(serverDetail)
+        : [...new Set(serverIds.split(',').filter((id) => id !== ''))].map((id) => {
+            const instance = this.fleet.findById(id);
+            return instance ? serverDetail(instance) : unknownServer(id);
+          });
+    const marker = param('marker');
+    let from = 0;
+    if (marker !== undefined) {
+      const at = entries.findIndex((entry) => entry['id'] === marker);
+      // Nova answers an unknown marker with 400 "marker not found"; the ECS code for it is UNCONFIRMED.
+      if (at === -1) return ecsError(400, 'Ecs.0005', `Invalid parameter values: marker ${marker} not found.`);
+      from = at + 1;
+    }
+    return { status: 200, body: { count: entries.length, servers: entries.slice(from, from + limit) } };
+  }
+}
+
+/**
+ * The sub-job of a server that never comes back. UNCONFIRMED how ECS ends it: the job follows nova's reboot task, which
+ * waits for the guest to report running and, if it never does, errors the task after its timeout. So the sub-job
+ * stays RUNNING for a while and then ends FAIL (Ecs.0000, "request error", the generic code of
+ * https://support.huaweicloud.com/intl/en-us/api-ecs/ecs_07_0002.html), rather than SUCCESS for a reboot that did
+ * not finish, and rather than RUNNING for ever (jobs end; they are kept one day after SUCCESS or FAIL). The server
+ * itself stays in REBOOT either way, which is what the read shows.
+ */
+function neverBackFailure(serverId: string): { code: string; reason: string } {
+  return { code: 'Ecs.0000', reason: `Request error: server ${serverId} did not become ACTIVE again after the reboot.` };
 }

@@ -55,7 +55,7 @@ function provider(overrides: Partial<HuaweiClientOptions> = {}) {
 }
 
 function call(list: string[], extra: Partial<RebootCall> = {}): RebootCall {
-  return { region: REGION, ids: list, force: false, dryRun: false, idempotencyKey: 'job1-b1', ...extra };
+  return { region: REGION, ids: list, force: false, idempotencyKey: 'job1-b1', ...extra };
 }
 
 function seed(list: string[], state: 'running' | 'stopped' = 'running'): void {
@@ -123,7 +123,7 @@ describe('batch reboot and job polling', () => {
     for (const id of list) {
       const instance = sim.fleet.get(REGION, id)!;
       expect(instance.rebootCount).toBe(1);
-      expect(instance.state).toBe('rebooting');
+      expect(instance.state).toBe('stopping');
       expect(instance.lastForce).toBe(false);
     }
 
@@ -159,16 +159,18 @@ describe('batch reboot and job polling', () => {
   });
 
   it('asks for a HARD reboot when forced, and the server then shows HARD_REBOOT', async () => {
+    // Long enough a reboot that the read surely comes while it runs.
+    await sim.stop();
+    sim = new HuaweiSimulator({ credentials: { [AK]: SK }, rebootMs: 2_000 });
+    url = await sim.start();
     const [id] = ids(1);
     seed([id!]);
     const result = await provider().reboot(call([id!], { force: true }));
     expect(result.pending?.ids).toEqual([id]);
     expect(JSON.parse(posts()[0]!.body)).toEqual({ reboot: { type: 'HARD', servers: [{ id }] } });
     expect(sim.fleet.get(REGION, id!)!.lastForce).toBe(true);
-    const check = await provider().reboot(call([id!], { dryRun: true }));
-    expect(check.outcomes).toEqual([
-      expect.objectContaining({ id, status: 'failed', code: 'Ecs.NotActive', message: expect.stringContaining('HARD_REBOOT') }),
-    ]);
+    const read = await provider().describe({ region: REGION, ids: [id!] });
+    expect(read).toMatchObject({ kind: 'read', readings: [{ id, found: true, phase: 'transitioning', rebooting: true, rawStatus: 'HARD_REBOOT / task rebooting_hard' }] });
   });
 
   it('uses the per-region project id, falling back to the default one', async () => {
@@ -183,19 +185,19 @@ describe('batch reboot and job polling', () => {
     ]);
   });
 
-  it('fails every id with ProjectIdMissing and calls nothing when no project id is configured', async () => {
+  it('fails every id with ProjectIdMissing and calls nothing when no project id is configured (reads too)', async () => {
     const list = ids(2);
     seed(list);
     const p = provider({ credentials: { accessKeyId: AK, secretAccessKey: SK } });
-    for (const dryRun of [false, true]) {
-      const result = await p.reboot(call(list, { dryRun }));
-      expect(result.pending).toBeUndefined();
-      expect(result.outcomes).toHaveLength(2);
-      for (const o of result.outcomes) {
-        expect(o).toMatchObject({ status: 'failed', code: 'ProjectIdMissing' });
-        expect(o.status === 'failed' && o.message).toContain('HUAWEICLOUD_SDK_PROJECT_ID');
-      }
+    const result = await p.reboot(call(list));
+    expect(result.pending).toBeUndefined();
+    expect(result.outcomes).toHaveLength(2);
+    for (const o of result.outcomes) {
+      expect(o).toMatchObject({ status: 'failed', code: 'ProjectIdMissing' });
+      expect(o.status === 'failed' && o.message).toContain('HUAWEICLOUD_SDK_PROJECT_ID');
     }
+    const read = await p.describe({ region: REGION, ids: list });
+    expect(read).toEqual({ kind: 'error', code: 'ProjectIdMissing', message: expect.stringContaining('HUAWEICLOUD_SDK_PROJECT_ID'), throttled: false });
     expect(sim.requests).toHaveLength(0);
   });
 
@@ -515,52 +517,6 @@ describe('job outcomes', () => {
     expect(await provider().poll!({ region: REGION, handle: { jobId: 'j2', ids: [b!] } })).toEqual([
       expect.objectContaining({ id: b, status: 'succeeded' }),
     ]);
-  });
-});
-
-describe('dry run', () => {
-  it('checks each server with ShowServer and reboots nothing', async () => {
-    const [running, stopped, missing] = ids(3);
-    seed([running!]);
-    seed([stopped!], 'stopped');
-    const result = await provider().reboot(call([running!, stopped!, missing!], { dryRun: true }));
-    expect(result.pending).toBeUndefined();
-    expect(result.outcomes).toEqual([
-      { id: running, status: 'checked', detail: 'would reboot (ACTIVE)' },
-      { id: stopped, status: 'failed', code: 'Ecs.NotActive', message: expect.stringContaining('SHUTOFF') },
-      {
-        id: missing,
-        status: 'failed',
-        code: 'Ecs.0114',
-        message: `Instance[${missing}] could not be found.`,
-        requestId: expect.stringMatching(/^[0-9a-f]{32}$/),
-      },
-    ]);
-    expect(posts()).toHaveLength(0);
-    expect(gets().map((r) => r.path).sort()).toEqual([running, stopped, missing].map((id) => `/v1/${PROJECT}/cloudservers/${id}`).sort());
-    expect(sim.fleet.totalReboots()).toBe(0);
-  });
-
-  it('asks again after a 5xx or a lost answer: a read cannot reboot anything', async () => {
-    const list = ids(1);
-    seed(list);
-    sim.faults.inject({ kind: 'server-error', count: 1, status: 503 });
-    // The answer to the second read is lost: the fault goes in between attempts.
-    const sleep = async (): Promise<void> => void (gets().length === 1 && sim.faults.inject({ kind: 'drop-response', count: 1 }));
-    const result = await provider({ sleep }).reboot(call(list, { dryRun: true }));
-    expect(result.outcomes).toEqual([{ id: list[0], status: 'checked', detail: 'would reboot (ACTIVE)' }]);
-    expect(gets().map((r) => r.status)).toEqual([503, 200, 200]);
-    expect(sim.fleet.totalReboots()).toBe(0);
-  });
-
-  it('retries a throttled check', async () => {
-    const list = ids(1);
-    seed(list);
-    sim.faults.inject({ kind: 'throttle', count: 1 });
-    const result = await provider().reboot(call(list, { dryRun: true }));
-    expect(result.outcomes).toEqual([{ id: list[0], status: 'checked', detail: 'would reboot (ACTIVE)' }]);
-    expect(gets().map((r) => r.status)).toEqual([429, 200]);
-    expect(sim.fleet.totalReboots()).toBe(0);
   });
 });
 
