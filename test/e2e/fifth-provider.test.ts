@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createCatalog, defaultCatalog } from '../../src/providers/catalog.js';
 import type { ProviderDescriptor, ProviderTuning } from '../../src/providers/descriptor.js';
-import type { BatchResult, InstanceOutcome, Provider, ProviderInfo, RebootCall } from '../../src/providers/provider.js';
+import type { BatchResult, DescribeResult, InstanceOutcome, InstanceReading, Provider, ProviderInfo, RebootCall } from '../../src/providers/provider.js';
 import { parseJsonOrUndefined } from '../../src/providers/outcomes.js';
 import { SimulatorServer, type SimulatorRequest, type SimulatorResponse } from '../../src/providers/simulator-kit.js';
 import { APPROVER_1, APPROVER_2, CHANNEL, Harness, INCIDENT, REQUESTER, hasButtons, textOf } from '../helpers/harness.js';
@@ -27,6 +27,7 @@ const info: ProviderInfo = {
   idFormat: 'vm- followed by 8 lowercase hex digits',
   exampleId: 'vm-0000abcd',
   maxBatch: 2,
+  maxDescribe: 10,
   limits: { maxConcurrent: 1, minTimeMs: 0 },
   resendSafe: false,
 };
@@ -48,42 +49,62 @@ const RebootAnswer = z.object({
   results: z.array(z.object({ id: z.string(), ok: z.boolean(), code: z.string().optional(), message: z.string().optional() })),
 });
 
+const DescribeAnswer = z.object({ instances: z.array(z.object({ id: z.string(), name: z.string(), state: z.enum(['running', 'stopping', 'starting', 'stopped']) })) });
+
 function createNimbusProvider(credentials: NimbusCredentials, tuning: ProviderTuning): Provider {
+  /** One signed POST; the answer's text, or why there is none. */
+  async function send(path: string, body: string): Promise<{ text: string } | { error: string }> {
+    try {
+      const res = await fetch(`${credentials.endpoint}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-nimbus-key': credentials.keyId,
+          'x-nimbus-signature': signature(credentials.secret, 'POST', path, body),
+          ...(credentials.tenant ? { 'x-nimbus-tenant': credentials.tenant } : {}),
+        },
+        body,
+        signal: AbortSignal.timeout(tuning.timeoutMs),
+      });
+      const text = await res.text();
+      return res.ok ? { text } : { error: `HTTP ${res.status}: ${text}` };
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
+    }
+  }
   return {
     info,
     async reboot(call: RebootCall): Promise<BatchResult> {
-      const body = JSON.stringify({ region: call.region, ids: call.ids, force: call.force, dryRun: call.dryRun });
       const unknown = (reason: string): BatchResult => ({ outcomes: call.ids.map((id) => ({ id, status: 'unknown', reason })) });
-      let text: string;
-      try {
-        const res = await fetch(`${credentials.endpoint}/reboot`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'x-nimbus-key': credentials.keyId,
-            'x-nimbus-signature': signature(credentials.secret, 'POST', '/reboot', body),
-            ...(credentials.tenant ? { 'x-nimbus-tenant': credentials.tenant } : {}),
-          },
-          body,
-          signal: AbortSignal.timeout(tuning.timeoutMs),
-        });
-        text = await res.text();
-        if (!res.ok) return unknown(`HTTP ${res.status}: ${text}`);
-      } catch (err) {
-        return unknown(err instanceof Error ? err.message : String(err));
-      }
-      const answer = RebootAnswer.safeParse(parseJsonOrUndefined(text));
+      const sent = await send('/reboot', JSON.stringify({ region: call.region, ids: call.ids, force: call.force }));
+      if ('error' in sent) return unknown(sent.error);
+      const answer = RebootAnswer.safeParse(parseJsonOrUndefined(sent.text));
       if (!answer.success) return unknown('unreadable answer');
       const outcomes = answer.data.results.map((r): InstanceOutcome => {
         if (!r.ok) return { id: r.id, status: 'failed', code: r.code ?? 'Failed', message: r.message ?? '' };
-        return { id: r.id, status: call.dryRun ? 'checked' : 'succeeded' };
+        return { id: r.id, status: 'succeeded' };
       });
       return { outcomes };
+    },
+    async describe(call): Promise<DescribeResult> {
+      const sent = await send('/describe', JSON.stringify({ region: call.region, ids: call.ids }));
+      if ('error' in sent) return { kind: 'error', code: 'ReadFailed', message: sent.error, throttled: false };
+      const answer = DescribeAnswer.safeParse(parseJsonOrUndefined(sent.text));
+      if (!answer.success) return { kind: 'error', code: 'Unreadable', message: 'unreadable answer', throttled: false };
+      const known = new Map(answer.data.instances.map((i) => [i.id, i]));
+      const readings = call.ids.map((id): InstanceReading => {
+        const i = known.get(id);
+        if (!i) return { id, found: false };
+        const phase = i.state === 'running' ? 'running' : i.state === 'stopped' ? 'stopped' : 'transitioning';
+        return { id, found: true, name: i.name, phase, rawStatus: i.state, rebooting: phase === 'transitioning' };
+      });
+      return { kind: 'read', readings };
     },
   };
 }
 
-const RebootBody = z.object({ region: z.string(), ids: z.array(z.string()), force: z.boolean(), dryRun: z.boolean() });
+const RebootBody = z.object({ region: z.string(), ids: z.array(z.string()), force: z.boolean() });
+const DescribeBody = z.object({ region: z.string(), ids: z.array(z.string()) });
 
 class NimbusSimulator extends SimulatorServer {
   constructor(
@@ -95,21 +116,30 @@ class NimbusSimulator extends SimulatorServer {
   }
 
   protected handle(req: SimulatorRequest): SimulatorResponse {
-    if (req.method !== 'POST' || req.path !== '/reboot') return { status: 404, body: { error: 'NotFound' } };
+    if (req.method !== 'POST' || (req.path !== '/reboot' && req.path !== '/describe')) return { status: 404, body: { error: 'NotFound' } };
     const secret = this.keys[req.headers['x-nimbus-key'] ?? ''];
     if (secret === undefined) return { status: 401, body: { error: 'UnknownKey' } };
     const expected = Buffer.from(signature(secret, req.method, req.path, req.body));
     const given = Buffer.from(req.headers['x-nimbus-signature'] ?? '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { status: 403, body: { error: 'BadSignature' } };
     if (this.tenant !== undefined && req.headers['x-nimbus-tenant'] !== this.tenant) return { status: 403, body: { error: 'WrongTenant' } };
+    if (req.path === '/describe') {
+      const read = DescribeBody.safeParse(JSON.parse(req.body));
+      if (!read.success) return { status: 400, body: { error: 'BadRequest' } };
+      const instances = read.data.ids.flatMap((id) => {
+        const i = this.fleet.get(read.data.region, id);
+        return i ? [{ id, name: i.name, state: i.state }] : [];
+      });
+      return { status: 200, body: { instances } };
+    }
     const parsed = RebootBody.safeParse(JSON.parse(req.body));
     if (!parsed.success) return { status: 400, body: { error: 'BadRequest' } };
-    const { region, ids, force, dryRun } = parsed.data;
+    const { region, ids, force } = parsed.data;
     const results = ids.map((id) => {
       const instance = this.fleet.get(region, id);
       if (!instance) return { id, ok: false, code: 'NotFound', message: `no ${id} in ${region}` };
       if (instance.state !== 'running') return { id, ok: false, code: 'NotRunning', message: `${id} is ${instance.state}` };
-      if (!dryRun) this.fleet.reboot(instance, force);
+      this.fleet.reboot(instance, force);
       return { id, ok: true };
     });
     return { status: 200, body: { results } };
@@ -231,7 +261,7 @@ describe('a fifth provider, from its descriptor alone', () => {
     const everything = JSON.stringify([h.slack.calls, h.slack.responses]);
     expect(everything).not.toContain(h.sims.env.NIMBUS_SECRET);
 
-    const body = JSON.stringify({ region: 'nb-east-1', ids: [A], force: false, dryRun: false });
+    const body = JSON.stringify({ region: 'nb-east-1', ids: [A], force: false });
     const forged = await fetch(`${h.sims.env.NIMBUS_ENDPOINT}/reboot`, {
       method: 'POST',
       headers: { 'x-nimbus-key': 'NIMBUSLOCAL', 'x-nimbus-signature': signature('not-the-secret', 'POST', '/reboot', body), 'x-nimbus-tenant': TENANT },

@@ -93,7 +93,7 @@ describe('a running job whose provider lost its credentials across a restart', (
         const store = new SqliteStore(db);
         const job = store.jobsInState('pending')[0]!;
         store.approve(job.id, APPROVER_1, Date.now());
-        store.startRun(job.id, [[all[0]!], [all[1]!]], Date.now());
+        store.startRun(job.id, [{ wave: 0, ids: [all[0]!] }, { wave: 0, ids: [all[1]!] }], Date.now());
         store.markBatchSending(job.id, 1, Date.now());
         store.close();
       },

@@ -20,7 +20,7 @@ describe('provider-specific behaviour through the whole bot', () => {
       const store = new SqliteStore(db);
       const job = store.jobsInState('pending')[0]!;
       store.approve(job.id, APPROVER_1, Date.now());
-      store.startRun(job.id, [[id]], Date.now());
+      store.startRun(job.id, [{ wave: 0, ids: [id] }], Date.now());
       store.markBatchSending(job.id, 0, Date.now());
       store.close();
       // The request that reached the cloud just before the process died.
@@ -30,7 +30,7 @@ describe('provider-specific behaviour through the whole bot', () => {
         retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
         timeoutMs: 2000,
       });
-      await provider.reboot({ region: 'cn-beijing', ids: [id], force: false, dryRun: false, idempotencyKey: idempotencyKey(job.id, 0) });
+      await provider.reboot({ region: 'cn-beijing', ids: [id], force: false, idempotencyKey: idempotencyKey(job.id, 0) });
     });
     await h.settle();
     expect(sim.fleet.get('cn-beijing', id)?.rebootCount).toBe(1);

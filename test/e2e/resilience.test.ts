@@ -21,7 +21,7 @@ describe('crash recovery', () => {
       const store = new SqliteStore(db);
       const job = store.jobsInState('pending')[0]!;
       store.approve(job.id, APPROVER_1, Date.now());
-      store.startRun(job.id, [[a!]], Date.now());
+      store.startRun(job.id, [{ wave: 0, ids: [a!] }], Date.now());
       store.markBatchSending(job.id, 0, Date.now());
       store.close();
     });
