@@ -13,6 +13,7 @@ import {
   textOf,
   waitFor,
 } from '../helpers/harness.js';
+import { rebootCalls } from '../helpers/cloud-requests.js';
 
 const REGION = 'cn-hangzhou';
 const A = 'i-bp1aaaaaaaaaaaaaaaaa';
@@ -51,12 +52,12 @@ describe('alibaba end to end', () => {
 
     const thread = h.slack.thread(card.ts);
     const results = thread.map(textOf).join('\n');
-    expect(results).toContain(`\`${A}\` rebooting`);
-    expect(results).toContain(`\`${B}\` rebooting`);
+    expect(results).toContain(`\`${A}\` back up, running`);
+    expect(results).toContain(`\`${B}\` back up, running`);
     // Two instances, one coalesced result message, one broadcast summary.
     const summary = thread.filter((m) => m.replyBroadcast);
     expect(summary).toHaveLength(1);
-    expect(textOf(summary[0]!)).toContain('2 rebooted');
+    expect(textOf(summary[0]!)).toContain('2 verified');
 
     const finalCard = h.slack.message(CHANNEL, card.ts)!;
     expect(hasButtons(finalCard)).toBe(false);
@@ -71,7 +72,7 @@ describe('alibaba end to end', () => {
     expect(h.slack.violations).toEqual([]);
 
     const events = h.bot.store.auditTrail(h.bot.store.jobsInState('completed')[0]!.id).map((e) => e.event);
-    expect(events).toEqual(['requested', 'approval', 'approved', 'started', 'batch sent', 'outcome', 'outcome', 'completed']);
+    expect(events).toEqual(['requested', 'preflight', 'approval', 'approved', 'started', 'batch sent', 'verifying', 'outcome', 'outcome', 'completed']);
   });
 
   it('deny rewrites the card and reboots nothing', async () => {
@@ -82,7 +83,7 @@ describe('alibaba end to end', () => {
     expect(hasButtons(after)).toBe(false);
     expect(textOf(after)).toContain(`Denied by <@${APPROVER_2}>`);
     expect(fleet.totalReboots()).toBe(0);
-    expect(sim.requests).toHaveLength(0);
+    expect(rebootCalls('alibaba', sim.requests)).toHaveLength(0);
     // A late approve changes nothing.
     const late = await h.driver.click(APPROVER_1, CHANNEL, card.ts, 'reboot_approve', h.bot.store.jobsInState('denied')[0]!.id);
     await h.settle();
@@ -102,11 +103,13 @@ describe('alibaba end to end', () => {
 
   it('a non-approver is refused; a member of an approver user group may approve', async () => {
     const { card } = await h.request(`alibaba ${REGION} ${A}`);
+    await h.settle();
+    const updates = h.slack.message(CHANNEL, card.ts)!.updates;
     const res = await h.driver.clickButton(STRANGER, card, 'reboot_approve');
     await h.settle();
     expect(await h.replyTo(res)).toContain('not allowed');
     expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
-    expect(h.slack.message(CHANNEL, card.ts)!.updates).toBe(0);
+    expect(h.slack.message(CHANNEL, card.ts)!.updates).toBe(updates);
     const deny = await h.driver.clickButton(STRANGER, card, 'reboot_deny');
     await h.settle();
     expect(await h.replyTo(deny)).toContain('not allowed');
@@ -127,7 +130,7 @@ describe('alibaba end to end', () => {
     await h.settle();
     expect(fleet.get(REGION, A)?.rebootCount).toBe(1);
     expect(fleet.get(REGION, B)?.rebootCount).toBe(1);
-    expect(sim.requests).toHaveLength(1);
+    expect(rebootCalls('alibaba', sim.requests)).toHaveLength(1);
     expect(h.slack.thread(card.ts).filter((m) => m.replyBroadcast)).toHaveLength(1);
   });
 
@@ -151,17 +154,17 @@ describe('alibaba end to end', () => {
     await h.driver.clickButton(APPROVER_2, card, 'reboot_approve');
     await h.settle();
     expect(fleet.get(REGION, A)).toMatchObject({ rebootCount: 1, lastForce: true });
-    expect(sim.requests[0]?.query).toContain('ForceReboot=true');
+    expect(rebootCalls('alibaba', sim.requests)[0]?.query).toContain('ForceReboot=true');
   });
 
   it('throttling is retried and the reboot still happens once', async () => {
-    sim.faults.inject({ kind: 'throttle', count: 2 });
     const { card } = await h.request(`alibaba ${REGION} ${A}`);
+    sim.faults.inject({ kind: 'throttle', count: 2 });
     await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
     await h.settle();
-    expect(sim.requests.map((r) => r.status)).toEqual([400, 400, 200]);
+    expect(rebootCalls('alibaba', sim.requests).map((r) => r.status)).toEqual([400, 400, 200]);
     expect(fleet.get(REGION, A)?.rebootCount).toBe(1);
-    expect(h.slack.thread(card.ts).map(textOf).join('\n')).toContain(`\`${A}\` rebooting`);
+    expect(h.slack.thread(card.ts).map(textOf).join('\n')).toContain(`\`${A}\` back up, running`);
   });
 
   it('a partial failure is reported per instance', async () => {
@@ -171,21 +174,27 @@ describe('alibaba end to end', () => {
     await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
     await h.settle();
     const thread = h.slack.thread(card.ts).map(textOf).join('\n');
-    expect(thread).toContain(`\`${A}\` rebooting`);
+    expect(thread).toContain(`\`${A}\` back up, running`);
     expect(thread).toMatch(new RegExp(`\`${C}\` \\*IncorrectInstanceStatus\\*`));
     expect(thread).toMatch(new RegExp(`\`${missing}\` \\*InvalidInstanceId.NotFound\\*`));
-    expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('1 rebooted · 2 failed');
+    expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('1 verified · 0 running, unconfirmed · 0 not back · 2 failed');
     const summary = h.slack.thread(card.ts).find((m) => m.replyBroadcast)!;
     expect(textOf(summary)).toContain(':warning:');
   });
 
-  it('--dry-run checks and reboots nothing', async () => {
+  it('--dry-run needs no approval, only reads, and adds the cloud’s own permission check', async () => {
     const { card } = await h.request(`alibaba ${REGION} ${A} --dry-run`);
-    await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
+    expect(hasButtons(card)).toBe(false);
     await h.settle();
     expect(fleet.totalReboots()).toBe(0);
-    expect(sim.requests[0]?.query).toContain('DryRun=true');
-    expect(h.slack.thread(card.ts).map(textOf).join('\n')).toContain(`\`${A}\` would reboot`);
+    expect(rebootCalls('alibaba', sim.requests)).toEqual([]);
+    const actions = sim.requests.map((r) => `${r.headers['x-acs-action'] ?? ''}${new URLSearchParams(r.query).get('DryRun') === 'true' ? ' DryRun' : ''}`);
+    expect(actions).toEqual(['DescribeInstances', 'RebootInstances DryRun']);
+    // Its permission check runs with the default AllTogether: SuccessFirst would answer DRYRUN.SUCCESS for everything.
+    expect(sim.requests[1]?.query).not.toContain('BatchOptimization');
+    const thread = h.slack.thread(card.ts).map(textOf).join('\n');
+    expect(thread).toContain(`\`${A}\` would reboot`);
+    expect(thread).toContain('Permission check');
   });
 
   it('a pending request survives a restart and its buttons still work', async () => {
@@ -224,7 +233,7 @@ describe('alibaba expiry', () => {
       await h.settle();
       expect(await h.replyTo(late)).toContain('expired');
       expect(h.sims.sims.alibaba!.fleet.totalReboots()).toBe(0);
-      expect(h.bot.store.auditTrail(jobId).map((e) => e.event)).toEqual(['requested', 'expired']);
+      expect(h.bot.store.auditTrail(jobId).map((e) => e.event)).toEqual(['requested', 'preflight', 'expired']);
     } finally {
       await h.stop();
     }

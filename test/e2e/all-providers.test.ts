@@ -44,13 +44,13 @@ describe.each(CASES)('$provider end to end', ({ provider, alias, region, ids }) 
     expect(fleet().get(region, a)?.rebootCount).toBe(1);
     expect(fleet().get(region, stopped)?.rebootCount).toBe(0);
     const thread = h.slack.thread(card.ts).map(textOf).join('\n');
-    expect(thread).toContain(`\`${a}\` rebooting`);
+    expect(thread).toContain(`\`${a}\` back up, running`);
     expect(thread).toMatch(new RegExp(`:x: \`${stopped}\` \\*[A-Za-z.0-9]+\\*`));
     expect(h.slack.thread(card.ts).filter((m) => m.replyBroadcast)).toHaveLength(1);
     const final = h.slack.message(CHANNEL, card.ts)!;
     expect(hasButtons(final)).toBe(false);
-    expect(textOf(final)).toContain('1 rebooted · 1 failed');
-    expect(h.slack.topLevel(INCIDENT).map(textOf).join('\n')).toContain('completed: 1 rebooted · 1 failed');
+    expect(textOf(final)).toContain('1 verified · 0 running, unconfirmed · 0 not back · 1 failed');
+    expect(h.slack.topLevel(INCIDENT).map(textOf).join('\n')).toContain('completed: 1 verified · 0 running, unconfirmed · 0 not back · 1 failed');
     expect(h.slack.violations).toEqual([]);
   });
 

@@ -221,11 +221,11 @@ describe('a fifth provider, from its descriptor alone', () => {
     expect(sim.requests.every((r) => r.headers['x-nimbus-tenant'] === TENANT)).toBe(true);
 
     const thread = h.slack.thread(card.ts).map(textOf).join('\n');
-    for (const id of [A, B, C]) expect(thread).toContain(`\`${id}\` rebooting`);
+    for (const id of [A, B, C]) expect(thread).toContain(`\`${id}\` back up, running`);
     expect(thread).toContain(`\`${STOPPED}\` *NotRunning*`);
     const final = h.slack.message(CHANNEL, card.ts)!;
     expect(hasButtons(final)).toBe(false);
-    expect(textOf(final)).toContain('3 rebooted · 1 failed');
+    expect(textOf(final)).toContain('3 verified · 0 running, unconfirmed · 0 not back · 1 failed');
     expect(h.slack.topLevel(INCIDENT).map(textOf).join('\n')).toContain('on Nimbus Compute nb-east-1 completed');
     expect(h.slack.violations).toEqual([]);
   });

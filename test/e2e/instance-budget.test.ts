@@ -27,7 +27,7 @@ describe('batches are planned within the per-minute instance budget', () => {
     await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
     await h.settle();
     expect(h.sims.sims.huawei!.fleet.totalReboots()).toBe(count);
-    expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain(`${count} rebooted`);
+    expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain(`${count} verified`);
     const posts = h.sims.sims.huawei!.requests.filter((r) => r.method === 'POST');
     return posts.map((r) => (JSON.parse(r.body) as { reboot: { servers: unknown[] } }).reboot.servers.length);
   }

@@ -37,7 +37,7 @@ describe('provider-specific behaviour through the whole bot', () => {
     const tokens = sim.requests.map((r) => new URLSearchParams(r.query).get('ClientToken'));
     expect(tokens).toHaveLength(2);
     expect(tokens[0]).toBe(tokens[1]);
-    expect(h.slack.thread(card.ts).map(textOf).join('\n')).toContain(`\`${id}\` rebooting`);
+    expect(h.slack.thread(card.ts).map(textOf).join('\n')).toContain(`\`${id}\` back up, running`);
   });
 
   it('huawei: the async job is polled and its progress is posted in the thread', async () => {
@@ -50,7 +50,7 @@ describe('provider-specific behaviour through the whole bot', () => {
     const thread = h.slack.thread(card.ts).map(textOf).join('\n');
     expect(thread).toMatch(/Huawei Cloud ECS accepted job `[0-9a-f]+` for 6 instances/);
     expect(thread).toMatch(/Huawei Cloud ECS job `[0-9a-f]+`: \d\/6 servers done/);
-    expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('6 rebooted');
+    expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('6 verified');
     expect(h.sims.sims.huawei!.fleet.totalReboots()).toBe(6);
   });
 });

@@ -70,7 +70,7 @@ describe('slack pacing and limits', () => {
     const replies = h.slack.thread(card.ts).filter((m) => !m.replyBroadcast);
     expect(replies).toHaveLength(20);
     expect(h.slack.violations).toEqual([]);
-    expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('500 rebooted');
+    expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('500 verified');
   });
 
   it('keeps to the per-channel pace: no write lands inside the workspace rate limit', async () => {

@@ -157,6 +157,9 @@ export class Harness {
     const res = await this.driver.command(user, CHANNEL, text);
     if (res.status !== 200) throw new Error(`command answered HTTP ${res.status}`);
     const card = await waitFor(() => (this.cards().length > before ? this.cards().at(-1) : undefined), 'request card');
+    // Pre-flight's card update (and a dry run's whole run) lands before the test goes on, so what it asserts next
+    // does not race the reads.
+    await this.settle();
     return { reply: res.body, card };
   }
 
