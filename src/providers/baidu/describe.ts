@@ -121,6 +121,21 @@ const PHASES: Readonly<Record<string, { phase: InstancePhase; rebooting: boolean
  */
 const GONE: ReadonlySet<string> = new Set(['Deleted', 'Recycled', 'Expired']);
 
+export function listBody(ids: readonly string[]): string {
+  return JSON.stringify({ instanceIds: ids });
+}
+
+/** One page of listByInstanceId, as sent (and signed): the query names marker and maxKeys, the body the ids. */
+export function listRequest(origin: string, body: string, marker?: string): UnsignedRequest {
+  const query: QueryPair[] = marker === undefined ? [['maxKeys', String(MAX_KEYS)]] : [['marker', marker], ['maxKeys', String(MAX_KEYS)]];
+  return { method: 'POST', origin, path: LIST_PATH, query, headers: { 'content-type': CONTENT_TYPE }, body };
+}
+
+/** The detail read of one instance, bodiless: the signer signs host and x-bce-date only. */
+export function detailRequest(origin: string, id: string): UnsignedRequest {
+  return { method: 'GET', origin, path: `/v2/instance/${rfc3986(id)}`, query: [], headers: {} };
+}
+
 export function readingOf(model: InstanceModel): InstanceReading {
   if (GONE.has(model.status)) return { id: model.id, found: false, rawStatus: model.status };
   // Error, and any status this table does not know, is 'other': a reboot would most likely be refused.
@@ -146,14 +161,13 @@ export async function describeInstances(ids: readonly string[], deps: DescribeDe
 
 /** All pages of listByInstanceId, or 'fallback' when BCC refuses the batch read as such. */
 async function readBatch(ids: readonly string[], deps: DescribeDeps): Promise<DescribeResult | 'fallback'> {
-  const body = JSON.stringify({ instanceIds: ids });
+  const body = listBody(ids);
   const models = new Map<string, InstanceModel>();
   let serverTime: number | undefined;
   let marker: string | undefined;
   // Each truncated page holds at least one of the ids, so more pages than ids means BCC's paging is broken.
   for (let page = 1; ; page++) {
-    const query: QueryPair[] = marker === undefined ? [['maxKeys', String(MAX_KEYS)]] : [['marker', marker], ['maxKeys', String(MAX_KEYS)]];
-    const read = await readOnce(deps, { method: 'POST', origin: deps.origin, path: LIST_PATH, query, headers: { 'content-type': CONTENT_TYPE }, body }, ListInstancesResult);
+    const read = await readOnce(deps, listRequest(deps.origin, body, marker), ListInstancesResult);
     if (read.kind === 'error') return read;
     if (read.kind === 'refused') return page === 1 && batchUnavailable(read) ? 'fallback' : refusalError(read);
     serverTime ??= read.serverTime;
@@ -211,7 +225,7 @@ async function readEach(ids: readonly string[], deps: DescribeDeps): Promise<Des
 }
 
 async function readOne(id: string, deps: DescribeDeps): Promise<{ reading: InstanceReading; serverTime: number | undefined } | ReadFailure> {
-  const read = await readOnce(deps, { method: 'GET', origin: deps.origin, path: `/v2/instance/${rfc3986(id)}`, query: [], headers: {} }, InstanceDetail);
+  const read = await readOnce(deps, detailRequest(deps.origin, id), InstanceDetail);
   if (read.kind === 'error') return read;
   if (read.kind === 'refused') return isNotFound(read) ? { reading: { id, found: false }, serverTime: undefined } : refusalError(read);
   if (read.data.instance.id !== id) {
