@@ -1,47 +1,30 @@
 /**
- * Baidu AI Cloud BCC reboot client: one documented call per instance, `PUT /v2/instance/{id}?reboot`
+ * Baidu AI Cloud BCC client. Reboot: one documented call per instance, `PUT /v2/instance/{id}?reboot`
  * (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en); the batch endpoint known only from bce-sdk-go
  * (services/bcc/api/instance.go, BatchRebootInstance) is deliberately not used. BCC has no idempotency token, so
  * under the guard's resend rule (guard.ts) a reboot whose answer was lost, failed with a 5xx or cannot be read is
- * reported as 'unknown', never resent.
- * Dry run has no native form: it reads the instance (`GET /v2/instance/{id}`) and predicts the answer.
+ * reported as 'unknown', never resent. BCC has no server-side dry run: the runner reads state with `describe`
+ * (describe.ts) instead.
  */
 import { errorMessage } from '../../errors.js';
 import { z } from 'zod';
-import { guardProvider, resendVerdict, type CallScope, type ResendAnswer, type ResendEvidence } from '../guard.js';
-import { retryAfterMs, sendHttp, TransportError, type HttpResponse } from '../http.js';
+import { guardProvider, resendVerdict, type CallScope, type GuardedCalls, type ResendAnswer, type ResendEvidence } from '../guard.js';
+import { retryAfterMs, sendHttp, serverTimeOf, TransportError, type HttpResponse } from '../http.js';
 import { failAll, failedOutcome, parseJsonOrUndefined, unknownOutcome } from '../outcomes.js';
-import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
+import type { BatchResult, ClientOptions, DescribeCall, DescribeResult, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { realSleep, withRetries, type AttemptResult } from '../retry.js';
 import { rfc3986, type RequestSigner } from '../signing.js';
+import { describeInstances } from './describe.js';
 import { baiduInfo } from './info.js';
 import { createBaiduSigner } from './signer.js';
+import { baiduEndpoint, CONTENT_TYPE, ErrorBody, requestIdOf, truncate } from './wire.js';
+
+export { baiduEndpoint } from './wire.js';
 
 export interface BaiduCredentials {
   accessKeyId: string;
   secretAccessKey: string;
 }
-
-// Region codes are short (bj, gz, fwh…); anything else could smuggle a different host into the URL.
-const REGION = /^[a-z][a-z0-9-]{0,31}$/;
-
-/** Base URL for a region: https://bcc.<region>.baidubce.com, or the override's scheme, host and port. */
-export function baiduEndpoint(region: string, override?: string): string {
-  if (override !== undefined && override !== '') return new URL(override).origin;
-  if (!REGION.test(region)) throw new Error(`invalid Baidu region "${region}"`);
-  return `https://bcc.${region}.baidubce.com`;
-}
-
-const CONTENT_TYPE = 'application/json;charset=utf-8';
-const FORBIDDEN = 'Instance.RebootInstanceOperationForbidden';
-const MAX_MESSAGE = 500;
-
-const ErrorBody = z.object({
-  requestId: z.string().optional(),
-  code: z.string().min(1),
-  message: z.string().optional(),
-});
-type ErrorBody = z.infer<typeof ErrorBody>;
 
 // The reboot page promises an empty body; bce-sdk-go (services/bcc/api/model.go) parses this optional shape, so accept it too.
 const RebootAccepted = z.object({
@@ -49,20 +32,22 @@ const RebootAccepted = z.object({
   failedInstanceIdList: z.array(z.string()).optional(),
 });
 
-const InstanceDetail = z.object({
-  instance: z.object({ id: z.string(), status: z.string().min(1), name: z.string().optional() }),
-});
-
 type Verdict = AttemptResult<InstanceOutcome>;
-type Method = 'GET' | 'PUT';
 
-/** An unsettled answer as evidence for the guard's resend rule: the status read changes nothing, the PUT has no token. */
-function evidence(answer: ResendAnswer, method: Method): ResendEvidence {
-  return { answer, changesNothing: method === 'GET', resendSafe: baiduInfo.resendSafe };
+/** An unsettled answer to the reboot PUT as evidence for the guard's resend rule: it changes state and has no token. */
+function evidence(answer: ResendAnswer): ResendEvidence {
+  return { answer, changesNothing: false, resendSafe: baiduInfo.resendSafe };
 }
 
 export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): Provider {
+  return guardProvider(baiduInfo, baiduCalls(options), { secrets: [options.credentials.secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+}
+
+/** The client's own calls, before the guard wraps them (exported so tests can see what the client itself returns). */
+export function baiduCalls(options: ClientOptions<BaiduCredentials>): GuardedCalls {
   const sleep = options.sleep ?? realSleep;
+  const signerFor = (scope: CallScope): RequestSigner =>
+    scope.track(createBaiduSigner({ credentials: options.credentials, ...(options.now ? { now: options.now } : {}) }));
 
   async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
     let origin: string;
@@ -72,64 +57,63 @@ export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): P
       const message = errorMessage(err);
       return { outcomes: failAll(call.ids, 'InvalidEndpoint', message) };
     }
-    const signer = scope.track(createBaiduSigner({ credentials: options.credentials, ...(options.now ? { now: options.now } : {}) }));
-    // The guard hands over at most baiduInfo.maxBatch (1) ids: one PUT or GET each.
-    const outcomes = await Promise.all(
-      call.ids.map((id) => (call.dryRun ? checkOne(signer, origin, id) : rebootOne(signer, origin, id, call.force))),
-    );
-    return { outcomes };
+    const signer = signerFor(scope);
+    // The guard hands over at most baiduInfo.maxBatch (1) ids: one PUT each.
+    const results = await Promise.all(call.ids.map((id) => rebootOne(signer, origin, id, call.force)));
+    const outcomes = results.map((r) => r.outcome);
+    // The cloud's clock when it accepted: with one id per call there is at most one accepting answer.
+    const serverTime = results.find((r) => r.acceptedAt !== undefined)?.acceptedAt;
+    return serverTime === undefined ? { outcomes } : { outcomes, serverTime };
   }
 
-  function rebootOne(signer: RequestSigner, origin: string, id: string, force: boolean): Promise<InstanceOutcome> {
-    const body = JSON.stringify({ forceStop: force });
-    return runAttempts(signer, id, 'PUT', origin, body, (res) => rebootVerdict(id, res));
-  }
-
-  function checkOne(signer: RequestSigner, origin: string, id: string): Promise<InstanceOutcome> {
-    return runAttempts(signer, id, 'GET', origin, undefined, (res) => checkVerdict(id, res));
+  async function describe(call: DescribeCall, scope: CallScope): Promise<DescribeResult> {
+    let origin: string;
+    try {
+      origin = baiduEndpoint(call.region, options.endpoint);
+    } catch (err) {
+      return { kind: 'error', code: 'InvalidEndpoint', message: errorMessage(err), throttled: false };
+    }
+    return describeInstances(call.ids, { signer: signerFor(scope), origin, retry: options.retry, timeoutMs: options.timeoutMs, sleep });
   }
 
   /** Signs every attempt afresh: a new timestamp, so a RequestExpired retry can succeed. */
-  async function runAttempts(
-    signer: RequestSigner,
-    id: string,
-    method: Method,
-    origin: string,
-    body: string | undefined,
-    judge: (res: HttpResponse) => Verdict,
-  ): Promise<InstanceOutcome> {
+  async function rebootOne(signer: RequestSigner, origin: string, id: string, force: boolean): Promise<{ outcome: InstanceOutcome; acceptedAt?: number }> {
+    const body = JSON.stringify({ forceStop: force });
     let expiredRetried = false;
-    return withRetries<InstanceOutcome>(
+    let acceptedAt: number | undefined;
+    const outcome = await withRetries<InstanceOutcome>(
       async () => {
         const signed = signer.sign({
-          method,
+          method: 'PUT',
           origin,
           path: `/v2/instance/${rfc3986(id)}`,
-          query: method === 'PUT' ? [['reboot', '']] : [],
-          headers: body === undefined ? {} : { 'content-type': CONTENT_TYPE },
-          ...(body === undefined ? {} : { body }),
+          query: [['reboot', '']],
+          headers: { 'content-type': CONTENT_TYPE },
+          body,
         });
         let res: HttpResponse;
         try {
           res = await sendHttp({ ...signed, timeoutMs: options.timeoutMs });
         } catch (err) {
-          return transportVerdict(id, method, err);
+          return transportVerdict(id, err);
         }
-        const verdict = judge(res);
+        const verdict = rebootVerdict(id, res);
+        if ('final' in verdict && verdict.final.status === 'succeeded') acceptedAt = serverTimeOf(res.headers);
         // RequestExpired gets one retry (bce-sdk-go bce/retry.go retries it too): a fresh timestamp cures a slow
         // queue, while a wrong clock fails again at once instead of burning the whole policy.
         if ('final' in verdict && isCode(verdict.final, 'RequestExpired') && !expiredRetried) {
           expiredRetried = true;
-          return resendVerdict(evidence('unauthenticated', method), verdict.final);
+          return resendVerdict(evidence('unauthenticated'), verdict.final);
         }
         return verdict;
       },
       options.retry,
       sleep,
     );
+    return acceptedAt === undefined ? { outcome } : { outcome, acceptedAt };
   }
 
-  return guardProvider(baiduInfo, { reboot }, { secrets: [options.credentials.secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+  return { reboot, describe };
 }
 
 /**
@@ -144,7 +128,7 @@ function rebootVerdict(id: string, res: HttpResponse): Verdict {
     if (res.status !== 200 || !parsed.success) {
       const ref = requestIdOf(res);
       return resendVerdict(
-        evidence('ambiguous', 'PUT'),
+        evidence('ambiguous'),
         unknownOutcome(
           id,
           `UnexpectedResponse: HTTP ${res.status} with a body BCC does not document${ref ? ` (request ${ref})` : ''}; the instance may or may not be rebooting — check it in the console`,
@@ -156,19 +140,7 @@ function rebootVerdict(id: string, res: HttpResponse): Verdict {
     }
     return { final: { id, status: 'succeeded', detail: 'Running → Starting' } };
   }
-  return errorVerdict(id, res, 'PUT');
-}
-
-/** Dry run: a real reboot needs Running, anything else would get the 409 below. */
-function checkVerdict(id: string, res: HttpResponse): Verdict {
-  if (res.status === 200) {
-    const parsed = InstanceDetail.safeParse(parseJsonOrUndefined(res.text));
-    if (!parsed.success || parsed.data.instance.id !== id) return { final: unexpected(id, res) };
-    const status = parsed.data.instance.status;
-    if (status === 'Running') return { final: { id, status: 'checked', detail: 'would reboot (Running)' } };
-    return { final: failedOutcome(id, FORBIDDEN, `instance is ${status}; a real run would be refused`, requestIdOf(res)) };
-  }
-  return errorVerdict(id, res, 'GET');
+  return errorVerdict(id, res);
 }
 
 /**
@@ -176,34 +148,29 @@ function checkVerdict(id: string, res: HttpResponse): Verdict {
  * the throttle signal (RFC 6585 §4; UNCONFIRMED for BCC). A 5xx does not prove BCC did nothing, even with a BCC
  * body: InternalError is "an internal error, please try again" (same page), which says nothing of the reboot, and
  * the PUT carries no token that would make a resend harmless (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en).
- * bce-sdk-go bce/retry.go resends 500/502/503 all the same; the resend rule does not, so for the PUT a 5xx is
- * 'unknown', while a status read changes nothing and is asked again.
+ * bce-sdk-go bce/retry.go resends 500/502/503 all the same; the resend rule does not, so a 5xx is 'unknown'.
  */
-function errorVerdict(id: string, res: HttpResponse, method: Method): Verdict {
+function errorVerdict(id: string, res: HttpResponse): Verdict {
   const parsed = ErrorBody.safeParse(parseJsonOrUndefined(res.text));
   const body = parsed.success ? parsed.data : undefined;
-  if (res.status === 429) return resendVerdict(evidence('throttled', method), failed(id, res, body, 'TooManyRequests'), retryAfterMs(res.headers));
+  if (res.status === 429) return resendVerdict(evidence('throttled'), failed(id, res, body, 'TooManyRequests'), retryAfterMs(res.headers));
   if (res.status >= 500) {
-    if (method === 'GET') return resendVerdict(evidence('ambiguous', method), failed(id, res, body, `HTTP${res.status}`), retryAfterMs(res.headers));
     const ref = requestIdOf(res, body?.requestId);
     const said = body
       ? `BCC answered HTTP ${res.status} ${body.code} (${truncate(body.message || 'no message')}${ref ? `, request ${ref}` : ''})`
       : `HTTP ${res.status} without a BCC error body`;
-    return resendVerdict(evidence('ambiguous', method), unknownOutcome(id, `${said}; the instance may or may not be rebooting — check it in the console`));
+    return resendVerdict(evidence('ambiguous'), unknownOutcome(id, `${said}; the instance may or may not be rebooting — check it in the console`));
   }
   if (res.status >= 400 && body) return { final: failed(id, res, body, body.code) };
-  return { final: unexpected(id, res) };
+  return { final: failedOutcome(id, 'UnexpectedResponse', `HTTP ${res.status} with a response body BCC does not document`, requestIdOf(res)) };
 }
 
-function transportVerdict(id: string, method: Method, err: unknown): Verdict {
+function transportVerdict(id: string, err: unknown): Verdict {
   // Not a network failure but a bug: the guard reports it unknown, as it may come after the request left.
   if (!(err instanceof TransportError)) throw err;
-  if (err.phase === 'not-sent') return resendVerdict(evidence('not-sent', method), failedOutcome(id, err.code, err.message));
-  const lost =
-    method === 'GET'
-      ? failedOutcome(id, err.code, `no answer to the status check (${err.message})`)
-      : unknownOutcome(id, `request sent but no answer (network error ${err.code}); the instance may or may not be rebooting — check it in the console`);
-  return resendVerdict(evidence('ambiguous', method), lost);
+  if (err.phase === 'not-sent') return resendVerdict(evidence('not-sent'), failedOutcome(id, err.code, err.message));
+  const lost = unknownOutcome(id, `request sent but no answer (network error ${err.code}); the instance may or may not be rebooting — check it in the console`);
+  return resendVerdict(evidence('ambiguous'), lost);
 }
 
 /** A BCC error body as an outcome; without a body, `fallbackCode` and the HTTP status stand in. */
@@ -211,19 +178,6 @@ function failed(id: string, res: HttpResponse, body: ErrorBody | undefined, fall
   return failedOutcome(id, body?.code ?? fallbackCode, truncate(body?.message || `HTTP ${res.status} from BCC`), requestIdOf(res, body?.requestId));
 }
 
-function unexpected(id: string, res: HttpResponse): InstanceOutcome {
-  return failedOutcome(id, 'UnexpectedResponse', `HTTP ${res.status} with a response body BCC does not document`, requestIdOf(res));
-}
-
-/** The body's request id, else the x-bce-request-id header; an empty one counts as none. */
-function requestIdOf(res: HttpResponse, fromBody?: string): string | undefined {
-  return (fromBody ?? res.headers['x-bce-request-id']) || undefined;
-}
-
 function isCode(outcome: InstanceOutcome, code: string): boolean {
   return outcome.status === 'failed' && outcome.code === code;
-}
-
-function truncate(text: string): string {
-  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text;
 }

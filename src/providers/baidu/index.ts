@@ -27,9 +27,11 @@ export const baidu: ProviderDescriptor<Credentials> = {
     simulator: (account, options) => new BaiduSimulator({ credentials: { [account.keyId]: account.secret }, ...options }),
     env: (account, url) => ({ [VARIABLES.keyId]: account.keyId, [VARIABLES.secret]: account.secret, [VARIABLES.endpoint]: url }),
     fleet: [
-      { region: 'bj', id: 'i-YufwpQAe', state: 'running' },
-      { region: 'bj', id: 'i-Zx81kLm2', state: 'running' },
-      { region: 'bj', id: 'i-Stop0001', state: 'stopped' },
+      { region: 'bj', id: 'i-YufwpQAe', state: 'running', name: 'web-bj-01' },
+      { region: 'bj', id: 'i-Zx81kLm2', state: 'running', name: 'api-bj-02' },
+      { region: 'bj', id: 'i-Stop0001', state: 'stopped', name: 'batch-bj-stopped' },
+      // Accepts the reboot and stays Starting for ever: the verification timeout path.
+      { region: 'bj', id: 'i-NvrBack1', state: 'running', name: 'db-never-back', neverComesBack: true },
     ],
   },
 };

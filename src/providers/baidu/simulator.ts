@@ -1,11 +1,13 @@
 /**
  * A loopback stand-in for the BCC API: verifies bce-auth-v1 exactly as received, keeps instance
- * state, and answers with Baidu's error bodies `{requestId, code, message}`. It serves only the two
- * documented calls the client uses, PUT /v2/instance/{id}?reboot and GET /v2/instance/{id}.
+ * state, and answers with Baidu's error bodies `{requestId, code, message}`. It serves only the
+ * documented calls the client uses: PUT /v2/instance/{id}?reboot, GET /v2/instance/{id} and
+ * POST /v2/instance/listByInstanceId.
  */
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { parseJsonOrUndefined } from '../outcomes.js';
-import { decodeRawPath, decodeRawQuery } from '../signing.js';
+import { decodeRawPath, decodeRawQuery, isoSeconds } from '../signing.js';
 import {
   retryAfterHeaders,
   SimulatorServer,
@@ -24,18 +26,34 @@ export interface BaiduSimulatorOptions {
   deniedAccessKeys?: readonly string[];
   /** The simulator's clock, for expiry checks. */
   now?: () => Date;
+  /**
+   * How listByInstanceId treats ids it does not know, UNCONFIRMED for the real BCC: 'omit' leaves them out of
+   * the answer (default); 'refuse' answers 400 NoSuchObject for the whole call, as a BCC page words it for an
+   * instance-id-list API ("instanceId i-aaaa,i-bbbb does not exist.", https://cloud.baidu.com/theme/others/1857566-69);
+   * 'denied' refuses every batch read 403 AccessDenied, as for a key whose policy allows only the detail read.
+   */
+  batchRead?: 'omit' | 'refuse' | 'denied';
+  /** Most instances listByInstanceId returns per page whatever maxKeys asks (default 1000), to exercise paging. */
+  pageSize?: number;
 }
 
 /** How far a timestamp may run ahead of the server clock (common brief; BCE publishes no figure). */
 const MAX_FUTURE_SKEW_MS = 15 * 60 * 1000;
 const INSTANCE_PATH = /^\/v(\d+)\/instance\/([^/]+)$/;
+const LIST_BY_ID = 'listByInstanceId';
+/** listByInstanceId's maxKeys default and ceiling ("查询多个实例详情", https://cloud.baidu.com/doc/BCC/s/Kksyfijrw). */
+const MAX_KEYS = 1000;
 
 const BCC_STATUS: Record<FleetState, string> = {
   running: 'Running',
-  // The reboot page (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en): "After the API is called successfully, the instance is in the Starting status."
-  rebooting: 'Starting',
+  // The reboot page (https://intl.cloud.baidu.com/doc/BCC/s/vjwvyoa62-en): "After the API is called successfully,
+  // the instance is in the Starting status." BCC has no Rebooting, so both halves of the fleet's reboot read Starting.
+  stopping: 'Starting',
+  starting: 'Starting',
   stopped: 'Stopped',
 };
+
+const ListByIdBody = z.object({ instanceIds: z.array(z.string()) });
 
 interface BaiduError {
   status: number;
@@ -73,6 +91,8 @@ const ERRORS = {
   badUri: { status: 400, code: 'InvalidURI', message: 'Could not parse the specified URI.' },
   badVersion: { status: 404, code: 'InvalidVersion', message: 'The API version specified was invalid.' },
   badJson: { status: 400, code: 'MalformedJSON', message: 'The JSON you provided was not well-formed.' },
+  // This simulator's wording for a maxKeys or marker it cannot use; BCC documents neither refusal.
+  badParameter: { status: 400, code: 'InvalidParameter', message: 'The parameter is invalid.' },
   // UNCONFIRMED: BCC's own not-found code is not on the reboot page or in the common table; NoSuchObject is the
   // code other BCE network/compute APIs return for a missing resource, so it is the most plausible stand-in.
   notFound: {
@@ -91,12 +111,29 @@ export class BaiduSimulator extends SimulatorServer {
   private readonly credentials: ReadonlyMap<string, string>;
   private readonly denied: ReadonlySet<string>;
   private readonly now: () => Date;
+  private readonly batchRead: NonNullable<BaiduSimulatorOptions['batchRead']>;
+  private readonly pageSize: number;
+  /** BCC statuses that replace what the fleet says, for states the shared fleet has no name for (Recycled, Error…). */
+  private readonly statusOverrides = new Map<string, string>();
+  /** createTime of each instance, fixed the first time the simulator shows it (a reboot moves startedAt, not this). */
+  private readonly created = new WeakMap<SimulatedInstance, number>();
 
   constructor(options: BaiduSimulatorOptions) {
     super(options.rebootMs);
     this.credentials = new Map(Object.entries(options.credentials));
     this.denied = new Set(options.deniedAccessKeys ?? []);
     this.now = options.now ?? (() => new Date());
+    this.batchRead = options.batchRead ?? 'omit';
+    this.pageSize = options.pageSize ?? MAX_KEYS;
+  }
+
+  /**
+   * Shows `status` (any BCC InstanceStatus, e.g. Recycled, Deleted, Scaling, Error) for this instance instead of
+   * its fleet state; undefined goes back to the fleet state. Only Running may be rebooted.
+   */
+  setStatus(id: string, status: string | undefined): void {
+    if (status === undefined) this.statusOverrides.delete(id);
+    else this.statusOverrides.set(id, status);
   }
 
   /** One request as the cloud sees it: authenticate, then faults, then the API itself. */
@@ -118,17 +155,74 @@ export class BaiduSimulator extends SimulatorServer {
 
     const route = routeOf(bce);
     if ('status' in route) return errorResponse(route, requestId);
+    if (route.action === 'list') return this.listByInstanceId(bce, req.body, requestId);
     const instance = this.fleet.findById(route.id);
     if (route.action === 'describe') {
-      return instance ? ok(requestId, { instance: describe(instance) }) : errorResponse(ERRORS.notFound, requestId);
+      return instance ? ok(requestId, { instance: this.model(instance) }) : errorResponse(ERRORS.notFound, requestId);
     }
     const forceStop = parseForceStop(req.body);
     if (forceStop === undefined) return errorResponse(ERRORS.badJson, requestId);
     if (!instance) return errorResponse(ERRORS.notFound, requestId);
-    if (instance.state !== 'running') return errorResponse(ERRORS.notRunning, requestId);
+    if (this.statusOf(instance) !== 'Running') return errorResponse(ERRORS.notRunning, requestId);
     this.fleet.reboot(instance, forceStop);
     const answer = ok(requestId, '');
     return this.faults.answerAfterAct(answer, (status) => errorResponse(serverFailure(status), requestId).body) ?? answer;
+  }
+
+  /**
+   * POST /v2/instance/listByInstanceId?maxKeys=…&marker=… with {"instanceIds":[…]}: the known instances in the
+   * order asked, a page at a time; nextMarker is the id the next page starts with, absent on the last page.
+   */
+  private listByInstanceId(bce: BceRequest, body: string, requestId: string): SimulatorResponse {
+    if (this.batchRead === 'denied') return errorResponse(ERRORS.denied, requestId);
+    const parsed = ListByIdBody.safeParse(parseJsonOrUndefined(body));
+    if (!parsed.success) return errorResponse(ERRORS.badJson, requestId);
+    const maxKeysText = bce.query.find(([name]) => name === 'maxKeys')?.[1];
+    const maxKeys = maxKeysText === undefined ? MAX_KEYS : Number(maxKeysText);
+    if (!Number.isInteger(maxKeys) || maxKeys < 1 || maxKeys > MAX_KEYS) return errorResponse(ERRORS.badParameter, requestId);
+    const ids = [...new Set(parsed.data.instanceIds)];
+    const known = ids.map((id) => this.fleet.findById(id)).filter((i): i is SimulatedInstance => i !== undefined);
+    const unknown = ids.filter((id) => !this.fleet.findById(id));
+    if (this.batchRead === 'refuse' && unknown.length > 0) {
+      return errorResponse({ status: 400, code: 'NoSuchObject', message: `instanceId ${unknown.join(',')} does not exist.` }, requestId);
+    }
+    const marker = bce.query.find(([name]) => name === 'marker')?.[1];
+    const start = marker === undefined || marker === '' ? 0 : known.findIndex((i) => i.id === marker);
+    if (start === -1) return errorResponse(ERRORS.badParameter, requestId);
+    const size = Math.min(maxKeys, this.pageSize);
+    const page = known.slice(start, start + size);
+    const next = known[start + size];
+    return ok(requestId, {
+      marker: marker ?? '',
+      isTruncated: next !== undefined,
+      ...(next ? { nextMarker: next.id } : {}),
+      maxKeys,
+      instances: page.map((i) => this.model(i)),
+    });
+  }
+
+  private statusOf(instance: SimulatedInstance): string {
+    return this.statusOverrides.get(instance.id) ?? BCC_STATUS[instance.state];
+  }
+
+  /** InstanceModel (bce-sdk-go services/bcc/api/model.go), the fields of the doc example; no start or update time exists. */
+  private model(instance: SimulatedInstance): Record<string, unknown> {
+    let created = this.created.get(instance);
+    if (created === undefined) {
+      created = instance.startedAt;
+      this.created.set(instance, created);
+    }
+    return {
+      id: instance.id,
+      name: instance.name,
+      hostname: instance.name,
+      status: this.statusOf(instance),
+      repairStatus: 'normal',
+      paymentTiming: 'Postpaid',
+      // UTC to the second, as in the doc example (https://cloud.baidu.com/doc/BCC/s/sjwvyoeqr): 2023-06-13T08:07:52Z.
+      createTime: isoSeconds(new Date(created)),
+      zoneName: `cn-${instance.region}-a`,
+    };
   }
 
   private authenticate(req: SimulatorRequest, bce: BceRequest): BaiduError | undefined {
@@ -147,7 +241,7 @@ export class BaiduSimulator extends SimulatorServer {
   }
 }
 
-type Route = { action: 'reboot' | 'describe'; id: string };
+type Route = { action: 'reboot' | 'describe'; id: string } | { action: 'list' };
 
 /** Decodes the raw path and query once; the signature is recomputed from these same values. */
 function decodeRequest(req: SimulatorRequest): BceRequest | undefined {
@@ -165,6 +259,9 @@ function routeOf(bce: BceRequest): Route | BaiduError {
   // The SDK-only batch endpoint is not served: the client must use the documented per-instance call.
   if (id === 'batchAction') return ERRORS.badUri;
   const keys = bce.query.map(([name]) => name);
+  if (id === LIST_BY_ID) {
+    return bce.method === 'POST' && keys.every((k) => k === 'maxKeys' || k === 'marker') ? { action: 'list' } : ERRORS.badUri;
+  }
   if (bce.method === 'PUT' && keys.length === 1 && keys[0] === 'reboot') return { action: 'reboot', id };
   // The Go SDK adds ?isDeploySet=false to the detail read; accept it so either client works.
   if (bce.method === 'GET' && keys.every((k) => k === 'isDeploySet')) return { action: 'describe', id };
@@ -177,15 +274,6 @@ function parseForceStop(body: string): boolean | undefined {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
   const forceStop = (parsed as { forceStop?: unknown }).forceStop;
   return typeof forceStop === 'boolean' ? forceStop : undefined;
-}
-
-function describe(instance: SimulatedInstance): Record<string, unknown> {
-  return {
-    id: instance.id,
-    name: `instance-${instance.id.slice(2)}`,
-    status: BCC_STATUS[instance.state],
-    zoneName: `cn-${instance.region}-a`,
-  };
 }
 
 /** BCC's 5xx bodies: InternalError from the common error table, ServiceUnavailable for 503 (this simulator's wording). */

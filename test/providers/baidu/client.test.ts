@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { baiduEndpoint, createBaiduProvider, type BaiduCredentials } from '../../../src/providers/baidu/client.js';
+import { baiduCalls, baiduEndpoint, createBaiduProvider, type BaiduCredentials } from '../../../src/providers/baidu/client.js';
+import type { CallScope } from '../../../src/providers/guard.js';
 import { signBceRequest } from '../../../src/providers/baidu/signer.js';
 import { BaiduSimulator } from '../../../src/providers/baidu/simulator.js';
 import { sendHttp, type HttpResponse } from '../../../src/providers/http.js';
@@ -36,18 +37,19 @@ afterEach(async () => {
   await sim.stop();
 });
 
-function provider(over: Partial<ClientOptions<BaiduCredentials>> = {}) {
-  return createBaiduProvider({
-    credentials: { accessKeyId: AK, secretAccessKey: SK },
-    endpoint: url,
-    retry: POLICY,
-    timeoutMs: 2000,
-    ...over,
-  });
+function options(over: Partial<ClientOptions<BaiduCredentials>> = {}): ClientOptions<BaiduCredentials> {
+  return { credentials: { accessKeyId: AK, secretAccessKey: SK }, endpoint: url, retry: POLICY, timeoutMs: 2000, ...over };
 }
 
+function provider(over: Partial<ClientOptions<BaiduCredentials>> = {}) {
+  return createBaiduProvider(options(over));
+}
+
+/** The scope the guard would hand over, without its redaction bookkeeping. */
+const PASS_THROUGH: CallScope = { track: (signer) => signer };
+
 function call(ids: string[], extra: Partial<RebootCall> = {}): RebootCall {
-  return { region: 'bj', ids, force: false, dryRun: false, idempotencyKey: 'job1-b1', ...extra };
+  return { region: 'bj', ids, force: false, idempotencyKey: 'job1-b1', ...extra };
 }
 
 async function rebootOne(id: string, extra: Partial<RebootCall> = {}, over: Partial<ClientOptions<BaiduCredentials>> = {}) {
@@ -99,9 +101,38 @@ describe('reboot: success', () => {
     expect(req.headers.authorization).toMatch(
       new RegExp(`^bce-auth-v1/${AK}/${date}/1800/content-length;content-type;host;x-bce-date/[0-9a-f]{64}$`),
     );
-    expect(instance(RUNNING)).toMatchObject({ state: 'rebooting', rebootCount: 1, lastForce: false });
+    expect(instance(RUNNING)).toMatchObject({ state: 'stopping', rebootCount: 1, lastForce: false });
     await new Promise((r) => setTimeout(r, 150));
     expect(instance(RUNNING).state).toBe('running');
+  });
+
+  it('reports the server clock of the accepting answer (its Date header) as serverTime', async () => {
+    const stub = await stubServer(() => ({ status: 200, headers: { date: 'Wed, 02 Jan 2030 03:04:05 GMT' }, body: '' }));
+    try {
+      const result = await baiduCalls(options({ endpoint: stub.url })).reboot(call([RUNNING]), PASS_THROUGH);
+      expect(result.outcomes).toMatchObject([{ status: 'succeeded' }]);
+      expect(result.serverTime).toBe(Date.UTC(2030, 0, 2, 3, 4, 5));
+    } finally {
+      await stub.close();
+    }
+    // The simulator's own Date header (Node's http server sends it): whole seconds, now.
+    const before = Math.floor(Date.now() / 1000) * 1000;
+    const real = await baiduCalls(options()).reboot(call([RUNNING2]), PASS_THROUGH);
+    expect(real.serverTime).toBeGreaterThanOrEqual(before);
+    expect(real.serverTime).toBeLessThanOrEqual(Date.now());
+  });
+
+  // Tripwire: guard.ts on this branch (shared, not ours) rebuilds the BatchResult as {outcomes, pending} and drops
+  // serverTime; issue8's guard passes it on (3cc8bd0). Once merged this passes: drop `.fails`.
+  it.fails('serverTime survives the guard', async () => {
+    const result = await provider().reboot(call([RUNNING]));
+    expect(result.serverTime).toBeTypeOf('number');
+  });
+
+  it('gives no serverTime when nothing was accepted', async () => {
+    const result = await baiduCalls(options()).reboot(call([STOPPED]), PASS_THROUGH);
+    expect(result.outcomes).toMatchObject([{ status: 'failed', code: FORBIDDEN }]);
+    expect(result).not.toHaveProperty('serverTime');
   });
 
   it('signs exactly what an independent signer computes for the recorded request', async () => {
@@ -268,13 +299,6 @@ describe('reboot: retryable answers', () => {
     expect(delays[0]).toBeLessThanOrEqual(5);
   });
 
-  it.each([500, 502, 503])('a %i with a BCC error body on the status read is read again (a GET cannot reboot anything)', async (status) => {
-    sim.faults.inject({ kind: 'server-error', count: 2, status });
-    expect(await rebootOne(RUNNING, { dryRun: true })).toEqual({ id: RUNNING, status: 'checked', detail: 'would reboot (Running)' });
-    expect(statuses()).toEqual([status, status, 200]);
-    expect(sim.fleet.totalReboots()).toBe(0);
-  });
-
   it('connection refused (nothing sent) is retried, then failed with the network code', async () => {
     const stub = await stubServer(() => ({ status: 200, body: '' }));
     const closedUrl = stub.url;
@@ -393,59 +417,16 @@ describe('reboot: batches', () => {
   });
 });
 
-describe('dry run: GET /v2/instance/{id}, nothing rebooted', () => {
-  it('Running → checked; other states → the 409 a real run would get; unknown → NoSuchObject', async () => {
-    await rebootOne(RUNNING2); // now Starting
-    sim.requests.length = 0;
-    const outcomes = await Promise.all([RUNNING, STOPPED, RUNNING2, MISSING].map((id) => rebootOne(id, { dryRun: true })));
-    expect(outcomes[0]).toEqual({ id: RUNNING, status: 'checked', detail: 'would reboot (Running)' });
-    expect(outcomes[1]).toMatchObject({ id: STOPPED, status: 'failed', code: FORBIDDEN, message: 'instance is Stopped; a real run would be refused' });
-    expect(outcomes[2]).toMatchObject({ id: RUNNING2, status: 'failed', code: FORBIDDEN, message: 'instance is Starting; a real run would be refused' });
-    expect(outcomes[3]).toMatchObject({ id: MISSING, status: 'failed', code: 'NoSuchObject' });
-    expect(sim.requests.every((r) => r.method === 'GET' && r.query === '' && r.body === '')).toBe(true);
-    expect(sim.requests[0]!.headers.authorization).toMatch(/^bce-auth-v1\/[^/]+\/[^/]+\/1800\/host;x-bce-date\/[0-9a-f]{64}$/);
-    expect(instance(RUNNING)).toMatchObject({ state: 'running', rebootCount: 0 });
-    expect(instance(RUNNING2).rebootCount).toBe(1);
-    expect(instance(STOPPED).rebootCount).toBe(0);
-  });
-
-  it('a lost answer to the read is simply read again (GET changes nothing)', async () => {
-    sim.faults.inject({ kind: 'drop-response', count: 1 });
-    const outcome = await rebootOne(RUNNING, { dryRun: true });
-    expect(outcome).toEqual({ id: RUNNING, status: 'checked', detail: 'would reboot (Running)' });
-    expect(sim.requests.map((r) => r.method)).toEqual(['GET', 'GET']);
-    expect(sim.fleet.totalReboots()).toBe(0);
-  });
-
-  it('an undocumented 200 body: UnexpectedResponse for the read, unknown for the reboot, never a crash', async () => {
-    const stub = await stubServer((req) =>
-      req.method === 'GET' ? { status: 200, body: { instance: { id: RUNNING } } } : { status: 200, body: 'not json' },
-    );
+describe('reboot: answers BCC does not document', () => {
+  it('an unreadable 200 body on the reboot is unknown, never failed', async () => {
+    const stub = await stubServer(() => ({ status: 200, body: 'not json' }));
     try {
-      expect(await rebootOne(RUNNING, { dryRun: true }, { endpoint: stub.url })).toMatchObject({
-        status: 'failed',
-        code: 'UnexpectedResponse',
-      });
       // The reboot answered 2xx, so it may have been carried out: never 'failed'.
       expect(await rebootOne(RUNNING, {}, { endpoint: stub.url })).toMatchObject({
         status: 'unknown',
         reason: expect.stringContaining('UnexpectedResponse: HTTP 200'),
       });
       expect(stub.requests.filter((r) => r.method === 'PUT')).toHaveLength(1);
-    } finally {
-      await stub.close();
-    }
-  });
-
-  it('a bare 500 on the read is retried (a GET cannot reboot anything)', async () => {
-    const stub = await stubServer(() => ({ status: 500, body: '' }));
-    try {
-      expect(await rebootOne(RUNNING, { dryRun: true }, { endpoint: stub.url })).toMatchObject({
-        status: 'failed',
-        code: 'HTTP500',
-        message: 'HTTP 500 from BCC',
-      });
-      expect(stub.requests.map((r) => r.method)).toEqual(['GET', 'GET', 'GET', 'GET']);
     } finally {
       await stub.close();
     }
@@ -463,6 +444,12 @@ describe('dry run: GET /v2/instance/{id}, nothing rebooted', () => {
     } finally {
       await stub.close();
     }
+  });
+
+  it('the reboot sends only the PUT: no read of the instance first', async () => {
+    await rebootOne(RUNNING);
+    await rebootOne(STOPPED);
+    expect(sim.requests.map((r) => r.method)).toEqual(['PUT', 'PUT']);
   });
 });
 

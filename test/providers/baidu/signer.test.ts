@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { detailRequest, listBody, listRequest } from '../../../src/providers/baidu/describe.js';
 import { rfc3986 } from '../../../src/providers/signing.js';
 import {
   bceSignatureMatches,
@@ -335,5 +336,64 @@ describe('createBaiduSigner: the request signer the client uses (one shape for e
     const received: BceRequest = { method: 'GET', path: signed.url.pathname, query: [], headers: signed.headers };
     expect(bceSignatureMatches(received, auth, 'TEST_SK')).toBe(true);
     expect(bceSignatureMatches({ ...received, path: '/v2/instance/i-Other001' }, auth, 'TEST_SK')).toBe(false);
+  });
+});
+
+describe('cross-check with @baiducloud/sdk src/auth.js: the describe requests, exactly as the client sends them', () => {
+  const require = createRequire(import.meta.url);
+  const Auth = require('@baiducloud/sdk/src/auth.js') as new (ak: string, sk: string) => SdkAuth;
+  const signingDate = new Date('2024-01-01T00:00:00Z');
+
+  /** The SDK's Authorization for what our signer put on the wire: same method, path, query, headers. */
+  function sdkAuthorization(ak: string, sk: string, signed: ReturnType<ReturnType<typeof createBaiduSigner>['sign']>): string {
+    const { authorization: _ours, ...sent } = signed.headers;
+    return new Auth(ak, sk).generateAuthorization(
+      signed.method,
+      signed.url.pathname,
+      Object.fromEntries(signed.query),
+      sent,
+      signingDate.getTime() / 1000,
+      1800,
+      Object.keys(sent),
+    );
+  }
+
+  it('listByInstanceId, first page: POST ?maxKeys=1000 with the JSON body; content-length, content-type, host, x-bce-date signed', () => {
+    const signer = createBaiduSigner({ credentials: { accessKeyId: 'TEST_AK', secretAccessKey: 'TEST_SK' } });
+    const body = listBody(['i-5polAZSW', 'i-q490RD6t']);
+    expect(body).toBe('{"instanceIds":["i-5polAZSW","i-q490RD6t"]}');
+    const signed = signer.sign(listRequest('https://bcc.bj.baidubce.com', body), { signingDate });
+    expect(signed.url.href).toBe('https://bcc.bj.baidubce.com/v2/instance/listByInstanceId?maxKeys=1000');
+    expect(signed.body).toBe(body);
+    expect(signed.headers).toMatchObject({
+      host: 'bcc.bj.baidubce.com',
+      'content-type': 'application/json;charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-bce-date': '2024-01-01T00:00:00Z',
+    });
+    expect(signed.headers['authorization']).toMatch(/^bce-auth-v1\/TEST_AK\/2024-01-01T00:00:00Z\/1800\/content-length;content-type;host;x-bce-date\/[0-9a-f]{64}$/);
+    expect(signed.headers['authorization']).toBe(sdkAuthorization('TEST_AK', 'TEST_SK', signed));
+    // And the simulator's check accepts it, but not with another page's query.
+    const auth = parseBceAuthorization(signed.headers['authorization'] ?? '')!;
+    const received: BceRequest = { method: 'POST', path: signed.url.pathname, query: [['maxKeys', '1000']], headers: signed.headers };
+    expect(bceSignatureMatches(received, auth, 'TEST_SK')).toBe(true);
+    expect(bceSignatureMatches({ ...received, query: [['maxKeys', '1']] }, auth, 'TEST_SK')).toBe(false);
+  });
+
+  it('listByInstanceId, a later page (marker) on another host, key and body', () => {
+    const signer = createBaiduSigner({ credentials: { accessKeyId: 'A'.repeat(32), secretAccessKey: 'sk/with+chars=' } });
+    const body = listBody(['i-AbCdEfGh12', 'i-00000000', 'i-Zx81kLm2']);
+    const signed = signer.sign(listRequest('http://127.0.0.1:40123', body, 'i-00000000'), { signingDate });
+    expect(signed.url.href).toBe('http://127.0.0.1:40123/v2/instance/listByInstanceId?marker=i-00000000&maxKeys=1000');
+    expect(signed.headers['host']).toBe('127.0.0.1:40123');
+    expect(signed.headers['authorization']).toBe(sdkAuthorization('A'.repeat(32), 'sk/with+chars=', signed));
+  });
+
+  it('the detail read of the fallback: GET /v2/instance/{id}, no query, host;x-bce-date', () => {
+    const signer = createBaiduSigner({ credentials: { accessKeyId: 'TEST_AK', secretAccessKey: 'TEST_SK' } });
+    const signed = signer.sign(detailRequest('https://bcc.gz.baidubce.com', 'i-YufwpQAe'), { signingDate });
+    expect(signed.url.href).toBe('https://bcc.gz.baidubce.com/v2/instance/i-YufwpQAe');
+    expect(signed.headers['authorization']).toMatch(/\/1800\/host;x-bce-date\/[0-9a-f]{64}$/);
+    expect(signed.headers['authorization']).toBe(sdkAuthorization('TEST_AK', 'TEST_SK', signed));
   });
 });
