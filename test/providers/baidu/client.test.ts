@@ -124,7 +124,7 @@ describe('reboot: success', () => {
 
   // Tripwire: guard.ts on this branch (shared, not ours) rebuilds the BatchResult as {outcomes, pending} and drops
   // serverTime; issue8's guard passes it on (3cc8bd0). Once merged this passes: drop `.fails`.
-  it.fails('serverTime survives the guard', async () => {
+  it('serverTime survives the guard', async () => {
     const result = await provider().reboot(call([RUNNING]));
     expect(result.serverTime).toBeTypeOf('number');
   });
