@@ -217,7 +217,7 @@ describe('a fifth provider, from its descriptor alone', () => {
     for (const id of [A, B, C]) expect(sim.fleet.get('nb-east-1', id)?.rebootCount).toBe(1);
     expect(sim.fleet.get('nb-east-1', STOPPED)?.rebootCount).toBe(0);
     // Four ids at two per call; every call signed, and with the tenant from the file's `nimbus` section.
-    expect(sim.requests.map((r) => r.status)).toEqual([200, 200]);
+    expect(sim.requests.filter((r) => r.path === '/reboot').map((r) => r.status)).toEqual([200, 200]);
     expect(sim.requests.every((r) => r.headers['x-nimbus-tenant'] === TENANT)).toBe(true);
 
     const thread = h.slack.thread(card.ts).map(textOf).join('\n');
@@ -233,7 +233,7 @@ describe('a fifth provider, from its descriptor alone', () => {
   it('answers to its alias, takes --force and --dry-run, and a region from the configuration file', async () => {
     const before = sim.fleet.totalReboots();
     const dry = await h.request(`nb nb-east-1 ${A} --dry-run`);
-    await h.driver.clickButton(APPROVER_1, dry.card, 'reboot_approve');
+    expect(hasButtons(dry.card)).toBe(false);
     await h.settle();
     expect(sim.fleet.totalReboots()).toBe(before);
     expect(h.slack.thread(dry.card.ts).map(textOf).join('\n')).toContain(`\`${A}\` would reboot`);

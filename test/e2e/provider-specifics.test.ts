@@ -3,6 +3,7 @@ import { idempotencyKey } from '../../src/domain/job.js';
 import { createVolcengineProvider } from '../../src/providers/volcengine/client.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { APPROVER_1, CHANNEL, Harness, textOf } from '../helpers/harness.js';
+import { rebootCalls } from '../helpers/cloud-requests.js';
 
 describe('provider-specific behaviour through the whole bot', () => {
   let h: Harness;
@@ -34,7 +35,7 @@ describe('provider-specific behaviour through the whole bot', () => {
     });
     await h.settle();
     expect(sim.fleet.get('cn-beijing', id)?.rebootCount).toBe(1);
-    const tokens = sim.requests.map((r) => new URLSearchParams(r.query).get('ClientToken'));
+    const tokens = rebootCalls('volcengine', sim.requests).map((r) => new URLSearchParams(r.query).get('ClientToken'));
     expect(tokens).toHaveLength(2);
     expect(tokens[0]).toBe(tokens[1]);
     expect(h.slack.thread(card.ts).map(textOf).join('\n')).toContain(`\`${id}\` back up, running`);

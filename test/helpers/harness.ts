@@ -70,7 +70,7 @@ export class Harness {
   static async start(opts: HarnessOptions): Promise<Harness> {
     const sims = await startSimulators({
       providers: opts.providers,
-      rebootMs: opts.rebootMs ?? 50,
+      rebootMs: opts.rebootMs ?? 300,
       ...(opts.catalog ? { catalog: opts.catalog } : {}),
     });
     const h = new Harness(sims, opts);
