@@ -35,7 +35,8 @@ export const CLOUDS: Readonly<Record<string, CloudProfile>> = {
   volcengine: {
     regions: ['cn-beijing', 'cn-shanghai'],
     newId: (rng) => `i-${rng.chars(LOWER, 20)}`,
-    isMutating: (req) => hasQueryPair(req, 'Action=RebootInstances') && !hasQueryPair(req, 'DryRun=true'),
+    // Any RebootInstances: it documents no DryRun, and a cloud that ignores one reboots (the client never sends it).
+    isMutating: (req) => hasQueryPair(req, 'Action=RebootInstances'),
     isJobPoll: never,
   },
   baidu: {

@@ -46,7 +46,7 @@ export function addFigures(a: Figures, b: Figures): Figures {
   };
 }
 
-export type LineStatus = 'succeeded' | 'failed' | 'unknown' | 'checked' | 'other';
+export type LineStatus = 'succeeded' | 'unconfirmed' | 'failed' | 'not_back' | 'unknown' | 'checked' | 'not_started' | 'other';
 
 /** The text a reader sees in a message's blocks (sections, fields, context); the top-level text when it has none. */
 export function visibleText(message: Pick<FakeMessage, 'text' | 'blocks'>): string {
@@ -89,7 +89,10 @@ export function outcomeLines(thread: readonly FakeMessage[]): Map<string, LineSt
 }
 
 function lineStatus(line: string): LineStatus {
+  if (line.includes(' not running after ')) return 'not_back';
   if (line.startsWith(':white_check_mark:')) return 'succeeded';
+  if (line.startsWith(':large_yellow_circle:')) return 'unconfirmed';
+  if (line.startsWith(':white_circle:')) return 'not_started';
   if (line.startsWith(':x:')) return 'failed';
   if (line.startsWith(':grey_question:')) return 'unknown';
   if (line.startsWith(':large_green_circle:')) return 'checked';
