@@ -190,7 +190,8 @@ export class HuaweiSimulator extends SimulatorServer {
   private readonly credentials: Record<string, string>;
   private readonly rebootMs: number;
   private readonly spreadMs: number;
-  private readonly stuckMs: number;
+  /** How long a never-back server's sub-job runs before it fails; tests lengthen it past the bot's job timeout. */
+  stuckSubJobMs: number;
   private readonly jobs = new Map<string, SimJob>();
   private readonly subJobFailures = new Map<string, { code: string; reason: string }>();
   private readonly scripted: ScriptedAnswer[] = [];
@@ -200,7 +201,7 @@ export class HuaweiSimulator extends SimulatorServer {
     this.credentials = { ...options.credentials };
     this.rebootMs = options.rebootMs ?? 200;
     this.spreadMs = options.subJobSpreadMs ?? this.rebootMs / 2;
-    this.stuckMs = options.stuckSubJobMs ?? this.rebootMs * 10;
+    this.stuckSubJobMs = options.stuckSubJobMs ?? this.rebootMs * 10;
   }
 
   /** The sub-job of `serverId` in the next batch reboot that names it fails with this code and reason. */
@@ -326,7 +327,7 @@ export class HuaweiSimulator extends SimulatorServer {
         const startAt = createdAt + (this.spreadMs * i) / servers.length;
         const failure = this.decideFailure(id, type === 'HARD');
         if (!failure && this.fleet.findById(id)?.neverComesBack) {
-          return { jobId: hex32(), serverId: id, startAt, endAt: startAt + this.stuckMs, failure: neverBackFailure(id) };
+          return { jobId: hex32(), serverId: id, startAt, endAt: startAt + this.stuckSubJobMs, failure: neverBackFailure(id) };
         }
         return { jobId: hex32(), serverId: id, startAt, endAt: startAt + this.rebootMs, ...(failure ? { failure } : {}) };
       }),
