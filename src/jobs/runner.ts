@@ -234,22 +234,25 @@ export class Runner {
       }
       await this.deps.store.replanBatch(job.id, batch.seq);
     }
-    const sent = batch.state === 'polling' ? { asyncJobId: batch.asyncJobId, acceptedAt: batch.acceptedAt ?? batch.sentAt ?? this.deps.now() } : await this.send(job, provider, batch, settle);
-    if (!sent?.asyncJobId) return;
+    const sent = batch.state === 'polling' ? { asyncJobId: batch.asyncJobId, acceptedAt: batch.acceptedAt ?? batch.sentAt ?? this.deps.now() } : await this.send(job, provider, batch);
+    if (!sent) return;
+    // Settled outside the limiter: settling reads, and a read waits for the very slot the call would still hold.
+    if ('outcomes' in sent) return settle(sent.outcomes, sent.acceptedAt, false);
+    if (!sent.asyncJobId) return;
     const outcomes = await this.poll(job, provider, batch, { jobId: sent.asyncJobId, ids: await this.unfinished(job, batch) });
     await settle(outcomes, sent.acceptedAt, true);
   }
 
   /**
-   * Sends one batch under the limiter. A synchronous answer is settled here; for an async cloud job the id and the
-   * acceptance time are returned for polling.
+   * Sends one batch under the limiter: a synchronous answer comes back to be settled; for an async cloud job, its
+   * id (stored with the outcomes that came with it) and the acceptance time, for polling. Null when another runner
+   * had already claimed the batch.
    */
   private async send(
     job: Job,
     provider: Provider,
     batch: Batch,
-    settle: (outcomes: readonly InstanceOutcome[], acceptedAt: number, jobProved: boolean) => Promise<void>,
-  ): Promise<{ asyncJobId: string | null; acceptedAt: number } | null> {
+  ): Promise<{ outcomes: InstanceOutcome[]; acceptedAt: number } | { asyncJobId: string; acceptedAt: number } | null> {
     const { store, events, now } = this.deps;
     return this.deps.limiters.schedule(provider.info, job.region, batch.ids.length, async () => {
       const sentAt = now();
@@ -264,10 +267,7 @@ export class Runner {
       // UNCONFIRMED skew: without the cloud's Date header, the bot's clock at sending stands in for the cloud's.
       const acceptedAt = result.serverTime ?? sentAt;
       const pending = result.pending;
-      if (!pending) {
-        await settle(result.outcomes, acceptedAt, false);
-        return { asyncJobId: null, acceptedAt };
-      }
+      if (!pending) return { outcomes: result.outcomes, acceptedAt };
       // The async job id is stored with whatever outcomes came with it, or a restart could not follow it.
       const accepted = `${provider.info.displayName} accepted job \`${pending.jobId}\` for ${pending.ids.length} instances; waiting for it to finish.`;
       await this.record(job, batch, result.outcomes, { state: 'polling', asyncJobId: pending.jobId }, events.note(job, accepted));

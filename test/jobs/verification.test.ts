@@ -158,6 +158,15 @@ describe('verified reboots', () => {
     expect(cloud.reboots).toHaveLength(1);
   });
 
+  it('on a cloud that takes one call at a time, the follow-up read never waits for the slot its own call holds', async () => {
+    limiters = new LimiterPool({ alibaba: { maxConcurrent: 1 } }, 100);
+    const ids = instanceIds(3);
+    cloud.answer = (call) => ({ outcomes: call.ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason: 'HTTP 502 after sending' })) });
+    approved(ids);
+    await run();
+    expect(byStatus()).toEqual({ verified: ids });
+  });
+
   it('a batch the previous process left verifying is watched again after a restart, and nothing is resent', async () => {
     const ids = instanceIds(2);
     approved(ids);
