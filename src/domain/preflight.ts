@@ -63,19 +63,20 @@ export function stateText(reading: InstanceReading | undefined): string {
 /** A dry run's verdict for one instance, from what the read found: nothing is sent. */
 export function dryRunOutcome(id: string, reading: InstanceReading | undefined, readError: string | undefined): JobOutcome {
   if (reading === undefined) return { id, status: 'unknown', reason: `could not read its state${readError === undefined ? '' : `: ${readError}`}` };
-  const name = reading.found && reading.name !== null ? ` (${reading.name})` : '';
+  const name = reading.found && reading.name !== null ? reading.name : undefined;
+  const fail = (code: string, why: string): JobOutcome => ({ id, status: 'failed', code, message: `would fail: ${why}${name === undefined ? '' : ` — ${name}`}` });
   switch (standingOf(reading)) {
     case 'running':
-      return { id, status: 'checked', detail: `${reading.found && reading.name !== null ? `${reading.name}, ` : ''}${stateText(reading)}` };
+      return { id, status: 'checked', detail: `${name === undefined ? '' : `${name}, `}${stateText(reading)}` };
     case 'not found':
-      return { id, status: 'failed', code: 'NotFound', message: `would fail: ${stateText(reading)}` };
+      return fail('NotFound', stateText(reading));
     case 'stopped':
-      return { id, status: 'failed', code: 'Stopped', message: `would fail: stopped${name} (${stateText(reading)})` };
+      return fail('Stopped', `stopped (${stateText(reading)})`);
     case 'locked':
-      return { id, status: 'failed', code: 'Locked', message: `would fail: ${stateText(reading)}${name}` };
+      return fail('Locked', stateText(reading));
     case 'busy':
-      return { id, status: 'failed', code: 'Busy', message: `would fail: ${stateText(reading)}${name}, an operation is in progress` };
+      return fail('Busy', `${stateText(reading)}, an operation is in progress`);
     default:
-      return { id, status: 'failed', code: 'NotRunning', message: `would fail: state ${stateText(reading)}${name}` };
+      return fail('NotRunning', `state ${stateText(reading)}`);
   }
 }

@@ -30,13 +30,14 @@ const NAMES: NameBook = {
 function helpText(catalog: Catalog): string {
   const providers = catalog.descriptors.map(({ info }) => (info.aliases.length > 0 ? `${info.name} (${info.aliases.join(', ')})` : info.name));
   return `Local mode: a fake Slack workspace with simulated clouds. You type as a Slack user.
-  /reboot <provider> <region> <ids…> [--force] [--dry-run] [--reason "…"]   run the slash command
+  /reboot <provider> <region> <ids…> [--force] [--dry-run] [--no-verify | --rolling N] [--reason "…"]
+                                run the slash command (the card shows each instance's state first)
   /reboot help                  the bot's own usage
   approve [as <user>]           click Approve on the latest open request (default user: bob)
   deny [as <user>]              click Deny on the latest open request
   as <user>                     type commands as another user: alice (requester), bob and carol
                                 (approvers), dave (not an approver)
-  fleet                         show the simulated instances and their state
+  fleet                         show the simulated instances: names, state, locks, the one that never comes back
   help | quit
 Providers: ${providers.join(', ')}`;
 }
@@ -74,6 +75,8 @@ export async function runLocalMode(env: NodeJS.ProcessEnv, catalog: Catalog = de
       REBOOT_APPROVERS: `${USERS.bob},${USERS.carol}`,
       REBOOT_INCIDENT_CHANNEL: INCIDENT,
       REBOOT_DB: env.REBOOT_DB ?? join(mkdtempSync(join(tmpdir(), 'reboot-bot-local-')), 'local.db'),
+      // Simulated reboots take 3 s: the machine that never comes back is given up on in 30 s, not 10 minutes.
+      REBOOT_VERIFY_TIMEOUT: env.REBOOT_VERIFY_TIMEOUT ?? '30s',
     },
     catalog,
   );
@@ -131,7 +134,8 @@ export async function runLocalMode(env: NodeJS.ProcessEnv, catalog: Catalog = de
       } else if (line === 'fleet') {
         for (const name of providers) {
           for (const i of sims.sims[name]?.fleet.all() ?? []) {
-            out(`  ${name.padEnd(10)} ${i.region.padEnd(12)} ${i.id.padEnd(38)} ${i.state.padEnd(9)} reboots: ${i.rebootCount}`);
+            const notes = [i.lockReason ? `locked (${i.lockReason})` : '', i.neverComesBack ? 'never comes back' : ''].filter(Boolean).join(', ');
+            out(`  ${name.padEnd(10)} ${i.region.padEnd(12)} ${i.id.padEnd(38)} ${i.name.padEnd(16)} ${i.state.padEnd(9)} reboots: ${i.rebootCount}${notes ? `  ${notes}` : ''}`);
           }
         }
       } else if (/^as\s+\w+$/.test(line)) {

@@ -196,7 +196,8 @@ export function requestCard({ job, approvals, tally, preflight, wave }: CardView
     );
   }
   blocks.push(section(`*Reason*\n${job.reason ? escapeMrkdwn(job.reason) : '_none given_'}`));
-  blocks.push(section(`*Instances*\n${instanceList(job, preflight)}`));
+  const when = preflight !== undefined && preflight.readings.size > 0 ? ' · state when requested' : '';
+  blocks.push(section(`*Instances*${when}\n${instanceList(job, preflight)}`));
   blocks.push(...statusBlocks(job, approvals, tally, wave));
   return { text: `${title}: ${stateLine(job, approvals, tally)}`, blocks };
 }

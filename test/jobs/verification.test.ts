@@ -223,7 +223,7 @@ describe('dry runs', () => {
     expect(cloud.reboots).toEqual([]);
     expect(store.outcomes(J)).toEqual([
       { id: a, status: 'checked', detail: 'vm-00, Running' },
-      { id: b, status: 'failed', code: 'Stopped', message: 'would fail: stopped (vm-01) (Stopped)' },
+      { id: b, status: 'failed', code: 'Stopped', message: 'would fail: stopped (Stopped) — vm-01' },
       { id: c, status: 'failed', code: 'NotFound', message: 'would fail: not found' },
     ]);
     expect(store.preflight(J).checkedAt).not.toBeNull();

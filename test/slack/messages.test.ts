@@ -107,7 +107,7 @@ describe('the card with pre-flight', () => {
     expect(card.blocks.length).toBeLessThanOrEqual(50);
     for (const text of sectionTexts(card.blocks)) expect(text.length).toBeLessThanOrEqual(3000);
     const list = sectionTexts(card.blocks).find((t) => t.startsWith('*Instances*'))!;
-    expect(list).toMatch(/^\*Instances\*\n496 running, 2 not found, 1 stopped, 1 locked. The first \d+:/);
+    expect(list).toMatch(/^\*Instances\* · state when requested\n496 running, 2 not found, 1 stopped, 1 locked. The first \d+:/);
     expect(list).toMatch(/… and 4[6-9]\d more/);
   });
 
