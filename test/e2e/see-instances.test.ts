@@ -6,6 +6,7 @@
  * after a failed wave, sending nothing more.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AlibabaSimulator } from '../../src/providers/alibaba/simulator.js';
 import type { HuaweiSimulator } from '../../src/providers/huawei/simulator.js';
 import type { ProviderName } from '../../src/providers/provider.js';
 import { rebootCalls } from '../helpers/cloud-requests.js';
@@ -106,5 +107,44 @@ describe.each(CASES)('$provider: seeing the instances', ({ provider, region, ids
     expect(sim().fleet.get(region, b)?.rebootCount).toBe(1); // from the verified-reboot test only
     const sent = rebootCalls(provider, sim().requests).slice(before);
     expect(sent.some((r) => `${r.path}?${r.query}${r.body}`.includes(b))).toBe(false);
+  }, 30_000);
+});
+
+describe('pre-flight informs, never blocks', () => {
+  it('a read the cloud refuses (no read permission) is shown on the card, and approving still reboots', async () => {
+    const h = await Harness.start({ providers: ['alibaba'], env: { REBOOT_VERIFY_TIMEOUT: '1s' } });
+    try {
+      const sim = h.sims.sims.alibaba as AlibabaSimulator;
+      const id = 'i-bp1see00000000000001';
+      sim.fleet.add('cn-hangzhou', id);
+      sim.access.read = 'forbidden';
+      const { card } = await h.request(`alibaba cn-hangzhou ${id}`);
+      const shown = textOf(h.slack.message(CHANNEL, card.ts)!);
+      expect(shown).toMatch(/Could not read the state of 1 instance: Forbidden[\w.]*: .*Approval still works/);
+      expect(shown).not.toContain('these will fail');
+      await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
+      await h.settle();
+      expect(sim.fleet.get('cn-hangzhou', id)?.rebootCount).toBe(1);
+      // Unable to read, verification cannot see it come back: unknown, never "not back".
+      expect(h.slack.thread(card.ts).map(textOf).join('\n')).toContain(`\`${id}\` *unknown*: reboot accepted, but its state could not be read for 1s`);
+    } finally {
+      await h.stop();
+    }
+  }, 30_000);
+
+  it('a throttled read is retried; once retries run out the card says so and the buttons work', async () => {
+    const h = await Harness.start({ providers: ['volcengine'] });
+    try {
+      const sim = h.sims.sims.volcengine!;
+      const id = 'i-see0000000000000001';
+      sim.fleet.add('cn-beijing', id);
+      sim.faults.inject({ kind: 'throttle', count: 10 });
+      const { card } = await h.request(`volcengine cn-beijing ${id}`);
+      const shown = h.slack.message(CHANNEL, card.ts)!;
+      expect(textOf(shown)).toContain('Could not read the state of 1 instance: AccountFlowLimitExceeded: You have exceeded the request rate limit');
+      expect(hasButtons(shown)).toBe(true);
+    } finally {
+      await h.stop();
+    }
   }, 30_000);
 });
