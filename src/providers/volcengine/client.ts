@@ -11,7 +11,7 @@ import { failedOutcome, parseJsonOrUndefined, unknownOutcome } from '../outcomes
 import type { BatchResult, ClientOptions, InstanceOutcome, Provider, RebootCall } from '../provider.js';
 import { realSleep, withRetries, type AttemptResult } from '../retry.js';
 import { sha256Hex, type RequestSigner } from '../signing.js';
-import { isSuccessStatus, isThrottleCode, metadataSchema, SERVICE, sendSigned, VERSION, volcengineEndpoint } from './api.js';
+import { isSuccessStatus, isThrottleCode, metadataSchema, SERVICE, sendSigned, VERSION, volcengineEndpoint } from './wire.js';
 import { createDescribe } from './describe.js';
 import { volcengineInfo } from './info.js';
 import { createVolcengineSigner, type QueryPair } from './signer.js';
@@ -117,7 +117,7 @@ export function interpretResponse(
   // The gateway can put an error in a 200 answer: the body decides, not the status.
   if (error) {
     const message = error.Message ?? error.Code;
-    // A gateway throttle (AccountFlowLimitExceeded is UNCONFIRMED, api.ts) is harmless to resend: the same ClientToken goes again.
+    // A gateway throttle (AccountFlowLimitExceeded is UNCONFIRMED, wire.ts) is harmless to resend: the same ClientToken goes again.
     if (status === 429 || isThrottleCode(error.Code)) return { kind: 'retry-request', code: error.Code, message, requestId, afterMs };
     // 412 IdempotentProcessing: "a previous request with the same client token is still in process" (same page),
     // i.e. an earlier send of this batch is being carried out right now.

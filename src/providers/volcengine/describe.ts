@@ -13,7 +13,7 @@ import { parseJsonOrUndefined } from '../outcomes.js';
 import type { DescribeCall, DescribeResult, InstanceClock, InstancePhase, InstanceReading } from '../provider.js';
 import { withRetries, type AttemptResult, type RetryPolicy } from '../retry.js';
 import type { RequestSigner } from '../signing.js';
-import { isSuccessStatus, isThrottleCode, metadataSchema, sendSigned, VERSION } from './api.js';
+import { isSuccessStatus, isThrottleCode, metadataSchema, sendSigned, VERSION } from './wire.js';
 import type { QueryPair } from './signer.js';
 
 const ACTION = 'DescribeInstances';
@@ -164,7 +164,7 @@ export function interpretDescribe(status: number, headers: Record<string, string
   if (meta.Error) {
     const { Code: code } = meta.Error;
     const message = `${meta.Error.Message ?? code}${ref}`;
-    // Throttling: 429, AccountFlowLimitExceeded (UNCONFIRMED, third-party only) or FlowLimitExceeded (api.ts).
+    // Throttling: 429, AccountFlowLimitExceeded (UNCONFIRMED, third-party only) or FlowLimitExceeded (wire.ts).
     if (status === 429 || isThrottleCode(code)) return resendVerdict(evidence('throttled'), readError(code, message, true), afterMs);
     // InternalError and any 5xx: asked again, a read cannot act twice.
     if (status >= 500 || code === 'InternalError') return resendVerdict(evidence('ambiguous'), readError(code, message, false), afterMs);

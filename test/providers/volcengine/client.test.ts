@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ClientOptions, InstanceOutcome, Provider } from '../../../src/providers/provider.js';
 import type { RecordedRequest } from '../../../src/providers/simulator-kit.js';
 import { decodeRawQuery } from '../../../src/providers/signing.js';
-import { volcengineEndpoint } from '../../../src/providers/volcengine/api.js';
+import { volcengineEndpoint } from '../../../src/providers/volcengine/wire.js';
 import {
   clientTokenFor,
   createVolcengineProvider,
