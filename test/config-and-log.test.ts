@@ -8,7 +8,7 @@ import { createLogger, redact, registerSecrets } from '../src/log.js';
 describe('configuration', () => {
   it('applies the documented defaults', () => {
     const c = loadConfig({ REBOOT_CONFIG: undefined });
-    expect(c).toMatchObject({ port: 3000, dbPath: './data/reboot-bot.db', forceApprovals: 2, approvalTtlMs: 900_000, maxInstances: 500 });
+    expect(c).toMatchObject({ port: 3000, dbPath: './data/reboot-bot.db', forceApprovals: 2, approvalTtlMs: 900_000, verifyTimeoutMs: 600_000, maxInstances: 500 });
     expect(c.slack.botToken).toBeUndefined();
   });
 
@@ -16,18 +16,21 @@ describe('configuration', () => {
     const c = loadConfig({
       REBOOT_APPROVERS: 'U012AB, S0ONCALL,W0ENT',
       REBOOT_APPROVAL_TTL: '90s',
+      REBOOT_VERIFY_TIMEOUT: '4m',
       ALIBABA_CLOUD_ACCESS_KEY_ID: 'ak',
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'sk',
       ALIBABA_CLOUD_ECS_ENDPOINT: 'http://127.0.0.1:9999',
     });
     expect(c.approvers).toEqual({ users: ['U012AB', 'W0ENT'], groups: ['S0ONCALL'] });
     expect(c.approvalTtlMs).toBe(90_000);
+    expect(c.verifyTimeoutMs).toBe(240_000);
     expect(c.providers.alibaba).toEqual({ accessKeyId: 'ak', accessKeySecret: 'sk', endpoint: 'http://127.0.0.1:9999' });
   });
 
   it('rejects bad values with a message naming the variable', () => {
     expect(() => loadConfig({ REBOOT_APPROVERS: 'bob' })).toThrow(/REBOOT_APPROVERS/);
     expect(() => loadConfig({ REBOOT_APPROVAL_TTL: 'soon' })).toThrow(ConfigError);
+    expect(() => loadConfig({ REBOOT_VERIFY_TIMEOUT: 'a while' })).toThrow(/REBOOT_VERIFY_TIMEOUT/);
     expect(() => loadConfig({ ALIBABA_CLOUD_ACCESS_KEY_ID: 'only-half' })).toThrow(/set both/);
     expect(() => loadConfig({ REBOOT_MAX_INSTANCES: '-1' })).toThrow(/REBOOT_MAX_INSTANCES/);
     expect(() => loadConfig({ REBOOT_CONFIG: '/nonexistent/reboot.json' })).toThrow(/not found/);
