@@ -40,6 +40,7 @@ export interface Tuning {
   /** The refill period of per-minute instance budgets (Huawei); tests shorten it. */
   budgetPeriodMs: number;
   /** Verification's polling (its timeout is REBOOT_VERIFY_TIMEOUT, in the configuration). */
+  verifyFirstReadMs: number;
   verifyIntervalMs: number;
   verifyMaxIntervalMs: number;
   /** Readings in a row of a running instance without proof of its reboot, before it is "not confirmed". */
@@ -55,6 +56,7 @@ export const DEFAULT_TUNING: Tuning = {
   leaseHeartbeatMs: 5000,
   leaseStaleMs: 30_000,
   budgetPeriodMs: 60_000,
+  verifyFirstReadMs: DEFAULT_VERIFY.firstReadMs,
   verifyIntervalMs: DEFAULT_VERIFY.intervalMs,
   verifyMaxIntervalMs: DEFAULT_VERIFY.maxIntervalMs,
   verifySettleReadings: DEFAULT_VERIFY.settleReadings,
@@ -104,7 +106,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const bolt = createBoltApp({ token, port: config.port, ...(appToken ? { appToken } : {}), ...(signingSecret ? { signingSecret } : {}), ...(apiUrl ? { apiUrl } : {}) }, health, now, log);
   const events = new SlackReporter(config.incidentChannel);
   const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
-  const verify = { intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
+  const verify = { firstReadMs: tuning.verifyFirstReadMs, intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
   const runner = new Runner({ store, providers: opts.providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify });
   const inspector = new Inspector({ store, providers: opts.providers, limiters, events, now, log });
   const approvers = new ApproverDirectory(

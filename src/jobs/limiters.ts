@@ -6,6 +6,9 @@
 import Bottleneck from 'bottleneck';
 import type { ProviderInfo, ProviderName, RateLimits } from '../providers/provider.js';
 
+/** Bottleneck runs lower numbers first; jobs scheduled without a priority get 5. */
+const READ_PRIORITY = 1;
+
 interface RegionLimiters {
   calls: Bottleneck;
   instances?: Bottleneck;
@@ -33,11 +36,13 @@ export class LimiterPool {
 
   /**
    * A read call (pre-flight, dry run, verification) under the same call limit as the reboots of that provider and
-   * region: the clouds count every API call of an account, and a read storm must not starve a reboot or be throttled.
-   * Reads rebooting nothing, they take nothing from the instance budget.
+   * region: the clouds count every API call of an account. Reads go ahead of queued reboots: behind the rest of a
+   * large job (a thousand one-instance Baidu calls queue for 100 s) a verification read would come long after the
+   * reboot it should see. They are few (one per read batch and round), so reboots are delayed, never starved.
+   * Reads reboot nothing, so they take nothing from the instance budget.
    */
   scheduleRead<T>(info: ProviderInfo, region: string, task: () => Promise<T>): Promise<T> {
-    return this.limitersFor(info, region).calls.schedule(task);
+    return this.limitersFor(info, region).calls.schedule({ priority: READ_PRIORITY }, task);
   }
 
   limitsFor(info: ProviderInfo): RateLimits {

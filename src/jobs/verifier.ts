@@ -1,9 +1,10 @@
 /**
  * Watches a job's rebooted instances until each is seen back (or the timeout passes). Each instance is
- * read first right after its reboot was accepted — the only chance to see a short reboot's transition on
- * a cloud without a time field (Baidu) — then every `intervalMs`, backing off by half each time up to
- * `maxIntervalMs`. Instances due together share read calls (up to the provider's read batch), so a
- * 1,000-instance job polls with ten calls per round, not a thousand.
+ * read first soon after its reboot was accepted (`firstReadMs`) — the best chance to see a short reboot's
+ * transition on a cloud without a time field (Baidu) — then every `intervalMs`, backing off by half each
+ * time up to `maxIntervalMs`. Instances due together share read calls (up to the provider's read batch), so
+ * a 1,000-instance job polls with ten calls per round, not a thousand; the short wait before the first read
+ * lets the batches accepted meanwhile share it too.
  */
 import type { JobOutcome } from '../domain/outcome.js';
 import { newWatch, observe, type VerifyRules, type Watch } from '../domain/verification.js';
@@ -12,13 +13,18 @@ import type { LimiterPool } from './limiters.js';
 import { readStates } from './reads.js';
 
 export interface VerifyTuning extends VerifyRules {
+  /** The first read comes this long after the cloud accepted the reboot. */
+  firstReadMs: number;
   /** The second read comes this long after the first; the wait grows by half each round. */
   intervalMs: number;
   maxIntervalMs: number;
 }
 
-/** Poll at 3 s at first, then back off to at most 15 s; give up after 10 minutes (REBOOT_VERIFY_TIMEOUT). */
-export const DEFAULT_VERIFY: VerifyTuning = { intervalMs: 3_000, maxIntervalMs: 15_000, timeoutMs: 10 * 60_000, settleReadings: 3 };
+/**
+ * First read within a second (the read API's advice for clouds without a time field is to look right after the call),
+ * then poll at 3 s, backing off to at most 15 s; give up after 10 minutes (REBOOT_VERIFY_TIMEOUT).
+ */
+export const DEFAULT_VERIFY: VerifyTuning = { firstReadMs: 1_000, intervalMs: 3_000, maxIntervalMs: 15_000, timeoutMs: 10 * 60_000, settleReadings: 3 };
 
 interface Entry {
   watch: Watch;
@@ -51,7 +57,8 @@ export class Verification {
     const now = this.deps.now();
     for (const id of ids) {
       if (this.entries.has(id)) continue;
-      this.entries.set(id, { watch: newWatch(id, acceptedAt, now, this.deps.before.get(id), jobProved), seq, nextAt: now, intervalMs: this.deps.tuning.intervalMs });
+      const entry = { watch: newWatch(id, acceptedAt, now, this.deps.before.get(id), jobProved), seq, nextAt: now + this.deps.tuning.firstReadMs, intervalMs: this.deps.tuning.intervalMs };
+      this.entries.set(id, entry);
     }
     if (ids.length === 0) return;
     this.wake?.();

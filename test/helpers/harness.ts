@@ -31,6 +31,7 @@ export const FAST_TUNING: Partial<Tuning> = {
   expirySweepMs: 50,
   groupCacheMs: 60_000,
   outboxMaxBackoffMs: 200,
+  verifyFirstReadMs: 10,
   verifyIntervalMs: 20,
   verifyMaxIntervalMs: 100,
 };

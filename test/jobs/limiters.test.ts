@@ -207,3 +207,31 @@ describe('LimiterPool', () => {
     expect(await pool.schedule(info, 'cn-hangzhou', 1, async () => 'next')).toBe('next');
   });
 });
+
+describe('LimiterPool: reads', () => {
+  it('share the call limit with reboots but go ahead of reboots still queued', async () => {
+    pool = new LimiterPool();
+    const info = providerInfo({ limits: { maxConcurrent: 1, minTimeMs: 0 } });
+    const order: string[] = [];
+    // Long enough that the read is queued while the first reboot still runs.
+    const task = (name: string) => async (): Promise<void> => {
+      order.push(name);
+      await new Promise((r) => setTimeout(r, 50));
+    };
+    const reboots = [1, 2, 3].map((n) => pool.schedule(info, 'r1', 1, task(`reboot-${n}`)));
+    // Bottleneck settles jobs submitted in one tick in an order of its own; a real read comes while reboots wait.
+    await until(() => order.length === 1, 'the first reboot to start');
+    const read = pool.scheduleRead(info, 'r1', task('read'));
+    await settlesWithin(Promise.all([...reboots, read]), 'the queue');
+    // reboot-1 was already running when the read came; the read then went before the two still waiting.
+    expect(order).toEqual(['reboot-1', 'read', 'reboot-2', 'reboot-3']);
+  });
+
+  it('take nothing from the instance budget', async () => {
+    pool = new LimiterPool({}, 60_000);
+    const info = providerInfo({ limits: { maxConcurrent: 5, minTimeMs: 0, instancesPerMinute: 2 } });
+    await settlesWithin(pool.schedule(info, 'r1', 2, () => Promise.resolve()), 'the reboot');
+    // The budget is spent for a minute; a read still runs at once.
+    await settlesWithin(pool.scheduleRead(info, 'r1', () => Promise.resolve()), 'a read after the budget is spent');
+  });
+});

@@ -16,7 +16,7 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { INCIDENTS, instanceIds, newJob, outboxRows, providerInfo } from '../helpers/fixtures.js';
 
 const J = 'r-verify00001';
-const TUNING: VerifyTuning = { intervalMs: 10, maxIntervalMs: 30, timeoutMs: 400, settleReadings: 3 };
+const TUNING: VerifyTuning = { firstReadMs: 0, intervalMs: 10, maxIntervalMs: 30, timeoutMs: 400, settleReadings: 3 };
 const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 type Behaviour = 'normal' | 'never-back' | 'stopped' | 'missing';
