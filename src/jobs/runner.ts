@@ -127,16 +127,25 @@ export class Runner {
     });
   }
 
-  /** Every instance after the failed wave is reported not started; nothing more is sent for this request. */
+  /**
+   * Every instance after the failed wave is reported not started; nothing more is sent for this request. The note
+   * commits with the first batch's lines, so a restart part-way through does not post it again.
+   */
   private async stopRollout(job: Job, wave: number, stopper: JobOutcome, later: readonly Batch[]): Promise<void> {
     const { store, events, now, log } = this.deps;
+    const planned = later.filter((b) => b.state === 'planned');
+    const first = planned[0];
+    if (!first) return;
     const reason = `not started: stopped after a failure in wave ${wave + 1}`;
-    const notStarted = later.flatMap((b) => b.ids).length;
-    const text = `:octagonal_sign: Rolling reboot stopped after wave ${wave + 1}: \`${stopper.id}\` ${stopper.status === 'not_back' ? 'did not come back' : stopper.status === 'unknown' ? 'is in an unknown state' : 'failed'}. ${notStarted} instance${notStarted === 1 ? '' : 's'} not started; a new request is needed to go on.`;
-    await store.recordEvent(job.id, 'rollout stopped', now(), { wave: wave + 1, instance: stopper.id, status: stopper.status, notStarted }, (j) => events.note(j, text));
-    for (const batch of later) {
-      if (batch.state !== 'planned') continue;
-      await this.record(job, batch, batch.ids.map((id): JobOutcome => ({ id, status: 'not_started', reason })), { state: 'done' });
+    const notStarted = planned.flatMap((b) => b.ids).length;
+    const what = stopper.status === 'not_back' ? 'did not come back' : stopper.status === 'unknown' ? 'is in an unknown state' : 'failed';
+    const text = `:octagonal_sign: Rolling reboot stopped after wave ${wave + 1}: \`${stopper.id}\` ${what}. ${notStarted} instance${notStarted === 1 ? '' : 's'} not started; a new request is needed to go on.`;
+    await store.recordEvent(job.id, 'rollout stopped', now(), { wave: wave + 1, instance: stopper.id, status: stopper.status, notStarted });
+    for (const batch of planned) {
+      const outcomes = batch.ids.map((id): JobOutcome => ({ id, status: 'not_started', reason }));
+      // Once any later batch is done, the note went out with it before a restart.
+      const announce = batch === first && later.every((b) => b.state === 'planned');
+      await this.record(job, batch, outcomes, { state: 'done' }, announce ? events.note(job, text) : []);
     }
     log.warn('rolling reboot stopped', { jobId: job.id, wave: wave + 1, instance: stopper.id, notStarted });
   }
