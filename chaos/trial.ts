@@ -15,7 +15,7 @@ import type { Disarm, FaultCase } from './faults.js';
 import { cardsOf, incidentNotices, isSummary, measure, threadOf, ZERO, type Figures } from './observe.js';
 import { expectSoon, poll, sleep, within } from './wait.js';
 
-export const PHASES = ['card-posted', 'mid-approval', 'batch-in-flight', 'cloud-answered', 'outbox-draining', 'huawei-polling'] as const;
+export const PHASES = ['card-posted', 'mid-approval', 'batch-in-flight', 'cloud-answered', 'verifying', 'outbox-draining', 'huawei-polling'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export const PHASE_HELP: Record<Phase, string> = {
@@ -23,6 +23,7 @@ export const PHASE_HELP: Record<Phase, string> = {
   'mid-approval': "the approver's click was sent (a few ms later, or when its ack arrives)",
   'batch-in-flight': 'the simulator holds the reboot request; afterwards it either acts on it or drops it',
   'cloud-answered': 'the simulator has written its answer to the reboot request',
+  verifying: 'the cloud has answered the reboot and the first read that watches the instances come back arrives',
   'outbox-draining': "Slack received the job's first thread reply (at once, or up to 1.5 s later)",
   'huawei-polling': "the Huawei job was accepted and the bot's first job poll arrives",
 };
@@ -208,6 +209,18 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
         }),
       );
       break;
+    case 'verifying': {
+      let answered = false;
+      triggers.push(
+        sim.onResponded((req) => {
+          if (isOurReboot(req)) answered = true;
+        }),
+        sim.onRequest((req) => {
+          if (answered && !cloud.isMutating(req) && !cloud.isJobPoll(req) && mentionsOurs(req)) killer.trigger('first verification read');
+        }),
+      );
+      break;
+    }
     case 'mid-approval':
     case undefined:
       break;
