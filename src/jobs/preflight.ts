@@ -3,10 +3,10 @@
  * updated with names and states, so approvers see unknown and stopped ids before they approve. It informs and
  * never blocks: a failed read is shown on the card, and approving works whatever pre-flight found.
  */
-import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Provider, ProviderName } from '../providers/provider.js';
 import type { Store } from '../store/contract.js';
+import { JobTasks } from './background.js';
 import type { JobEvents } from './events.js';
 import type { LimiterPool } from './limiters.js';
 import { readStates } from './reads.js';
@@ -21,21 +21,19 @@ export interface InspectorDeps {
 }
 
 export class Inspector {
-  private readonly active = new Map<string, Promise<void>>();
+  private readonly tasks: JobTasks;
 
-  constructor(private readonly deps: InspectorDeps) {}
+  constructor(private readonly deps: InspectorDeps) {
+    this.tasks = new JobTasks(deps.log, 'pre-flight failed');
+  }
 
   /** Reads a pending job's instances in the background; a second call for the same job is a no-op. */
   start(jobId: string): void {
-    if (this.active.has(jobId)) return;
-    const run = this.inspect(jobId)
-      .catch((err: unknown) => this.deps.log.error('pre-flight failed', { jobId, error: errorMessage(err) }))
-      .finally(() => this.active.delete(jobId));
-    this.active.set(jobId, run);
+    this.tasks.start(jobId, () => this.inspect(jobId));
   }
 
-  async idle(): Promise<void> {
-    while (this.active.size > 0) await Promise.all([...this.active.values()]);
+  idle(): Promise<void> {
+    return this.tasks.idle();
   }
 
   /** On start-up: pending requests whose pre-flight did not finish before the restart are read again. */

@@ -14,6 +14,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BatchResult, InstanceOutcome, InstanceReading, Provider, ProviderName } from '../providers/provider.js';
 import type { BatchAfter, Store } from '../store/contract.js';
+import { JobTasks } from './background.js';
 import type { JobEvents } from './events.js';
 import type { LimiterPool } from './limiters.js';
 import { readErrorText, readStates } from './reads.js';
@@ -39,22 +40,20 @@ interface Accepted {
 }
 
 export class Runner {
-  private readonly active = new Map<string, Promise<void>>();
+  private readonly tasks: JobTasks;
 
-  constructor(private readonly deps: RunnerDeps) {}
+  constructor(private readonly deps: RunnerDeps) {
+    this.tasks = new JobTasks(deps.log, 'job run failed');
+  }
 
   /** Starts (or resumes) a job in the background; a second call for the same job is a no-op. */
   start(jobId: string): void {
-    if (this.active.has(jobId)) return;
-    const run = this.run(jobId)
-      .catch((err: unknown) => this.deps.log.error('job run failed', { jobId, error: errorMessage(err) }))
-      .finally(() => this.active.delete(jobId));
-    this.active.set(jobId, run);
+    this.tasks.start(jobId, () => this.run(jobId));
   }
 
   /** Resolves when every job started so far has finished (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.active.size > 0) await Promise.all([...this.active.values()]);
+  idle(): Promise<void> {
+    return this.tasks.idle();
   }
 
   /** On start-up: approved jobs start, running jobs resume. */
