@@ -73,16 +73,50 @@ export function incidentNotices(messages: readonly FakeMessage[], incidentChanne
   return { approved: top.filter(isIncidentApproved).length, completed: top.filter(isIncidentCompleted).length };
 }
 
-/** Outcome lines of the thread: instance id → the statuses its lines reported, in order. */
+/**
+ * Headings of the compact lists a large job's results use (src/slack/messages.ts): the ids in the code block
+ * under one have that status. An unrecognised heading leaves its ids 'other'.
+ */
+const COMPACT_HEADINGS: ReadonlyArray<[prefix: string, status: LineStatus]> = [
+  [':white_check_mark: *Verified: back up and running*', 'succeeded'],
+  [':white_check_mark: *Reboot accepted*', 'succeeded'],
+  [':large_green_circle: *Would reboot*', 'checked'],
+];
+
+/**
+ * Outcome lines of the thread: instance id → the statuses its lines reported, in order. Reads both layouts:
+ * one line per instance (`id` in backticks, status from the line's icon), and the compact lists, where
+ * every line of a code block is an id (then its name) with the status of the heading above the block.
+ */
 export function outcomeLines(thread: readonly FakeMessage[]): Map<string, LineStatus[]> {
   const out = new Map<string, LineStatus[]>();
+  const add = (id: string, status: LineStatus): void => {
+    const list = out.get(id) ?? [];
+    list.push(status);
+    out.set(id, list);
+  };
   for (const message of thread.filter(isResultLines)) {
-    for (const line of visibleText(message).split('\n')) {
+    let heading: LineStatus = 'other';
+    let inCode = false;
+    for (const raw of visibleText(message).split('\n')) {
+      let line = raw;
+      if (!inCode && line.startsWith('```')) {
+        inCode = true;
+        line = line.slice(3);
+      } else if (!inCode) {
+        const compact = COMPACT_HEADINGS.find(([prefix]) => line.startsWith(prefix));
+        if (compact) heading = compact[1];
+        else if (/^:[a-z_]+: \*[^*`]+\*/.test(line)) heading = 'other';
+      }
+      if (inCode) {
+        const closes = line.endsWith('```');
+        const id = (closes ? line.slice(0, -3) : line).trim().split(/\s+/)[0];
+        if (id) add(id, heading);
+        if (closes) inCode = false;
+        continue;
+      }
       const id = /`([^`]+)`/.exec(line)?.[1];
-      if (!id) continue;
-      const list = out.get(id) ?? [];
-      list.push(lineStatus(line));
-      out.set(id, list);
+      if (id) add(id, lineStatus(line));
     }
   }
   return out;
@@ -141,7 +175,7 @@ export function measure(e: TrialEvidence): Measurement {
       doubled += 1;
       notes.push(`rebooted ${count} times: ${id}`);
     }
-    if (!threadText.includes(`\`${id}\``)) {
+    if (!lines.has(id) && !threadText.includes(`\`${id}\``)) {
       missingFromThread += 1;
       missing.push(id);
     }

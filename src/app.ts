@@ -104,7 +104,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     throw err;
   });
   const bolt = createBoltApp({ token, port: config.port, ...(appToken ? { appToken } : {}), ...(signingSecret ? { signingSecret } : {}), ...(apiUrl ? { apiUrl } : {}) }, health, now, log);
-  const events = new SlackReporter(config.incidentChannel);
+  // Names for the compact results come from pre-flight's readings, read in the same transaction.
+  const events = new SlackReporter(config.incidentChannel, (jobId) => store.preflight(jobId));
   const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
   const verify = { firstReadMs: tuning.verifyFirstReadMs, intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
   const runner = new Runner({ store, providers: opts.providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify });

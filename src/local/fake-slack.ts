@@ -18,6 +18,8 @@ export interface FakeMessage {
   replyBroadcast: boolean;
   /** Number of chat.update calls applied to it. */
   updates: number;
+  /** Files shared by this message (files.completeUploadExternal). */
+  fileIds?: string[];
 }
 
 /** Every `text` string inside Block Kit blocks, in order: what a reader of the message sees. */
@@ -44,6 +46,17 @@ export interface FakeCall {
   error?: string;
 }
 
+/** A file shared through files.getUploadURLExternal, the upload and files.completeUploadExternal. */
+export interface FakeFile {
+  id: string;
+  filename: string;
+  title: string;
+  /** The bytes uploaded, as UTF-8 text. */
+  content: string;
+  channel?: string;
+  threadTs?: string;
+}
+
 export interface FakeResponse {
   id: string;
   body: Record<string, unknown>;
@@ -64,6 +77,11 @@ export class FakeSlack extends EventEmitter {
   readonly messages: FakeMessage[] = [];
   readonly calls: FakeCall[] = [];
   readonly responses: FakeResponse[] = [];
+  /** Files whose upload was completed, in order. */
+  readonly files: FakeFile[] = [];
+  /** Files granted an upload URL and not yet completed: id → name, declared length and the bytes received. */
+  private readonly uploads = new Map<string, { filename: string; length: number; content?: Buffer }>();
+  private fileCounter = 0;
   /** Rule breaks a real workspace would have rejected or silently mangled; tests expect none. */
   readonly violations: string[] = [];
   readonly userGroups = new Map<string, string[]>();
@@ -139,8 +157,12 @@ export class FakeSlack extends EventEmitter {
   // ---- HTTP ------------------------------------------------------------------------------------
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const raw = await readBody(req);
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path.startsWith('/upload/')) {
+      await this.onUpload(path.slice('/upload/'.length), req, res);
+      return;
+    }
+    const raw = await readBody(req);
     if (path.startsWith('/response/')) {
       this.onResponse(path.slice('/response/'.length), raw, res);
       return;
@@ -222,6 +244,10 @@ export class FakeSlack extends EventEmitter {
         return { ok: true, user: { id: args.user, name: String(args.user).toLowerCase(), is_bot: false, deleted: false } };
       case 'conversations.info':
         return { ok: true, channel: { id: args.channel, is_member: true } };
+      case 'files.getUploadURLExternal':
+        return this.getUploadUrl(args);
+      case 'files.completeUploadExternal':
+        return this.completeUpload(args);
       default:
         return { ok: false, error: 'unknown_method' };
     }
@@ -290,6 +316,92 @@ export class FakeSlack extends EventEmitter {
     message.updates += 1;
     this.emit('update', message);
     return { ok: true, channel: message.channel, ts: message.ts };
+  }
+
+  // ---- files: https://api.slack.com/methods/files.getUploadURLExternal , files.completeUploadExternal ----
+
+  private getUploadUrl(args: Record<string, unknown>): Record<string, unknown> {
+    const filename = typeof args.filename === 'string' ? args.filename : '';
+    const length = Number(args.length);
+    if (filename === '' || !Number.isInteger(length) || length < 0) return { ok: false, error: 'invalid_arguments' };
+    this.fileCounter += 1;
+    const id = `F0FAKE${String(this.fileCounter).padStart(5, '0')}`;
+    this.uploads.set(id, { filename, length });
+    // Slack hands out a files.slack.com URL; the fake's own loopback address stands in for it.
+    return { ok: true, upload_url: `${this.baseUrl}/upload/${id}`, file_id: id };
+  }
+
+  /** The upload step: the raw bytes, or a multipart form whose file part holds them (as the WebClient sends). */
+  private async onUpload(id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const upload = this.uploads.get(id);
+    if (!upload) {
+      res.writeHead(404).end('unknown upload');
+      return;
+    }
+    const body = Buffer.concat(chunks);
+    const type = req.headers['content-type'] ?? '';
+    let content = body;
+    if (type.startsWith('multipart/form-data')) {
+      const form = await new Request('http://fake.invalid/', { method: 'POST', headers: { 'content-type': type }, body }).formData();
+      const file = [...form.values()].find((v): v is File => typeof v !== 'string');
+      content = file ? Buffer.from(await file.arrayBuffer()) : Buffer.alloc(0);
+    }
+    if (content.length !== upload.length) this.violations.push(`upload ${id}: ${content.length} bytes sent, ${upload.length} declared`);
+    upload.content = content;
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${content.length}`);
+  }
+
+  private completeUpload(args: Record<string, unknown>): Record<string, unknown> {
+    let listed: Array<{ id?: unknown; title?: unknown }>;
+    try {
+      listed = (typeof args.files === 'string' ? JSON.parse(args.files) : args.files) as Array<{ id?: unknown; title?: unknown }>;
+    } catch {
+      return { ok: false, error: 'invalid_arguments' };
+    }
+    if (!Array.isArray(listed) || listed.length === 0) return { ok: false, error: 'invalid_arguments' };
+    const channel = typeof args.channel_id === 'string' ? args.channel_id : undefined;
+    const threadTs = typeof args.thread_ts === 'string' ? args.thread_ts : undefined;
+    if (threadTs !== undefined) {
+      const parent = channel === undefined ? undefined : this.message(channel, threadTs);
+      if (!parent || parent.threadTs) {
+        this.violations.push(`files.completeUploadExternal: thread_ts ${threadTs} is not a top-level message in ${channel ?? '(no channel)'}`);
+        return { ok: false, error: 'invalid_thread_ts' };
+      }
+    }
+    const files: FakeFile[] = [];
+    for (const entry of listed) {
+      const id = String(entry.id);
+      const upload = this.uploads.get(id);
+      if (!upload?.content) return { ok: false, error: 'file_not_found' };
+      files.push({
+        id,
+        filename: upload.filename,
+        title: typeof entry.title === 'string' ? entry.title : upload.filename,
+        content: upload.content.toString('utf8'),
+        ...(channel ? { channel } : {}),
+        ...(threadTs ? { threadTs } : {}),
+      });
+    }
+    for (const file of files) this.uploads.delete(file.id);
+    this.files.push(...files);
+    if (channel !== undefined) {
+      // Sharing the files posts a message carrying them (with the initial comment, if any) where they were shared.
+      const message: FakeMessage = {
+        channel,
+        ts: this.nextTs(),
+        ...(threadTs ? { threadTs } : {}),
+        text: typeof args.initial_comment === 'string' ? args.initial_comment : '',
+        blocks: [],
+        replyBroadcast: false,
+        updates: 0,
+        fileIds: files.map((f) => f.id),
+      };
+      this.messages.push(message);
+      this.emit('message', message);
+    }
+    return { ok: true, files: files.map((f) => ({ id: f.id, title: f.title, name: f.filename })) };
   }
 
   private onResponse(id: string, raw: string, res: ServerResponse): void {

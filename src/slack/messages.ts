@@ -7,7 +7,8 @@ import type { types } from '@slack/bolt';
 import { escapeMrkdwn } from '../mrkdwn.js';
 import { defaultCatalog, type Catalog } from '../providers/catalog.js';
 import { failedCount, wavePlanText, type Approval, type Job, type Tally } from '../domain/job.js';
-import type { JobOutcome } from '../domain/outcome.js';
+import type { ResultEntry, ResultsLayout } from '../domain/outbox-message.js';
+import type { JobOutcome, OutcomeStatus } from '../domain/outcome.js';
 import { countStandings, standingOf, stateText, WILL_FAIL, type Preflight, type Standing } from '../domain/preflight.js';
 
 type KnownBlock = types.KnownBlock;
@@ -325,19 +326,149 @@ export function outcomeLine(o: JobOutcome): string {
   }
 }
 
-/** Thread reply listing outcomes: lines are packed into sections of at most 3,000 characters. */
+/** Thread reply listing pre-rendered outcome lines (rows queued before results were structured). */
 export function resultLinesMessage(lines: readonly string[]): SlackMessage {
-  const blocks: KnownBlock[] = [];
+  return { text: truncate(`Results:\n${lines.join('\n')}`, 3900), blocks: packLines(lines).slice(0, 45).map(section) };
+}
+
+/** Lines packed into section texts of at most 3,000 characters; a longer line is cut to fit. */
+function packLines(lines: readonly string[]): string[] {
+  const texts: string[] = [];
   let current = '';
   for (const line of lines) {
     if (current && current.length + 1 + line.length > SECTION_LIMIT) {
-      blocks.push(section(current));
+      texts.push(current);
       current = '';
     }
     current = current ? `${current}\n${line}` : line;
   }
-  if (current) blocks.push(section(current));
-  return { text: truncate(`Results:\n${lines.join('\n')}`, 3900), blocks: blocks.slice(0, 45) };
+  if (current) texts.push(current);
+  return texts;
+}
+
+// ---- structured results --------------------------------------------------------------------------
+
+/**
+ * Slack rejects a message whose blocks hold too much text (msg_blocks_too_long, well below the 50 blocks of
+ * 3,000 characters each that https://api.slack.com/reference/block-kit/blocks allows; see
+ * https://api.slack.com/methods/chat.postMessage#errors). Every results message stays under this.
+ */
+export const MESSAGE_TEXT_LIMIT = 9000;
+/**
+ * What the entries of one results message may cost, leaving room under MESSAGE_TEXT_LIMIT for the group
+ * headings and code fences the layout adds (at most RESULT_SECTIONS_MAX sections of HEADING_MAX each).
+ */
+export const RESULTS_BUDGET = 7600;
+/** Up to this many instances, a job's results are one line per instance; above, grouped. */
+export const LINES_LAYOUT_MAX_INSTANCES = 50;
+/** Names longer than this are cut in the compact lists. */
+const NAME_MAX = 40;
+/** Longest heading a grouped section starts with, fences included. */
+const HEADING_MAX = 100;
+
+/** Statuses listed compactly (ids in a code block): those that ended as asked. */
+const COMPACT: ReadonlySet<OutcomeStatus> = new Set(['verified', 'succeeded', 'checked']);
+
+/** Group order and heading per status: what needs a look first. */
+const GROUPS: ReadonlyArray<{ status: OutcomeStatus; heading: string }> = [
+  { status: 'failed', heading: ':x: *Failed*' },
+  { status: 'not_back', heading: ':x: *Not back*' },
+  { status: 'unknown', heading: ':grey_question: *Unknown*: check these before retrying' },
+  { status: 'unconfirmed', heading: ':large_yellow_circle: *Running, unconfirmed*' },
+  { status: 'not_started', heading: ':white_circle: *Not started*' },
+  { status: 'verified', heading: ':white_check_mark: *Verified: back up and running*' },
+  { status: 'succeeded', heading: ':white_check_mark: *Reboot accepted*' },
+  { status: 'checked', heading: ':large_green_circle: *Would reboot*' },
+];
+
+/** The most sections a grouped message can need: one part-filled per group, the rest at least this full. */
+export const RESULT_SECTIONS_MAX = GROUPS.length + Math.ceil(RESULTS_BUDGET / (SECTION_LIMIT - HEADING_MAX - 600));
+
+/** A name as shown inside a code block: escaped, no backticks (they would end the block), cut short. */
+function codeName(name: string): string {
+  return escapeMrkdwn(truncate(name.replace(/[`\r\n]/g, "'"), NAME_MAX));
+}
+
+/** One instance in a compact list: its id and, when pre-flight read one, its name. */
+function compactLine(entry: Pick<ResultEntry, 'outcome' | 'name'>): string {
+  return entry.name ? `${entry.outcome.id}  ${codeName(entry.name)}` : entry.outcome.id;
+}
+
+function renderedLine(entry: Pick<ResultEntry, 'outcome' | 'name'>, layout: ResultsLayout): string {
+  return layout === 'grouped' && COMPACT.has(entry.outcome.status) ? compactLine(entry) : outcomeLine(entry.outcome);
+}
+
+/**
+ * The characters an outcome adds to a results message in `layout`, its line break included. Section
+ * headings and fences are not counted: RESULTS_BUDGET leaves room for them.
+ */
+export function resultEntryCost(entry: Pick<ResultEntry, 'outcome' | 'name'>, layout: ResultsLayout): number {
+  return Math.min(SECTION_LIMIT, renderedLine(entry, layout).length) + 1;
+}
+
+/** The entry a results row carries for one outcome. */
+export function resultEntry(outcome: JobOutcome, name: string | undefined, layout: ResultsLayout): ResultEntry {
+  const base = name === undefined || layout === 'lines' ? { outcome } : { outcome, name };
+  return { ...base, cost: resultEntryCost(base, layout) };
+}
+
+function countsText(entries: readonly ResultEntry[]): string {
+  const counts = new Map<OutcomeStatus, number>();
+  for (const e of entries) counts.set(e.outcome.status, (counts.get(e.outcome.status) ?? 0) + 1);
+  return GROUPS.flatMap((g) => (counts.get(g.status) ? [`${counts.get(g.status)} ${STATUS_WORDS[g.status]}`] : [])).join(', ');
+}
+
+const STATUS_WORDS: Record<OutcomeStatus, string> = {
+  failed: 'failed',
+  not_back: 'not back',
+  unknown: 'unknown',
+  unconfirmed: 'running, unconfirmed',
+  not_started: 'not started',
+  verified: 'verified',
+  succeeded: 'reboot accepted',
+  checked: 'would reboot',
+};
+
+/**
+ * Thread reply for structured results. `lines`: one line per instance, exactly as outcomeLine says it.
+ * `grouped`: failures, not-back, unknown, unconfirmed and not-started instances one per line with the
+ * cloud's code and message; successes as ids (and names) in a code block under one heading per status.
+ * Every entry appears exactly once.
+ */
+export function resultsMessage(layout: ResultsLayout, entries: readonly ResultEntry[]): SlackMessage {
+  const text = `Results: ${countsText(entries)}`;
+  if (layout === 'lines') return { text, blocks: packLines(entries.map((e) => outcomeLine(e.outcome))).map(section) };
+  const texts: string[] = [];
+  for (const group of GROUPS) {
+    const members = entries.filter((e) => e.outcome.status === group.status);
+    if (members.length === 0) continue;
+    const heading = `${group.heading} · ${members.length}`;
+    const lines = members.map((e) => renderedLine(e, layout));
+    texts.push(...(COMPACT.has(group.status) ? packCodeBlocks(heading, lines) : packLines([heading, ...lines])));
+  }
+  return { text, blocks: texts.map(section) };
+}
+
+/**
+ * Lines in code blocks, each section opened by the heading (marked as continued after the first) so a
+ * reader, and the chaos observer, can tell every id's status from the section it is in.
+ */
+function packCodeBlocks(heading: string, lines: readonly string[]): string[] {
+  const texts: string[] = [];
+  let body: string[] = [];
+  let used = 0;
+  const flush = (): void => {
+    texts.push(`${heading}${texts.length > 0 ? ' (continued)' : ''}\n\`\`\`${body.join('\n')}\`\`\``);
+    body = [];
+    used = 0;
+  };
+  for (const line of lines) {
+    if (body.length > 0 && used + line.length + 1 > SECTION_LIMIT - HEADING_MAX) flush();
+    body.push(line);
+    used += line.length + 1;
+  }
+  if (body.length > 0) flush();
+  return texts;
 }
 
 /** What a second copy of a card (posted twice across a crash) is rewritten to: no buttons, a link to the live one. */

@@ -13,7 +13,8 @@ import type { Store } from '../store/contract.js';
 import { errorMessage } from '../errors.js';
 import type { HealthBoard } from '../health.js';
 import type { Catalog } from '../providers/catalog.js';
-import { incidentMessage, noteMessage, requestCard, resultLinesMessage, summaryMessage, supersededCard, type SlackMessage } from './messages.js';
+import { incidentMessage, noteMessage, requestCard, resultLinesMessage, resultsMessage, summaryMessage, supersededCard, type SlackMessage } from './messages.js';
+import { resultsCsv } from './results-csv.js';
 
 export interface OutboxOptions {
   token: string;
@@ -251,6 +252,12 @@ export class Outbox {
       case 'thread_lines':
         await this.post(job.channel, resultLinesMessage(message.lines), threadTs());
         return;
+      case 'thread_results':
+        await this.post(job.channel, resultsMessage(message.layout, message.entries), threadTs());
+        return;
+      case 'results_file':
+        await this.uploadResults(job, resultsCsv(job, await store.outcomes(job.id), await store.preflight(job.id)), threadTs());
+        return;
       case 'thread_note':
         await this.post(job.channel, noteMessage(message.text), threadTs());
         return;
@@ -277,6 +284,29 @@ export class Outbox {
     const base = { channel, text: msg.text, blocks: msg.blocks, unfurl_links: false, unfurl_media: false };
     if (threadTs) await this.client.chat.postMessage({ ...base, thread_ts: threadTs, reply_broadcast: broadcast });
     else await this.client.chat.postMessage(base);
+  }
+
+  /**
+   * The whole table as a file in the thread, through files.getUploadURLExternal, the upload itself and
+   * files.completeUploadExternal (https://api.slack.com/methods/files.getUploadURLExternal ,
+   * https://api.slack.com/methods/files.completeUploadExternal). Without the files:write scope (an install
+   * from an older manifest) the thread says so instead: the results themselves are all in it already.
+   */
+  private async uploadResults(job: Job, csv: string, threadTs: string): Promise<void> {
+    try {
+      await this.client.filesUploadV2({
+        channel_id: job.channel,
+        thread_ts: threadTs,
+        file: Buffer.from(csv, 'utf8'),
+        filename: `reboot-${job.id}.csv`,
+        title: `Results of ${job.id} (${job.ids.length} instances)`,
+        initial_comment: `Every instance of \`${job.id}\` with its result, as CSV.`,
+      });
+    } catch (err) {
+      if ((err as { data?: { error?: unknown } }).data?.error !== 'missing_scope') throw err;
+      this.opts.log.warn('cannot upload the results file: the app lacks the files:write scope', { jobId: job.id });
+      await this.post(job.channel, noteMessage(`The full table of results could not be attached: the app lacks the \`files:write\` scope (reinstall it from manifest.yml).`), threadTs);
+    }
   }
 
   private async permalink(channel: string, ts: string): Promise<string | null> {

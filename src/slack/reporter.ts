@@ -1,19 +1,42 @@
 /**
  * The Slack side of the job core's events: which channel, which kind of message, which rows coalesce.
- * Pure: it builds outbox rows that the store commits with the state change they report. Cards are
- * rendered at delivery time from the job's current state, so a coalesced update is never stale.
+ * It builds outbox rows that the store commits with the state change they report, reading nothing but the
+ * names pre-flight found. Cards and results are rendered at delivery time (cards from the job's current
+ * state, so a coalesced update is never stale).
  */
 import type { Job } from '../domain/job.js';
 import type { JobOutcome } from '../domain/outcome.js';
-import type { OutboxMessage, OutboxWrite } from '../domain/outbox-message.js';
+import type { OutboxMessage, OutboxWrite, ResultsLayout } from '../domain/outbox-message.js';
+import type { Preflight } from '../domain/preflight.js';
 import type { JobEvents } from '../jobs/events.js';
-import { outcomeLine } from './messages.js';
+import { LINES_LAYOUT_MAX_INSTANCES, RESULTS_BUDGET, resultEntry } from './messages.js';
 
-/** Result lines per thread message: few enough to read, many enough to keep under ~1 message/s. */
-export const LINES_PER_MESSAGE = 25;
+/**
+ * How long a large job's part-filled results message waits for more results before it goes anyway. Progress
+ * shows on the card meanwhile; a full message, or the job's summary, sends it at once. At one message per
+ * second per channel (https://api.slack.com/apis/rate-limits), fewer, fuller messages finish sooner.
+ */
+export const RESULTS_HOLD_MS = 15_000;
+
+/** Above this many instances, the thread also gets the whole per-instance table as a CSV file. */
+export const RESULTS_FILE_MIN_INSTANCES = 1001;
+
+/**
+ * Where instance names come from: the job's pre-flight readings. Read synchronously inside the store
+ * transaction that reports the outcomes; absent, results show ids only.
+ */
+export type PreflightSource = (jobId: string) => Preflight;
+
+/** Jobs whose finished pre-flight names are kept, so a large job reads them once, not per batch. */
+const NAME_CACHE_JOBS = 32;
 
 export class SlackReporter implements JobEvents {
-  constructor(private readonly incidentChannel: string | undefined) {}
+  private readonly names = new Map<string, ReadonlyMap<string, string>>();
+
+  constructor(
+    private readonly incidentChannel: string | undefined,
+    private readonly preflightOf?: PreflightSource,
+  ) {}
 
   requested(job: Job): OutboxWrite[] {
     return [this.inChannel(job, { kind: 'post_card' })];
@@ -27,10 +50,24 @@ export class SlackReporter implements JobEvents {
     return [...this.cardChanged(job), ...this.incident(job, 'approved')];
   }
 
+  /**
+   * Results merge into the job's waiting results row up to RESULTS_BUDGET characters. A small job keeps one
+   * line per instance; a large one is grouped (successes as ids in code blocks) and its rows are held a
+   * while to fill up.
+   */
   outcomes(job: Job, outcomes: readonly JobOutcome[]): OutboxWrite[] {
     if (outcomes.length === 0) return [];
-    const lines: OutboxWrite = { channel: job.channel, jobId: job.id, message: { kind: 'thread_lines', lines: outcomes.map(outcomeLine) }, mergeUpTo: LINES_PER_MESSAGE };
-    return [lines, ...this.cardChanged(job)];
+    const layout: ResultsLayout = job.ids.length <= LINES_LAYOUT_MAX_INSTANCES ? 'lines' : 'grouped';
+    const names = layout === 'grouped' ? this.namesOf(job.id) : undefined;
+    const entries = outcomes.map((o) => resultEntry(o, names?.get(o.id), layout));
+    const results: OutboxWrite = {
+      channel: job.channel,
+      jobId: job.id,
+      message: { kind: 'thread_results', layout, entries },
+      mergeUpTo: RESULTS_BUDGET,
+      ...(layout === 'grouped' ? { holdMs: RESULTS_HOLD_MS } : {}),
+    };
+    return [results, ...this.cardChanged(job)];
   }
 
   note(job: Job, text: string, key?: string): OutboxWrite[] {
@@ -38,7 +75,9 @@ export class SlackReporter implements JobEvents {
   }
 
   completed(job: Job): OutboxWrite[] {
-    return [...this.cardChanged(job), this.inChannel(job, { kind: 'summary' }), ...this.incident(job, 'completed')];
+    this.names.delete(job.id);
+    const file = job.ids.length >= RESULTS_FILE_MIN_INSTANCES ? [this.inChannel(job, { kind: 'results_file' })] : [];
+    return [...this.cardChanged(job), ...file, this.inChannel(job, { kind: 'summary' }), ...this.incident(job, 'completed')];
   }
 
   superseded(job: Job, staleTs: string): OutboxWrite[] {
@@ -47,6 +86,20 @@ export class SlackReporter implements JobEvents {
 
   undelivered(job: Job, text: string): OutboxWrite[] {
     return [{ channel: job.requester, jobId: job.id, message: { kind: 'requester_notice', text }, coalesceKey: `notice:${job.id}` }];
+  }
+
+  /** Instance names pre-flight read; kept once pre-flight has finished, so later batches do not read them again. */
+  private namesOf(jobId: string): ReadonlyMap<string, string> | undefined {
+    const cached = this.names.get(jobId);
+    if (cached !== undefined || this.preflightOf === undefined) return cached;
+    const preflight = this.preflightOf(jobId);
+    const names = new Map<string, string>();
+    for (const [id, reading] of preflight.readings) if (reading.found && reading.name) names.set(id, reading.name);
+    if (preflight.checkedAt !== null) {
+      if (this.names.size >= NAME_CACHE_JOBS) this.names.delete(this.names.keys().next().value as string);
+      this.names.set(jobId, names);
+    }
+    return names;
   }
 
   private incident(job: Job, event: 'approved' | 'completed'): OutboxWrite[] {

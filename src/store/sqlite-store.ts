@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { tallyOf, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
 import type { JobOutcome } from '../domain/outcome.js';
-import { OutboxMessageSchema, type OutboxRow, type OutboxWrite } from '../domain/outbox-message.js';
+import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite, type ResultEntry } from '../domain/outbox-message.js';
 import type { Preflight, ReadError } from '../domain/preflight.js';
 import { PROVIDER_NAME, type InstanceReading } from '../providers/provider.js';
 import type {
@@ -143,6 +143,41 @@ function payloadOf(write: OutboxWrite): string {
 }
 
 const none = (): OutboxWrite[] => [];
+
+/** Thread rows that end a job's waiting results: nothing may merge into results queued before them. */
+const THREAD_CLOSERS: ReadonlySet<OutboxMessage['kind']> = new Set(['thread_note', 'summary', 'results_file']);
+
+type ThreadItemsMessage = Extract<OutboxMessage, { kind: 'thread_lines' | 'thread_results' }>;
+type ThreadItems = { layout: string; items: ReadonlyArray<string | ResultEntry> };
+
+/** A mergeable row's items, and the layout only rows alike may merge under (old line rows have one). */
+function itemsOf(message: OutboxMessage): ThreadItems {
+  if (message.kind === 'thread_lines') return { layout: 'lines', items: message.lines };
+  if (message.kind === 'thread_results') return { layout: message.layout, items: message.entries };
+  throw new Error(`outbox rows of kind ${message.kind} do not merge`);
+}
+
+const costOf = (items: ReadonlyArray<string | ResultEntry>): number => items.reduce((sum, item) => sum + itemCost(item), 0);
+const itemCost = (item: string | ResultEntry): number => (typeof item === 'string' ? 1 : item.cost);
+
+/** How many of `items`, from the first, fit in `room`. */
+function fitting(items: ReadonlyArray<string | ResultEntry>, room: number): number {
+  let used = 0;
+  let n = 0;
+  for (const item of items) {
+    used += itemCost(item);
+    if (used > room) break;
+    n += 1;
+  }
+  return n;
+}
+
+/** The same kind of message holding `items` instead. */
+function withItems(message: ThreadItemsMessage, items: ReadonlyArray<string | ResultEntry>): ThreadItemsMessage {
+  return message.kind === 'thread_lines'
+    ? { kind: 'thread_lines', lines: items.filter((i): i is string => typeof i === 'string') }
+    : { kind: 'thread_results', layout: message.layout, entries: items.filter((i): i is ResultEntry => typeof i !== 'string') };
+}
 
 export class SqliteStore implements Store {
   readonly db: Database.Database;
@@ -567,10 +602,12 @@ export class SqliteStore implements Store {
   private write(writes: readonly OutboxWrite[]): void {
     for (const w of writes) {
       this.queued = true;
-      if (w.message.kind === 'thread_lines' && w.mergeUpTo !== undefined && w.jobId !== null) {
-        this.appendThreadLines(w.jobId, w.channel, w.message.lines, w.mergeUpTo);
+      if ((w.message.kind === 'thread_lines' || w.message.kind === 'thread_results') && w.mergeUpTo !== undefined && w.jobId !== null) {
+        this.appendThreadItems(w.jobId, w.channel, w.message, w.mergeUpTo, w.holdMs ?? 0);
         continue;
       }
+      // Anything else in the job's thread closes its waiting results: they go now, ahead of it.
+      if (w.jobId !== null && THREAD_CLOSERS.has(w.message.kind)) this.releaseHeldResults(w.jobId);
       if (w.coalesceKey !== undefined) {
         const replaced = this.sql(`UPDATE outbox SET payload = ? WHERE coalesce_key = ? AND state = 'pending'`).run(payloadOf(w), w.coalesceKey);
         if (replaced.changes > 0) continue;
@@ -579,36 +616,58 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Fills the job's waiting thread-lines row up to `maxLines`, then starts new ones. */
-  private appendThreadLines(jobId: string, channel: string, lines: readonly string[], maxLines: number): void {
-    let rest = [...lines];
-    // Lines merge only into a row with nothing of the same thread queued after it (a note, the
+  /**
+   * Fills the job's waiting row of the same kind up to `budget` (what its items cost: a line each for
+   * thread_lines, each entry's characters for thread_results), then starts new ones. A new row that is not
+   * full waits `holdMs` for more; a row that fills up goes at once.
+   */
+  private appendThreadItems(jobId: string, channel: string, message: ThreadItemsMessage, budget: number, holdMs: number): void {
+    let rest = itemsOf(message);
+    // Items merge only into a row with nothing of the same thread queued after it (a note, the
     // summary): rows of one channel leave in order, and merging further back would put these results
     // ahead of a note that came first. Card updates are not in the thread, so they do not count.
     const open = this.sql(
       `SELECT o.id, o.payload FROM outbox o
-       WHERE o.job_id = ? AND o.kind = 'thread_lines' AND o.state = 'pending'
-         AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.job_id = o.job_id AND l.id > o.id AND l.state = 'pending' AND l.kind IN ('thread_note', 'summary'))
+       WHERE o.job_id = ? AND o.kind = ? AND o.state = 'pending'
+         AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.job_id = o.job_id AND l.id > o.id AND l.state = 'pending' AND l.kind IN ('thread_note', 'summary', 'results_file'))
        ORDER BY o.id DESC LIMIT 1`,
-    ).get(jobId) as { id: number; payload: string } | undefined;
+    ).get(jobId, message.kind) as { id: number; payload: string } | undefined;
     if (open) {
-      const existing = z.object({ lines: z.array(z.string()) }).parse(JSON.parse(open.payload)).lines;
-      const room = Math.max(0, maxLines - existing.length);
-      if (room > 0) {
-        this.sql('UPDATE outbox SET payload = ? WHERE id = ?').run(JSON.stringify({ lines: existing.concat(rest.slice(0, room)) }), open.id);
-        rest = rest.slice(room);
+      const existing = itemsOf(OutboxMessageSchema.parse({ ...(JSON.parse(open.payload) as object), kind: message.kind }));
+      if (existing.layout === rest.layout) {
+        const taken = fitting(rest.items, budget - costOf(existing.items));
+        if (taken > 0) {
+          const merged = withItems(message, existing.items.concat(rest.items.slice(0, taken)));
+          this.sql('UPDATE outbox SET payload = ? WHERE id = ?').run(payloadOf({ channel, jobId, message: merged }), open.id);
+        }
+        // Whatever did not fit (or could not merge) goes in a new row: this one is as full as it gets.
+        if (taken < rest.items.length) this.releaseRow(open.id);
+        rest = { ...rest, items: rest.items.slice(taken) };
       }
     }
-    for (let i = 0; i < rest.length; i += maxLines) {
-      this.insertOutbox({ channel, jobId, message: { kind: 'thread_lines', lines: rest.slice(i, i + maxLines) } });
+    while (rest.items.length > 0) {
+      const taken = Math.max(1, fitting(rest.items, budget));
+      const full = taken < rest.items.length;
+      this.insertOutbox({ channel, jobId, message: withItems(message, rest.items.slice(0, taken)) }, full ? 0 : holdMs);
+      rest = { ...rest, items: rest.items.slice(taken) };
     }
   }
 
-  private insertOutbox(w: OutboxWrite): void {
+  /** A held results row goes now (its retry backoff, once it has been tried, still stands). */
+  private releaseRow(id: number): void {
+    this.sql(`UPDATE outbox SET not_before = 0 WHERE id = ? AND state = 'pending' AND attempts = 0`).run(id);
+  }
+
+  private releaseHeldResults(jobId: string): void {
+    this.sql(`UPDATE outbox SET not_before = 0 WHERE job_id = ? AND kind = 'thread_results' AND state = 'pending' AND attempts = 0 AND not_before > 0`).run(jobId);
+  }
+
+  private insertOutbox(w: OutboxWrite, holdMs = 0): void {
+    const now = Date.now();
     this.sql(
       `INSERT INTO outbox (channel, kind, job_id, coalesce_key, payload, state, not_before, created_at)
-       VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)`,
-    ).run(w.channel, w.message.kind, w.jobId, w.coalesceKey ?? null, payloadOf(w), Date.now());
+       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
+    ).run(w.channel, w.message.kind, w.jobId, w.coalesceKey ?? null, payloadOf(w), holdMs > 0 ? now + holdMs : 0, now);
   }
 
   outboxHeads(): OutboxRow[] {

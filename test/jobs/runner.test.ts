@@ -337,7 +337,7 @@ describe('Runner: asynchronous cloud jobs', () => {
   });
 
   // BUG (found by this suite, not fixed here; it lives in SqliteStore's thread-line merging): lines
-  // are merged into the job's newest *waiting* thread_lines row even when rows queued after it (here
+  // are merged into the job's newest *waiting* thread_results row even when rows queued after it (here
   // the "accepted job … waiting for it to finish" note) are waiting too. While Slack lags (rate limit,
   // outage, 1 msg/s pacing), the async job's final results therefore land in the thread *before*
   // the note announcing that job, breaking the per-channel FIFO the outbox promises for a thread.
@@ -355,7 +355,7 @@ describe('Runner: asynchronous cloud jobs', () => {
     await r.idle();
     const rows = outboxRows(store).filter((row) => row.channel === OPS && row.message.kind !== 'update_card');
     const accepted = rows.findIndex((row) => row.message.kind === 'thread_note' && row.message.text.includes('accepted job `ajob-6`'));
-    const results = rows.findIndex((row) => row.message.kind === 'thread_lines' && row.message.lines.some((l) => l.includes(b)));
+    const results = rows.findIndex((row) => row.message.kind === 'thread_results' && row.message.entries.some((e) => e.outcome.id === b));
     expect(accepted).toBeGreaterThanOrEqual(0);
     expect(results).toBeGreaterThan(accepted);
   });
@@ -452,7 +452,7 @@ describe('Runner: reporting', () => {
     // One coalesced card update (nothing delivered it meanwhile), the thread lines, then the summary and incident.
     expect(rows.map((row) => [row.channel, row.message.kind])).toEqual([
       [OPS, 'update_card'],
-      [OPS, 'thread_lines'],
+      [OPS, 'thread_results'],
       [OPS, 'summary'],
       [INCIDENTS, 'incident'],
     ]);
@@ -466,7 +466,7 @@ describe('Runner: reporting', () => {
     const r = runner({ alibaba: fakeProvider(providerInfo()) }, null);
     r.start(J);
     await r.idle();
-    expect(outboxRows(store).map((row) => row.message.kind)).toEqual(['update_card', 'thread_lines', 'summary']);
+    expect(outboxRows(store).map((row) => row.message.kind)).toEqual(['update_card', 'thread_results', 'summary']);
   });
 
   it('after every recordOutcomes, the stored outcomes and the queued thread lines agree exactly', async () => {
@@ -477,7 +477,7 @@ describe('Runner: reporting', () => {
     store.recordOutcomes = (...args) => {
       const stored = record(...args);
       calls += 1;
-      const lines = outboxRows(store).flatMap((row) => (row.message.kind === 'thread_lines' ? row.message.lines : []));
+      const lines = outboxRows(store).flatMap((row) => (row.message.kind === 'thread_results' ? row.message.entries.map((e) => outcomeLine(e.outcome)) : []));
       const expected = store.outcomes(J).map(outcomeLine);
       if (JSON.stringify([...lines].sort()) !== JSON.stringify([...expected].sort())) mismatches.push(`after call ${calls}: ${lines.length} lines, ${expected.length} outcomes`);
       return stored;

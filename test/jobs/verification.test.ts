@@ -92,7 +92,7 @@ const byStatus = (): Record<string, string[]> => {
 
 const threadText = (): string =>
   outboxRows(store)
-    .flatMap((r) => (r.message.kind === 'thread_lines' ? r.message.lines : r.message.kind === 'thread_note' ? [r.message.text] : []))
+    .flatMap((r) => (r.message.kind === 'thread_results' ? r.message.entries.map((e) => outcomeLine(e.outcome)) : r.message.kind === 'thread_note' ? [r.message.text] : []))
     .join('\n');
 
 beforeEach(() => {

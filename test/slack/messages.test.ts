@@ -3,7 +3,24 @@ import type { Job } from '../../src/domain/job.js';
 import { tallyOf } from '../../src/domain/job.js';
 import type { Preflight } from '../../src/domain/preflight.js';
 import type { InstanceReading } from '../../src/providers/provider.js';
-import { idListText, outcomeLine, requestCard, resultLinesMessage, escapeMrkdwn, tallyText } from '../../src/slack/messages.js';
+import type { JobOutcome } from '../../src/domain/outcome.js';
+import type { ResultEntry } from '../../src/domain/outbox-message.js';
+import { blockTexts } from '../../src/local/fake-slack.js';
+import {
+  idListText,
+  MESSAGE_TEXT_LIMIT,
+  outcomeLine,
+  requestCard,
+  RESULT_SECTIONS_MAX,
+  RESULTS_BUDGET,
+  resultEntry,
+  resultEntryCost,
+  resultLinesMessage,
+  resultsMessage,
+  escapeMrkdwn,
+  tallyText,
+} from '../../src/slack/messages.js';
+import { outcomeLines } from '../../chaos/observe.js';
 
 const job = (over: Partial<Job> = {}): Job => ({
   id: 'r-aaaaaaaaaa',
@@ -76,6 +93,111 @@ describe('Block Kit builders', () => {
       { id: 'c', status: 'unknown', reason: 'r' },
     ]);
     expect(t).toEqual({ total: 4, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 1 });
+  });
+});
+
+describe('results messages', () => {
+  const ids = (n: number, prefix = 'i-bp1'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(17, '0')}`);
+  const asThread = (msg: { text: string; blocks: unknown[] }): Array<{ channel: string; ts: string; threadTs: string; text: string; blocks: unknown[]; replyBroadcast: boolean; updates: number }> => [
+    { channel: 'C0OPS', ts: '2.0', threadTs: '1.0', text: msg.text, blocks: msg.blocks, replyBroadcast: false, updates: 0 },
+  ];
+  /** Greedily fills one message's worth of entries, as the store merges them. */
+  const fill = (entries: readonly ResultEntry[]): ResultEntry[] => {
+    const kept: ResultEntry[] = [];
+    let used = 0;
+    for (const e of entries) {
+      if (used + e.cost > RESULTS_BUDGET) break;
+      kept.push(e);
+      used += e.cost;
+    }
+    return kept;
+  };
+  const withinLimits = (msg: { text: string; blocks: unknown[] }): void => {
+    expect(msg.blocks.length).toBeLessThanOrEqual(RESULT_SECTIONS_MAX);
+    expect(RESULT_SECTIONS_MAX).toBeLessThanOrEqual(50);
+    const texts = blockTexts(msg.blocks);
+    for (const t of texts) expect(t.length).toBeLessThanOrEqual(3000);
+    expect(texts.join('').length).toBeLessThanOrEqual(MESSAGE_TEXT_LIMIT);
+    expect(msg.text.startsWith('Results: ')).toBe(true);
+  };
+
+  it('a small job: one line per instance, exactly as outcomeLine says it, in order', () => {
+    const outcomes: JobOutcome[] = [
+      { id: 'i-a', status: 'verified', detail: 'back up, running (after 3s) (web-1); restart seen' },
+      { id: 'i-b', status: 'failed', code: 'Stopped', message: 'stopped' },
+      { id: 'i-c', status: 'not_started', reason: 'stopped after a failure in wave 1' },
+    ];
+    const msg = resultsMessage('lines', outcomes.map((o) => resultEntry(o, 'ignored', 'lines')));
+    expect(blockTexts(msg.blocks).join('\n')).toBe(outcomes.map(outcomeLine).join('\n'));
+    expect(msg.text).toBe('Results: 1 failed, 1 not started, 1 verified');
+  });
+
+  it('grouped: failures one per line with code and message first, then successes as ids and names in a code block', () => {
+    const entries = [
+      resultEntry({ id: 'i-ok1', status: 'verified', detail: 'back up, running (after 3s) (web-1); restart seen' }, 'web-1', 'grouped'),
+      resultEntry({ id: 'i-bad', status: 'failed', code: 'IncorrectInstanceStatus', message: 'The instance is stopped', requestId: 'R1' }, 'db-1', 'grouped'),
+      resultEntry({ id: 'i-ok2', status: 'verified', detail: 'back up, running (after 5s); restart seen' }, undefined, 'grouped'),
+      resultEntry({ id: 'i-gone', status: 'not_back', detail: 'not running after 10m: state Starting' }, undefined, 'grouped'),
+      resultEntry({ id: 'i-q', status: 'unknown', reason: 'timeout after the request was sent' }, undefined, 'grouped'),
+    ];
+    const msg = resultsMessage('grouped', entries);
+    expect(blockTexts(msg.blocks)).toEqual([
+      ':x: *Failed* · 1\n:x: `i-bad` *IncorrectInstanceStatus*: The instance is stopped _(request R1)_',
+      ':x: *Not back* · 1\n:x: `i-gone` not running after 10m: state Starting',
+      ':grey_question: *Unknown*: check these before retrying · 1\n:grey_question: `i-q` *unknown*: timeout after the request was sent',
+      ':white_check_mark: *Verified: back up and running* · 2\n```i-ok1  web-1\ni-ok2```',
+    ]);
+    expect(Object.fromEntries(outcomeLines(asThread(msg)))).toEqual({ 'i-bad': ['failed'], 'i-gone': ['not_back'], 'i-q': ['unknown'], 'i-ok1': ['succeeded'], 'i-ok2': ['succeeded'] });
+  });
+
+  it('grouped: a name cannot break out of its code block or ping anyone; what an entry costs is what it adds', () => {
+    const entry = resultEntry({ id: 'i-x', status: 'succeeded' }, '```<!channel> & co```', 'grouped');
+    const msg = resultsMessage('grouped', [entry]);
+    const text = blockTexts(msg.blocks)[0]!;
+    expect(text).toBe(":white_check_mark: *Reboot accepted* · 1\n```i-x  '''&lt;!channel&gt; &amp; co'''```");
+    expect(entry.cost).toBe("i-x  '''&lt;!channel&gt; &amp; co'''".length + 1);
+    expect(resultEntryCost({ outcome: { id: 'i-x', status: 'failed', code: 'C', message: 'm'.repeat(5000) } }, 'grouped')).toBe(601);
+  });
+
+  it('grouped, worst case: a full budget of every kind of entry, the longest lines included, stays within Block Kit limits and names every id once', () => {
+    const statuses = ['failed', 'not_back', 'unknown', 'unconfirmed', 'not_started', 'verified', 'succeeded', 'checked'] as const;
+    const outcome = (id: string, i: number): JobOutcome => {
+      const status = statuses[i % statuses.length]!;
+      const long = `${'&'.repeat(i % 3 === 0 ? 150 : 5)} ${'x'.repeat(300)}`;
+      switch (status) {
+        case 'failed':
+          return { id, status, code: 'Code<x>', message: long };
+        case 'unknown':
+        case 'not_started':
+          return { id, status, reason: long };
+        case 'succeeded':
+        case 'checked':
+          return { id, status };
+        default:
+          return { id, status, detail: long };
+      }
+    };
+    for (const withNames of [false, true]) {
+      const all = ids(400).map((id, i) => resultEntry(outcome(id, i), withNames ? `n${'&'.repeat(i % 50)}` : undefined, 'grouped'));
+      const entries = fill(all);
+      expect(entries.length).toBeLessThan(all.length);
+      const msg = resultsMessage('grouped', entries);
+      withinLimits(msg);
+      const seen = outcomeLines(asThread(msg));
+      expect([...seen.keys()].sort()).toEqual(entries.map((e) => e.outcome.id).sort());
+      for (const e of entries) expect(seen.get(e.outcome.id)).toHaveLength(1);
+    }
+  });
+
+  it('grouped: 400 successes in one message fill several code blocks, each under a heading that says what they are', () => {
+    const entries = fill(ids(400).map((id) => resultEntry({ id, status: 'verified', detail: 'back up' }, 'web-0001', 'grouped')));
+    const msg = resultsMessage('grouped', entries);
+    withinLimits(msg);
+    const texts = blockTexts(msg.blocks);
+    expect(texts.length).toBeGreaterThan(1);
+    expect(texts[1]).toMatch(/^:white_check_mark: \*Verified: back up and running\* · \d+ \(continued\)\n```/);
+    expect([...outcomeLines(asThread(msg)).values()].every((s) => s.length === 1 && s[0] === 'succeeded')).toBe(true);
+    expect(outcomeLines(asThread(msg)).size).toBe(entries.length);
   });
 });
 

@@ -4,10 +4,14 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/domain/job.js';
-import { OutboxMessageSchema, type OutboxWrite } from '../../src/domain/outbox-message.js';
+import { OutboxMessageSchema, type OutboxWrite, type ResultEntry } from '../../src/domain/outbox-message.js';
+import type { JobOutcome } from '../../src/domain/outcome.js';
+import type { Preflight } from '../../src/domain/preflight.js';
 import type { InstanceOutcome } from '../../src/providers/provider.js';
-import { outcomeLine } from '../../src/slack/messages.js';
-import { LINES_PER_MESSAGE, SlackReporter } from '../../src/slack/reporter.js';
+import { blockTexts } from '../../src/local/fake-slack.js';
+import { MESSAGE_TEXT_LIMIT, RESULTS_BUDGET, outcomeLine, resultEntry, resultsMessage } from '../../src/slack/messages.js';
+import { RESULTS_HOLD_MS, SlackReporter } from '../../src/slack/reporter.js';
+import { outcomeLines } from '../../chaos/observe.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { INCIDENTS, OPS, REQUESTER, instanceIds, newJob, outboxRows } from '../helpers/fixtures.js';
 
@@ -52,17 +56,28 @@ describe.each([
     everyRowIsValid(rows);
   });
 
-  it('outcomes: their lines in the thread (merged up to the per-message cap) and the card tally', () => {
+  it('outcomes of a small job: structured results, one line each when rendered, merged by size; and the card tally', () => {
     const outcomes: InstanceOutcome[] = [
       { id: 'i-a', status: 'succeeded' },
       { id: 'i-b', status: 'failed', code: 'IncorrectInstanceStatus', message: 'stopped' },
       { id: 'i-c', status: 'unknown', reason: 'timeout' },
     ];
     const rows = reporter.outcomes(job, outcomes);
-    expect(rows).toStrictEqual([
-      { channel: OPS, jobId: job.id, message: { kind: 'thread_lines', lines: outcomes.map(outcomeLine) }, mergeUpTo: LINES_PER_MESSAGE },
-      card,
-    ]);
+    const entries = outcomes.map((outcome) => ({ outcome, cost: outcomeLine(outcome).length + 1 }));
+    expect(rows).toStrictEqual([{ channel: OPS, jobId: job.id, message: { kind: 'thread_results', layout: 'lines', entries }, mergeUpTo: RESULTS_BUDGET }, card]);
+    everyRowIsValid(rows);
+  });
+
+  it('outcomes of a job over 50 instances: grouped, held to fill up', () => {
+    const big: Job = { ...job, ids: instanceIds(51) };
+    const rows = reporter.outcomes(big, [{ id: 'i-a', status: 'verified', detail: 'back up, running (after 3s); restart seen' }]);
+    expect(rows[0]).toStrictEqual({
+      channel: OPS,
+      jobId: job.id,
+      message: { kind: 'thread_results', layout: 'grouped', entries: [{ outcome: { id: 'i-a', status: 'verified', detail: 'back up, running (after 3s); restart seen' }, cost: 'i-a'.length + 1 }] },
+      mergeUpTo: RESULTS_BUDGET,
+      holdMs: RESULTS_HOLD_MS,
+    });
     everyRowIsValid(rows);
   });
 
@@ -80,6 +95,14 @@ describe.each([
   it('completed: card, summary in the thread (not coalesced), incident only when configured', () => {
     const rows = reporter.completed(job);
     expect(rows).toStrictEqual([card, { channel: OPS, jobId: job.id, message: { kind: 'summary' } }, ...incidentRow('completed')]);
+    everyRowIsValid(rows);
+  });
+
+  it('completed: over 1,000 instances, the CSV file goes in the thread before the summary; at 1,000, none', () => {
+    expect(reporter.completed({ ...job, ids: instanceIds(1000) }).map((r) => r.message.kind)).not.toContain('results_file');
+    const rows = reporter.completed({ ...job, ids: instanceIds(1001) });
+    expect(rows.map((r) => r.message.kind)).toEqual(['update_card', 'results_file', 'summary', ...incidentRow('completed').map((r) => r.message.kind)]);
+    expect(rows[1]).toStrictEqual({ channel: OPS, jobId: job.id, message: { kind: 'results_file' } });
     everyRowIsValid(rows);
   });
 
@@ -107,27 +130,89 @@ describe('SlackReporter rows in a real store', () => {
 
   const succeeded = (ids: readonly string[]): InstanceOutcome[] => ids.map((id) => ({ id, status: 'succeeded' }));
 
-  it(`thread lines fill waiting messages up to ${LINES_PER_MESSAGE} lines; the card update stays one row`, () => {
-    const ids = instanceIds(60);
-    store.enqueue(reporter.outcomes(job, succeeded(ids.slice(0, 10))));
-    store.enqueue(reporter.outcomes(job, succeeded(ids.slice(10, 30))));
-    store.enqueue(reporter.outcomes(job, succeeded(ids.slice(30, 60))));
-    const rows = outboxRows(store);
-    const lines = rows.flatMap((r) => (r.message.kind === 'thread_lines' ? [r.message.lines] : []));
-    expect(lines.map((l) => l.length)).toEqual([25, 25, 10]);
-    expect(lines.flat()).toEqual(succeeded(ids).map(outcomeLine));
-    expect(rows.filter((r) => r.message.kind === 'update_card')).toHaveLength(1);
+  const resultRows = (): Array<{ notBefore: number; layout: string; entries: ResultEntry[] }> =>
+    outboxRows(store).flatMap((r) => (r.message.kind === 'thread_results' ? [{ notBefore: r.notBefore, layout: r.message.layout, entries: r.message.entries }] : []));
+  const costOf = (entries: readonly ResultEntry[]): number => entries.reduce((n, e) => n + e.cost, 0);
+
+  it('a small job: results fill waiting rows up to the size budget, sent at once, in order; the card update stays one row', () => {
+    const small: Job = { ...job, ids: instanceIds(50) };
+    const failures: JobOutcome[] = instanceIds(50).map((id) => ({ id, status: 'failed', code: 'OperationDenied', message: `refused: ${'m'.repeat(400)}` }));
+    store.enqueue(reporter.outcomes(small, failures.slice(0, 10)));
+    store.enqueue(reporter.outcomes(small, failures.slice(10, 30)));
+    store.enqueue(reporter.outcomes(small, failures.slice(30, 50)));
+    const rows = resultRows();
+    expect(rows.length).toBe(Math.ceil((50 * (outcomeLine(failures[0]!).length + 1)) / RESULTS_BUDGET));
+    for (const row of rows) {
+      expect(row.layout).toBe('lines');
+      expect(row.notBefore).toBe(0);
+      expect(costOf(row.entries)).toBeLessThanOrEqual(RESULTS_BUDGET);
+      // Full: the next entry would not have fitted.
+    }
+    for (const row of rows.slice(0, -1)) expect(costOf(row.entries) + row.entries[0]!.cost).toBeGreaterThan(RESULTS_BUDGET);
+    expect(rows.flatMap((r) => r.entries.map((e) => e.outcome))).toEqual(failures);
+    expect(outboxRows(store).filter((r) => r.message.kind === 'update_card')).toHaveLength(1);
   });
 
-  it('a second job never merges into the first one’s lines', () => {
+  it('a large job: part-filled rows are held for more; a full row goes at once, the last goes with the summary', () => {
+    const ids = instanceIds(1000);
+    const big: Job = { ...job, ids };
+    const before = Date.now();
+    for (let i = 0; i < ids.length; i += 100) store.enqueue(reporter.outcomes(big, succeeded(ids.slice(i, i + 100))));
+    let rows = resultRows();
+    // 1,000 ids of 22 characters and a line break: ceil(23,000 / budget) rows.
+    expect(rows.length).toBe(Math.ceil((1000 * 23) / RESULTS_BUDGET));
+    expect(rows.slice(0, -1).every((r) => r.notBefore === 0)).toBe(true);
+    expect(rows.at(-1)!.notBefore).toBeGreaterThanOrEqual(before + RESULTS_HOLD_MS);
+    expect(rows.flatMap((r) => r.entries.map((e) => e.outcome.id))).toEqual(ids);
+    store.enqueue(reporter.completed(big));
+    rows = resultRows();
+    expect(rows.at(-1)!.notBefore).toBe(0);
+    // Nothing merges into results queued before the summary.
+    store.enqueue(reporter.outcomes(big, succeeded(['i-late'])));
+    expect(resultRows().at(-1)!.entries.map((e) => e.outcome.id)).toEqual(['i-late']);
+  });
+
+  it('a large job: names from pre-flight ride along, and every row renders within Block Kit limits with every id once', () => {
+    const ids = instanceIds(1000);
+    const big: Job = { ...job, ids };
+    const names = new Map(ids.map((id, i) => [id, `web-${i}`]));
+    const preflight: Preflight = { checkedAt: 1, readings: new Map(ids.map((id) => [id, { id, found: true, name: names.get(id)!, phase: 'running', rawStatus: 'Running', rebooting: false }])), errors: [] };
+    let reads = 0;
+    const named = new SlackReporter(INCIDENTS, () => {
+      reads += 1;
+      return preflight;
+    });
+    const failing = new Set(ids.filter((_, i) => i % 100 === 7));
+    const outcomes: JobOutcome[] = ids.map((id) =>
+      failing.has(id) ? { id, status: 'failed', code: 'IncorrectInstanceStatus', message: 'The current status of the resource does not support this operation.' } : { id, status: 'verified', detail: 'back up, running (after 4s); restart seen' },
+    );
+    for (let i = 0; i < ids.length; i += 100) store.enqueue(named.outcomes(big, outcomes.slice(i, i + 100)));
+    expect(reads).toBe(1);
+    const rows = resultRows();
+    expect(rows.flatMap((r) => r.entries.filter((e) => e.outcome.status === 'verified').map((e) => e.name))).toEqual(ids.filter((id) => !failing.has(id)).map((id) => names.get(id)));
+    const thread = rows.map((r, i) => {
+      const msg = resultsMessage('grouped', r.entries);
+      expect(msg.blocks.length).toBeLessThanOrEqual(50);
+      const texts = blockTexts(msg.blocks);
+      for (const t of texts) expect(t.length).toBeLessThanOrEqual(3000);
+      expect(texts.join('').length).toBeLessThanOrEqual(MESSAGE_TEXT_LIMIT);
+      return { channel: OPS, ts: `2.${i}`, threadTs: '1.0', text: msg.text, blocks: msg.blocks, replyBroadcast: false, updates: 0 };
+    });
+    expect(rows.length).toBeLessThanOrEqual(5);
+    const seen = outcomeLines(thread);
+    expect([...seen.keys()].sort()).toEqual([...ids].sort());
+    for (const id of ids) expect(seen.get(id)).toEqual([failing.has(id) ? 'failed' : 'succeeded']);
+  });
+
+  it('a second job never merges into the first one’s results', () => {
     store.createJob(newJob({ id: 'r-report0002' }), '…');
     const other: Job = { ...job, id: 'r-report0002' };
     store.enqueue(reporter.outcomes(job, succeeded(['i-1'])));
     store.enqueue(reporter.outcomes(other, succeeded(['i-2'])));
-    const lines = outboxRows(store).filter((r) => r.message.kind === 'thread_lines');
-    expect(lines.map((r) => [r.jobId, r.message])).toEqual([
-      [job.id, { kind: 'thread_lines', lines: [outcomeLine({ id: 'i-1', status: 'succeeded' })] }],
-      ['r-report0002', { kind: 'thread_lines', lines: [outcomeLine({ id: 'i-2', status: 'succeeded' })] }],
+    const rows = outboxRows(store).filter((r) => r.message.kind === 'thread_results');
+    expect(rows.map((r) => [r.jobId, r.message])).toEqual([
+      [job.id, { kind: 'thread_results', layout: 'lines', entries: [resultEntry({ id: 'i-1', status: 'succeeded' }, undefined, 'lines')] }],
+      ['r-report0002', { kind: 'thread_results', layout: 'lines', entries: [resultEntry({ id: 'i-2', status: 'succeeded' }, undefined, 'lines')] }],
     ]);
   });
 
