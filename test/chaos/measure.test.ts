@@ -73,6 +73,41 @@ describe('measure: figures read from Slack and the cloud', () => {
   });
 });
 
+describe('measure: the compact layout of large jobs', () => {
+  it('reads ids in code blocks under a success heading, and still counts doubles, contradictions and missing ids', () => {
+    const card = msg(CH, 'card');
+    const grouped = (...sections: string[]): FakeMessage => ({
+      ...msg(CH, 'Results: …', card.ts),
+      blocks: sections.map((text) => ({ type: 'section', text: { type: 'mrkdwn', text } })),
+    });
+    const messages = [
+      card,
+      grouped(':x: *Failed* · 1\n:x: `i-bad` *Stopped*: stopped', ':white_check_mark: *Verified: back up and running* · 2\n```i-ok1  web-1\ni-never```'),
+      grouped(':white_check_mark: *Verified: back up and running* · 1\n```i-ok1```', ':large_green_circle: *Would reboot* · 1\n```i-dry  web-9```'),
+      msg(CH, `:warning: Reboot \`${JOB}\` finished on Alibaba Cloud ECS cn-hangzhou: 2 verified`, card.ts),
+      msg(INC, ':rotating_light: Reboot of 4 instances on Alibaba Cloud ECS cn-hangzhou approved by <@U1>, requested by <@U2>.'),
+      msg(INC, ':white_check_mark: Reboot of 4 instances completed: 2 verified.'),
+    ];
+    const { figures, notes } = measure({
+      jobId: JOB,
+      ids: ['i-bad', 'i-ok1', 'i-never', 'i-dry', 'i-lost'],
+      channel: CH,
+      incidentChannel: INC,
+      messages,
+      rebootCounts: new Map([
+        ['i-ok1', 1],
+        ['i-bad', 0],
+        ['i-never', 0],
+        ['i-dry', 0],
+      ]),
+    });
+    expect(figures).toEqual({ doubled: 0, missingFromThread: 1, slackLost: 0, slackDoubled: 1, unknown: 0, contradicted: 1 });
+    expect(notes).toContain('doubled: 2 result lines for i-ok1 (succeeded, succeeded)');
+    expect(notes).toContain('contradicted: i-never reported succeeded but the cloud rebooted it 0 time(s)');
+    expect(notes.some((n) => n.startsWith('missing from thread: 1 of 5 (i-lost)'))).toBe(true);
+  });
+});
+
 describe('trial plan', () => {
   it('is the same for the same seed, covers every phase, and makes ids each provider accepts', () => {
     const plan = (): ReturnType<typeof planKillTrials> => planKillTrials(new Rng(42), 12, PHASES, ['alibaba', 'volcengine', 'baidu', 'huawei'], new Set());
