@@ -21,7 +21,7 @@ import { createBoltApp } from './slack/bolt-app.js';
 import { onUndeliverable } from './slack/delivery-failures.js';
 import { registerListeners } from './slack/listeners.js';
 import { Outbox } from './slack/outbox.js';
-import { SlackReporter } from './slack/reporter.js';
+import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
 import { takeLease } from './store/lease.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -45,6 +45,8 @@ export interface Tuning {
   verifyMaxIntervalMs: number;
   /** Readings in a row of a running instance without proof of its reboot, before it is "not confirmed". */
   verifySettleReadings: number;
+  /** How long a large job's part-filled results message waits for more (src/slack/reporter.ts). */
+  resultsHoldMs: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -60,6 +62,7 @@ export const DEFAULT_TUNING: Tuning = {
   verifyIntervalMs: DEFAULT_VERIFY.intervalMs,
   verifyMaxIntervalMs: DEFAULT_VERIFY.maxIntervalMs,
   verifySettleReadings: DEFAULT_VERIFY.settleReadings,
+  resultsHoldMs: RESULTS_HOLD_MS,
 };
 
 export interface BotOptions {
@@ -105,7 +108,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   });
   const bolt = createBoltApp({ token, port: config.port, ...(appToken ? { appToken } : {}), ...(signingSecret ? { signingSecret } : {}), ...(apiUrl ? { apiUrl } : {}) }, health, now, log);
   // Names for the compact results come from pre-flight's readings, read in the same transaction.
-  const events = new SlackReporter(config.incidentChannel, (jobId) => store.preflight(jobId));
+  const events = new SlackReporter(config.incidentChannel, { preflightOf: (jobId) => store.preflight(jobId), holdMs: tuning.resultsHoldMs });
   const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
   const verify = { firstReadMs: tuning.verifyFirstReadMs, intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
   const runner = new Runner({ store, providers: opts.providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify });

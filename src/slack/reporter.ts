@@ -27,16 +27,29 @@ export const RESULTS_FILE_MIN_INSTANCES = 1001;
  */
 export type PreflightSource = (jobId: string) => Preflight;
 
+export interface ReporterOptions {
+  /** Names for the compact lists; without it they show ids only. */
+  preflightOf?: PreflightSource;
+  /** Overrides RESULTS_HOLD_MS. */
+  holdMs?: number;
+}
+
 /** Jobs whose finished pre-flight names are kept, so a large job reads them once, not per batch. */
 const NAME_CACHE_JOBS = 32;
 
 export class SlackReporter implements JobEvents {
   private readonly names = new Map<string, ReadonlyMap<string, string>>();
 
+  private readonly preflightOf: PreflightSource | undefined;
+  private readonly holdMs: number;
+
   constructor(
     private readonly incidentChannel: string | undefined,
-    private readonly preflightOf?: PreflightSource,
-  ) {}
+    options: ReporterOptions = {},
+  ) {
+    this.preflightOf = options.preflightOf;
+    this.holdMs = options.holdMs ?? RESULTS_HOLD_MS;
+  }
 
   requested(job: Job): OutboxWrite[] {
     return [this.inChannel(job, { kind: 'post_card' })];
@@ -65,7 +78,7 @@ export class SlackReporter implements JobEvents {
       jobId: job.id,
       message: { kind: 'thread_results', layout, entries },
       mergeUpTo: RESULTS_BUDGET,
-      ...(layout === 'grouped' ? { holdMs: RESULTS_HOLD_MS } : {}),
+      ...(layout === 'grouped' ? { holdMs: this.holdMs } : {}),
     };
     return [results, ...this.cardChanged(job)];
   }

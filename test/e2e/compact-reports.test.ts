@@ -29,7 +29,8 @@ describe('compact, complete reports', () => {
     names: (id: string, i: number) => string | undefined = () => undefined,
     beforeRequest: () => void = () => undefined,
   ): Promise<string> {
-    h = await Harness.start({ providers: ['alibaba'], env: { REBOOT_MAX_INSTANCES: '5000' } });
+    // Held part-filled messages wait for the summary however slow a loaded machine makes the run.
+    h = await Harness.start({ providers: ['alibaba'], env: { REBOOT_MAX_INSTANCES: '5000' }, tuning: { resultsHoldMs: 600_000 } });
     beforeRequest();
     const fleet = h.sims.sims.alibaba!.fleet;
     all.forEach((id, i) => {

@@ -178,9 +178,11 @@ describe('SlackReporter rows in a real store', () => {
     const names = new Map(ids.map((id, i) => [id, `web-${i}`]));
     const preflight: Preflight = { checkedAt: 1, readings: new Map(ids.map((id) => [id, { id, found: true, name: names.get(id)!, phase: 'running', rawStatus: 'Running', rebooting: false }])), errors: [] };
     let reads = 0;
-    const named = new SlackReporter(INCIDENTS, () => {
-      reads += 1;
-      return preflight;
+    const named = new SlackReporter(INCIDENTS, {
+      preflightOf: () => {
+        reads += 1;
+        return preflight;
+      },
     });
     const failing = new Set(ids.filter((_, i) => i % 100 === 7));
     const outcomes: JobOutcome[] = ids.map((id) =>
