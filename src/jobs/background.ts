@@ -14,10 +14,15 @@ export class JobTasks {
     private readonly failure: string,
   ) {}
 
-  /** Starts `task` for the job unless one is still running for it. */
+  /**
+   * Starts `task` for the job unless one is still running for it. The task begins on the next turn of the
+   * event loop, never inside the caller: a slash command or a click is acknowledged to Slack before its
+   * background work takes the event loop (Slack's 3 s deadline, https://api.slack.com/interactivity/handling#acknowledgment_response).
+   */
   start(jobId: string, task: () => Promise<void>): void {
     if (this.active.has(jobId)) return;
-    const run = task()
+    const run = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(task)
       .catch((err: unknown) => this.log.error(this.failure, { jobId, error: errorMessage(err) }))
       .finally(() => this.active.delete(jobId));
     this.active.set(jobId, run);

@@ -19,6 +19,11 @@ export interface ApproverPolicy {
 
 export class ApproverDirectory {
   private readonly cache = new Map<string, { members: Set<string>; fetchedAt: number }>();
+  /**
+   * One lookup per group at a time: a burst of clicks on a cold cache asks Slack once, not once per click.
+   * usergroups.users.list is Tier 2, about 20 calls a minute (https://api.slack.com/methods/usergroups.users.list).
+   */
+  private readonly inflight = new Map<string, Promise<Set<string> | undefined>>();
 
   constructor(
     private readonly policy: ApproverPolicy,
@@ -46,8 +51,17 @@ export class ApproverDirectory {
   /** Members of a group; undefined when Slack cannot say and no recent enough answer is cached. */
   private async members(groupId: string): Promise<Set<string> | undefined> {
     const cached = this.cache.get(groupId);
-    const age = cached ? this.now() - cached.fetchedAt : Infinity;
-    if (cached && age < this.ttlMs) return cached.members;
+    if (cached && this.now() - cached.fetchedAt < this.ttlMs) return cached.members;
+    let lookup = this.inflight.get(groupId);
+    if (!lookup) {
+      lookup = this.refresh(groupId).finally(() => this.inflight.delete(groupId));
+      this.inflight.set(groupId, lookup);
+    }
+    return lookup;
+  }
+
+  private async refresh(groupId: string): Promise<Set<string> | undefined> {
+    const cached = this.cache.get(groupId);
     try {
       const members = new Set(await this.lookup(groupId));
       this.cache.set(groupId, { members, fetchedAt: this.now() });
@@ -56,7 +70,7 @@ export class ApproverDirectory {
       this.onLookupError(groupId, err);
       // A recent answer beats locking every approver out during a short Slack incident; an older
       // one could let someone removed from the group approve, so then nobody from it is let through.
-      return cached && age < MAX_STALE_MEMBERSHIP_MS ? cached.members : undefined;
+      return cached && this.now() - cached.fetchedAt < MAX_STALE_MEMBERSHIP_MS ? cached.members : undefined;
     }
   }
 }

@@ -165,7 +165,7 @@ export interface Store {
   /** After a crash, rows caught mid-send go back to the queue: Slack may show one twice, never none. */
   requeueInterruptedOutbox(): Awaitable<number>;
   outboxPendingCount(): Awaitable<number>;
-  /** Called after every commit that queued outbox rows, so delivery starts at once. */
+  /** Called after every commit that queued outbox rows (on a later turn of the event loop), so delivery starts at once. */
   onOutboxWritten(listener: () => void): void;
 
   close(): Awaitable<void>;

@@ -228,7 +228,11 @@ export class SqliteStore implements Store {
     const result = this.db.transaction(fn).immediate();
     if (this.queued) {
       this.queued = false;
-      for (const listener of this.outboxListeners) listener();
+      // On the next turn of the event loop: the caller (a slash command, a click) answers Slack before the
+      // outbox starts rendering and sending what this commit queued.
+      setImmediate(() => {
+        for (const listener of this.outboxListeners) listener();
+      });
     }
     return result;
   }

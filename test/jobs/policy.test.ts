@@ -88,4 +88,12 @@ describe('ApproverDirectory', () => {
     expect(await dir.membership('U1')).toBe('approver');
     expect(lookups).toEqual(['S1', 'S1']);
   });
+
+  it('a burst of clicks on a cold cache asks Slack once per group, and all of them get its answer', async () => {
+    const { dir, lookups } = directory({ users: [], groups: ['S1', 'S2'] }, { S1: ['U1'], S2: ['U2'] });
+    const verdicts = await Promise.all(Array.from({ length: 100 }, (_, i) => dir.membership(i % 2 === 0 ? 'U2' : 'U9')));
+    expect(verdicts.filter((v) => v === 'approver')).toHaveLength(50);
+    expect(verdicts.filter((v) => v === 'not-approver')).toHaveLength(50);
+    expect(lookups).toEqual(['S1', 'S2']);
+  });
 });
