@@ -27,8 +27,15 @@ import { SqliteStore } from './store/sqlite-store.js';
 
 /** Knobs that are not part of the public configuration: tests shorten them. */
 export interface Tuning {
-  /** Spacing of Slack writes per channel (Slack allows about 1 message/s). */
+  /**
+   * The gap between Slack's answer to one write to a channel and the next write there: chat.postMessage
+   * allows about 1 per second per channel (https://api.slack.com/methods/chat.postMessage#rate_limiting).
+   */
   channelIntervalMs: number;
+  /** Workspace-wide chat.update calls per sliding minute: Tier 3 (https://api.slack.com/methods/chat.update). */
+  slackUpdatesPerMinute: number;
+  /** Workspace-wide chat.getPermalink calls per sliding minute: Tier 4 (https://api.slack.com/methods/chat.getPermalink). */
+  slackPermalinksPerMinute: number;
   outboxIdleMs: number;
   /** Longest pause between two tries of a Slack write that failed transiently (it is retried for ever). */
   outboxMaxBackoffMs: number;
@@ -50,7 +57,9 @@ export interface Tuning {
 }
 
 export const DEFAULT_TUNING: Tuning = {
-  channelIntervalMs: 1100,
+  channelIntervalMs: 1000,
+  slackUpdatesPerMinute: 50,
+  slackPermalinksPerMinute: 100,
   outboxIdleMs: 500,
   outboxMaxBackoffMs: 5 * 60_000,
   expirySweepMs: 5000,
@@ -137,6 +146,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     catalog,
     ...(apiUrl ? { apiUrl } : {}),
     channelIntervalMs: tuning.channelIntervalMs,
+    updatesPerMinute: tuning.slackUpdatesPerMinute,
+    permalinksPerMinute: tuning.slackPermalinksPerMinute,
     idleMs: tuning.outboxIdleMs,
     maxBackoffMs: tuning.outboxMaxBackoffMs,
     now,

@@ -1,18 +1,25 @@
 /**
- * The one path for Slack writes. Rows wait in SQLite (so a restart loses nothing), leave one channel
- * at a time in order, at most about one per second per channel, and a 429 pauses that channel for
- * its Retry-After. The WebClient is dedicated and never retries by itself, so a rate limit here
- * cannot freeze the interactive client used for button clicks.
+ * The one path for Slack writes. Rows wait in SQLite (so a restart loses nothing). Each channel sends
+ * one write at a time and, when free, takes the highest priority lane whose head is due
+ * (src/domain/outbox-lanes.ts): cards and replies to people first, card rewrites next, thread rows last,
+ * each job's thread in order. When writes may start is decided by the ChannelPacer
+ * (src/slack/channel-pacer.ts): a channel's next write 1 s after Slack answered its previous one,
+ * chat.update within its workspace-wide tier, a 429 pausing the channel or the method for its Retry-After.
+ * The WebClient is dedicated and never retries by itself, so a rate limit here cannot freeze the
+ * interactive client used for button clicks.
  */
 import { webApi } from '@slack/bolt';
 import { z } from 'zod';
 import { tallyOf, type Batch, type Job, type Tally } from '../domain/job.js';
+import { laneRank } from '../domain/outbox-lanes.js';
 import type { OutboxRow } from '../domain/outbox-message.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/contract.js';
 import { errorMessage } from '../errors.js';
 import type { HealthBoard } from '../health.js';
 import type { Catalog } from '../providers/catalog.js';
+import { DEFAULT_METHOD_BUDGETS, LocalChannelPacer, type ChannelPacer, type SlackMethod } from './channel-pacer.js';
+import { DIGEST_MAX_BLOCKS, digestFit, incidentDigest } from './incident-digest.js';
 import { incidentMessage, noteMessage, requestCard, resultLinesMessage, resultsMessage, summaryMessage, supersededCard, type SlackMessage } from './messages.js';
 import { resultsCsv } from './results-csv.js';
 
@@ -21,8 +28,14 @@ export interface OutboxOptions {
   /** Names the providers on cards; the built-in catalog when absent. */
   catalog?: Catalog;
   apiUrl?: string;
-  /** Spacing between two writes to one channel. */
+  /** The gap between Slack's answer to one write to a channel and the next write there. */
   channelIntervalMs: number;
+  /** Workspace-wide chat.update calls per sliding minute (Tier 3); 50 when absent. */
+  updatesPerMinute?: number;
+  /** Workspace-wide chat.getPermalink calls per sliding minute (Tier 4); 100 when absent. */
+  permalinksPerMinute?: number;
+  /** The schedule; a LocalChannelPacer built from the limits above when absent. */
+  pacer?: ChannelPacer;
   /** Poll interval when idle. */
   idleMs: number;
   /** Longest wait between two tries of a write that failed transiently. */
@@ -49,19 +62,44 @@ export const BOT_WIDE_SLACK_ERRORS: ReadonlySet<string> = new Set(['invalid_auth
 /** After this many transient failures in a row, one channel's stalled delivery is shown in /healthz. */
 const STALL_ATTEMPTS = 5;
 
+/** Permalinks remembered per card (a card's link never changes); older ones are forgotten first. */
+const PERMALINK_CACHE_SIZE = 5_000;
+
 /** A write that can never succeed, whatever Slack says next time. */
 class UndeliverableError extends Error {}
 
 const PostResult = z.object({ ok: z.literal(true), ts: z.string(), channel: z.string() });
 const PermalinkResult = z.object({ ok: z.literal(true), permalink: z.string() });
 
+/** The Web API method a row is written with, for the pacer. */
+function methodOf(row: OutboxRow): SlackMethod {
+  switch (row.message.kind) {
+    case 'update_card':
+    case 'supersede_card':
+      return 'chat.update';
+    case 'results_file':
+      return 'files.upload';
+    default:
+      return 'chat.postMessage';
+  }
+}
+
 export class Outbox {
   private readonly client: webApi.WebClient;
-  private readonly nextSlot = new Map<string, number>();
+  private readonly pacer: ChannelPacer;
+  /** Channels with a write on its way: each sends one at a time. */
+  private readonly inFlight = new Set<string>();
+  private readonly permalinks = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = true;
   private wake: (() => void) | undefined;
+  /** Set by kick(): a delivery finished or a row was queued while the loop was busy, so look again at once. */
+  private kicked = false;
+  /** A database failure in a delivery's bookkeeping, reported by the next tick. */
+  private deliveryFailure: unknown;
+  /** Rows left 'sending' (by a crash, or by bookkeeping that failed) have been queued again. */
+  private requeued = false;
   /** Consecutive failures of the loop itself (the database, not Slack), for its backoff. */
   private loopFailures = 0;
 
@@ -75,6 +113,16 @@ export class Outbox {
       rejectRateLimitedCalls: true,
       timeout: 15_000,
     });
+    this.pacer =
+      opts.pacer ??
+      new LocalChannelPacer({
+        channelIntervalMs: opts.channelIntervalMs,
+        perMinute: {
+          ...DEFAULT_METHOD_BUDGETS,
+          ...(opts.updatesPerMinute !== undefined ? { 'chat.update': opts.updatesPerMinute } : {}),
+          ...(opts.permalinksPerMinute !== undefined ? { 'chat.getPermalink': opts.permalinksPerMinute } : {}),
+        },
+      });
     // Every commit that queued a row wakes the loop, so nobody has to remember to.
     store.onOutboxWritten(() => this.kick());
   }
@@ -88,11 +136,12 @@ export class Outbox {
   async stop(): Promise<void> {
     this.stopped = true;
     this.kick();
-    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    while (this.running || this.inFlight.size > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** Wakes the loop, so delivery does not wait for the idle poll. */
   kick(): void {
+    this.kicked = true;
     this.wake?.();
   }
 
@@ -109,17 +158,11 @@ export class Outbox {
   private async loop(): Promise<void> {
     this.running = true;
     try {
-      let requeued = false;
       while (!this.stopped) {
-        const waitMs = await this.safeTick(async () => {
-          // Rows caught mid-send by a crash go out again: Slack may show one twice, never none.
-          if (!requeued) await this.store.requeueInterruptedOutbox();
-          requeued = true;
-          return this.tick();
-        });
-        // After a failed tick a row may be stuck 'sending' (its bookkeeping failed): send it again.
-        if (this.loopFailures > 0) requeued = false;
+        this.kicked = false;
+        const waitMs = await this.safeTick(() => this.tick());
         if (this.stopped) break;
+        if (this.kicked) continue;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           this.timer = setTimeout(resolve, Math.max(1, waitMs));
@@ -145,6 +188,8 @@ export class Outbox {
       return wait;
     } catch (err) {
       this.loopFailures += 1;
+      // A row may be stuck 'sending' (its bookkeeping failed): it goes again once nothing is in flight.
+      this.requeued = false;
       const reason = `outbox cannot use the database: ${errorMessage(err)}`;
       this.opts.health.set('outbox', reason, true);
       this.opts.log.error('outbox loop failed; backing off', { error: errorMessage(err), failures: this.loopFailures });
@@ -152,46 +197,139 @@ export class Outbox {
     }
   }
 
-  /** Sends every channel head that is due; returns how long to wait before the next look. */
+  /** Starts the next write of every free channel that has one due; returns how long to wait before the next look. */
   private async tick(): Promise<number> {
+    if (this.deliveryFailure !== undefined) {
+      const failure = this.deliveryFailure;
+      this.deliveryFailure = undefined;
+      throw failure;
+    }
+    if (!this.requeued) {
+      // Rows caught mid-send go out again (Slack may show one twice, never none); but never one still
+      // on its way from this process: wait until the last delivery has finished (it kicks the loop).
+      if (this.inFlight.size > 0) return this.opts.idleMs;
+      await this.store.requeueInterruptedOutbox();
+      this.requeued = true;
+    }
     const now = this.opts.now();
     let wait = this.opts.idleMs;
-    const due: OutboxRow[] = [];
+    const byChannel = new Map<string, OutboxRow[]>();
     for (const row of await this.store.outboxHeads()) {
-      const at = Math.max(row.notBefore, this.nextSlot.get(row.channel) ?? 0);
-      if (at <= now) due.push(row);
-      else wait = Math.min(wait, at - now);
+      if (this.inFlight.has(row.channel)) continue;
+      const list = byChannel.get(row.channel) ?? [];
+      list.push(row);
+      byChannel.set(row.channel, list);
     }
-    // Every delivery finishes before a failure is reported, so a requeue never races one in flight.
-    const settled = await Promise.allSettled(due.map((row) => this.deliver(row)));
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return due.length > 0 ? Math.min(wait, this.opts.channelIntervalMs) : wait;
+    for (const [channel, heads] of byChannel) {
+      heads.sort((a, b) => laneRank(a.message.kind) - laneRank(b.message.kind) || a.id - b.id);
+      for (const row of heads) {
+        // A lane whose head is not due (held results, a spent chat.update budget) lets the next lane go.
+        const at = Math.max(row.notBefore, await this.pacer.readyAt(methodOf(row), channel, now));
+        if (at <= now) {
+          this.launch(row);
+          break;
+        }
+        wait = Math.min(wait, at - now);
+      }
+    }
+    return wait;
+  }
+
+  /** Sends in the background; the channel is busy until Slack has answered and the row is settled. */
+  private launch(row: OutboxRow): void {
+    this.inFlight.add(row.channel);
+    const delivery = row.message.kind === 'incident' ? this.deliverIncidents(row) : this.deliver(row);
+    void delivery
+      .catch((err: unknown) => {
+        this.deliveryFailure ??= err;
+      })
+      .finally(() => {
+        this.inFlight.delete(row.channel);
+        this.kick();
+      });
   }
 
   private async deliver(row: OutboxRow): Promise<void> {
     if (!(await this.store.claimOutbox(row.id))) return;
-    this.nextSlot.set(row.channel, this.opts.now() + this.opts.channelIntervalMs);
+    const method = methodOf(row);
+    await this.pacer.started(method, this.opts.now());
     try {
       await this.send(row);
     } catch (err) {
-      await this.handleFailure(row, err);
+      await this.pacer.answered(row.channel, this.opts.now());
+      await this.handleFailure([row], method, err);
       return;
     }
+    await this.pacer.answered(row.channel, this.opts.now());
     await this.store.finishOutbox(row.id, 'done');
-    this.opts.health.clear(`slack:${row.channel}`);
-    this.opts.health.clear('slack:auth');
-    this.opts.onDelivered?.(row);
+    this.delivered([row]);
   }
 
-  private async handleFailure(row: OutboxRow, err: unknown): Promise<void> {
+  /**
+   * Every incident notice of the channel that is due leaves in one message (src/slack/incident-digest.ts),
+   * as many as fit; the rows are claimed, finished or retried together, so each is shown exactly once.
+   */
+  private async deliverIncidents(head: OutboxRow): Promise<void> {
+    const due = await this.store.outboxDueOf(head.channel, 'incident', this.opts.now(), DIGEST_MAX_BLOCKS);
+    const rows: OutboxRow[] = [];
+    const notices: SlackMessage[] = [];
+    for (const row of due) {
+      const notice = await this.incidentNotice(row);
+      if (notice) {
+        rows.push(row);
+        notices.push(notice);
+        continue;
+      }
+      // A notice of a job the store does not know can never be written: it fails alone.
+      if (await this.store.claimOutbox(row.id)) await this.handleFailure([row], 'chat.postMessage', new UndeliverableError(`outbox row ${row.id} names no known job`));
+    }
+    const fit = digestFit(notices);
+    const claimed = new Set(await this.store.claimOutboxRows(rows.slice(0, fit).map((r) => r.id)));
+    const sending = rows.slice(0, fit).filter((r) => claimed.has(r.id));
+    if (sending.length === 0) return;
+    await this.pacer.started('chat.postMessage', this.opts.now());
+    try {
+      await this.post(head.channel, incidentDigest(notices.slice(0, fit).filter((_, i) => claimed.has(rows[i]?.id ?? -1))));
+    } catch (err) {
+      await this.pacer.answered(head.channel, this.opts.now());
+      await this.handleFailure(sending, 'chat.postMessage', err);
+      return;
+    }
+    await this.pacer.answered(head.channel, this.opts.now());
+    await this.store.finishOutboxRows(sending.map((r) => r.id), 'done');
+    this.delivered(sending);
+  }
+
+  /** One incident notice as it reads alone; undefined when its job is unknown. */
+  private async incidentNotice(row: OutboxRow): Promise<SlackMessage | undefined> {
+    if (row.message.kind !== 'incident' || !row.jobId) return undefined;
+    const job = await this.store.getJob(row.jobId);
+    if (!job) return undefined;
+    const permalink = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
+    return incidentMessage(job, row.message.event, permalink, tallyOf(job, await this.store.outcomes(job.id)), this.opts.catalog);
+  }
+
+  private delivered(rows: readonly OutboxRow[]): void {
+    for (const row of rows) {
+      this.opts.health.clear(`slack:${row.channel}`);
+      this.opts.health.clear('slack:auth');
+      this.opts.onDelivered?.(row);
+    }
+  }
+
+  /** Rows that left as one message failed together: they are retried, or dropped, together. */
+  private async handleFailure(rows: readonly OutboxRow[], method: SlackMethod, err: unknown): Promise<void> {
+    const [row] = rows;
+    if (!row) return;
+    const ids = rows.map((r) => r.id);
+    const attempts = Math.max(...rows.map((r) => r.attempts));
     const now = this.opts.now();
     const code = (err as { code?: unknown }).code;
     if (code === webApi.ErrorCode.RateLimitedError) {
       const retryAfterMs = Math.max(1, Number((err as { retryAfter?: unknown }).retryAfter) || 1) * 1000;
-      this.nextSlot.set(row.channel, now + retryAfterMs);
-      await this.store.retryOutbox(row.id, now + retryAfterMs, 'ratelimited');
-      this.opts.log.warn('slack rate limited; pausing channel', { channel: row.channel, retryAfterMs });
+      await this.pacer.rateLimited(method, row.channel, retryAfterMs, now);
+      await this.store.retryOutboxRows(ids, now + retryAfterMs, 'ratelimited');
+      this.opts.log.warn('slack rate limited; pausing', { method, channel: row.channel, retryAfterMs });
       return;
     }
     const slackError = code === webApi.ErrorCode.PlatformError ? String((err as { data?: { error?: unknown } }).data?.error) : undefined;
@@ -200,26 +338,28 @@ export class Outbox {
     // errors Slack documents as such. Any other platform error will not change by trying again.
     const permanent = err instanceof UndeliverableError || (slackError !== undefined && !TRANSIENT.has(slackError));
     if (permanent) {
-      await this.store.finishOutbox(row.id, 'failed', reason);
-      this.opts.log.error('slack write failed permanently', { kind: row.message.kind, channel: row.channel, jobId: row.jobId, error: reason });
+      await this.store.finishOutboxRows(ids, 'failed', reason);
+      this.opts.log.error('slack write failed permanently', { kind: row.message.kind, channel: row.channel, jobId: row.jobId, rows: ids.length, error: reason });
       if (slackError !== undefined && BOT_WIDE_SLACK_ERRORS.has(slackError)) {
         this.opts.health.set('slack:auth', `Slack refuses the bot token: ${slackError}`, true);
       } else {
         this.opts.health.set(`slack:${row.channel}`, `last write to ${row.channel} refused for good: ${reason} (${row.message.kind})`, false);
       }
-      try {
-        await this.opts.onPermanentFailure?.(row, reason);
-      } catch (err) {
-        this.opts.log.error('handling an undeliverable Slack write failed', { jobId: row.jobId, error: errorMessage(err) });
+      for (const failed of rows) {
+        try {
+          await this.opts.onPermanentFailure?.(failed, reason);
+        } catch (err) {
+          this.opts.log.error('handling an undeliverable Slack write failed', { jobId: failed.jobId, error: errorMessage(err) });
+        }
       }
       return;
     }
-    const backoff = Math.min(this.opts.maxBackoffMs, 1000 * 2 ** Math.min(row.attempts, 20));
-    await this.store.retryOutbox(row.id, now + backoff, reason);
-    if (row.attempts + 1 >= STALL_ATTEMPTS) {
-      this.opts.health.set(`slack:${row.channel}`, `writes to ${row.channel} failing since ${row.attempts + 1} attempts: ${reason}; still retrying`, false);
+    const backoff = Math.min(this.opts.maxBackoffMs, 1000 * 2 ** Math.min(attempts, 20));
+    await this.store.retryOutboxRows(ids, now + backoff, reason);
+    if (attempts + 1 >= STALL_ATTEMPTS) {
+      this.opts.health.set(`slack:${row.channel}`, `writes to ${row.channel} failing since ${attempts + 1} attempts: ${reason}; still retrying`, false);
     }
-    this.opts.log.warn('slack write failed; will retry', { kind: row.message.kind, channel: row.channel, error: reason, attempt: row.attempts + 1, backoffMs: backoff });
+    this.opts.log.warn('slack write failed; will retry', { kind: row.message.kind, channel: row.channel, error: reason, attempt: attempts + 1, backoffMs: backoff });
   }
 
   private async send(row: OutboxRow): Promise<void> {
@@ -233,8 +373,8 @@ export class Outbox {
         this.opts.catalog,
       );
     const threadTs = (): string => {
-      // Rows of one channel leave in order, so the card's own post came first: without its ts now,
-      // it failed for good, and waiting would only hold up the rest of the channel.
+      // A job's thread rows and rewrites wait while its card is queued (SqliteStore.outboxHeads): without
+      // its ts now, it failed for good, and waiting would only hold up the rest of the thread.
       if (!job.cardTs) throw new UndeliverableError('the request card was never posted');
       return job.cardTs;
     };
@@ -273,8 +413,10 @@ export class Outbox {
         await this.post(row.channel, noteMessage(message.text));
         return;
       case 'incident': {
-        const permalink = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
-        await this.post(row.channel, incidentMessage(job, message.event, permalink, await tally(), this.opts.catalog));
+        // launch() sends incident notices through deliverIncidents, several to a message; this is one alone.
+        const notice = await this.incidentNotice(row);
+        if (!notice) throw new UndeliverableError(`outbox row ${row.id} names no known job`);
+        await this.post(row.channel, notice);
         return;
       }
     }
@@ -309,10 +451,29 @@ export class Outbox {
     }
   }
 
+  /**
+   * A card's permalink, asked once per card (it never changes) and within chat.getPermalink's tier
+   * (https://api.slack.com/methods/chat.getPermalink); with the budget spent the notice goes without it.
+   */
   private async permalink(channel: string, ts: string): Promise<string | null> {
+    const key = `${channel} ${ts}`;
+    const known = this.permalinks.get(key);
+    if (known !== undefined) return known;
+    const now = this.opts.now();
+    if ((await this.pacer.readyAt('chat.getPermalink', undefined, now)) > now) {
+      this.opts.log.warn('chat.getPermalink budget spent; notice goes without the link', { channel });
+      return null;
+    }
+    await this.pacer.started('chat.getPermalink', now);
     try {
-      return PermalinkResult.parse(await this.client.chat.getPermalink({ channel, message_ts: ts })).permalink;
+      const link = PermalinkResult.parse(await this.client.chat.getPermalink({ channel, message_ts: ts })).permalink;
+      this.permalinks.set(key, link);
+      if (this.permalinks.size > PERMALINK_CACHE_SIZE) this.permalinks.delete(this.permalinks.keys().next().value ?? key);
+      return link;
     } catch (err) {
+      if ((err as { code?: unknown }).code === webApi.ErrorCode.RateLimitedError) {
+        await this.pacer.rateLimited('chat.getPermalink', undefined, Math.max(1, Number((err as { retryAfter?: unknown }).retryAfter) || 1) * 1000, this.opts.now());
+      }
       // A missing link must not hold back the incident notice itself.
       this.opts.log.warn('chat.getPermalink failed', { error: errorMessage(err) });
       return null;

@@ -11,7 +11,7 @@
  */
 import type { Approval, Batch, Job, JobState, PlannedBatch, Tally } from '../domain/job.js';
 import type { JobOutcome } from '../domain/outcome.js';
-import type { OutboxRow, OutboxWrite } from '../domain/outbox-message.js';
+import type { OutboxMessage, OutboxRow, OutboxWrite } from '../domain/outbox-message.js';
 import type { Preflight, ReadError } from '../domain/preflight.js';
 import type { InstanceReading } from '../providers/provider.js';
 
@@ -156,10 +156,22 @@ export interface Store {
 
   // ---- outbox
   enqueue(writes: readonly OutboxWrite[]): Awaitable<void>;
-  /** The oldest waiting row of each channel: per-channel FIFO keeps a thread in order. */
+  /**
+   * The candidates for each channel's next write (src/domain/outbox-lanes.ts): the oldest waiting top post
+   * of each channel, and the oldest waiting rewrite and thread row of each job, the latter two only once
+   * the job's card has left the queue. Each job's thread stays in order; the outbox picks among them.
+   */
   outboxHeads(): Awaitable<OutboxRow[]>;
+  /** The channel's waiting rows of one kind that are due at `now`, oldest first, at most `limit`. */
+  outboxDueOf(channel: string, kind: OutboxMessage['kind'], now: number, limit: number): Awaitable<OutboxRow[]>;
   /** pending → sending, so nothing is merged into a message already on its way. */
   claimOutbox(id: number): Awaitable<boolean>;
+  /** claimOutbox for rows that leave as one message, in one transaction; the ids it claimed. */
+  claimOutboxRows(ids: readonly number[]): Awaitable<number[]>;
+  /** finishOutbox for rows that left as one message, in one transaction. */
+  finishOutboxRows(ids: readonly number[], state: 'done' | 'failed', error?: string): Awaitable<void>;
+  /** retryOutbox for rows that left as one message, in one transaction. */
+  retryOutboxRows(ids: readonly number[], notBefore: number, error: string): Awaitable<void>;
   finishOutbox(id: number, state: 'done' | 'failed', error?: string): Awaitable<void>;
   retryOutbox(id: number, notBefore: number, error: string): Awaitable<void>;
   /** After a crash, rows caught mid-send go back to the queue: Slack may show one twice, never none. */

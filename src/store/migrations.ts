@@ -107,4 +107,8 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (job_id, instance_id)
   );
   `,
+  `
+  -- Issue 9, priority lanes: the outbox reads the waiting rows by channel and job, and a job's card by kind.
+  CREATE INDEX outbox_lanes ON outbox(state, channel, job_id, id);
+  `,
 ];

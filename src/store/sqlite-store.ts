@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { tallyOf, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
 import type { JobOutcome } from '../domain/outcome.js';
+import { LANE_KINDS } from '../domain/outbox-lanes.js';
 import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite, type ResultEntry } from '../domain/outbox-message.js';
 import type { Preflight, ReadError } from '../domain/preflight.js';
 import { PROVIDER_NAME, type InstanceReading } from '../providers/provider.js';
@@ -143,6 +144,11 @@ function payloadOf(write: OutboxWrite): string {
 }
 
 const none = (): OutboxWrite[] => [];
+
+/** A list of kinds as SQL string literals (constants of this codebase, never user input). */
+function sqlList(kinds: readonly string[]): string {
+  return kinds.map((k) => `'${k}'`).join(', ');
+}
 
 /** Thread rows that end a job's waiting results: nothing may merge into results queued before them. */
 const THREAD_CLOSERS: ReadonlySet<OutboxMessage['kind']> = new Set(['thread_note', 'summary', 'results_file']);
@@ -674,16 +680,57 @@ export class SqliteStore implements Store {
     ).run(w.channel, w.message.kind, w.jobId, w.coalesceKey ?? null, payloadOf(w), holdMs > 0 ? now + holdMs : 0, now);
   }
 
+  /**
+   * The candidates for each channel's next write, lane by lane (src/domain/outbox-lanes.ts): the oldest
+   * waiting top post of each channel; for rewrites and thread rows, the oldest of each job, so one job's
+   * held results never block another job. A job's thread rows and card rewrites wait while its card is
+   * still queued or on its way; the thread lane keeps each job's order (its oldest row still waiting or
+   * sending heads it, so nothing overtakes a row in flight).
+   */
   outboxHeads(): OutboxRow[] {
+    const top = sqlList(LANE_KINDS.top);
+    const rewrite = sqlList(LANE_KINDS.rewrite);
+    const cardQueued = `EXISTS (SELECT 1 FROM outbox c WHERE c.job_id = o.job_id AND c.kind = 'post_card' AND c.state IN ('pending', 'sending'))`;
     const rows = this.sql(
-      `SELECT o.* FROM outbox o
-       JOIN (SELECT channel, MIN(id) AS id FROM outbox WHERE state = 'pending' GROUP BY channel) h ON h.id = o.id`,
+      `SELECT o.* FROM outbox o WHERE o.state = 'pending' AND o.id IN (
+         SELECT MIN(id) FROM outbox WHERE state = 'pending' AND kind IN (${top}) GROUP BY channel
+         UNION ALL
+         SELECT MIN(id) FROM outbox o WHERE state = 'pending' AND kind IN (${rewrite}) AND NOT ${cardQueued}
+           GROUP BY channel, COALESCE(job_id, 'row ' || id)
+         UNION ALL
+         SELECT MIN(id) FROM outbox WHERE state IN ('pending', 'sending') AND kind NOT IN (${top}, ${rewrite})
+           GROUP BY channel, COALESCE(job_id, 'row ' || id)
+       ) AND (o.kind IN (${top}, ${rewrite}) OR NOT ${cardQueued})
+       ORDER BY o.id`,
     ).all() as OutboxDbRow[];
+    return rows.map(outboxRowFrom);
+  }
+
+  /** The channel's waiting rows of one kind that are due at `now`, oldest first (an incident digest). */
+  outboxDueOf(channel: string, kind: OutboxMessage['kind'], now: number, limit: number): OutboxRow[] {
+    const rows = this.sql(
+      `SELECT * FROM outbox WHERE state = 'pending' AND channel = ? AND kind = ? AND not_before <= ? ORDER BY id LIMIT ?`,
+    ).all(channel, kind, now, limit) as OutboxDbRow[];
     return rows.map(outboxRowFrom);
   }
 
   claimOutbox(id: number): boolean {
     return this.sql(`UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ? AND state = 'pending'`).run(id).changes === 1;
+  }
+
+  /** claimOutbox for rows that leave as one message, in one transaction; returns the ids claimed. */
+  claimOutboxRows(ids: readonly number[]): number[] {
+    return this.tx(() => ids.filter((id) => this.claimOutbox(id)));
+  }
+
+  /** finishOutbox for rows that left as one message: all of them or none. */
+  finishOutboxRows(ids: readonly number[], state: 'done' | 'failed', error?: string): void {
+    this.tx(() => ids.forEach((id) => this.finishOutbox(id, state, error)));
+  }
+
+  /** retryOutbox for rows that left as one message: they wait and go again together. */
+  retryOutboxRows(ids: readonly number[], notBefore: number, error: string): void {
+    this.tx(() => ids.forEach((id) => this.retryOutbox(id, notBefore, error)));
   }
 
   finishOutbox(id: number, state: 'done' | 'failed', error?: string): void {

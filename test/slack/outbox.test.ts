@@ -315,7 +315,10 @@ describe('Outbox: coalescing', () => {
     const card = slack.message(OPS, current(job.id).cardTs!)!;
     expect(card.updates).toBe(1);
     expect(card.text).toContain('finished: 2 reboot accepted');
-    expect(slack.topLevel(INCIDENTS).map((m) => m.text)).toEqual([expect.stringContaining('approved') as unknown, expect.stringContaining('completed') as unknown]);
+    // Both incident notices were waiting: they leave as one digest message, in order (issue 9).
+    const incidents = slack.topLevel(INCIDENTS);
+    expect(incidents).toHaveLength(1);
+    expect(incidents[0]!.text.split('\n')).toEqual([expect.stringContaining('approved') as unknown, expect.stringContaining('completed') as unknown]);
   });
 });
 

@@ -1,0 +1,102 @@
+/**
+ * The one place the Slack write schedule lives: when the next write to a channel may start, and how
+ * much of each workspace-wide method budget is left. The outbox asks it before every call and tells it
+ * when Slack answered. LocalChannelPacer keeps the schedule in memory; a shared store (issue 12, several
+ * replicas) can implement the same interface, which is why every method may answer with a promise.
+ *
+ * Slack's limits, as documented:
+ * - chat.postMessage: about 1 message per second per channel
+ *   (https://api.slack.com/methods/chat.postMessage#rate_limiting);
+ * - other Web API methods are limited per method and per workspace by tier
+ *   (https://api.slack.com/apis/rate-limits): chat.update is Tier 3, about 50 per minute
+ *   (https://api.slack.com/methods/chat.update); chat.getPermalink is Tier 4, about 100 per minute
+ *   (https://api.slack.com/methods/chat.getPermalink).
+ * - a 429 carries Retry-After: for chat.postMessage it is the channel that is limited, for a tiered
+ *   method the whole method (https://api.slack.com/apis/rate-limits#headers).
+ */
+import type { Awaitable } from '../store/contract.js';
+
+/** The Web API methods the outbox calls that count against a limit. */
+export type SlackMethod = 'chat.postMessage' | 'chat.update' | 'chat.getPermalink' | 'files.upload';
+
+export interface PacerLimits {
+  /** The gap between Slack's answer to one write to a channel and the start of the next. */
+  channelIntervalMs: number;
+  /** Workspace-wide calls per sliding minute, per tiered method; methods not named have no budget. */
+  perMinute: Partial<Record<SlackMethod, number>>;
+}
+
+export interface ChannelPacer {
+  /**
+   * The earliest time (ms, the caller's clock) a call of `method` may start. With a channel, the
+   * channel's gap and any pause of it count too; without one (a read such as chat.getPermalink),
+   * only the method's budget and pause.
+   */
+  readyAt(method: SlackMethod, channel: string | undefined, now: number): Awaitable<number>;
+  /** A call is starting now: it takes one unit of the method's budget. */
+  started(method: SlackMethod, now: number): Awaitable<void>;
+  /** Slack answered a write to `channel` (with anything, a 429 included): the channel's gap starts now. */
+  answered(channel: string, now: number): Awaitable<void>;
+  /** A 429: chat.postMessage pauses the channel, a tiered method pauses the method everywhere. */
+  rateLimited(method: SlackMethod, channel: string | undefined, retryAfterMs: number, now: number): Awaitable<void>;
+}
+
+const MINUTE_MS = 60_000;
+
+/** Calls per sliding minute of the tiered methods (https://api.slack.com/apis/rate-limits#tiers). */
+export const DEFAULT_METHOD_BUDGETS: Readonly<Partial<Record<SlackMethod, number>>> = {
+  'chat.update': 50,
+  'chat.getPermalink': 100,
+};
+
+/** The schedule of one process, in memory. */
+export class LocalChannelPacer implements ChannelPacer {
+  /** Per channel: when its next write may start. */
+  private readonly channelNext = new Map<string, number>();
+  /** Per method: until when a 429 paused it. */
+  private readonly methodPaused = new Map<SlackMethod, number>();
+  /** Per budgeted method: start times within the last minute, oldest first. */
+  private readonly recent = new Map<SlackMethod, number[]>();
+
+  constructor(private readonly limits: PacerLimits) {}
+
+  readyAt(method: SlackMethod, channel: string | undefined, now: number): number {
+    let at = Math.max(now, this.methodPaused.get(method) ?? 0);
+    if (channel !== undefined) at = Math.max(at, this.channelNext.get(channel) ?? 0);
+    const budget = this.limits.perMinute[method];
+    if (budget !== undefined) {
+      const starts = this.window(method, now);
+      // The budget is spent: the next call may start when the oldest one in the window leaves it.
+      if (starts.length >= budget) at = Math.max(at, (starts[starts.length - budget] ?? now) + MINUTE_MS);
+    }
+    return at;
+  }
+
+  started(method: SlackMethod, now: number): void {
+    if (this.limits.perMinute[method] === undefined) return;
+    this.window(method, now).push(now);
+  }
+
+  answered(channel: string, now: number): void {
+    this.channelNext.set(channel, Math.max(this.channelNext.get(channel) ?? 0, now + this.limits.channelIntervalMs));
+  }
+
+  rateLimited(method: SlackMethod, channel: string | undefined, retryAfterMs: number, now: number): void {
+    const until = now + retryAfterMs;
+    if (method === 'chat.postMessage' && channel !== undefined) {
+      this.channelNext.set(channel, Math.max(this.channelNext.get(channel) ?? 0, until));
+    } else {
+      this.methodPaused.set(method, Math.max(this.methodPaused.get(method) ?? 0, until));
+    }
+  }
+
+  /** The method's start times within the minute before `now` (older ones are dropped). */
+  private window(method: SlackMethod, now: number): number[] {
+    const starts = this.recent.get(method) ?? [];
+    let drop = 0;
+    while (drop < starts.length && (starts[drop] ?? 0) <= now - MINUTE_MS) drop += 1;
+    if (drop > 0) starts.splice(0, drop);
+    this.recent.set(method, starts);
+    return starts;
+  }
+}
