@@ -92,6 +92,8 @@ export class FakeSlack extends EventEmitter {
   readonly archivedChannels = new Set<string>();
   /** While true, every call with the bot token is answered token_revoked (an uninstalled app). */
   tokenRevoked = false;
+  /** How long each Web API answer is held back, as a slow Slack would (the call's `at` is its arrival). */
+  answerDelayMs = 0;
   /** WebSocket URL handed out by apps.connections.open, for a Socket Mode test server. */
   socketModeUrl: string | undefined;
   private readonly lastWrite = new Map<string, number>();
@@ -214,6 +216,7 @@ export class FakeSlack extends EventEmitter {
       }
       this.lastWrite.set(channel, now);
     }
+    if (this.answerDelayMs > 0) await new Promise((r) => setTimeout(r, this.answerDelayMs));
     const answer = this.api(method, args);
     if (answer.ok === false) call.error = String(answer.error);
     send(res, 200, answer);

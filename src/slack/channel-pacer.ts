@@ -28,18 +28,19 @@ export interface PacerLimits {
 
 export interface ChannelPacer {
   /**
-   * The earliest time (ms, the caller's clock) a call of `method` may start. With a channel, the
-   * channel's gap and any pause of it count too; without one (a read such as chat.getPermalink),
-   * only the method's budget and pause.
+   * Asks to start a call of `method` now. Granted, the call takes one unit of the method's budget at
+   * once (so two callers cannot both take the last one); refused, `retryAt` says when to ask again.
+   * With a channel, the channel's gap and any pause of it count too; without one (a read such as
+   * chat.getPermalink), only the method's budget and pause.
    */
-  readyAt(method: SlackMethod, channel: string | undefined, now: number): Awaitable<number>;
-  /** A call is starting now: it takes one unit of the method's budget. */
-  started(method: SlackMethod, now: number): Awaitable<void>;
+  tryStart(method: SlackMethod, channel: string | undefined, now: number): Awaitable<Slot>;
   /** Slack answered a write to `channel` (with anything, a 429 included): the channel's gap starts now. */
   answered(channel: string, now: number): Awaitable<void>;
   /** A 429: chat.postMessage pauses the channel, a tiered method pauses the method everywhere. */
   rateLimited(method: SlackMethod, channel: string | undefined, retryAfterMs: number, now: number): Awaitable<void>;
 }
+
+export type Slot = { granted: true } | { granted: false; retryAt: number };
 
 const MINUTE_MS = 60_000;
 
@@ -60,21 +61,16 @@ export class LocalChannelPacer implements ChannelPacer {
 
   constructor(private readonly limits: PacerLimits) {}
 
-  readyAt(method: SlackMethod, channel: string | undefined, now: number): number {
+  tryStart(method: SlackMethod, channel: string | undefined, now: number): Slot {
     let at = Math.max(now, this.methodPaused.get(method) ?? 0);
     if (channel !== undefined) at = Math.max(at, this.channelNext.get(channel) ?? 0);
     const budget = this.limits.perMinute[method];
-    if (budget !== undefined) {
-      const starts = this.window(method, now);
-      // The budget is spent: the next call may start when the oldest one in the window leaves it.
-      if (starts.length >= budget) at = Math.max(at, (starts[starts.length - budget] ?? now) + MINUTE_MS);
-    }
-    return at;
-  }
-
-  started(method: SlackMethod, now: number): void {
-    if (this.limits.perMinute[method] === undefined) return;
-    this.window(method, now).push(now);
+    const starts = budget !== undefined ? this.window(method, now) : undefined;
+    // The budget is spent: the next call may start when the oldest one in the window leaves it.
+    if (budget !== undefined && starts && starts.length >= budget) at = Math.max(at, (starts[starts.length - budget] ?? now) + MINUTE_MS);
+    if (at > now) return { granted: false, retryAt: at };
+    starts?.push(now);
+    return { granted: true };
   }
 
   answered(channel: string, now: number): void {

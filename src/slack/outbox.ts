@@ -224,18 +224,22 @@ export class Outbox {
       heads.sort((a, b) => laneRank(a.message.kind) - laneRank(b.message.kind) || a.id - b.id);
       for (const row of heads) {
         // A lane whose head is not due (held results, a spent chat.update budget) lets the next lane go.
-        const at = Math.max(row.notBefore, await this.pacer.readyAt(methodOf(row), channel, now));
-        if (at <= now) {
+        if (row.notBefore > now) {
+          wait = Math.min(wait, row.notBefore - now);
+          continue;
+        }
+        const slot = await this.pacer.tryStart(methodOf(row), channel, now);
+        if (slot.granted) {
           this.launch(row);
           break;
         }
-        wait = Math.min(wait, at - now);
+        wait = Math.min(wait, slot.retryAt - now);
       }
     }
     return wait;
   }
 
-  /** Sends in the background; the channel is busy until Slack has answered and the row is settled. */
+  /** Sends in the background (the pacer has granted the slot); the channel is busy until Slack has answered and the row is settled. */
   private launch(row: OutboxRow): void {
     this.inFlight.add(row.channel);
     const delivery = row.message.kind === 'incident' ? this.deliverIncidents(row) : this.deliver(row);
@@ -252,7 +256,6 @@ export class Outbox {
   private async deliver(row: OutboxRow): Promise<void> {
     if (!(await this.store.claimOutbox(row.id))) return;
     const method = methodOf(row);
-    await this.pacer.started(method, this.opts.now());
     try {
       await this.send(row);
     } catch (err) {
@@ -287,7 +290,6 @@ export class Outbox {
     const claimed = new Set(await this.store.claimOutboxRows(rows.slice(0, fit).map((r) => r.id)));
     const sending = rows.slice(0, fit).filter((r) => claimed.has(r.id));
     if (sending.length === 0) return;
-    await this.pacer.started('chat.postMessage', this.opts.now());
     try {
       await this.post(head.channel, incidentDigest(notices.slice(0, fit).filter((_, i) => claimed.has(rows[i]?.id ?? -1))));
     } catch (err) {
@@ -460,11 +462,10 @@ export class Outbox {
     const known = this.permalinks.get(key);
     if (known !== undefined) return known;
     const now = this.opts.now();
-    if ((await this.pacer.readyAt('chat.getPermalink', undefined, now)) > now) {
+    if (!(await this.pacer.tryStart('chat.getPermalink', undefined, now)).granted) {
       this.opts.log.warn('chat.getPermalink budget spent; notice goes without the link', { channel });
       return null;
     }
-    await this.pacer.started('chat.getPermalink', now);
     try {
       const link = PermalinkResult.parse(await this.client.chat.getPermalink({ channel, message_ts: ts })).permalink;
       this.permalinks.set(key, link);

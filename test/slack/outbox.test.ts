@@ -5,11 +5,12 @@
  * only moves when the test moves it.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Job } from '../../src/domain/job.js';
+import { tallyOf, type Job } from '../../src/domain/job.js';
 import type { OutboxRow } from '../../src/domain/outbox-message.js';
 import { HealthBoard } from '../../src/health.js';
-import { FakeSlack, type FakeMessage } from '../../src/local/fake-slack.js';
+import { blockTexts, FakeSlack, type FakeCall, type FakeMessage } from '../../src/local/fake-slack.js';
 import { silentLogger } from '../../src/log.js';
+import { incidentMessage } from '../../src/slack/messages.js';
 import { Outbox, type OutboxOptions } from '../../src/slack/outbox.js';
 import { SlackReporter } from '../../src/slack/reporter.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -385,5 +386,220 @@ describe('Outbox: its own failures and restarts', () => {
     await outbox!.drain(3000);
     expect(slack.topLevel(OPS)).toHaveLength(1);
     expect(outboxRows(store)[0]).toMatchObject({ state: 'done', attempts: 2 });
+  });
+});
+
+/** A results row of `job` with one success, merged up to a large budget and held `holdMs` to fill up. */
+function results(job: Job, id: string, holdMs = 0): void {
+  store.enqueue([
+    {
+      channel: job.channel,
+      jobId: job.id,
+      message: { kind: 'thread_results', layout: 'lines', entries: [{ outcome: { id, status: 'succeeded' }, cost: 40 }] },
+      mergeUpTo: 40,
+      ...(holdMs > 0 ? { holdMs } : {}),
+    },
+  ]);
+}
+
+const postsTo = (channel: string): FakeCall[] =>
+  slack.calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && c.args.channel === channel);
+
+describe('Outbox: priority lanes', () => {
+  it('a new card jumps ahead of many waiting result rows in its channel', async () => {
+    const busy = jobWithCard('r-lanes00001');
+    makeOutbox({ channelIntervalMs: 40 }).start();
+    await until(() => current(busy.id).cardTs ?? undefined, 'the first card');
+    // Each row is full (budget 40): 30 thread messages queued behind the card.
+    for (let i = 0; i < 30; i++) results(busy, `i-${String(i).padStart(4, '0')}`);
+    await until(() => slack.thread(current(busy.id).cardTs!).length >= 2 || undefined, 'results under way');
+    const late = jobWithCard('r-lanes00002');
+    await until(() => current(late.id).cardTs ?? undefined, 'the new card');
+    // It went as the channel's very next write, not after the other 28 rows.
+    const writes = postsTo(OPS).filter((c) => !c.error);
+    const cardAt = writes.findIndex((c) => c.args.thread_ts === undefined && writes.indexOf(c) > 0);
+    const resultsBefore = writes.slice(0, cardAt).filter((c) => c.args.thread_ts !== undefined).length;
+    expect(resultsBefore).toBeLessThanOrEqual(3);
+    await outbox!.drain(10_000);
+    expect(slack.thread(current(busy.id).cardTs!)).toHaveLength(30);
+  });
+
+  it('top posts, then card rewrites, then thread rows, when all are waiting in one channel', async () => {
+    const a = jobWithCard('r-lanes00001');
+    makeOutbox({ channelIntervalMs: 5 }).start();
+    await outbox!.drain(5000);
+    await outbox!.stop();
+    note(a, 'first note');
+    note(a, 'second note');
+    store.enqueue(reporter.cardChanged(current(a.id)));
+    jobWithCard('r-lanes00002');
+    outbox!.start();
+    await outbox!.drain(5000);
+    const order = postsTo(OPS).slice(1).map((c) => (c.method === 'chat.update' ? 'update' : c.args.thread_ts ? String(c.args.text) : 'card'));
+    expect(order).toEqual(['card', 'update', 'first note', 'second note']);
+  });
+
+  it("a held results row of one job blocks neither another job's thread rows nor any card or update", async () => {
+    const held = jobWithCard('r-lanes00001');
+    const other = jobWithCard('r-lanes00002');
+    makeOutbox().start();
+    await outbox!.drain(5000);
+    results(held, 'i-held0001', 60_000);
+    note(held, 'behind the held results');
+    // The note released the held row (nothing may overtake it), so hold a fresh one behind the note.
+    results(held, 'i-held0002', 60_000);
+    note(other, 'other job note');
+    results(other, 'i-other0001');
+    store.enqueue(reporter.cardChanged(current(held.id)));
+    const third = jobWithCard('r-lanes00003');
+    await until(() => slack.thread(current(other.id).cardTs!).length === 2 || undefined, "the other job's thread");
+    await until(() => current(third.id).cardTs ?? undefined, 'the third card');
+    await until(() => slack.callsTo('chat.update').length === 1 || undefined, 'the held job’s card update');
+    const heldThread = (): string[] => slack.thread(current(held.id).cardTs!).map((m) => blockTexts(m.blocks).join('\n'));
+    await until(() => heldThread().length === 2 || undefined, 'the released results and the note');
+    expect(heldThread()[0]).toContain('i-held0001');
+    expect(heldThread()[1]).toBe('behind the held results');
+    // The row held behind the note is still waiting, in order, for more results or its hold to end.
+    expect(outboxRows(store).filter((r) => r.state === 'pending').map((r) => r.message.kind)).toEqual(['thread_results']);
+  });
+
+  it("a job's thread rows and card update wait until its card is posted", async () => {
+    slack.injectFault('chat.postMessage', { error: 'internal_error' });
+    const job = jobWithCard('r-lanes00001');
+    note(job, 'needs the card');
+    store.enqueue(reporter.cardChanged(current(job.id)));
+    makeOutbox().start();
+    await outbox!.drain(5000);
+    const cardTs = current(job.id).cardTs!;
+    expect(slack.thread(cardTs).map((m) => m.text)).toEqual(['needs the card']);
+    expect(slack.message(OPS, cardTs)!.updates).toBe(1);
+    expect(permanent).toEqual([]);
+  });
+});
+
+describe('Outbox: pacing', () => {
+  it('the gap between two writes to a channel counts from Slack’s answer, not from the call', async () => {
+    const interval = 60;
+    slack.answerDelayMs = 150;
+    const a = jobWithCard('r-pace000001');
+    for (let i = 1; i <= 3; i++) note(a, `a${i}`);
+    makeOutbox({ channelIntervalMs: interval }).start();
+    await outbox!.drain(10_000);
+    const starts = postsTo(OPS).map((c) => c.at);
+    expect(starts).toHaveLength(4);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(slack.answerDelayMs + interval - 5);
+  });
+
+  it('chat.update stays within its workspace-wide budget across 100 channels while posts continue', async () => {
+    const clock = { now: 1_000_000 };
+    const jobs = Array.from({ length: 100 }, (_, i) => jobWithCard(`r-budget${String(i).padStart(4, '0')}`, `C0CH${i}`));
+    makeOutbox({ now: () => clock.now, channelIntervalMs: 0, updatesPerMinute: 10 }).start();
+    await until(() => (jobs.every((j) => current(j.id).cardTs) ? true : undefined), 'every card');
+    for (const job of jobs) {
+      store.enqueue(reporter.cardChanged(current(job.id)));
+      note(job, 'still going');
+    }
+    await until(() => (jobs.every((j) => slack.thread(current(j.id).cardTs!).length === 1) ? true : undefined), 'every note, while updates wait');
+    expect(slack.callsTo('chat.update')).toHaveLength(10);
+    // Waiting updates keep coalescing: a newer state replaces the queued one instead of adding a call.
+    for (const job of jobs) store.enqueue(reporter.cardChanged(current(job.id)));
+    // (the 10 already sent get one new row each: one waiting update per job, never more).
+    const waiting = outboxRows(store).filter((r) => r.state === 'pending' && r.message.kind === 'update_card');
+    expect(waiting).toHaveLength(100);
+    expect(new Set(waiting.map((r) => r.jobId)).size).toBe(100);
+    clock.now += 59_999;
+    outbox!.kick();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(slack.callsTo('chat.update')).toHaveLength(10);
+    clock.now += 1;
+    outbox!.kick();
+    await until(() => slack.callsTo('chat.update').length === 20 || undefined, 'the next minute’s budget');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(slack.callsTo('chat.update')).toHaveLength(20);
+  });
+
+  it('a 429 on chat.update pauses that method in every channel; posts go on', async () => {
+    const clock = { now: 1_000_000 };
+    const a = jobWithCard('r-pace000001', OPS);
+    const b = jobWithCard('r-pace000002', OTHER);
+    makeOutbox({ now: () => clock.now, channelIntervalMs: 0 }).start();
+    await outbox!.drain(5000);
+    slack.injectFault('chat.update', { status: 429, retryAfter: 5 });
+    store.enqueue(reporter.cardChanged(current(a.id)));
+    await until(() => slack.callsTo('chat.update').length === 1 || undefined, 'the limited update');
+    store.enqueue(reporter.cardChanged(current(b.id)));
+    note(b, 'posts go on');
+    await until(() => slack.thread(current(b.id).cardTs!).length === 1 || undefined, 'the note in the other channel');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(slack.callsTo('chat.update')).toHaveLength(1);
+    clock.now += 5000;
+    outbox!.kick();
+    await outbox!.drain(5000);
+    expect(slack.callsTo('chat.update').map((c) => [c.args.channel, c.error])).toEqual([
+      [OPS, 'ratelimited'],
+      [OPS, undefined],
+      [OTHER, undefined],
+    ]);
+  });
+});
+
+describe('Outbox: incident digest', () => {
+  /** `n` jobs with their cards posted, then an approved and a completed notice of each queued for the incident channel. */
+  async function incidentsOf(n: number, beforeNotices: () => void = () => undefined): Promise<Job[]> {
+    const jobs = Array.from({ length: n }, (_, i) => jobWithCard(`r-incid${String(i).padStart(5, '0')}`, `C0CH${i}`));
+    await outbox!.drain(10_000);
+    beforeNotices();
+    for (const job of jobs) {
+      store.enqueue([
+        { channel: INCIDENTS, jobId: job.id, message: { kind: 'incident', event: 'approved' } },
+        { channel: INCIDENTS, jobId: job.id, message: { kind: 'incident', event: 'completed' } },
+      ]);
+    }
+    return jobs;
+  }
+
+  it('a single waiting notice looks exactly as it always did', async () => {
+    const job = jobWithCard('r-incid00001');
+    makeOutbox().start();
+    await outbox!.drain(5000);
+    store.enqueue([{ channel: INCIDENTS, jobId: job.id, message: { kind: 'incident', event: 'approved' } }]);
+    await outbox!.drain(5000);
+    const [notice] = slack.topLevel(INCIDENTS);
+    const expected = incidentMessage(current(job.id), 'approved', slack.callsTo('chat.getPermalink').length > 0 ? `https://fake.slack.test/archives/${OPS}/p${current(job.id).cardTs!.replace('.', '')}` : null, tallyOf(current(job.id), []));
+    expect({ text: notice!.text, blocks: notice!.blocks }).toEqual(expected);
+  });
+
+  it('200 notices leave in a few messages within Block Kit limits, each exactly once, one link call per card', async () => {
+    makeOutbox({ channelIntervalMs: 20 }).start();
+    const jobs = await incidentsOf(100);
+    await outbox!.drain(20_000);
+    const messages = slack.topLevel(INCIDENTS);
+    expect(messages.length).toBeGreaterThanOrEqual(4);
+    expect(messages.length).toBeLessThanOrEqual(8);
+    for (const m of messages) {
+      expect(m.blocks.length).toBeLessThanOrEqual(50);
+      expect(blockTexts(m.blocks).join('').length).toBeLessThanOrEqual(9000);
+    }
+    const lines = messages.flatMap((m) => m.text.split('\n'));
+    expect(lines).toHaveLength(200);
+    for (const job of jobs) {
+      const link = `p${current(job.id).cardTs!.replace('.', '')}`;
+      expect(lines.filter((l) => l.includes(link) && l.includes('approved by'))).toHaveLength(1);
+      expect(lines.filter((l) => l.includes(link) && l.includes('completed'))).toHaveLength(1);
+    }
+    expect(slack.callsTo('chat.getPermalink')).toHaveLength(100);
+    expect(slack.violations).toEqual([]);
+  });
+
+  it('a digest that fails is retried whole: every notice still exactly once', async () => {
+    makeOutbox({ channelIntervalMs: 5 }).start();
+    await incidentsOf(30, () => slack.injectFault('chat.postMessage', { status: 500 }));
+    await outbox!.drain(10_000);
+    const failed = slack.callsTo('chat.postMessage').filter((c) => c.args.channel === INCIDENTS && c.error);
+    expect(failed).toHaveLength(1);
+    const lines = slack.topLevel(INCIDENTS).flatMap((m) => m.text.split('\n'));
+    expect(lines).toHaveLength(60);
+    expect(new Set(lines).size).toBe(60);
+    expect(outboxRows(store).filter((r) => r.channel === INCIDENTS).every((r) => r.state === 'done')).toBe(true);
   });
 });
