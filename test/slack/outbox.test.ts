@@ -603,3 +603,36 @@ describe('Outbox: incident digest', () => {
     expect(outboxRows(store).filter((r) => r.channel === INCIDENTS).every((r) => r.state === 'done')).toBe(true);
   });
 });
+
+describe('Outbox: 100 concurrent jobs at Slack’s real pace', () => {
+  it('100 channels and the incident channel: every row once, ≤ 1 write/s per channel, no 429, incidents out within seconds', async () => {
+    await slack.stop();
+    slack = new FakeSlack({ channelRateLimitMs: 1000 });
+    await slack.start();
+    const jobs = Array.from({ length: 100 }, (_, i) => jobWithCard(`r-load${String(i).padStart(6, '0')}`, `C0LOAD${i}`));
+    makeOutbox({ apiUrl: slack.apiUrl, token: slack.botToken, channelIntervalMs: 1000 }).start();
+    await until(() => (jobs.every((j) => current(j.id).cardTs) ? true : undefined), 'every card', 10_000);
+    // Each job is approved, runs and completes: a card update, two thread rows and two incident notices each.
+    for (const job of jobs) {
+      store.enqueue([
+        ...reporter.cardChanged(current(job.id)),
+        { channel: INCIDENTS, jobId: job.id, message: { kind: 'incident', event: 'approved' } },
+      ]);
+      note(job, 'started');
+      results(job, `i-${job.id}`);
+      store.enqueue([{ channel: INCIDENTS, jobId: job.id, message: { kind: 'incident', event: 'completed' } }]);
+    }
+    const queued = Date.now();
+    await until(() => (outboxRows(store).every((r) => r.channel !== INCIDENTS || r.state === 'done') ? true : undefined), 'every incident notice', 15_000);
+    expect(Date.now() - queued).toBeLessThan(10_000);
+    // Everything but the card updates past chat.update's 50 a minute, which wait for the next minute.
+    await until(() => (outboxRows(store).every((r) => r.message.kind === 'update_card' || r.state === 'done') ? true : undefined), 'every thread row', 15_000);
+    expect(outboxRows(store).filter((r) => r.message.kind === 'update_card' && r.state === 'pending')).toHaveLength(50);
+    const lines = slack.topLevel(INCIDENTS).flatMap((m) => m.text.split('\n'));
+    expect(lines).toHaveLength(200);
+    expect(new Set(lines).size).toBe(200);
+    expect(slack.calls.filter((c) => c.error)).toEqual([]);
+    expect(slack.violations).toEqual([]);
+    expect(slack.callsTo('chat.update')).toHaveLength(50);
+  }, 30_000);
+});
