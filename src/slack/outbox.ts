@@ -6,7 +6,7 @@
  */
 import { webApi } from '@slack/bolt';
 import { z } from 'zod';
-import { tallyOf, type Batch, type Job, type Tally } from '../domain/job.js';
+import type { Batch, Job, Tally } from '../domain/job.js';
 import type { OutboxRow } from '../domain/outbox-message.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/contract.js';
@@ -226,7 +226,7 @@ export class Outbox {
     const { store } = this;
     const job = row.jobId ? await store.getJob(row.jobId) : undefined;
     if (!job) throw new UndeliverableError(`outbox row ${row.id} names no known job`);
-    const tally = async (): Promise<Tally> => tallyOf(job, await store.outcomes(job.id));
+    const tally = async (): Promise<Tally> => store.tally(job.id);
     const card = async (): Promise<SlackMessage> =>
       requestCard(
         { job, approvals: await store.approvals(job.id), tally: await tally(), preflight: await store.preflight(job.id), ...waveOf(job, await store.batches(job.id)) },

@@ -107,4 +107,14 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (job_id, instance_id)
   );
   `,
+  `
+  -- Issue 9: outcomes counted in SQL (Store.tally) instead of reading and parsing every one.
+  ALTER TABLE outcomes ADD COLUMN status TEXT;
+  UPDATE outcomes SET status = json_extract(outcome, '$.status');
+  CREATE INDEX outcomes_status ON outcomes(job_id, status);
+  -- Retention (REBOOT_RETENTION, src/store/retention.ts) amends migration 1's "append-only" note on audit:
+  -- rows are still never updated, but a whole job that ended before the retention period is deleted with
+  -- its audit rows, as are delivered outbox rows. Exporting the audit trail before pruning is the operator's.
+  CREATE INDEX outbox_delivered ON outbox(state, created_at);
+  `,
 ];

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { tallyOf, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
-import type { JobOutcome } from '../domain/outcome.js';
+import { OUTCOME_STATUSES, type JobOutcome, type OutcomeStatus } from '../domain/outcome.js';
 import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite, type ResultEntry } from '../domain/outbox-message.js';
 import type { Preflight, ReadError } from '../domain/preflight.js';
 import { PROVIDER_NAME, type InstanceReading } from '../providers/provider.js';
@@ -23,6 +23,8 @@ import type {
   LeaseResult,
   NewJob,
   PreflightUpdate,
+  PruneLimits,
+  Pruned,
   Report,
   Store,
 } from './contract.js';
@@ -60,6 +62,7 @@ const ReadingSchema: z.ZodType<InstanceReading> = z.union([
 const ReadErrorsSchema: z.ZodType<ReadError[]> = z.array(z.object({ code: z.string(), message: z.string(), ids: z.number() }));
 
 const IdsSchema = z.array(z.string());
+const StatusSchema: z.ZodType<OutcomeStatus> = z.enum(OUTCOME_STATUSES as [OutcomeStatus, ...OutcomeStatus[]]);
 const JobStateSchema = z.enum(['pending', 'approved', 'running', 'completed', 'denied', 'expired']);
 // Only the shape: whether a name is in the catalog was checked when the request came in, and a job of a
 // provider since dropped from the catalog must still load, so the runner can close it as not configured.
@@ -99,13 +102,22 @@ interface OutboxDbRow {
   not_before: number;
 }
 
-function jobFromRow(row: JobRow): Job {
+/** A job's ids as stored, and parsed: ids never change after a job is created. */
+interface ParsedIds {
+  text: string;
+  ids: readonly string[];
+}
+
+/** How many jobs' parsed ids are kept: the outbox reads the same few jobs for row after row. */
+const IDS_CACHE_JOBS = 512;
+
+function jobFromRow(row: JobRow, ids: string[]): Job {
   return {
     id: row.id,
     state: JobStateSchema.parse(row.state),
     provider: ProviderSchema.parse(row.provider),
     region: row.region,
-    ids: IdsSchema.parse(JSON.parse(row.ids)),
+    ids,
     force: row.force === 1,
     dryRun: row.dry_run === 1,
     verify: row.verify === 1,
@@ -182,6 +194,8 @@ function withItems(message: ThreadItemsMessage, items: ReadonlyArray<string | Re
 export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  /** Parsed ids by job id, least recently used first (a Map keeps insertion order). */
+  private readonly idsCache = new Map<string, ParsedIds>();
   private readonly outboxListeners: Array<() => void> = [];
   /** Set inside a transaction when it queued outbox rows; listeners hear of them after the commit. */
   private queued = false;
@@ -190,7 +204,11 @@ export class SqliteStore implements Store {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // NORMAL in WAL mode syncs at checkpoints, not at every commit: a commit survives the process being
+    // killed (kill -9, a crash), while a power loss or OS crash of the host may lose the last commits (never
+    // corrupt the file). https://www.sqlite.org/pragma.html#pragma_synchronous , https://www.sqlite.org/wal.html
+    // The one commit that must survive that too, a batch marked sending, goes through `durably`.
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
@@ -235,6 +253,38 @@ export class SqliteStore implements Store {
       });
     }
     return result;
+  }
+
+  /**
+   * `tx`, with this one commit synced to disk before it returns: in WAL mode `synchronous = FULL` syncs the
+   * WAL at every commit (https://www.sqlite.org/pragma.html#pragma_synchronous), so it survives a power loss
+   * of the host as well. The setting cannot change inside a transaction, so a nested call adds nothing.
+   */
+  private durably<T>(fn: () => T): T {
+    if (this.db.inTransaction) return this.tx(fn);
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.tx(fn);
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  /** The job of a row, its ids parsed once per job (zod over thousands of ids is the costly part). */
+  private jobFrom(row: JobRow): Job {
+    let parsed = this.idsCache.get(row.id);
+    if (parsed?.text === row.ids) {
+      this.idsCache.delete(row.id);
+    } else {
+      parsed = { text: row.ids, ids: IdsSchema.parse(JSON.parse(row.ids)) };
+    }
+    this.idsCache.set(row.id, parsed);
+    if (this.idsCache.size > IDS_CACHE_JOBS) {
+      const oldest = this.idsCache.keys().next();
+      if (!oldest.done) this.idsCache.delete(oldest.value);
+    }
+    // A copy: callers own the job they get, and must not change the cached ids.
+    return jobFromRow(row, [...parsed.ids]);
   }
 
   onOutboxWritten(listener: () => void): void {
@@ -304,7 +354,7 @@ export class SqliteStore implements Store {
 
   getJob(id: string): Job | undefined {
     const row = this.sql('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
-    return row ? jobFromRow(row) : undefined;
+    return row ? this.jobFrom(row) : undefined;
   }
 
   requireJob(id: string): Job {
@@ -314,7 +364,7 @@ export class SqliteStore implements Store {
   }
 
   jobsInState(state: JobState): Job[] {
-    return (this.sql('SELECT * FROM jobs WHERE state = ? ORDER BY created_at').all(state) as JobRow[]).map(jobFromRow);
+    return (this.sql('SELECT * FROM jobs WHERE state = ? ORDER BY created_at').all(state) as JobRow[]).map((row) => this.jobFrom(row));
   }
 
   approvals(jobId: string): Approval[] {
@@ -350,6 +400,17 @@ export class SqliteStore implements Store {
     return rows.map((r) => OutcomeSchema.parse(JSON.parse(r.outcome)));
   }
 
+  /** tallyOf(job, outcomes), counted by SQLite over the (job_id, status) index instead of reading every outcome. */
+  tally(jobId: string): Tally {
+    const tally = tallyOf(this.requireJob(jobId), []);
+    const rows = this.sql('SELECT status, COUNT(*) AS n FROM outcomes WHERE job_id = ? GROUP BY status').all(jobId) as Array<{ status: string; n: number }>;
+    for (const row of rows) {
+      tally[StatusSchema.parse(row.status)] += row.n;
+      tally.waiting -= row.n;
+    }
+    return tally;
+  }
+
   preflight(jobId: string): Preflight {
     const job = this.sql('SELECT preflight_at, preflight_errors FROM jobs WHERE id = ?').get(jobId) as
       | { preflight_at: number | null; preflight_errors: string | null }
@@ -368,7 +429,7 @@ export class SqliteStore implements Store {
     return this.tx((): CreateResult => {
       if (triggerId !== undefined) {
         const earlier = this.sql('SELECT * FROM jobs WHERE trigger_id = ?').get(triggerId) as JobRow | undefined;
-        if (earlier) return { kind: 'replay', job: jobFromRow(earlier) };
+        if (earlier) return { kind: 'replay', job: this.jobFrom(earlier) };
       }
       this.sql(
         `INSERT INTO jobs (id, state, provider, region, ids, force, dry_run, verify, rolling, reason, requester, channel,
@@ -451,7 +512,7 @@ export class SqliteStore implements Store {
 
   expireDue(now: number, report: Report<Job> = none): Job[] {
     return this.tx(() => {
-      const due = (this.sql(`SELECT * FROM jobs WHERE state = 'pending' AND expires_at <= ?`).all(now) as JobRow[]).map(jobFromRow);
+      const due = (this.sql(`SELECT * FROM jobs WHERE state = 'pending' AND expires_at <= ?`).all(now) as JobRow[]).map((row) => this.jobFrom(row));
       const expired = due.filter((job) => this.expireLocked(job, now)).map((job) => this.requireJob(job.id));
       for (const job of expired) this.write(report(job));
       return expired;
@@ -530,8 +591,9 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** The promise "never send twice" rests on this commit: it is synced before the provider is called. */
   markBatchSending(jobId: string, seq: number, now: number): boolean {
-    return this.tx(() => {
+    return this.durably(() => {
       const won = this.sql(`UPDATE batches SET state = 'sending', sent_at = ? WHERE job_id = ? AND seq = ? AND state = 'planned'`).run(now, jobId, seq);
       if (won.changes === 1) this.audit(jobId, 'batch sent', 'system', now, { seq });
       return won.changes === 1;
@@ -551,10 +613,10 @@ export class SqliteStore implements Store {
     report: Report<JobOutcome[]> = none,
   ): JobOutcome[] {
     return this.tx(() => {
-      const insert = this.sql('INSERT OR IGNORE INTO outcomes (job_id, instance_id, outcome, at) VALUES (?, ?, ?, ?)');
+      const insert = this.sql('INSERT OR IGNORE INTO outcomes (job_id, instance_id, outcome, status, at) VALUES (?, ?, ?, ?, ?)');
       const stored: JobOutcome[] = [];
       for (const outcome of outcomes) {
-        if (insert.run(jobId, outcome.id, JSON.stringify(outcome), now).changes === 1) {
+        if (insert.run(jobId, outcome.id, JSON.stringify(outcome), outcome.status, now).changes === 1) {
           stored.push(outcome);
           this.audit(jobId, 'outcome', 'system', now, outcome);
         }
@@ -575,8 +637,7 @@ export class SqliteStore implements Store {
 
   completeRun(jobId: string, now: number, report: Report<{ job: Job; tally: Tally }> = none): Tally | undefined {
     return this.tx(() => {
-      const running = this.requireJob(jobId);
-      const tally = tallyOf(running, this.outcomes(jobId));
+      const tally = this.tally(jobId);
       const won = this.sql(`UPDATE jobs SET state = 'completed', completed_at = ? WHERE id = ? AND state = 'running'`).run(now, jobId);
       if (won.changes !== 1) return undefined;
       this.audit(jobId, 'completed', 'system', now, tally);
@@ -593,6 +654,37 @@ export class SqliteStore implements Store {
     this.tx(() => {
       this.audit(jobId, event, 'system', now, data);
       this.write(report(this.requireJob(jobId)));
+    });
+  }
+
+  // ---- retention -------------------------------------------------------------------------------
+
+  prune(before: number, limits: PruneLimits): Pruned {
+    return this.tx((): Pruned => {
+      // Ended before the cut-off, and nothing of theirs still waiting for Slack: a row being delivered needs its job.
+      const jobs = (
+        this.sql(
+          `SELECT id FROM jobs
+           WHERE state IN ('completed', 'denied', 'expired') AND COALESCE(completed_at, decided_at, created_at) < ?
+             AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = jobs.id AND outbox.state IN ('pending', 'sending'))
+           LIMIT ?`,
+        ).all(before, limits.jobs) as Array<{ id: string }>
+      ).map((r) => r.id);
+      let outboxRows = 0;
+      for (const id of jobs) {
+        // Children first: they reference the job (foreign_keys is on).
+        for (const table of ['approvals', 'batches', 'outcomes', 'instance_state', 'audit'] as const) {
+          this.sql(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
+        }
+        outboxRows += this.sql(`DELETE FROM outbox WHERE job_id = ? AND state IN ('done', 'failed')`).run(id).changes;
+        this.sql('DELETE FROM jobs WHERE id = ?').run(id);
+        this.idsCache.delete(id);
+      }
+      const delivered = this.sql(
+        `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state IN ('done', 'failed') AND created_at < ? LIMIT ?)`,
+      ).run(before, limits.outboxRows).changes;
+      outboxRows += delivered;
+      return { jobs: jobs.length, outboxRows, more: jobs.length === limits.jobs || delivered === limits.outboxRows };
     });
   }
 
