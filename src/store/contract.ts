@@ -68,6 +68,11 @@ export interface LeaseHolder {
 /** How much one `prune` call may delete: it runs on the event loop, so each call stays short. */
 export interface PruneLimits {
   jobs: number;
+  /**
+   * The instances of the jobs deleted in one call (a job's rows grow with its ids: outcomes, readings, audit).
+   * A call always deletes at least one due job, however large.
+   */
+  instances: number;
   outboxRows: number;
 }
 

@@ -9,8 +9,12 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PruneLimits, Pruned, Store } from './contract.js';
 
-/** Small enough for one chunk to take a few milliseconds, even for jobs of thousands of instances. */
-export const DEFAULT_PRUNE_LIMITS: PruneLimits = { jobs: 200, outboxRows: 5000 };
+/**
+ * One chunk takes 10 to 20 ms (measured on a 2-core VM: a 5,000-instance job's rows about 19 ms, 200 small
+ * jobs about 15 ms, 5,000 delivered outbox rows about 11 ms), so a slash command arriving meanwhile is still
+ * acknowledged at once.
+ */
+export const DEFAULT_PRUNE_LIMITS: PruneLimits = { jobs: 200, instances: 5000, outboxRows: 5000 };
 
 export interface RetentionOptions {
   /** REBOOT_RETENTION: how long ended jobs and delivered rows are kept. */

@@ -345,7 +345,7 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
         await a.deny('r-recent', 'U1', 95 * DAY);
 
         const pendingBefore = await a.outboxPendingCount();
-        const pruned = await b.prune(90 * DAY, { jobs: 100, outboxRows: 1000 });
+        const pruned = await b.prune(90 * DAY, { jobs: 100, instances: 10_000, outboxRows: 1000 });
         expect(pruned).toMatchObject({ jobs: 3, more: false });
         for (const gone of ['r-completed', 'r-denied', 'r-expired']) {
           expect(await everything(a, gone)).toEqual({ job: undefined, approvals: [], batches: [], outcomes: [], readings: 0, audit: [] });
@@ -366,8 +366,8 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
         await a.enqueue([note('r-x'), note('r-y')].map((w) => ({ ...w, jobId: null })));
         await deliverAll(a);
         await a.enqueue([{ ...note('r-z'), jobId: null }]);
-        expect(await a.prune(0, { jobs: 10, outboxRows: 10 })).toEqual({ jobs: 0, outboxRows: 0, more: false });
-        expect(await a.prune(Date.now() + 60_000, { jobs: 10, outboxRows: 10 })).toEqual({ jobs: 0, outboxRows: 2, more: false });
+        expect(await a.prune(0, { jobs: 10, instances: 100, outboxRows: 10 })).toEqual({ jobs: 0, outboxRows: 0, more: false });
+        expect(await a.prune(Date.now() + 60_000, { jobs: 10, instances: 100, outboxRows: 10 })).toEqual({ jobs: 0, outboxRows: 2, more: false });
         expect(await a.outboxPendingCount()).toBe(1);
       });
 
@@ -378,11 +378,28 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
         }
         await a.enqueue(Array.from({ length: 7 }, () => ({ ...note('r-x'), jobId: null })));
         await deliverAll(a);
-        const limits = { jobs: 2, outboxRows: 3 };
+        const limits = { jobs: 2, instances: 100, outboxRows: 3 };
         expect(await a.prune(Date.now() + 60_000, limits)).toEqual({ jobs: 2, outboxRows: 3, more: true });
         expect(await a.prune(Date.now() + 60_000, limits)).toEqual({ jobs: 2, outboxRows: 3, more: true });
         expect(await a.prune(Date.now() + 60_000, limits)).toEqual({ jobs: 1, outboxRows: 1, more: false });
         expect(await a.prune(Date.now() + 60_000, limits)).toEqual({ jobs: 0, outboxRows: 0, more: false });
+        expect(await a.jobsInState('denied')).toEqual([]);
+      });
+
+      it('each call deletes at most its budget of instances, and always at least one due job however large', async () => {
+        const many = Array.from({ length: 8 }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
+        // Oldest first in the table: a job of 8 ids, then three of 2 (job() has 2 ids).
+        await a.createJob(old('r-large00000', { ids: many }), 'x');
+        await a.deny('r-large00000', 'U1', 2000);
+        for (let i = 0; i < 3; i++) {
+          await a.createJob(old(`r-small${i}0000`), 'x');
+          await a.deny(`r-small${i}0000`, 'U1', 2000);
+        }
+        const limits = { jobs: 10, instances: 5, outboxRows: 100 };
+        expect(await a.prune(Date.now() + 60_000, limits)).toMatchObject({ jobs: 1, more: true });
+        expect(await a.getJob('r-large00000')).toBeUndefined();
+        expect(await a.prune(Date.now() + 60_000, limits)).toMatchObject({ jobs: 2, more: true });
+        expect(await a.prune(Date.now() + 60_000, limits)).toMatchObject({ jobs: 1, more: false });
         expect(await a.jobsInState('denied')).toEqual([]);
       });
     });

@@ -63,7 +63,7 @@ describe('RetentionSweep', () => {
       sweepMs: 60_000,
       now: () => 10_000,
       log: createLogger('info', (line) => lines.push(line)),
-      limits: { jobs: 3, outboxRows: 10 },
+      limits: { jobs: 3, instances: 100, outboxRows: 10 },
     });
     sweep.start();
     expect(await sweep.sweep()).toMatchObject({ jobs: 7, more: false });

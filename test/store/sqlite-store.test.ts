@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { describeStoreContract, job } from './contract.js';
+import { resetWal, walCommits } from './wal-commits.js';
 
 describeStoreContract('SQLite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'reboot-store-'));
@@ -64,6 +65,33 @@ describe('SQLite store specifics', () => {
     older.close();
     const store = new SqliteStore(path);
     expect(store.tally('r-older00000')).toMatchObject({ total: 3, succeeded: 1, failed: 1, waiting: 1 });
+    store.close();
+  });
+
+  it('the WAL commit counter the request tests rely on counts each commit, and none for a read', () => {
+    const path = join(dir, 'db.sqlite');
+    const store = new SqliteStore(path);
+    resetWal(store.db);
+    expect(walCommits(path)).toBe(0);
+    store.createJob(job(), 'x');
+    expect(walCommits(path)).toBe(1);
+    store.getJob(job().id);
+    store.auditTrail(job().id);
+    expect(walCommits(path)).toBe(1);
+    store.enqueue([{ channel: 'C0OPS', jobId: job().id, message: { kind: 'update_card' } }]);
+    store.setCardTs(job().id, '1.2');
+    expect(walCommits(path)).toBe(3);
+    store.close();
+  });
+
+  it('a job pruned and created again under the same id is read with its new ids, not the cached ones', () => {
+    const store = new SqliteStore(join(dir, 'db.sqlite'));
+    store.createJob(job(), 'x');
+    store.deny(job().id, 'U1', 2000);
+    expect(store.getJob(job().id)?.ids).toEqual(job().ids);
+    expect(store.prune(Date.now(), { jobs: 10, instances: 100, outboxRows: 10 }).jobs).toBe(1);
+    store.createJob(job({ ids: ['i-bp1cccccccccccccccccc'] }), 'x');
+    expect(store.getJob(job().id)?.ids).toEqual(['i-bp1cccccccccccccccccc']);
     store.close();
   });
 
