@@ -122,6 +122,8 @@ export interface Store {
   approvals(jobId: string): Awaitable<Approval[]>;
   batches(jobId: string): Awaitable<Batch[]>;
   outcomes(jobId: string): Awaitable<JobOutcome[]>;
+  /** The instances that have an outcome, in no particular order: what outcomes(jobId) names, without reading them. */
+  outcomeIds(jobId: string): Awaitable<string[]>;
   /** Equals tallyOf(job, outcomes(jobId)), without reading the outcomes themselves. */
   tally(jobId: string): Awaitable<Tally>;
   /** What the read calls found before the run (and, for a dry run, during it). */

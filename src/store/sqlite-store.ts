@@ -423,6 +423,10 @@ export class SqliteStore implements Store {
     return rows.map((r) => OutcomeSchema.parse(JSON.parse(r.outcome)));
   }
 
+  outcomeIds(jobId: string): string[] {
+    return this.sql('SELECT instance_id FROM outcomes WHERE job_id = ?').pluck().all(jobId) as string[];
+  }
+
   /** tallyOf(job, outcomes), counted by SQLite over the (job_id, status) index instead of reading every outcome. */
   tally(jobId: string): Tally {
     const tally = tallyOf(this.requireJob(jobId), []);

@@ -262,7 +262,7 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       });
     });
 
-    it('the tally counted by the store equals tallyOf over the stored outcomes, for any set of outcomes', async () => {
+    it('the tally counted by the store equals tallyOf over the stored outcomes, and outcomeIds names them, for any set of outcomes', async () => {
       const outcome = (id: string): fc.Arbitrary<JobOutcome> =>
         fc.oneof(
           fc.constantFrom<JobOutcome>({ id, status: 'succeeded' }, { id, status: 'checked', detail: 'running' }, { id, status: 'unknown', reason: 'timeout' }),
@@ -284,6 +284,7 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
             for (let i = 0; i < outcomes.length; i += size) await a.recordOutcomes(id, 0, outcomes.slice(i, i + size), { state: 'open' }, 2001);
             const expected = tallyOf({ ids }, await b.outcomes(id));
             expect(await b.tally(id)).toEqual(expected);
+            expect((await b.outcomeIds(id)).sort()).toEqual((await b.outcomes(id)).map((o) => o.id).sort());
             expect(expected.waiting).toBe(ids.length - outcomes.length);
             expect(await a.completeRun(id, 3000)).toEqual(expected);
           },
