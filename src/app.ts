@@ -23,6 +23,7 @@ import { registerListeners } from './slack/listeners.js';
 import { Outbox } from './slack/outbox.js';
 import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
 import { takeLease } from './store/lease.js';
+import { RetentionSweep } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
 /** Knobs that are not part of the public configuration: tests shorten them. */
@@ -54,6 +55,9 @@ export interface Tuning {
   verifySettleReadings: number;
   /** How long a large job's part-filled results message waits for more (src/slack/reporter.ts). */
   resultsHoldMs: number;
+  /** Retention's first sweep after start, and the period of the next ones (src/store/retention.ts). */
+  retentionFirstRunMs: number;
+  retentionSweepMs: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -72,6 +76,8 @@ export const DEFAULT_TUNING: Tuning = {
   verifyMaxIntervalMs: DEFAULT_VERIFY.maxIntervalMs,
   verifySettleReadings: DEFAULT_VERIFY.settleReadings,
   resultsHoldMs: RESULTS_HOLD_MS,
+  retentionFirstRunMs: 60_000,
+  retentionSweepMs: 3_600_000,
 };
 
 export interface BotOptions {
@@ -181,6 +187,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const sweeper = setInterval(() => void sweep(), tuning.expirySweepMs);
   sweeper.unref();
   outbox.start();
+  const retention = new RetentionSweep(store, { retentionMs: config.retentionMs, firstRunMs: tuning.retentionFirstRunMs, sweepMs: tuning.retentionSweepMs, now, log });
+  retention.start();
   await runner.recover();
   await inspector.recover();
 
@@ -199,6 +207,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     },
     async stop() {
       clearInterval(sweeper);
+      await retention.stop();
       await bolt.app.stop();
       await bolt.idle();
       await inspector.idle();

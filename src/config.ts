@@ -10,19 +10,19 @@ import type { ProviderCredentials } from './providers/registry.js';
 import { defaultCatalog, type Catalog } from './providers/catalog.js';
 import type { ProviderName, RateLimits } from './providers/provider.js';
 
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
 export function parseDuration(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
   if (!m) return undefined;
   const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
-  return Math.round(n * factor);
+  return Math.round(n * UNIT_MS[(m[2] ?? 's') as keyof typeof UNIT_MS]);
 }
 
 const Duration = z.string().transform((s, ctx) => {
   const ms = parseDuration(s);
   if (ms === undefined || ms <= 0) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: "${s}" (use e.g. 15m, 900s, 1h)` });
+    ctx.addIssue({ code: 'custom', message: `not a duration: "${s}" (use e.g. 15m, 900s, 1h, 90d)` });
     return z.NEVER;
   }
   return ms;
@@ -48,6 +48,8 @@ const EnvSchema = z.object({
   /** How long a rebooted instance may take to be seen running again before it is reported not back. */
   REBOOT_VERIFY_TIMEOUT: Duration.default(10 * 60_000),
   REBOOT_MAX_INSTANCES: PositiveInt.max(5000).default(500),
+  /** How long ended jobs (with their audit trail) and delivered Slack writes are kept (src/store/retention.ts). */
+  REBOOT_RETENTION: Duration.default(90 * 86_400_000),
   REBOOT_CONFIG: z.string().optional(),
 });
 
@@ -91,6 +93,8 @@ export interface Config {
   /** REBOOT_VERIFY_TIMEOUT. */
   verifyTimeoutMs: number;
   maxInstances: number;
+  /** REBOOT_RETENTION. */
+  retentionMs: number;
   providers: ProviderCredentials;
   /** Values of the providers' secret variables. */
   providerSecrets: readonly string[];
@@ -139,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
     approvalTtlMs: e.REBOOT_APPROVAL_TTL,
     verifyTimeoutMs: e.REBOOT_VERIFY_TIMEOUT,
     maxInstances: e.REBOOT_MAX_INSTANCES,
+    retentionMs: e.REBOOT_RETENTION,
     providers,
     providerSecrets: catalog.descriptors.flatMap((d) => d.env.secrets.map((name) => env[name]?.trim() ?? '')).filter((v) => v !== ''),
     extraRegions: file.regions ?? {},

@@ -60,6 +60,17 @@ describe('configuration', () => {
     expect(parseDuration('2h')).toBe(7_200_000);
     expect(parseDuration('60')).toBe(60_000);
     expect(parseDuration('later')).toBeUndefined();
+    expect(parseDuration('90d')).toBe(90 * 86_400_000);
+    expect(parseDuration('1.5d')).toBe(36 * 3_600_000);
+    expect(parseDuration('3w')).toBeUndefined();
+  });
+
+  it('REBOOT_RETENTION defaults to 90 days, takes days or hours, and rejects garbage', () => {
+    expect(loadConfig({ REBOOT_CONFIG: undefined }).retentionMs).toBe(90 * 86_400_000);
+    expect(loadConfig({ REBOOT_RETENTION: '12h' }).retentionMs).toBe(12 * 3_600_000);
+    expect(loadConfig({ REBOOT_RETENTION: '30d' }).retentionMs).toBe(30 * 86_400_000);
+    expect(() => loadConfig({ REBOOT_RETENTION: 'forever' })).toThrow(/REBOOT_RETENTION: not a duration/);
+    expect(() => loadConfig({ REBOOT_RETENTION: '0d' })).toThrow(/REBOOT_RETENTION/);
   });
 });
 

@@ -119,7 +119,7 @@ export class Runner {
       settle: async (seq, outcomes) => {
         const batch = bySeq.get(seq);
         if (!batch) return;
-        const known = new Set((await this.deps.store.outcomes(job.id)).map((o) => o.id));
+        const known = new Set(await this.deps.store.outcomeIds(job.id));
         for (const o of outcomes) known.add(o.id);
         await this.record(job, batch, outcomes, batch.ids.every((id) => known.has(id)) ? { state: 'done' } : { state: 'open' });
       },
@@ -323,7 +323,7 @@ export class Runner {
   }
 
   private async unfinished(job: Job, batch: Batch): Promise<string[]> {
-    const done = new Set((await this.deps.store.outcomes(job.id)).map((o) => o.id));
+    const done = new Set(await this.deps.store.outcomeIds(job.id));
     return batch.ids.filter((id) => !done.has(id));
   }
 

@@ -10,7 +10,7 @@
  */
 import { webApi } from '@slack/bolt';
 import { z } from 'zod';
-import { tallyOf, type Batch, type Job, type Tally } from '../domain/job.js';
+import type { Batch, Job, Tally } from '../domain/job.js';
 import { laneRank } from '../domain/outbox-lanes.js';
 import type { OutboxRow } from '../domain/outbox-message.js';
 import type { Logger } from '../log.js';
@@ -308,7 +308,7 @@ export class Outbox {
     const job = await this.store.getJob(row.jobId);
     if (!job) return undefined;
     const permalink = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
-    return incidentMessage(job, row.message.event, permalink, tallyOf(job, await this.store.outcomes(job.id)), this.opts.catalog);
+    return incidentMessage(job, row.message.event, permalink, await this.store.tally(job.id), this.opts.catalog);
   }
 
   private delivered(rows: readonly OutboxRow[]): void {
@@ -368,7 +368,7 @@ export class Outbox {
     const { store } = this;
     const job = row.jobId ? await store.getJob(row.jobId) : undefined;
     if (!job) throw new UndeliverableError(`outbox row ${row.id} names no known job`);
-    const tally = async (): Promise<Tally> => tallyOf(job, await store.outcomes(job.id));
+    const tally = async (): Promise<Tally> => store.tally(job.id);
     const card = async (): Promise<SlackMessage> =>
       requestCard(
         { job, approvals: await store.approvals(job.id), tally: await tally(), preflight: await store.preflight(job.id), ...waveOf(job, await store.batches(job.id)) },

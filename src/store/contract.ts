@@ -65,6 +65,25 @@ export interface LeaseHolder {
   host: string;
 }
 
+/** How much one `prune` call may delete: it runs on the event loop, so each call stays short. */
+export interface PruneLimits {
+  jobs: number;
+  /**
+   * The instances of the jobs deleted in one call (a job's rows grow with its ids: outcomes, readings, audit).
+   * A call always deletes at least one due job, however large.
+   */
+  instances: number;
+  outboxRows: number;
+}
+
+export interface Pruned {
+  jobs: number;
+  /** Delivered (done or failed) outbox rows, with pruned jobs or on their own. */
+  outboxRows: number;
+  /** A limit was reached: another call may find more. */
+  more: boolean;
+}
+
 export type LeaseResult = { kind: 'acquired' } | { kind: 'held'; holder: LeaseHolder; heartbeatAgeMs: number };
 
 /** What becomes of a batch once outcomes are recorded for it. */
@@ -103,6 +122,10 @@ export interface Store {
   approvals(jobId: string): Awaitable<Approval[]>;
   batches(jobId: string): Awaitable<Batch[]>;
   outcomes(jobId: string): Awaitable<JobOutcome[]>;
+  /** The instances that have an outcome, in no particular order: what outcomes(jobId) names, without reading them. */
+  outcomeIds(jobId: string): Awaitable<string[]>;
+  /** Equals tallyOf(job, outcomes(jobId)), without reading the outcomes themselves. */
+  tally(jobId: string): Awaitable<Tally>;
   /** What the read calls found before the run (and, for a dry run, during it). */
   preflight(jobId: string): Awaitable<Preflight>;
   auditTrail(jobId: string): Awaitable<AuditEntry[]>;
@@ -179,6 +202,15 @@ export interface Store {
   outboxPendingCount(): Awaitable<number>;
   /** Called after every commit that queued outbox rows (on a later turn of the event loop), so delivery starts at once. */
   onOutboxWritten(listener: () => void): void;
+
+  // ---- retention
+  /**
+   * Deletes, up to `limits`, jobs that ended (completed, denied, expired) before `before` with every row of
+   * theirs (approvals, batches, outcomes, readings, audit), and delivered outbox rows queued before it. A
+   * pending, approved or running job, and an outbox row not yet delivered, are never deleted; nor is a job
+   * with such a row.
+   */
+  prune(before: number, limits: PruneLimits): Awaitable<Pruned>;
 
   close(): Awaitable<void>;
 }

@@ -108,6 +108,19 @@ export const MIGRATIONS: readonly string[] = [
   );
   `,
   `
+  -- Issue 9: outcomes counted in SQL (Store.tally) instead of reading and parsing every one.
+  ALTER TABLE outcomes ADD COLUMN status TEXT;
+  UPDATE outcomes SET status = json_extract(outcome, '$.status');
+  CREATE INDEX outcomes_status ON outcomes(job_id, status);
+  -- Store.outcomes reads a job's in the order they came, without sorting them each time.
+  CREATE INDEX outcomes_order ON outcomes(job_id, at);
+  -- Retention (REBOOT_RETENTION, src/store/retention.ts) amends migration 1's "append-only" note on audit:
+  -- rows are still never updated, but a whole job that ended before the retention period is deleted with
+  -- its audit rows, as are delivered outbox rows. Exporting the audit trail before pruning is the operator's.
+  -- Retention finds delivered rows by age.
+  CREATE INDEX outbox_delivered ON outbox(state, created_at);
+  `,
+  `
   -- Issue 9, priority lanes: the outbox reads the waiting rows by channel and job, and a job's card by kind.
   CREATE INDEX outbox_lanes ON outbox(state, channel, job_id, id);
   `,

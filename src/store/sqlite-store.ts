@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { tallyOf, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
-import type { JobOutcome } from '../domain/outcome.js';
+import { OUTCOME_STATUSES, type JobOutcome, type OutcomeStatus } from '../domain/outcome.js';
 import { LANE_KINDS } from '../domain/outbox-lanes.js';
 import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite, type ResultEntry } from '../domain/outbox-message.js';
 import type { Preflight, ReadError } from '../domain/preflight.js';
@@ -24,6 +24,8 @@ import type {
   LeaseResult,
   NewJob,
   PreflightUpdate,
+  PruneLimits,
+  Pruned,
   Report,
   Store,
 } from './contract.js';
@@ -60,18 +62,18 @@ const ReadingSchema: z.ZodType<InstanceReading> = z.union([
 ]);
 const ReadErrorsSchema: z.ZodType<ReadError[]> = z.array(z.object({ code: z.string(), message: z.string(), ids: z.number() }));
 
-const IdsSchema = z.array(z.string());
+const StatusSchema: z.ZodType<OutcomeStatus> = z.enum(OUTCOME_STATUSES as [OutcomeStatus, ...OutcomeStatus[]]);
 const JobStateSchema = z.enum(['pending', 'approved', 'running', 'completed', 'denied', 'expired']);
 // Only the shape: whether a name is in the catalog was checked when the request came in, and a job of a
 // provider since dropped from the catalog must still load, so the runner can close it as not configured.
 const ProviderSchema = z.string().regex(PROVIDER_NAME);
 
+/** A job's row without its ids: those are read (and parsed) once per job, see `SqliteStore.jobFrom`. */
 interface JobRow {
   id: string;
   state: string;
   provider: string;
   region: string;
-  ids: string;
   force: number;
   dry_run: number;
   reason: string | null;
@@ -100,13 +102,42 @@ interface OutboxDbRow {
   not_before: number;
 }
 
-function jobFromRow(row: JobRow): Job {
+/**
+ * Every column of `jobs` but `ids`. A 5,000-id job's ids are some 110 kB of JSON: reading them into a string
+ * and parsing them was most of `getJob`'s cost, and the outbox reads the same job for row after row.
+ */
+const JOB_COLUMNS = `id, state, provider, region, force, dry_run, reason, requester, channel, approvals_needed, created_at,
+  expires_at, decided_at, decided_by, completed_at, card_ts, reapproval_reason, verify, rolling`;
+
+/**
+ * A job's parsed ids. Nothing updates `jobs.ids` after the insert, so a job's ids are known by its id; the
+ * creation time also has to match, in case a job pruned by another connection came back under the same id.
+ */
+interface CachedIds {
+  createdAt: number;
+  ids: readonly string[];
+}
+
+/** How many jobs' parsed ids are kept: the outbox reads the same few jobs for row after row. */
+const IDS_CACHE_JOBS = 512;
+
+/**
+ * Ids the store wrote itself (JSON.stringify of a string array): checked for shape, without zod, which
+ * costs a hundred times more per element (https://zod.dev , measured in this issue: 400 µs for 5,000 ids).
+ */
+function parseIds(text: string): string[] {
+  const value: unknown = JSON.parse(text);
+  if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string')) throw new Error('stored ids are not a list of strings');
+  return value;
+}
+
+function jobFromRow(row: JobRow, ids: string[]): Job {
   return {
     id: row.id,
     state: JobStateSchema.parse(row.state),
     provider: ProviderSchema.parse(row.provider),
     region: row.region,
-    ids: IdsSchema.parse(JSON.parse(row.ids)),
+    ids,
     force: row.force === 1,
     dryRun: row.dry_run === 1,
     verify: row.verify === 1,
@@ -188,6 +219,8 @@ function withItems(message: ThreadItemsMessage, items: ReadonlyArray<string | Re
 export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  /** Parsed ids by job id, least recently used first (a Map keeps insertion order). */
+  private readonly idsCache = new Map<string, CachedIds>();
   private readonly outboxListeners: Array<() => void> = [];
   /** Set inside a transaction when it queued outbox rows; listeners hear of them after the commit. */
   private queued = false;
@@ -196,7 +229,11 @@ export class SqliteStore implements Store {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // NORMAL in WAL mode syncs at checkpoints, not at every commit: a commit survives the process being
+    // killed (kill -9, a crash), while a power loss or OS crash of the host may lose the last commits (never
+    // corrupt the file). https://www.sqlite.org/pragma.html#pragma_synchronous , https://www.sqlite.org/wal.html
+    // The one commit that must survive that too, a batch marked sending, goes through `durably`.
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
@@ -241,6 +278,42 @@ export class SqliteStore implements Store {
       });
     }
     return result;
+  }
+
+  /**
+   * `tx`, with this one commit synced to disk before it returns: in WAL mode `synchronous = FULL` syncs the
+   * WAL at every commit (https://www.sqlite.org/pragma.html#pragma_synchronous), so it survives a power loss
+   * of the host as well; the sync covers the WAL up to this commit, so the NORMAL commits before it (the
+   * approval, the planned batches) become durable with it. The setting cannot change inside a transaction,
+   * so a nested call adds nothing.
+   */
+  private durably<T>(fn: () => T): T {
+    if (this.db.inTransaction) return this.tx(fn);
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.tx(fn);
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  /** The job of a row, its ids read and parsed once per job (a bounded least-recently-used cache). */
+  private jobFrom(row: JobRow): Job {
+    let cached = this.idsCache.get(row.id);
+    if (cached?.createdAt === row.created_at) {
+      this.idsCache.delete(row.id);
+    } else {
+      const stored = this.sql('SELECT ids FROM jobs WHERE id = ?').get(row.id) as { ids: string } | undefined;
+      if (!stored) throw new Error(`job ${row.id} not found`);
+      cached = { createdAt: row.created_at, ids: parseIds(stored.ids) };
+    }
+    this.idsCache.set(row.id, cached);
+    if (this.idsCache.size > IDS_CACHE_JOBS) {
+      const oldest = this.idsCache.keys().next();
+      if (!oldest.done) this.idsCache.delete(oldest.value);
+    }
+    // A copy: callers own the job they get, and must not change the cached ids.
+    return jobFromRow(row, [...cached.ids]);
   }
 
   onOutboxWritten(listener: () => void): void {
@@ -309,8 +382,8 @@ export class SqliteStore implements Store {
   // ---- reads -----------------------------------------------------------------------------------
 
   getJob(id: string): Job | undefined {
-    const row = this.sql('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
-    return row ? jobFromRow(row) : undefined;
+    const row = this.sql(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+    return row ? this.jobFrom(row) : undefined;
   }
 
   requireJob(id: string): Job {
@@ -320,7 +393,7 @@ export class SqliteStore implements Store {
   }
 
   jobsInState(state: JobState): Job[] {
-    return (this.sql('SELECT * FROM jobs WHERE state = ? ORDER BY created_at').all(state) as JobRow[]).map(jobFromRow);
+    return (this.sql(`SELECT ${JOB_COLUMNS} FROM jobs WHERE state = ? ORDER BY created_at`).all(state) as JobRow[]).map((row) => this.jobFrom(row));
   }
 
   approvals(jobId: string): Approval[] {
@@ -343,7 +416,7 @@ export class SqliteStore implements Store {
       jobId: r.job_id,
       seq: r.seq,
       wave: r.wave,
-      ids: IdsSchema.parse(JSON.parse(r.ids)),
+      ids: parseIds(r.ids),
       state: r.state,
       asyncJobId: r.async_job_id,
       sentAt: r.sent_at,
@@ -354,6 +427,21 @@ export class SqliteStore implements Store {
   outcomes(jobId: string): JobOutcome[] {
     const rows = this.sql('SELECT outcome FROM outcomes WHERE job_id = ? ORDER BY at, rowid').all(jobId) as Array<{ outcome: string }>;
     return rows.map((r) => OutcomeSchema.parse(JSON.parse(r.outcome)));
+  }
+
+  outcomeIds(jobId: string): string[] {
+    return this.sql('SELECT instance_id FROM outcomes WHERE job_id = ?').pluck().all(jobId) as string[];
+  }
+
+  /** tallyOf(job, outcomes), counted by SQLite over the (job_id, status) index instead of reading every outcome. */
+  tally(jobId: string): Tally {
+    const tally = tallyOf(this.requireJob(jobId), []);
+    const rows = this.sql('SELECT status, COUNT(*) AS n FROM outcomes WHERE job_id = ? GROUP BY status').all(jobId) as Array<{ status: string; n: number }>;
+    for (const row of rows) {
+      tally[StatusSchema.parse(row.status)] += row.n;
+      tally.waiting -= row.n;
+    }
+    return tally;
   }
 
   preflight(jobId: string): Preflight {
@@ -373,9 +461,11 @@ export class SqliteStore implements Store {
   createJob(job: NewJob, commandText: string, triggerId?: string, report: Report<Job> = none): CreateResult {
     return this.tx((): CreateResult => {
       if (triggerId !== undefined) {
-        const earlier = this.sql('SELECT * FROM jobs WHERE trigger_id = ?').get(triggerId) as JobRow | undefined;
-        if (earlier) return { kind: 'replay', job: jobFromRow(earlier) };
+        const earlier = this.sql(`SELECT ${JOB_COLUMNS} FROM jobs WHERE trigger_id = ?`).get(triggerId) as JobRow | undefined;
+        if (earlier) return { kind: 'replay', job: this.jobFrom(earlier) };
       }
+      // Its id is new (a pruned job's never comes back), but the cache must not vouch for that.
+      this.idsCache.delete(job.id);
       this.sql(
         `INSERT INTO jobs (id, state, provider, region, ids, force, dry_run, verify, rolling, reason, requester, channel,
            approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by)
@@ -457,7 +547,7 @@ export class SqliteStore implements Store {
 
   expireDue(now: number, report: Report<Job> = none): Job[] {
     return this.tx(() => {
-      const due = (this.sql(`SELECT * FROM jobs WHERE state = 'pending' AND expires_at <= ?`).all(now) as JobRow[]).map(jobFromRow);
+      const due = (this.sql(`SELECT ${JOB_COLUMNS} FROM jobs WHERE state = 'pending' AND expires_at <= ?`).all(now) as JobRow[]).map((row) => this.jobFrom(row));
       const expired = due.filter((job) => this.expireLocked(job, now)).map((job) => this.requireJob(job.id));
       for (const job of expired) this.write(report(job));
       return expired;
@@ -536,8 +626,9 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** The promise "never send twice" rests on this commit: it is synced before the provider is called. */
   markBatchSending(jobId: string, seq: number, now: number): boolean {
-    return this.tx(() => {
+    return this.durably(() => {
       const won = this.sql(`UPDATE batches SET state = 'sending', sent_at = ? WHERE job_id = ? AND seq = ? AND state = 'planned'`).run(now, jobId, seq);
       if (won.changes === 1) this.audit(jobId, 'batch sent', 'system', now, { seq });
       return won.changes === 1;
@@ -557,10 +648,10 @@ export class SqliteStore implements Store {
     report: Report<JobOutcome[]> = none,
   ): JobOutcome[] {
     return this.tx(() => {
-      const insert = this.sql('INSERT OR IGNORE INTO outcomes (job_id, instance_id, outcome, at) VALUES (?, ?, ?, ?)');
+      const insert = this.sql('INSERT OR IGNORE INTO outcomes (job_id, instance_id, outcome, status, at) VALUES (?, ?, ?, ?, ?)');
       const stored: JobOutcome[] = [];
       for (const outcome of outcomes) {
-        if (insert.run(jobId, outcome.id, JSON.stringify(outcome), now).changes === 1) {
+        if (insert.run(jobId, outcome.id, JSON.stringify(outcome), outcome.status, now).changes === 1) {
           stored.push(outcome);
           this.audit(jobId, 'outcome', 'system', now, outcome);
         }
@@ -581,8 +672,7 @@ export class SqliteStore implements Store {
 
   completeRun(jobId: string, now: number, report: Report<{ job: Job; tally: Tally }> = none): Tally | undefined {
     return this.tx(() => {
-      const running = this.requireJob(jobId);
-      const tally = tallyOf(running, this.outcomes(jobId));
+      const tally = this.tally(jobId);
       const won = this.sql(`UPDATE jobs SET state = 'completed', completed_at = ? WHERE id = ? AND state = 'running'`).run(now, jobId);
       if (won.changes !== 1) return undefined;
       this.audit(jobId, 'completed', 'system', now, tally);
@@ -599,6 +689,43 @@ export class SqliteStore implements Store {
     this.tx(() => {
       this.audit(jobId, event, 'system', now, data);
       this.write(report(this.requireJob(jobId)));
+    });
+  }
+
+  // ---- retention -------------------------------------------------------------------------------
+
+  prune(before: number, limits: PruneLimits): Pruned {
+    return this.tx((): Pruned => {
+      // Ended before the cut-off, and nothing of theirs still waiting for Slack: a row being delivered needs its job.
+      const due = this.sql(
+        `SELECT id, json_array_length(ids) AS instances FROM jobs
+         WHERE state IN ('completed', 'denied', 'expired') AND COALESCE(completed_at, decided_at, created_at) < ?
+           AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = jobs.id AND outbox.state IN ('pending', 'sending'))
+         LIMIT ?`,
+      ).all(before, limits.jobs) as Array<{ id: string; instances: number }>;
+      // Deleting a 5,000-instance job's rows takes some 20 ms: the instance budget keeps one call short.
+      const jobs: string[] = [];
+      let instances = 0;
+      for (const job of due) {
+        if (jobs.length > 0 && instances + job.instances > limits.instances) break;
+        jobs.push(job.id);
+        instances += job.instances;
+      }
+      let outboxRows = 0;
+      for (const id of jobs) {
+        // Children first: they reference the job (foreign_keys is on).
+        for (const table of ['approvals', 'batches', 'outcomes', 'instance_state', 'audit'] as const) {
+          this.sql(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
+        }
+        outboxRows += this.sql(`DELETE FROM outbox WHERE job_id = ? AND state IN ('done', 'failed')`).run(id).changes;
+        this.sql('DELETE FROM jobs WHERE id = ?').run(id);
+        this.idsCache.delete(id);
+      }
+      const delivered = this.sql(
+        `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state IN ('done', 'failed') AND created_at < ? LIMIT ?)`,
+      ).run(before, limits.outboxRows).changes;
+      outboxRows += delivered;
+      return { jobs: jobs.length, outboxRows, more: jobs.length < due.length || due.length === limits.jobs || delivered === limits.outboxRows };
     });
   }
 

@@ -3,6 +3,9 @@
  * real ApproverDirectory whose group lookup is a function written here. Every refusal must leave
  * an audit row and change nothing else.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApproverDirectory } from '../../src/jobs/policy.js';
 import { abandonCard, approve, deny, expireDue, reportUndelivered, request, type Click, type NewRequest, type RequestContext } from '../../src/jobs/requests.js';
@@ -10,6 +13,7 @@ import { silentLogger } from '../../src/log.js';
 import { SlackReporter } from '../../src/slack/reporter.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { INCIDENTS, OPS, REQUESTER, instanceIds, outboxRows } from '../helpers/fixtures.js';
+import { resetWal, walCommits } from '../store/wal-commits.js';
 
 const APPROVER_1 = 'U0APPROVER1';
 const APPROVER_2 = 'U0APPROVER2';
@@ -118,6 +122,52 @@ describe('request', () => {
     expect(outboxRows(store)).toHaveLength(1);
     // A different trigger id is a new request.
     expect((await request(ctx, input({ triggerId: '123.456.def' }))).kind).toBe('created');
+  });
+
+  it('a /reboot is one commit: the job, its audit rows and its card row (a dry run too), counted in the WAL file', async () => {
+    // A database on disk, in WAL mode like the bot's: every commit appends a commit frame to the -wal file.
+    const dir = mkdtempSync(join(tmpdir(), 'reboot-requests-'));
+    const path = join(dir, 'db.sqlite');
+    const onDisk = new SqliteStore(path);
+    try {
+      const disk = { ...ctx, store: onDisk };
+      resetWal(onDisk.db);
+      expect((await request(disk, input({ id: 'r-disk000001', triggerId: '1.2.a' }))).kind).toBe('created');
+      expect(walCommits(path)).toBe(1);
+      expect(onDisk.auditTrail('r-disk000001').map((e) => e.event)).toEqual(['requested']);
+      expect(outboxRows(onDisk).map((r) => r.message.kind)).toEqual(['post_card']);
+      expect(inspected).toEqual(['r-disk000001']);
+
+      resetWal(onDisk.db);
+      expect((await request(disk, input({ id: 'r-disk000002', dryRun: true }))).kind).toBe('created');
+      expect(walCommits(path)).toBe(1);
+      expect(onDisk.auditTrail('r-disk000002').map((e) => e.event)).toEqual(['requested', 'approved']);
+      expect(started).toEqual(['r-disk000002']);
+
+      // A replay writes nothing at all.
+      resetWal(onDisk.db);
+      expect((await request(disk, input({ triggerId: '1.2.a' }))).kind).toBe('replay');
+      expect(walCommits(path)).toBe(0);
+    } finally {
+      onDisk.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a request whose card row cannot be queued leaves nothing behind: job, audit and outbox commit together', async () => {
+    const failing: RequestContext = {
+      ...ctx,
+      events: Object.assign(Object.create(ctx.events) as SlackReporter, {
+        requested: () => {
+          throw new Error('card could not be rendered');
+        },
+      }),
+    };
+    expect(await request(failing, input({ id: 'r-atomic0001' }))).toEqual({ kind: 'store-failed' });
+    expect(store.getJob('r-atomic0001')).toBeUndefined();
+    expect(store.auditTrail('r-atomic0001')).toEqual([]);
+    expect(outboxRows(store)).toEqual([]);
+    expect(inspected).toEqual([]);
   });
 
   it('a store failure answers store-failed instead of throwing', async () => {

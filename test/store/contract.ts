@@ -3,7 +3,10 @@
  * ones: `describeStoreContract(name, open)` where `open()` gives two connections to one fresh
  * database (standing for two bot processes) and a cleanup.
  */
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tallyOf } from '../../src/domain/job.js';
+import type { JobOutcome } from '../../src/domain/outcome.js';
 import type { OutboxWrite } from '../../src/domain/outbox-message.js';
 import type { NewJob, Store } from '../../src/store/contract.js';
 
@@ -256,6 +259,149 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
         expect(await b.acquireLease(remote, 31_004, 30_000, dead)).toMatchObject({ kind: 'held' });
         await a.releaseLease('three');
         expect(await b.acquireLease(remote, 31_005, 30_000, alive)).toEqual({ kind: 'acquired' });
+      });
+    });
+
+    it('the tally counted by the store equals tallyOf over the stored outcomes, and outcomeIds names them, for any set of outcomes', async () => {
+      const outcome = (id: string): fc.Arbitrary<JobOutcome> =>
+        fc.oneof(
+          fc.constantFrom<JobOutcome>({ id, status: 'succeeded' }, { id, status: 'checked', detail: 'running' }, { id, status: 'unknown', reason: 'timeout' }),
+          fc.constantFrom<JobOutcome>({ id, status: 'failed', code: 'IncorrectInstanceStatus', message: 'stopped' }, { id, status: 'not_started', reason: 'stopped' }),
+          fc.constantFrom<JobOutcome>({ id, status: 'verified', detail: 'x' }, { id, status: 'unconfirmed', detail: 'x' }, { id, status: 'not_back', detail: 'x' }),
+        );
+      const ids = Array.from({ length: 12 }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.subarray(ids).chain((some) => fc.tuple(...some.map(outcome))),
+          fc.integer({ min: 1, max: 4 }),
+          async (outcomes, chunks) => {
+            const id = `r-t${String((run += 1)).padStart(9, '0')}`;
+            await a.createJob(job({ id, ids, approvalsNeeded: 0 }), 'alibaba cn-hangzhou …');
+            await a.startRun(id, [{ wave: 0, ids }], 2000);
+            // Recorded in a few calls, the first outcome per instance winning, like batches and verification.
+            const size = Math.ceil(outcomes.length / chunks);
+            for (let i = 0; i < outcomes.length; i += size) await a.recordOutcomes(id, 0, outcomes.slice(i, i + size), { state: 'open' }, 2001);
+            const expected = tallyOf({ ids }, await b.outcomes(id));
+            expect(await b.tally(id)).toEqual(expected);
+            expect((await b.outcomeIds(id)).sort()).toEqual((await b.outcomes(id)).map((o) => o.id).sort());
+            expect(expected.waiting).toBe(ids.length - outcomes.length);
+            expect(await a.completeRun(id, 3000)).toEqual(expected);
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+
+    describe('retention', () => {
+      const DAY = 86_400_000;
+      const old = (id: string, over: Partial<NewJob> = {}): NewJob => job({ id, createdAt: 1000, expiresAt: 10_000, ...over });
+      const note = (jobId: string): OutboxWrite => ({ channel: 'C0OPS', jobId, message: { kind: 'thread_note', text: 'note' } });
+      const deliverAll = async (store: Store): Promise<void> => {
+        for (let heads = await store.outboxHeads(); heads.length > 0; heads = await store.outboxHeads()) {
+          for (const row of heads) {
+            await store.claimOutbox(row.id);
+            await store.finishOutbox(row.id, 'done');
+          }
+        }
+      };
+      const everything = async (store: Store, id: string) => ({
+        job: await store.getJob(id),
+        approvals: await store.approvals(id),
+        batches: await store.batches(id),
+        outcomes: await store.outcomes(id),
+        readings: (await store.preflight(id)).readings.size,
+        audit: await store.auditTrail(id),
+      });
+
+      it('deletes jobs that ended before the cut-off with all their rows, and keeps live jobs and undelivered rows', async () => {
+        const ids = job().ids;
+        // Completed long ago, with a row of every kind.
+        await a.createJob(old('r-completed'), 'x');
+        await a.recordPreflight('r-completed', { readings: ids.map((id) => ({ id, found: false })), errors: [], done: true }, 1500);
+        await a.approve('r-completed', 'U1', 2000);
+        await a.startRun('r-completed', [{ wave: 0, ids }], 2001);
+        await a.markBatchSending('r-completed', 0, 2002);
+        await a.recordOutcomes('r-completed', 0, ids.map((id) => ({ id, status: 'succeeded' as const })), { state: 'done' }, 2003);
+        await a.completeRun('r-completed', 2004);
+        await a.createJob(old('r-denied'), 'x');
+        await a.deny('r-denied', 'U1', 2000);
+        await a.createJob(old('r-expired'), 'x');
+        await a.expireDue(20_000);
+        // Live, however old: pending (not yet expired by the sweep), approved, running.
+        await a.createJob(old('r-pending', { expiresAt: 200 * DAY }), 'x');
+        await a.createJob(old('r-approved'), 'x');
+        await a.approve('r-approved', 'U1', 2000);
+        await a.createJob(old('r-running'), 'x');
+        await a.approve('r-running', 'U1', 2000);
+        await a.startRun('r-running', [{ wave: 0, ids }], 2001);
+        await a.enqueue(['r-completed', 'r-denied', 'r-expired', 'r-pending', 'r-approved', 'r-running'].map(note));
+        await deliverAll(a);
+        // Ended long ago, but Slack has not been told everything yet: kept until it has.
+        await a.createJob(old('r-undelivered'), 'x');
+        await a.deny('r-undelivered', 'U1', 2000);
+        await a.enqueue([note('r-undelivered'), { channel: 'C0OTHER', jobId: null, message: { kind: 'thread_note', text: 'loose' } }]);
+        // Ended within the retention period.
+        await a.createJob(old('r-recent', { createdAt: 95 * DAY, expiresAt: 96 * DAY }), 'x');
+        await a.deny('r-recent', 'U1', 95 * DAY);
+
+        const pendingBefore = await a.outboxPendingCount();
+        const pruned = await b.prune(90 * DAY, { jobs: 100, instances: 10_000, outboxRows: 1000 });
+        expect(pruned).toMatchObject({ jobs: 3, more: false });
+        for (const gone of ['r-completed', 'r-denied', 'r-expired']) {
+          expect(await everything(a, gone)).toEqual({ job: undefined, approvals: [], batches: [], outcomes: [], readings: 0, audit: [] });
+        }
+        for (const kept of ['r-pending', 'r-approved', 'r-running', 'r-undelivered', 'r-recent']) {
+          expect((await a.getJob(kept))?.id).toBe(kept);
+          expect((await a.auditTrail(kept)).length).toBeGreaterThan(0);
+        }
+        expect((await a.batches('r-running')).length).toBe(1);
+        expect(await a.outboxPendingCount()).toBe(pendingBefore);
+        expect((await a.outboxHeads()).map((r) => r.jobId).sort()).toEqual([null, 'r-undelivered']);
+        // The pruned jobs' delivered rows go with them; the others were queued now (the outbox uses the
+        // machine's clock), long after this 1970 cut-off, so they stay.
+        expect(pruned.outboxRows).toBe(3);
+      });
+
+      it('deletes delivered outbox rows older than the cut-off, never newer or undelivered ones', async () => {
+        await a.enqueue([note('r-x'), note('r-y')].map((w) => ({ ...w, jobId: null })));
+        await deliverAll(a);
+        await a.enqueue([{ ...note('r-z'), jobId: null }]);
+        expect(await a.prune(0, { jobs: 10, instances: 100, outboxRows: 10 })).toEqual({ jobs: 0, outboxRows: 0, more: false });
+        expect(await a.prune(Date.now() + 60_000, { jobs: 10, instances: 100, outboxRows: 10 })).toEqual({ jobs: 0, outboxRows: 2, more: false });
+        expect(await a.outboxPendingCount()).toBe(1);
+      });
+
+      it('each call deletes at most its limits, and says when there is more', async () => {
+        for (let i = 0; i < 5; i++) {
+          await a.createJob(old(`r-old${i}`), 'x');
+          await a.deny(`r-old${i}`, 'U1', 2000);
+        }
+        await a.enqueue(Array.from({ length: 7 }, () => ({ ...note('r-x'), jobId: null })));
+        await deliverAll(a);
+        const limits = { jobs: 2, instances: 100, outboxRows: 3 };
+        expect(await a.prune(Date.now() + 60_000, limits)).toEqual({ jobs: 2, outboxRows: 3, more: true });
+        expect(await a.prune(Date.now() + 60_000, limits)).toEqual({ jobs: 2, outboxRows: 3, more: true });
+        expect(await a.prune(Date.now() + 60_000, limits)).toEqual({ jobs: 1, outboxRows: 1, more: false });
+        expect(await a.prune(Date.now() + 60_000, limits)).toEqual({ jobs: 0, outboxRows: 0, more: false });
+        expect(await a.jobsInState('denied')).toEqual([]);
+      });
+
+      it('each call deletes at most its budget of instances, and always at least one due job however large', async () => {
+        const many = Array.from({ length: 8 }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
+        // Oldest first in the table: a job of 8 ids, then three of 2 (job() has 2 ids).
+        await a.createJob(old('r-large00000', { ids: many }), 'x');
+        await a.deny('r-large00000', 'U1', 2000);
+        for (let i = 0; i < 3; i++) {
+          await a.createJob(old(`r-small${i}0000`), 'x');
+          await a.deny(`r-small${i}0000`, 'U1', 2000);
+        }
+        const limits = { jobs: 10, instances: 5, outboxRows: 100 };
+        expect(await a.prune(Date.now() + 60_000, limits)).toMatchObject({ jobs: 1, more: true });
+        expect(await a.getJob('r-large00000')).toBeUndefined();
+        expect(await a.prune(Date.now() + 60_000, limits)).toMatchObject({ jobs: 2, more: true });
+        expect(await a.prune(Date.now() + 60_000, limits)).toMatchObject({ jobs: 1, more: false });
+        expect(await a.jobsInState('denied')).toEqual([]);
       });
     });
   });
