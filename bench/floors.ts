@@ -113,7 +113,10 @@ export function slackWritesFloor(instances: number, resultChars: number): number
   return Math.ceil(resultChars / RESULTS_BUDGET) + 1 + (instances > CSV_ABOVE_INSTANCES ? 1 : 0);
 }
 
-/** End to end (approval → last Slack write): the cloud floor, then every required write 1 s apart. */
+/**
+ * End to end (approval → last Slack write): the cloud floor, then every required write 1 s apart (the issue's
+ * yardstick; not a strict lower bound, since results messages may go out while the cloud part still runs).
+ */
 export function endToEndFloorMs(cloudFloor: number, writes: number): number {
   return cloudFloor + writes * SLACK_WRITE_MS;
 }
