@@ -86,7 +86,12 @@ export async function benchClouds(instances: number, big: number, only: readonly
     await stage.bot.ask({ type: 'settle', timeoutMs: 180_000 });
     const calls = stage.slack.calls.slice(callsBefore);
     const figures: Figure[] = [];
-    const notes: string[] = [];
+    const notes: string[] = [
+      `cloud floors (bench/floors.ts) rest on each cloud's info.limits and batch sizes, a simulated reboot of ${REBOOT_MS / 1000} s, zero call latency, and the waits the bot is configured to make before it can know: ` +
+        `the first verification read ${VERIFY_SCHEDULE.firstMs / 1000} s after a reboot call, then ${VERIFY_SCHEDULE.secondMs! / 1000} s growing ×${VERIFY_SCHEDULE.growth} to ${VERIFY_SCHEDULE.maxMs / 1000} s; ` +
+        `Huawei's first job poll ${DEFAULT_PROVIDER_TUNING.poll.initialDelayMs / 1000} s after its call, then ×1.5 to ${DEFAULT_PROVIDER_TUNING.poll.maxDelayMs / 1000} s. ` +
+        `End-to-end floors add 1 s per chat.postMessage Slack's 1 write/s/channel rule requires.`,
+    ];
     jobs.forEach((job, i) => {
       const approvedAt = answers[i]!.sentAt;
       const info = defaultCatalog.get(job.provider)!.info;
