@@ -81,11 +81,6 @@ if (rss.length > 0) figures.push(atMost('peak RSS of the bot process', Math.roun
 
 printTable(figures);
 for (const n of notes) console.log(`  · ${n}`);
-if (parts.has('clouds')) {
-  console.log('  · Cloud floors (bench/floors.ts) come from configuration and physics only: limits, batch sizes, the 3 s simulated reboot,');
-  console.log('    and the configured delays the bot cannot beat because it cannot know sooner (first verification read 1 s, then');
-  console.log('    3 s growing by half; Huawei first job poll 5 s). End to end = cloud floor + 1 s per required chat.postMessage.');
-}
 const misses = figures.filter((f) => f.verdict === 'MISS').length;
 console.log(`\n${figures.length - misses} PASS, ${misses} MISS in ${((performance.now() - started) / 1000).toFixed(0)} s on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
 if (values.strict && misses > 0) process.exitCode = 1;
