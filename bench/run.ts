@@ -1,106 +1,99 @@
 /**
- * Benchmarks, run by hand (`npm run bench [instances] [verified-instances]`). Each prints a ratio against the
- * limit that matters: parsing against Slack's 3 s acknowledgement deadline, signing against the rate the limiter
- * allows, a real 500-instance job against the Slack write budget of about 1 message per second per channel, and a
- * verified 1,000-instance job per cloud: its read calls against one per read batch, its traffic against the limiter.
+ * `npm run bench`: the bot in its own process against a fake Slack that enforces Slack's rate limits and the cloud
+ * simulators, every figure against a target from configuration and physics (bench/floors.ts), never from what the
+ * bot did. Prints a table and exits non-zero on a MISS only with --strict.
+ *
+ *   --only acks,busy,clouds   run only these parts (default: all)
+ *   --rounds N                bursts of 50 /reboot per app in the ack part (default 30: 1,500 requests each)
+ *   --instances N             instances per cloud job (default 1,000)
+ *   --big N                   instances of the one-request Alibaba job (default 5,000; 0 skips it)
+ *   --providers a,b           clouds of the cloud part (default: all four)
+ *   --strict                  exit 1 when any figure misses its target
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { parseRebootCommand } from '../commands/reboot.js';
-import { DEFAULT_TUNING, startBot } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { FakeSlack } from '../src/local/fake-slack.js';
-import { SlackDriver } from '../src/local/slack-driver.js';
-import { startSimulators } from '../src/local/simulators.js';
-import { silentLogger } from '../src/log.js';
-import { sign as signAlibaba } from '../src/providers/alibaba/signer.js';
-import { alibaba } from '../src/providers/alibaba/index.js';
-import { buildProviders } from '../src/providers/registry.js';
-import { sha256Hex } from '../src/providers/signing.js';
-import { benchVerification } from './verification.js';
+import { defaultCatalog } from '../src/providers/catalog.js';
+import type { ProviderName } from '../src/providers/provider.js';
+import { benchCommandAcks } from './acks.js';
+import { benchBusyChannels } from './busy.js';
+import { benchClouds } from './clouds.js';
+import { atMost, type Figure } from './floors.js';
+import { BenchChild } from './ipc.js';
+import { SIGNING_SECRET } from './stage.js';
 
-function timeIt(iterations: number, fn: () => void): number {
-  for (let i = 0; i < Math.min(100, iterations); i++) fn();
-  const start = performance.now();
-  for (let i = 0; i < iterations; i++) fn();
-  return (performance.now() - start) / iterations;
-}
+/**
+ * Peak RSS target. The bot is meant to run in a 512 MiB container (the smallest memory limit worth giving a Node
+ * process that holds a 5,000-instance job, REBOOT_MAX_INSTANCES' ceiling, with Bolt, undici and SQLite's page cache).
+ */
+const RSS_TARGET_MIB = 512;
+const PARTS = ['acks', 'busy', 'clouds'] as const;
+type Part = (typeof PARTS)[number];
 
-function benchParse(): void {
-  const ids = Array.from({ length: 500 }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`).join(',');
-  const text = `alibaba cn-hangzhou ${ids} --force --reason "bench run"`;
-  const ctx = { availability: () => 'ready' as const, maxInstances: 500 };
-  const ms = timeIt(200, () => parseRebootCommand(text, ctx));
-  console.log(`parse 500-id command: ${ms.toFixed(3)} ms; ack deadline 3000 ms → ${(3000 / ms).toFixed(0)}× headroom`);
-}
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    rounds: { type: 'string', default: '30' },
+    instances: { type: 'string', default: '1000' },
+    big: { type: 'string', default: '5000' },
+    providers: { type: 'string' },
+    strict: { type: 'boolean', default: false },
+  },
+});
+const parts = new Set<Part>(values.only ? (values.only.split(',') as Part[]) : PARTS);
+for (const p of parts) if (!PARTS.includes(p)) throw new Error(`--only: unknown part "${p}" (parts: ${PARTS.join(', ')})`);
+const providers = (values.providers?.split(',') ?? defaultCatalog.names) as ProviderName[];
 
-function benchSign(): void {
-  const ids = Array.from({ length: 100 }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
-  const query = ids.map((id, i) => [`InstanceId.${i + 1}`, id] as const);
-  const ms = timeIt(2000, () =>
-    signAlibaba({
-      method: 'POST',
-      path: '/',
-      query,
-      headers: { host: 'ecs.cn-hangzhou.aliyuncs.com', 'x-acs-action': 'RebootInstances', 'x-acs-date': '2024-01-01T00:00:00Z' },
-      hashedPayload: sha256Hex(''),
-      accessKeyId: 'AK',
-      accessKeySecret: 'SK',
-    }),
-  );
-  const allowedPerSecond = 1000 / alibaba.info.limits.minTimeMs;
-  console.log(`sign a 100-id Alibaba batch: ${ms.toFixed(3)} ms; limiter allows ${allowedPerSecond}/s → ${(1000 / ms / allowedPerSecond).toFixed(0)}× headroom`);
-}
-
-async function benchJob(instances: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'reboot-bench-'));
-  const slack = new FakeSlack({ channelRateLimitMs: 1000 });
-  await slack.start();
-  const sims = await startSimulators({ providers: ['alibaba'], rebootMs: 10 });
-  const ids = Array.from({ length: instances }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
-  for (const id of ids) sims.sims.alibaba!.fleet.add('cn-hangzhou', id);
-  const config = loadConfig({
-    ...sims.env,
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: 'bench-secret',
-    SLACK_API_URL: slack.apiUrl,
-    PORT: '0',
-    REBOOT_APPROVERS: 'U0APPROVER',
-    REBOOT_DB: join(dir, 'bench.db'),
-  });
-  // Verification is measured by benchVerification; here only the Slack side counts.
-  const bot = await startBot({ config, providers: buildProviders(config.providers), log: silentLogger });
-  const driver = new SlackDriver(bot.url, 'bench-secret', slack);
-  try {
-    await driver.command('U0REQUESTER', 'C0BENCH', `alibaba cn-hangzhou ${ids.join(' ')} --no-verify`);
-    while (slack.topLevel('C0BENCH').length === 0) await new Promise((r) => setTimeout(r, 20));
-    // Pre-flight's card update goes out before the clock starts.
-    await bot.settle(60_000);
-    const card = slack.topLevel('C0BENCH')[0]!;
-    const isWrite = (c: { method: string }): boolean => c.method === 'chat.postMessage' || c.method === 'chat.update';
-    const before = slack.calls.filter(isWrite).length;
-    const start = performance.now();
-    await driver.clickButton('U0APPROVER', card, 'reboot_approve');
-    await bot.settle(300_000);
-    const seconds = (performance.now() - start) / 1000;
-    // The card was posted (and updated by pre-flight) before the clock started: only the job's own writes count.
-    const writes = slack.calls.filter(isWrite).length - before;
-    const floor = ((writes - 1) * DEFAULT_TUNING.channelIntervalMs) / 1000;
-    console.log(
-      `${instances}-instance job: ${seconds.toFixed(1)} s, ${writes} Slack writes (${(instances / writes).toFixed(1)} instances per write), ` +
-        `429s from the 1/s limit: ${slack.violations.length}; time / write-budget floor (${floor.toFixed(1)} s) = ${(seconds / floor).toFixed(2)}`,
-    );
-  } finally {
-    await bot.stop();
-    await sims.stop();
-    await slack.stop();
-    rmSync(dir, { recursive: true, force: true });
+const figures: Figure[] = [];
+const notes: string[] = [];
+const rss: number[] = [];
+const busiest: number[] = [];
+const started = performance.now();
+const bare = await BenchChild.start(new URL('./bare-bolt.js', import.meta.url), { SLACK_SIGNING_SECRET: SIGNING_SECRET });
+try {
+  if (parts.has('acks')) {
+    log('ack latency: /reboot bursts against bare Bolt…');
+    const r = await benchCommandAcks(bare, Number(values.rounds));
+    figures.push(...r.figures);
+    rss.push(r.maxRss);
   }
+  if (parts.has('busy')) {
+    log('100 concurrent jobs in 100 channels + the incident channel…');
+    const r = await benchBusyChannels(bare);
+    figures.push(...r.figures);
+    notes.push(...r.notes);
+    rss.push(r.maxRss);
+    busiest.push(r.busiestSecond);
+  }
+  if (parts.has('clouds')) {
+    log(`${values.instances} instances per cloud, verified and --no-verify, and ${values.big} on Alibaba, at once…`);
+    const r = await benchClouds(Number(values.instances), Number(values.big), providers);
+    figures.push(...r.figures, atMost('cloud jobs: calls answered 429', r.rateLimited, 0));
+    notes.push(...r.notes);
+    rss.push(r.maxRss);
+    busiest.push(r.busiestSecond);
+  }
+} finally {
+  await bare.stop();
+}
+if (busiest.length > 0) figures.push(atMost('most chat.postMessage to one channel in any 1 s (429s included)', Math.max(...busiest), 1));
+if (rss.length > 0) figures.push(atMost('peak RSS of the bot process', Math.round(Math.max(...rss) / 2 ** 20), RSS_TARGET_MIB, ' MiB'));
+
+printTable(figures);
+for (const n of notes) console.log(`  · ${n}`);
+const misses = figures.filter((f) => f.verdict === 'MISS').length;
+console.log(`\n${figures.length - misses} PASS, ${misses} MISS in ${((performance.now() - started) / 1000).toFixed(0)} s on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+if (values.strict && misses > 0) process.exitCode = 1;
+
+function printTable(rows: readonly Figure[]): void {
+  const header = ['figure', 'measured', 'target', ''];
+  const cells = rows.map((f) => [f.name, f.value, f.target, f.verdict]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]): string => `| ${c.map((x, i) => x.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(`\n${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const c of cells) console.log(line(c));
 }
 
-benchParse();
-benchSign();
-await benchJob(Number(process.argv[2] ?? 500));
-await benchVerification(Number(process.argv[3] ?? 1000));
+function log(text: string): void {
+  console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${text}`);
+}

@@ -33,6 +33,9 @@ describe('configuration', () => {
     expect(() => loadConfig({ REBOOT_VERIFY_TIMEOUT: 'a while' })).toThrow(/REBOOT_VERIFY_TIMEOUT/);
     expect(() => loadConfig({ ALIBABA_CLOUD_ACCESS_KEY_ID: 'only-half' })).toThrow(/set both/);
     expect(() => loadConfig({ REBOOT_MAX_INSTANCES: '-1' })).toThrow(/REBOOT_MAX_INSTANCES/);
+    // One request may name up to 5,000 instances (issue 9); the bench runs one that large.
+    expect(loadConfig({ REBOOT_MAX_INSTANCES: '5000' }).maxInstances).toBe(5000);
+    expect(() => loadConfig({ REBOOT_MAX_INSTANCES: '5001' })).toThrow(/REBOOT_MAX_INSTANCES/);
     expect(() => loadConfig({ REBOOT_CONFIG: '/nonexistent/reboot.json' })).toThrow(/not found/);
   });
 

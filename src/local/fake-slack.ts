@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readBody } from '../net/read-body.js';
+import { SlackRateLimiter, type SlackLimits } from './slack-limits.js';
 
 export interface FakeMessage {
   channel: string;
@@ -70,6 +71,11 @@ export interface FakeSlackOptions {
   appToken?: string;
   /** When set, a second chat.postMessage/update to one channel within this many ms gets a 429. */
   channelRateLimitMs?: number;
+  /**
+   * Slack's rate limits (src/local/slack-limits.ts: SLACK_LIMITS): 1 chat.postMessage per second per channel and
+   * the per-method tiers, answered with 429 and Retry-After. Off by default so unit tests stay permissive.
+   */
+  slackLimits?: SlackLimits;
 }
 
 export class FakeSlack extends EventEmitter {
@@ -97,6 +103,7 @@ export class FakeSlack extends EventEmitter {
   /** WebSocket URL handed out by apps.connections.open, for a Socket Mode test server. */
   socketModeUrl: string | undefined;
   private readonly lastWrite = new Map<string, number>();
+  private readonly limiter: SlackRateLimiter | undefined;
   private server: Server | undefined;
   private baseUrl = '';
   private tsCounter = 0;
@@ -105,6 +112,12 @@ export class FakeSlack extends EventEmitter {
   constructor(private readonly options: FakeSlackOptions = {}) {
     super();
     this.botToken = options.botToken ?? 'xoxb-fake-bot-token';
+    this.limiter = options.slackLimits ? new SlackRateLimiter(options.slackLimits) : undefined;
+  }
+
+  /** Calls answered 429 (an injected fault or a rate limit). */
+  rateLimitedCalls(): FakeCall[] {
+    return this.calls.filter((c) => c.error === 'ratelimited');
   }
 
   get url(): string {
@@ -204,7 +217,14 @@ export class FakeSlack extends EventEmitter {
       }
       return;
     }
-    const channel = typeof args.channel === 'string' ? args.channel : undefined;
+    const channel = typeof args.channel === 'string' ? args.channel : typeof args.channel_id === 'string' ? args.channel_id : undefined;
+    const limited = this.limiter?.admit(method, channel, Date.now());
+    if (limited) {
+      call.error = 'ratelimited';
+      this.violations.push(`rate limit: ${limited.rule}`);
+      send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limited.retryAfterS) });
+      return;
+    }
     if (this.options.channelRateLimitMs && channel && (method === 'chat.postMessage' || method === 'chat.update')) {
       const last = this.lastWrite.get(channel);
       const now = Date.now();
