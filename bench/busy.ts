@@ -8,6 +8,7 @@ import { Rng } from '../chaos/rng.js';
 import { alibaba } from '../src/providers/alibaba/index.js';
 import { findButtonValue } from '../src/local/slack-driver.js';
 import { ackFigure } from './acks.js';
+import type { FakeCall } from '../src/local/fake-slack.js';
 import { atMost, type Figure } from './floors.js';
 import type { BenchChild } from './ipc.js';
 import { burst, clickBody, commandBody, poolFor } from './load.js';
@@ -47,7 +48,8 @@ export async function benchBusyChannels(bare: BenchChild): Promise<BusyResult> {
     await burst(botPool, SIGNING_SECRET, commands);
     const cards = await Promise.all(channels.map((c) => cardIn(stage.slack, c, 60_000)));
     if (cards.some((c) => c === undefined)) throw new Error('not every busy job got its card within 60 s');
-    await stage.bot.ask({ type: 'settle', timeoutMs: 120_000 });
+    // No wait for the pre-flight card updates: chat.update's tier (50 a minute) spreads 100 of them over two
+    // minutes, and clicks do not need them.
     const clicks = cards.map((card) =>
       clickBody(APPROVER, card!.channel, card!.ts, 'reboot_approve', findButtonValue(card!.blocks, 'reboot_approve')!, stage.slack.newResponseUrl()),
     );
@@ -58,19 +60,18 @@ export async function benchBusyChannels(bare: BenchChild): Promise<BusyResult> {
 
     const done = await completedJobs(stage.bot, channels, 180_000);
     const lastCompletion = Math.max(...[...done.values()].map((j) => j.completedAt ?? Number.POSITIVE_INFINITY));
-    // Every write still queued goes out (or the wait ends INCIDENT_WAIT_MS after the last completion); the last
-    // incident-channel post is then the last notice. Counted by posts, not by notices, since notices may be merged
-    // into digests (one post for several jobs).
-    const settled = (await stage.bot.ask({ type: 'settle', timeoutMs: Number.isFinite(lastCompletion) ? Math.max(1000, lastCompletion + INCIDENT_WAIT_MS - Date.now()) : 1000 })).settled;
-    const posted = stage.slack.calls.filter((c) => c.method === 'chat.postMessage' && channelOf(c) === INCIDENT_CHANNEL && c.error === undefined).map((c) => c.at);
-    const lag = Math.max(...posted) - lastCompletion;
+    // The last notice is the post that brings the incident channel's "completed" notices to one per job; notices
+    // may be merged into digests (one post for several jobs), so they are counted in the posts' text.
+    const lastNoticeAt = await lastCompletionNotice(stage.slack.calls, JOBS, lastCompletion + INCIDENT_WAIT_MS);
+    const posted = stage.slack.calls.filter((c) => c.method === 'chat.postMessage' && channelOf(c) === INCIDENT_CHANNEL && c.error === undefined);
+    const lag = lastNoticeAt === undefined ? undefined : lastNoticeAt - lastCompletion;
     const calls = stage.slack.calls.slice(callsBefore);
     const rateLimited = calls.filter((c) => c.error === 'ratelimited').length;
     figures.push(
       done.size < JOBS
         ? { name: `${JOBS} jobs × ${INSTANCES}: jobs completed`, value: `${done.size} of ${JOBS} in 180 s`, target: `${JOBS}`, verdict: 'MISS' }
-        : !settled
-          ? { name: `${JOBS} jobs: last incident notice after last completion`, value: `writes still queued at +${INCIDENT_WAIT_MS / 1000} s (${posted.length} incident posts)`, target: `≤ ${INCIDENT_LAG_MS / 1000} s`, verdict: 'MISS' }
+        : lag === undefined
+          ? { name: `${JOBS} jobs: last incident notice after last completion`, value: `not every completion notice posted by +${INCIDENT_WAIT_MS / 1000} s (${posted.length} incident posts)`, target: `≤ ${INCIDENT_LAG_MS / 1000} s`, verdict: 'MISS' }
           : { name: `${JOBS} jobs: last incident notice after last completion`, value: `${(lag / 1000).toFixed(1)} s (${posted.length} posts)`, target: `≤ ${INCIDENT_LAG_MS / 1000} s`, verdict: lag <= INCIDENT_LAG_MS ? 'PASS' : 'MISS' },
       atMost(`${JOBS} jobs: calls answered 429`, rateLimited, 0),
     );
@@ -80,6 +81,20 @@ export async function benchBusyChannels(bare: BenchChild): Promise<BusyResult> {
     await botPool.close();
     await barePool.close();
     await stage.close();
+  }
+}
+
+/** When the incident channel's completion notices reached `jobs` (polling the fake Slack until `deadline`); undefined if never. */
+async function lastCompletionNotice(calls: readonly FakeCall[], jobs: number, deadline: number): Promise<number | undefined> {
+  for (;;) {
+    let notices = 0;
+    for (const call of calls) {
+      if (call.method !== 'chat.postMessage' || channelOf(call) !== INCIDENT_CHANNEL || call.error !== undefined) continue;
+      notices += String(call.args.text ?? '').split(' completed: ').length - 1;
+      if (notices >= jobs) return call.at;
+    }
+    if (Date.now() > deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
