@@ -65,12 +65,16 @@ export function threadOf(messages: readonly FakeMessage[], channel: string): Fak
 
 export const isSummary = (m: FakeMessage, jobId: string): boolean => visibleText(m).includes(`\`${jobId}\` finished on`);
 export const isResultLines = (m: FakeMessage): boolean => m.text.startsWith('Results:');
-export const isIncidentApproved = (m: FakeMessage): boolean => m.text.startsWith(':rotating_light:') && m.text.includes(' approved by ');
-export const isIncidentCompleted = (m: FakeMessage): boolean => / completed: /.test(m.text) && !m.text.startsWith(':rotating_light:');
+const isApprovedNotice = (line: string): boolean => line.startsWith(':rotating_light:') && line.includes(' approved by ');
+const isCompletedNotice = (line: string): boolean => / completed: /.test(line) && !line.startsWith(':rotating_light:');
 
+/**
+ * Notices counted per line of each post: several waiting notices leave as one digest, one notice per line
+ * (src/slack/incident-digest.ts).
+ */
 export function incidentNotices(messages: readonly FakeMessage[], incidentChannel: string): { approved: number; completed: number } {
-  const top = messages.filter((m) => m.channel === incidentChannel && !m.threadTs);
-  return { approved: top.filter(isIncidentApproved).length, completed: top.filter(isIncidentCompleted).length };
+  const lines = messages.filter((m) => m.channel === incidentChannel && !m.threadTs).flatMap((m) => m.text.split('\n'));
+  return { approved: lines.filter(isApprovedNotice).length, completed: lines.filter(isCompletedNotice).length };
 }
 
 /**

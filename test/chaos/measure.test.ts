@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FakeMessage } from '../../src/local/fake-slack.js';
-import { measure } from '../../chaos/observe.js';
+import { incidentNotices, measure } from '../../chaos/observe.js';
 import { planKillTrials } from '../../chaos/plan.js';
 import { Rng } from '../../chaos/rng.js';
 import { PHASES } from '../../chaos/trial.js';
@@ -29,6 +29,16 @@ function msg(channel: string, text: string, threadTs?: string, sectionText = tex
 }
 
 describe('measure: figures read from Slack and the cloud', () => {
+  it('reads both incident notices out of one digest post, one notice per line', () => {
+    const digest = msg(
+      INC,
+      ':rotating_light: Reboot of 1 instance on Alibaba Cloud ECS cn-hangzhou approved by <@U1>, requested by <@U2>.\n' +
+        ':white_check_mark: Reboot of 1 instance on Alibaba Cloud ECS cn-hangzhou completed: 1 verified.',
+    );
+    expect(incidentNotices([digest], INC)).toEqual({ approved: 1, completed: 1 });
+    expect(incidentNotices([digest, digest], INC)).toEqual({ approved: 2, completed: 2 });
+  });
+
   it('counts lost, doubled, missing and unknown the way the run reports them', () => {
     const card = msg(CH, 'Reboot 3 instances: waiting', undefined, '*Instance ids*\n```i-aaa\ni-bbb\ni-ccc```');
     const lines = (body: string): FakeMessage => msg(CH, `Results:\n${body}`, card.ts, body);
