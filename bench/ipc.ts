@@ -84,6 +84,18 @@ export class BenchChild {
     clearTimeout(timer);
   }
 
+  /**
+   * Freezes it (SIGSTOP) until `resume`: while the yardstick is measured, the bot's background work (pre-flight reads,
+   * queued Slack writes) must not take the CPU the yardstick would otherwise have, or the comparison flatters the bot.
+   */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child.kill('SIGCONT');
+  }
+
   /** Ends it at once: a phase whose queued Slack writes are not worth waiting for. */
   async kill(): Promise<void> {
     if (this.child.exitCode !== null) return;
