@@ -12,7 +12,7 @@ import type { FakeCall } from '../src/local/fake-slack.js';
 import { atMost, type Figure } from './floors.js';
 import type { BenchChild } from './ipc.js';
 import { burst, clickBody, commandBody, poolFor } from './load.js';
-import { APPROVER, busiestChannelSecond, cardIn, channelOf, completedJobs, REQUESTER, SIGNING_SECRET, startStage } from './stage.js';
+import { APPROVER, busiestChannelSecond, cardIn, channelOf, completedJobs, REQUESTER, SIGNING_SECRET, sleep, startStage } from './stage.js';
 
 const JOBS = 100;
 const INSTANCES = 20;
@@ -53,7 +53,11 @@ export async function benchBusyChannels(bare: BenchChild): Promise<BusyResult> {
     const clicks = cards.map((card) =>
       clickBody(APPROVER, card!.channel, card!.ts, 'reboot_approve', findButtonValue(card!.blocks, 'reboot_approve')!, stage.slack.newResponseUrl()),
     );
-    const bareAnswers = await burst(barePool, SIGNING_SECRET, clicks);
+    // Bare Bolt answers with the bot frozen (see bench/acks.ts); the bot then gets that time back idle.
+    const frozenAt = Date.now();
+    stage.bot.pause();
+    const bareAnswers = await burst(barePool, SIGNING_SECRET, clicks).finally(() => stage.bot.resume());
+    await sleep(Date.now() - frozenAt);
     const callsBefore = stage.slack.calls.length;
     const botAnswers = await burst(botPool, SIGNING_SECRET, clicks);
     const figures = ackFigure(`approve click × ${JOBS} simultaneous`, { bot: botAnswers.map((a) => a.ms), bare: bareAnswers.map((a) => a.ms) });

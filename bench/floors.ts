@@ -40,6 +40,19 @@ export function firstLookAtOrAfter(schedule: Backoff, atLeastMs: number): number
   return at;
 }
 
+/** How many looks a schedule makes up to and including its first one at or after `atLeastMs`. */
+export function looksUntil(schedule: Backoff, atLeastMs: number): number {
+  let at = schedule.firstMs;
+  let wait = Math.min(schedule.maxMs, schedule.secondMs ?? schedule.firstMs * schedule.growth);
+  let looks = 1;
+  while (at < atLeastMs) {
+    at += wait;
+    wait = Math.min(schedule.maxMs, wait * schedule.growth);
+    looks += 1;
+  }
+  return looks;
+}
+
 export interface CloudModel {
   instances: number;
   /** ProviderInfo.maxBatch: instance ids per reboot call. */
@@ -81,8 +94,8 @@ export function rebootCallStarts(m: CloudModel): number[] {
  *   cloud job's end (rebootMs + spreadMs);
  * - with verification: the last batch must be read back running. Its first read at or after rebootMs (or, on an async
  *   cloud, the first read after the poll that proved the job), plus the read calls that batch needs, minTimeMs apart.
- *   Nor can it beat every call the job needs at all: one reboot call per batch and one read per maxDescribe instances,
- *   each minTimeMs after the last.
+ *   Nor can it beat every call the job needs at all: one reboot call per batch and, for each look the schedule makes
+ *   until the reboot is over, one read per maxDescribe instances, each call minTimeMs after the last.
  */
 export function cloudFloorMs(m: CloudModel): number {
   const starts = rebootCallStarts(m);
@@ -94,7 +107,8 @@ export function cloudFloorMs(m: CloudModel): number {
   // After a proving poll the instance is already back: the first read after it suffices.
   const seenBack = m.asyncJob ? polled + m.verify.firstMs : firstLookAtOrAfter(m.verify, m.rebootMs);
   const lastConfirmed = last + seenBack + (readsOfLastBatch - 1) * m.limits.minTimeMs;
-  const allCalls = (starts.length + Math.ceil(m.instances / m.maxDescribe) - 1) * m.limits.minTimeMs;
+  const looks = m.asyncJob ? 1 : looksUntil(m.verify, m.rebootMs);
+  const allCalls = (starts.length + looks * Math.ceil(m.instances / m.maxDescribe) - 1) * m.limits.minTimeMs;
   return Math.max(lastConfirmed, allCalls);
 }
 

@@ -39,7 +39,7 @@ type AnswerOf<T extends Request> = Extract<ChildAnswer, { type: T }>;
 /** A child started with `fork`, once it said it listens. */
 export class BenchChild {
   private nextId = 0;
-  private readonly waiting = new Map<number, (answer: ChildAnswer) => void>();
+  private readonly waiting = new Map<number, { resolve: (answer: ChildAnswer) => void; reject: (error: Error) => void }>();
 
   private constructor(
     private readonly child: ChildProcess,
@@ -47,8 +47,13 @@ export class BenchChild {
   ) {
     child.on('message', (raw) => {
       const answer = raw as ChildAnswer;
-      this.waiting.get(answer.id)?.(answer);
+      this.waiting.get(answer.id)?.resolve(answer);
       this.waiting.delete(answer.id);
+    });
+    // A child that dies fails the questions put to it rather than leaving the bench waiting forever.
+    child.on('exit', (code, signal) => {
+      for (const { reject } of this.waiting.values()) reject(new Error(`bench child exited (${signal ?? code}) before it answered`));
+      this.waiting.clear();
     });
   }
 
@@ -68,8 +73,9 @@ export class BenchChild {
   ask<T extends Request>(request: Omit<Extract<ChildRequest, { type: T }>, 'id'> & { type: T }): Promise<AnswerOf<T>> {
     this.nextId += 1;
     const id = this.nextId;
-    return new Promise((resolve) => {
-      this.waiting.set(id, (answer) => resolve(answer as AnswerOf<T>));
+    return new Promise((resolve, reject) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) return reject(new Error('bench child is not running'));
+      this.waiting.set(id, { resolve: (answer) => resolve(answer as AnswerOf<T>), reject });
       this.child.send({ ...request, id });
     });
   }
@@ -82,6 +88,18 @@ export class BenchChild {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
+  }
+
+  /**
+   * Freezes it (SIGSTOP) until `resume`: while the yardstick is measured, the bot's background work (pre-flight reads,
+   * queued Slack writes) must not take the CPU the yardstick would otherwise have, or the comparison flatters the bot.
+   */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child.kill('SIGCONT');
   }
 
   /** Ends it at once: a phase whose queued Slack writes are not worth waiting for. */

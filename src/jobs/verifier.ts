@@ -2,7 +2,9 @@
  * Watches a job's rebooted instances until each is seen back (or the timeout passes). Each instance is
  * read first soon after its reboot was accepted (`firstReadMs`) — the best chance to see a short reboot's
  * transition on a cloud without a time field (Baidu) — then every `intervalMs`, backing off by half each
- * time up to `maxIntervalMs`. Instances due together share read calls (up to the provider's read batch), so
+ * time up to `maxIntervalMs`. On a cloud whose reads carry a time that proves the reboot (ProviderInfo
+ * clockProvesReboot), that early look proves nothing a later one would not, and would only take a call from the
+ * limiter the remaining reboots wait for: the first read comes after `intervalMs` there. Instances due together share read calls (up to the provider's read batch), so
  * a 1,000-instance job polls with ten calls per round, not a thousand; the short wait before the first read
  * lets the batches accepted meanwhile share it too.
  */
@@ -55,9 +57,13 @@ export class Verification {
   /** Starts watching instances whose reboot the cloud accepted at `acceptedAt` (its clock). */
   add(seq: number, ids: readonly string[], acceptedAt: number, jobProved: boolean): void {
     const now = this.deps.now();
+    const { tuning } = this.deps;
+    const early = this.deps.provider.info.clockProvesReboot !== true;
+    const firstMs = early ? tuning.firstReadMs : tuning.intervalMs;
+    const thenMs = early ? tuning.intervalMs : Math.min(Math.round(tuning.intervalMs * 1.5), tuning.maxIntervalMs);
     for (const id of ids) {
       if (this.entries.has(id)) continue;
-      const entry = { watch: newWatch(id, acceptedAt, now, this.deps.before.get(id), jobProved), seq, nextAt: now + this.deps.tuning.firstReadMs, intervalMs: this.deps.tuning.intervalMs };
+      const entry = { watch: newWatch(id, acceptedAt, now, this.deps.before.get(id), jobProved), seq, nextAt: now + firstMs, intervalMs: thenMs };
       this.entries.set(id, entry);
     }
     if (ids.length === 0) return;

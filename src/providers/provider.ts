@@ -47,6 +47,11 @@ export interface ProviderInfo {
    * sent again with the same key without rebooting twice.
    */
   resendSafe: boolean;
+  /**
+   * True when every read carries a time the cloud moves on each reboot (InstanceClock.provesReboot): a read proves the
+   * reboot whenever it comes, so verification skips the early look meant to catch a short reboot's transition.
+   */
+  clockProvesReboot?: boolean;
 }
 
 export interface RebootCall {

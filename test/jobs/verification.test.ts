@@ -106,6 +106,30 @@ afterEach(async () => {
 });
 
 describe('verified reboots', () => {
+  it('the early look comes only on a cloud without a proving clock; a clocked cloud is first read after intervalMs', async () => {
+    const firstReadDelay = async (clockProvesReboot: boolean): Promise<number> => {
+      const small = new SmallCloud(0);
+      const provider = small.provider();
+      provider.info = { ...provider.info, clockProvesReboot };
+      const tuning: VerifyTuning = { firstReadMs: 0, intervalMs: 300, maxIntervalMs: 300, timeoutMs: 5_000, settleReadings: 1 };
+      const r = new Runner({ store, providers: { alibaba: provider }, limiters, events: new SlackReporter(INCIDENTS), now: Date.now, log: silent, approvalTtlMs: 60_000, verify: tuning });
+      const rebootAt: number[] = [];
+      const readAt: number[] = [];
+      const { reboot, describe: read } = provider;
+      provider.reboot = (call) => (rebootAt.push(Date.now()), reboot(call));
+      provider.describe = (call) => (readAt.push(Date.now()), read(call));
+      r.start(J);
+      await r.idle();
+      return (readAt[0] ?? Infinity) - (rebootAt[0] ?? 0);
+    };
+    approved(instanceIds(2));
+    expect(await firstReadDelay(false)).toBeLessThan(250);
+    store.close();
+    store = new SqliteStore(':memory:');
+    approved(instanceIds(2));
+    expect(await firstReadDelay(true)).toBeGreaterThanOrEqual(300);
+  });
+
   it('each instance is read until seen back, and reported "back up, running (after N s)"', async () => {
     const ids = instanceIds(5);
     approved(ids);

@@ -26,4 +26,6 @@ export const alibabaInfo: ProviderInfo = {
   // ECS throttles per account, per region, per minute; no published figure for RebootInstances.
   limits: { maxConcurrent: 2, minTimeMs: 250 },
   resendSafe: false,
+  // StartTime moves on every start (src/providers/alibaba/describe.ts).
+  clockProvesReboot: true,
 };

@@ -18,4 +18,6 @@ export const volcengineInfo: ProviderInfo = {
   maxDescribe: 100,
   limits: { maxConcurrent: 2, minTimeMs: 250 },
   resendSafe: true,
+  // UpdatedAt moves on every reboot (src/providers/volcengine/describe.ts).
+  clockProvesReboot: true,
 };
