@@ -37,6 +37,8 @@ export interface Tuning {
   slackUpdatesPerMinute: number;
   /** Workspace-wide chat.getPermalink calls per sliding minute: Tier 4 (https://api.slack.com/methods/chat.getPermalink). */
   slackPermalinksPerMinute: number;
+  /** Least time between two progress updates of one running job's card (src/slack/outbox.ts). */
+  cardProgressIntervalMs: number;
   outboxIdleMs: number;
   /** Longest pause between two tries of a Slack write that failed transiently (it is retried for ever). */
   outboxMaxBackoffMs: number;
@@ -63,6 +65,7 @@ export interface Tuning {
 export const DEFAULT_TUNING: Tuning = {
   channelIntervalMs: 1000,
   slackUpdatesPerMinute: 50,
+  cardProgressIntervalMs: 5_000,
   slackPermalinksPerMinute: 100,
   outboxIdleMs: 500,
   outboxMaxBackoffMs: 5 * 60_000,
@@ -154,6 +157,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     channelIntervalMs: tuning.channelIntervalMs,
     updatesPerMinute: tuning.slackUpdatesPerMinute,
     permalinksPerMinute: tuning.slackPermalinksPerMinute,
+    progressUpdateIntervalMs: tuning.cardProgressIntervalMs,
     idleMs: tuning.outboxIdleMs,
     maxBackoffMs: tuning.outboxMaxBackoffMs,
     now,

@@ -34,6 +34,8 @@ export interface OutboxOptions {
   updatesPerMinute?: number;
   /** Workspace-wide chat.getPermalink calls per sliding minute (Tier 4); 100 when absent. */
   permalinksPerMinute?: number;
+  /** Least time between two progress updates of one running job's card; 0 when absent. */
+  progressUpdateIntervalMs?: number;
   /** The schedule; a LocalChannelPacer built from the limits above when absent. */
   pacer?: ChannelPacer;
   /** Poll interval when idle. */
@@ -89,6 +91,8 @@ export class Outbox {
   private readonly pacer: ChannelPacer;
   /** Channels with a write on its way: each sends one at a time. */
   private readonly inFlight = new Set<string>();
+  /** When each running job's card was last rewritten, to space its progress updates. */
+  private readonly lastProgressUpdate = new Map<string, number>();
   private readonly permalinks = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -228,6 +232,11 @@ export class Outbox {
           wait = Math.min(wait, row.notBefore - now);
           continue;
         }
+        const spacedUntil = await this.progressSpacing(row, now);
+        if (spacedUntil > now) {
+          wait = Math.min(wait, spacedUntil - now);
+          continue;
+        }
         const slot = await this.pacer.tryStart(methodOf(row), channel, now);
         if (slot.granted) {
           this.launch(row);
@@ -237,6 +246,25 @@ export class Outbox {
       }
     }
     return wait;
+  }
+
+  /**
+   * When a card update may start: a running job's progress is shown at most every progressUpdateIntervalMs, so a
+   * few long jobs cannot spend the workspace's chat.update budget (Tier 3, about 50 a minute:
+   * https://api.slack.com/methods/chat.update) that other jobs' decisions and final cards need. Any other card
+   * (pending, approved, denied, expired, completed) goes at once; a waiting update keeps coalescing meanwhile.
+   */
+  private async progressSpacing(row: OutboxRow, now: number): Promise<number> {
+    const interval = this.opts.progressUpdateIntervalMs ?? 0;
+    if (row.message.kind !== 'update_card' || row.jobId === null || interval <= 0) return now;
+    const last = this.lastProgressUpdate.get(row.jobId);
+    if (last === undefined || last + interval <= now) return now;
+    const job = await this.store.getJob(row.jobId);
+    if (job?.state !== 'running') {
+      this.lastProgressUpdate.delete(row.jobId);
+      return now;
+    }
+    return last + interval;
   }
 
   /** Sends in the background (the pacer has granted the slot); the channel is busy until Slack has answered and the row is settled. */
@@ -265,7 +293,14 @@ export class Outbox {
     }
     await this.pacer.answered(row.channel, this.opts.now());
     await this.store.finishOutbox(row.id, 'done');
+    if (row.message.kind === 'update_card' && row.jobId !== null) this.noteCardUpdate(row.jobId);
     this.delivered([row]);
+  }
+
+  private noteCardUpdate(jobId: string): void {
+    // Bounded: entries of jobs no longer running are dropped when next looked at, and the oldest beyond 10,000.
+    if (this.lastProgressUpdate.size >= 10_000) this.lastProgressUpdate.delete(this.lastProgressUpdate.keys().next().value as string);
+    this.lastProgressUpdate.set(jobId, this.opts.now());
   }
 
   /**

@@ -519,6 +519,28 @@ describe('Outbox: pacing', () => {
     expect(slack.callsTo('chat.update')).toHaveLength(20);
   });
 
+  it("a running job's progress rewrites its card at most every progressUpdateIntervalMs; its final card goes at once", async () => {
+    const clock = { now: 1_000_000 };
+    const job = jobWithCard('r-progress01', OPS);
+    makeOutbox({ now: () => clock.now, channelIntervalMs: 0, progressUpdateIntervalMs: 5_000 }).start();
+    await until(() => current(job.id).cardTs ?? undefined, 'the card');
+    expect(store.approve(job.id, 'U0APPROVER', clock.now, (r) => (r.kind === 'approved' ? reporter.approved(r.job) : [])).kind).toBe('approved');
+    await until(() => slack.callsTo('chat.update').length === 1 || undefined, 'the approved card');
+    expect(store.startRun(job.id, [{ ids: current(job.id).ids, wave: 0 }], clock.now)).toBe(true);
+    store.enqueue(reporter.cardChanged(current(job.id)));
+    outbox!.kick();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(slack.callsTo('chat.update')).toHaveLength(1);
+    clock.now += 5_000;
+    outbox!.kick();
+    await until(() => slack.callsTo('chat.update').length === 2 || undefined, 'the progress update, 5 s on');
+    store.enqueue(reporter.cardChanged(current(job.id)));
+    expect(store.completeRun(job.id, clock.now)).toBeDefined();
+    store.enqueue(reporter.cardChanged(current(job.id)));
+    outbox!.kick();
+    await until(() => slack.callsTo('chat.update').length === 3 || undefined, 'the final card at once');
+  });
+
   it('a 429 on chat.update pauses that method in every channel; posts go on', async () => {
     const clock = { now: 1_000_000 };
     const a = jobWithCard('r-pace000001', OPS);
