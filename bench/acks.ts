@@ -36,6 +36,9 @@ export function ackFigure(name: string, sample: AckSample): Figure[] {
   ];
 }
 
+/** Between two bursts to the bot: time for the work one burst causes (50 cards, 50 pre-flight reads). */
+const BURST_GAP_MS = 1000;
+
 export async function benchCommandAcks(bare: BenchChild, rounds: number): Promise<{ figures: Figure[]; maxRss: number }> {
   const stage = await startStage(['alibaba']);
   const sim = stage.sims.sims.alibaba!;
@@ -64,6 +67,9 @@ export async function benchCommandAcks(bare: BenchChild, rounds: number): Promis
           if (who === 'bare') stage.bot.resume();
         });
         if (who === 'bare') await sleep(performance.now() - frozenAt);
+        // The load is a burst of 50 commands, not 50 more every few milliseconds: the next burst comes once the bot has
+        // had BURST_GAP_MS to post the cards and start the reads this one caused.
+        if (who === 'bot') await sleep(BURST_GAP_MS);
         const bad = answers.find((a) => a.status !== 200);
         if (bad) throw new Error(`${who} answered ${bad.status} to a signed /reboot`);
         sample[who].push(...answers.map((a) => a.ms));

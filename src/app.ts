@@ -17,6 +17,7 @@ import { DEFAULT_VERIFY } from './jobs/verifier.js';
 import type { Logger } from './log.js';
 import { defaultCatalog, type Catalog } from './providers/catalog.js';
 import type { Provider, ProviderName } from './providers/provider.js';
+import { QuietGate } from './quiet-gate.js';
 import { createBoltApp } from './slack/bolt-app.js';
 import { onUndeliverable } from './slack/delivery-failures.js';
 import { registerListeners } from './slack/listeners.js';
@@ -39,6 +40,10 @@ export interface Tuning {
   slackPermalinksPerMinute: number;
   /** Least time between two progress updates of one running job's card (src/slack/outbox.ts). */
   cardProgressIntervalMs: number;
+  /** Background work starts once no Slack request has arrived for this long (src/quiet-gate.ts)… */
+  quietMs: number;
+  /** …or after this long at the latest. */
+  quietMaxWaitMs: number;
   outboxIdleMs: number;
   /** Longest pause between two tries of a Slack write that failed transiently (it is retried for ever). */
   outboxMaxBackoffMs: number;
@@ -66,6 +71,8 @@ export const DEFAULT_TUNING: Tuning = {
   channelIntervalMs: 1000,
   slackUpdatesPerMinute: 50,
   cardProgressIntervalMs: 5_000,
+  quietMs: 20,
+  quietMaxWaitMs: 250,
   slackPermalinksPerMinute: 100,
   outboxIdleMs: 500,
   outboxMaxBackoffMs: 5 * 60_000,
@@ -124,13 +131,15 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     store.close();
     throw err;
   });
-  const bolt = createBoltApp({ token, port: config.port, ...(appToken ? { appToken } : {}), ...(signingSecret ? { signingSecret } : {}), ...(apiUrl ? { apiUrl } : {}) }, health, now, log);
+  // Acks first: background work (cards, reads, runs) starts once requests pause (src/quiet-gate.ts).
+  const quiet = new QuietGate({ quietMs: tuning.quietMs, maxWaitMs: tuning.quietMaxWaitMs });
+  const bolt = createBoltApp({ token, port: config.port, ...(appToken ? { appToken } : {}), ...(signingSecret ? { signingSecret } : {}), ...(apiUrl ? { apiUrl } : {}) }, health, now, log, quiet);
   // Names for the compact results come from pre-flight's readings, read in the same transaction.
   const events = new SlackReporter(config.incidentChannel, { preflightOf: (jobId) => store.preflight(jobId), holdMs: tuning.resultsHoldMs });
   const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
   const verify = { firstReadMs: tuning.verifyFirstReadMs, intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
-  const runner = new Runner({ store, providers: opts.providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify });
-  const inspector = new Inspector({ store, providers: opts.providers, limiters, events, now, log });
+  const runner = new Runner({ store, providers: opts.providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify, quiet });
+  const inspector = new Inspector({ store, providers: opts.providers, limiters, events, now, log, quiet });
   const approvers = new ApproverDirectory(
     config.approvers,
     async (group) => UserGroupMembers.parse(await bolt.app.client.usergroups.users.list({ usergroup: group })).users,
@@ -151,6 +160,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   };
   const responseUrls = new Map<string, string>();
   const outbox = new Outbox(store, {
+    quiet,
     token,
     catalog,
     ...(apiUrl ? { apiUrl } : {}),

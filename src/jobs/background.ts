@@ -4,6 +4,7 @@
  */
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { NO_GATE, type QuietGate } from '../quiet-gate.js';
 
 export class JobTasks {
   private readonly active = new Map<string, Promise<void>>();
@@ -12,16 +13,19 @@ export class JobTasks {
     private readonly log: Logger,
     /** The log message of a task that failed. */
     private readonly failure: string,
+    /** Interactive requests first: a task starts once they pause (src/quiet-gate.ts). */
+    private readonly gate: QuietGate = NO_GATE,
   ) {}
 
   /**
-   * Starts `task` for the job unless one is still running for it. The task begins on the next turn of the
-   * event loop, never inside the caller: a slash command or a click is acknowledged to Slack before its
-   * background work takes the event loop (Slack's 3 s deadline, https://api.slack.com/interactivity/handling#acknowledgment_response).
+   * Starts `task` for the job unless one is still running for it. The task begins on a later turn of the
+   * event loop, once requests pause, never inside the caller: a slash command or a click is acknowledged to Slack
+   * before its background work takes the event loop.
    */
   start(jobId: string, task: () => Promise<void>): void {
     if (this.active.has(jobId)) return;
-    const run = new Promise<void>((resolve) => setImmediate(resolve))
+    const run = this.gate
+      .whenQuiet()
       .then(task)
       .catch((err: unknown) => this.log.error(this.failure, { jobId, error: errorMessage(err) }))
       .finally(() => this.active.delete(jobId));

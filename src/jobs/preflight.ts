@@ -6,6 +6,7 @@
 import type { Logger } from '../log.js';
 import type { Provider, ProviderName } from '../providers/provider.js';
 import type { Store } from '../store/contract.js';
+import type { QuietGate } from '../quiet-gate.js';
 import { JobTasks } from './background.js';
 import type { JobEvents } from './events.js';
 import type { LimiterPool } from './limiters.js';
@@ -18,13 +19,15 @@ export interface InspectorDeps {
   events: JobEvents;
   now: () => number;
   log: Logger;
+  /** Interactive requests first: background work starts once they pause (src/quiet-gate.ts). */
+  quiet?: QuietGate;
 }
 
 export class Inspector {
   private readonly tasks: JobTasks;
 
   constructor(private readonly deps: InspectorDeps) {
-    this.tasks = new JobTasks(deps.log, 'pre-flight failed');
+    this.tasks = new JobTasks(deps.log, 'pre-flight failed', deps.quiet);
   }
 
   /** Reads a pending job's instances in the background; a second call for the same job is a no-op. */

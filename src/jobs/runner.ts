@@ -14,6 +14,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BatchResult, InstanceOutcome, InstanceReading, Provider, ProviderName } from '../providers/provider.js';
 import type { BatchAfter, Store } from '../store/contract.js';
+import type { QuietGate } from '../quiet-gate.js';
 import { JobTasks } from './background.js';
 import type { JobEvents } from './events.js';
 import type { LimiterPool } from './limiters.js';
@@ -27,6 +28,8 @@ export interface RunnerDeps {
   events: JobEvents;
   now: () => number;
   log: Logger;
+  /** Interactive requests first: background work starts once they pause (src/quiet-gate.ts). */
+  quiet?: QuietGate;
   /** An approval older than this when its run would start has lapsed and must be given again. */
   approvalTtlMs: number;
   verify: VerifyTuning;
@@ -43,7 +46,7 @@ export class Runner {
   private readonly tasks: JobTasks;
 
   constructor(private readonly deps: RunnerDeps) {
-    this.tasks = new JobTasks(deps.log, 'job run failed');
+    this.tasks = new JobTasks(deps.log, 'job run failed', deps.quiet);
   }
 
   /** Starts (or resumes) a job in the background; a second call for the same job is a no-op. */

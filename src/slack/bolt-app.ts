@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import type { HealthBoard } from '../health.js';
+import type { QuietGate } from '../quiet-gate.js';
 import type { Logger } from '../log.js';
 
 /** How far ahead of our clock a Slack request may be stamped; Bolt only checks how old it is. */
@@ -30,7 +31,7 @@ export interface BoltApp {
 
 type RouteResponse = { writeHead(s: number, h?: Record<string, string>): void; end(b: string): void };
 
-export function createBoltApp(settings: BoltSettings, health: HealthBoard, now: () => number, log: Logger): BoltApp {
+export function createBoltApp(settings: BoltSettings, health: HealthBoard, now: () => number, log: Logger, quiet?: QuietGate): BoltApp {
   const clientOptions = {
     ...(settings.apiUrl ? { slackApiUrl: settings.apiUrl } : {}),
     // Interactive calls (group lookups, respond) should fail fast rather than queue for minutes.
@@ -57,6 +58,7 @@ export function createBoltApp(settings: BoltSettings, health: HealthBoard, now: 
   }
   let inflight = 0;
   app.use(async ({ next }) => {
+    quiet?.touch();
     inflight += 1;
     try {
       await next();
@@ -105,8 +107,12 @@ function listenUrl(started: unknown, fallbackPort: number): string {
 function toBoltLogger(log: Logger): BoltLogger {
   let level = LogLevel.INFO;
   const text = (msgs: unknown[]): string => msgs.map((m) => (m instanceof Error ? m.message : typeof m === 'string' ? m : JSON.stringify(m))).join(' ');
+  // Bolt logs at debug on every request, with whole payloads: they are formatted only when that level is on, or the
+  // formatting alone would tax every acknowledgement.
   return {
-    debug: (...m: unknown[]) => log.debug(text(m), { source: 'bolt' }),
+    debug: (...m: unknown[]) => {
+      if (level === LogLevel.DEBUG) log.debug(text(m), { source: 'bolt' });
+    },
     info: (...m: unknown[]) => log.info(text(m), { source: 'bolt' }),
     warn: (...m: unknown[]) => log.warn(text(m), { source: 'bolt' }),
     error: (...m: unknown[]) => log.error(text(m), { source: 'bolt' }),

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { Batch, Job, Tally } from '../domain/job.js';
 import { laneRank } from '../domain/outbox-lanes.js';
 import type { OutboxRow } from '../domain/outbox-message.js';
+import type { QuietGate } from '../quiet-gate.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/contract.js';
 import { errorMessage } from '../errors.js';
@@ -34,6 +35,8 @@ export interface OutboxOptions {
   updatesPerMinute?: number;
   /** Workspace-wide chat.getPermalink calls per sliding minute (Tier 4); 100 when absent. */
   permalinksPerMinute?: number;
+  /** Interactive requests first: each look at the queue waits until they pause (src/quiet-gate.ts). */
+  quiet?: QuietGate;
   /** Least time between two progress updates of one running job's card; 0 when absent. */
   progressUpdateIntervalMs?: number;
   /** The schedule; a LocalChannelPacer built from the limits above when absent. */
@@ -163,6 +166,9 @@ export class Outbox {
     this.running = true;
     try {
       while (!this.stopped) {
+        // Each look at the queue waits for a lull in Slack requests (src/quiet-gate.ts): a burst of commands is
+        // acknowledged before the cards it caused are rendered and sent.
+        if (this.opts.quiet) await this.opts.quiet.whenQuiet();
         this.kicked = false;
         const waitMs = await this.safeTick(() => this.tick());
         if (this.stopped) break;
