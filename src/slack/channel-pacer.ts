@@ -34,6 +34,8 @@ export interface ChannelPacer {
    * chat.getPermalink), only the method's budget and pause.
    */
   tryStart(method: SlackMethod, channel: string | undefined, now: number): Awaitable<Slot>;
+  /** When a call of `method` could start as far as its workspace budget and pause go (no channel, nothing taken). */
+  methodOpenAt(method: SlackMethod, now: number): Awaitable<number>;
   /** Slack answered a write to `channel` (with anything, a 429 included): the channel's gap starts now. */
   answered(channel: string, now: number): Awaitable<void>;
   /** A 429: chat.postMessage pauses the channel, a tiered method pauses the method everywhere. */
@@ -76,6 +78,16 @@ export class LocalChannelPacer implements ChannelPacer {
     if (at > now) return { granted: false, retryAt: at };
     starts?.push(now);
     return { granted: true };
+  }
+
+  methodOpenAt(method: SlackMethod, now: number): number {
+    let at = Math.max(now, this.methodPaused.get(method) ?? 0);
+    const budget = this.limits.perMinute[method];
+    if (budget !== undefined) {
+      const starts = this.window(method, now);
+      if (starts.length >= budget) at = Math.max(at, (starts[starts.length - budget] ?? now) + WINDOW_MS);
+    }
+    return at;
   }
 
   answered(channel: string, now: number): void {

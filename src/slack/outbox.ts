@@ -224,7 +224,10 @@ export class Outbox {
     const now = this.opts.now();
     let wait = this.opts.idleMs;
     const byChannel = new Map<string, OutboxRow[]>();
-    for (const row of await this.store.outboxHeads()) {
+    // While chat.update's budget is spent, the waiting card rewrites are not even read.
+    const updatesOpenAt = await this.pacer.methodOpenAt('chat.update', now);
+    if (updatesOpenAt > now) wait = Math.min(wait, updatesOpenAt - now);
+    for (const row of await this.store.outboxHeads({ rewrites: updatesOpenAt <= now })) {
       if (this.inFlight.has(row.channel)) continue;
       const list = byChannel.get(row.channel) ?? [];
       list.push(row);

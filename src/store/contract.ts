@@ -104,6 +104,14 @@ export interface PreflightUpdate {
 /** Outbox rows for a transition's result; pure, it runs inside the transaction. */
 export type Report<R> = (result: R) => OutboxWrite[];
 
+export interface OutboxHeadsOptions {
+  /**
+   * False leaves the card-rewrite lane out: while chat.update's budget is spent, hundreds of waiting rewrites need not
+   * be read on every look at the queue.
+   */
+  rewrites?: boolean;
+}
+
 export interface Store {
   // ---- single-writer lease
   /**
@@ -184,7 +192,7 @@ export interface Store {
    * of each channel, and the oldest waiting rewrite and thread row of each job, the latter two only once
    * the job's card has left the queue. Each job's thread stays in order; the outbox picks among them.
    */
-  outboxHeads(): Awaitable<OutboxRow[]>;
+  outboxHeads(options?: OutboxHeadsOptions): Awaitable<OutboxRow[]>;
   /** The channel's waiting rows of one kind that are due at `now`, oldest first, at most `limit`. */
   outboxDueOf(channel: string, kind: OutboxMessage['kind'], now: number, limit: number): Awaitable<OutboxRow[]>;
   /** pending → sending, so nothing is merged into a message already on its way. */

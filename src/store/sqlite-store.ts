@@ -23,6 +23,7 @@ import type {
   LeaseHolder,
   LeaseResult,
   NewJob,
+  OutboxHeadsOptions,
   PreflightUpdate,
   PruneLimits,
   Pruned,
@@ -814,17 +815,21 @@ export class SqliteStore implements Store {
    * still queued or on its way; the thread lane keeps each job's order (its oldest row still waiting or
    * sending heads it, so nothing overtakes a row in flight).
    */
-  outboxHeads(): OutboxRow[] {
+  outboxHeads(options: OutboxHeadsOptions = {}): OutboxRow[] {
     const top = sqlList(LANE_KINDS.top);
     const rewrite = sqlList(LANE_KINDS.rewrite);
     const cardQueued = `EXISTS (SELECT 1 FROM outbox c WHERE c.job_id = o.job_id AND c.kind = 'post_card' AND c.state IN ('pending', 'sending'))`;
+    const rewrites =
+      options.rewrites === false
+        ? ''
+        : `SELECT MIN(id) FROM outbox o WHERE state = 'pending' AND kind IN (${rewrite}) AND NOT ${cardQueued}
+           GROUP BY channel, COALESCE(job_id, 'row ' || id)
+         UNION ALL`;
     const rows = this.sql(
       `SELECT o.* FROM outbox o WHERE o.state = 'pending' AND o.id IN (
          SELECT MIN(id) FROM outbox WHERE state = 'pending' AND kind IN (${top}) GROUP BY channel
          UNION ALL
-         SELECT MIN(id) FROM outbox o WHERE state = 'pending' AND kind IN (${rewrite}) AND NOT ${cardQueued}
-           GROUP BY channel, COALESCE(job_id, 'row ' || id)
-         UNION ALL
+         ${rewrites}
          SELECT MIN(id) FROM outbox WHERE state IN ('pending', 'sending') AND kind NOT IN (${top}, ${rewrite})
            GROUP BY channel, COALESCE(job_id, 'row ' || id)
        ) AND (o.kind IN (${top}, ${rewrite}) OR NOT ${cardQueued})

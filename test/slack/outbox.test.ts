@@ -519,6 +519,27 @@ describe('Outbox: pacing', () => {
     expect(slack.callsTo('chat.update')).toHaveLength(20);
   });
 
+  it('while the chat.update budget is spent, the queue is read without the waiting card rewrites', async () => {
+    const a = jobWithCard('r-rewrite001', OPS);
+    const b = jobWithCard('r-rewrite002', OTHER);
+    const heads = store.outboxHeads.bind(store);
+    const asked: Array<boolean | undefined> = [];
+    store.outboxHeads = (options) => {
+      asked.push(options?.rewrites);
+      return heads(options);
+    };
+    makeOutbox({ channelIntervalMs: 0, updatesPerMinute: 1 }).start();
+    await until(() => (current(a.id).cardTs && current(b.id).cardTs ? true : undefined), 'both cards');
+    store.enqueue([...reporter.cardChanged(current(a.id)), ...reporter.cardChanged(current(b.id))]);
+    await until(() => slack.callsTo('chat.update').length === 1 || undefined, 'one update');
+    asked.length = 0;
+    note(current(a.id), 'still going');
+    await until(() => slack.thread(current(a.id).cardTs!).length === 1 || undefined, 'the note, while the other update waits');
+    expect(asked).toContain(false);
+    expect(asked).not.toContain(true);
+    expect(slack.callsTo('chat.update')).toHaveLength(1);
+  });
+
   it("a running job's progress rewrites its card at most every progressUpdateIntervalMs; its final card goes at once", async () => {
     const clock = { now: 1_000_000 };
     const job = jobWithCard('r-progress01', OPS);
