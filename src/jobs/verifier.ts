@@ -49,6 +49,8 @@ export interface VerificationDeps {
 
 export class Verification {
   private readonly entries = new Map<string, Entry>();
+  /** When the last round of reads started: rounds that cannot fill a read call are spaced `firstReadMs` apart. */
+  private lastRoundAt = Number.NEGATIVE_INFINITY;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
 
@@ -86,6 +88,16 @@ export class Verification {
         await this.sleepUntil(Math.min(...[...this.entries.values()].map((e) => e.nextAt)));
         continue;
       }
+      // Where every batch is small (Baidu reboots one instance per call, 100 ms apart), each instance would come due
+      // alone and cost a read call of its own, each taking a limiter slot from the reboots. A round that cannot fill a
+      // read call waits until `firstReadMs` after the last one, so the instances accepted meanwhile share it: an
+      // instance's first read still comes within twice `firstReadMs` of its reboot.
+      const gatherUntil = this.lastRoundAt + this.deps.tuning.firstReadMs;
+      if (due.length < this.deps.provider.info.maxDescribe && now < gatherUntil) {
+        await this.sleepUntil(gatherUntil);
+        continue;
+      }
+      this.lastRoundAt = now;
       await this.round(due);
     }
   }

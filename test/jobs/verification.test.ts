@@ -130,6 +130,22 @@ describe('verified reboots', () => {
     expect(await firstReadDelay(true)).toBeGreaterThanOrEqual(300);
   });
 
+  it('one-instance batches accepted close together share read calls: a round that cannot fill one waits firstReadMs after the last', async () => {
+    const small = new SmallCloud(0);
+    const provider = small.provider();
+    provider.info = { ...provider.info, maxBatch: 1, maxDescribe: 100, limits: { maxConcurrent: 1, minTimeMs: 20 } };
+    const tuning: VerifyTuning = { firstReadMs: 150, intervalMs: 150, maxIntervalMs: 150, timeoutMs: 5_000, settleReadings: 1 };
+    const r = new Runner({ store, providers: { alibaba: provider }, limiters, events: new SlackReporter(INCIDENTS), now: Date.now, log: silent, approvalTtlMs: 60_000, verify: tuning });
+    const ids = instanceIds(20);
+    approved(ids);
+    r.start(J);
+    await r.idle();
+    // 20 reboots 20 ms apart (400 ms) with rounds at least 150 ms apart: a few reads, not one per instance.
+    expect(small.reboots).toHaveLength(20);
+    expect(small.reads.length).toBeLessThanOrEqual(6);
+    expect(Object.values(byStatus()).flat().sort()).toEqual([...ids].sort());
+  });
+
   it('each instance is read until seen back, and reported "back up, running (after N s)"', async () => {
     const ids = instanceIds(5);
     approved(ids);
