@@ -72,10 +72,15 @@ export type Tally = Record<OutcomeStatus, number> & {
 };
 
 export function tallyOf(job: Pick<Job, 'ids'>, outcomes: readonly JobOutcome[]): Tally {
-  const tally: Tally = { total: job.ids.length, succeeded: 0, verified: 0, unconfirmed: 0, not_back: 0, checked: 0, failed: 0, unknown: 0, not_started: 0, waiting: 0 };
+  const tally = emptyTally(job.ids.length);
   for (const o of outcomes) tally[o.status] += 1;
   tally.waiting = tally.total - outcomes.length;
   return tally;
+}
+
+/** `total` instances, none with an outcome yet. */
+export function emptyTally(total: number): Tally {
+  return { total, succeeded: 0, verified: 0, unconfirmed: 0, not_back: 0, checked: 0, failed: 0, unknown: 0, not_started: 0, waiting: total };
 }
 
 /** What the summary counts as failed: refused by the cloud, or never seen running again. */

@@ -69,25 +69,19 @@ export class LocalChannelPacer implements ChannelPacer {
   constructor(private readonly limits: PacerLimits) {}
 
   tryStart(method: SlackMethod, channel: string | undefined, now: number): Slot {
-    let at = Math.max(now, this.methodPaused.get(method) ?? 0);
-    if (channel !== undefined) at = Math.max(at, this.channelNext.get(channel) ?? 0);
-    const budget = this.limits.perMinute[method];
-    const starts = budget !== undefined ? this.window(method, now) : undefined;
-    // The budget is spent: the next call may start when the oldest one in the window leaves it.
-    if (budget !== undefined && starts && starts.length >= budget) at = Math.max(at, (starts[starts.length - budget] ?? now) + WINDOW_MS);
+    const at = Math.max(this.methodOpenAt(method, now), channel === undefined ? 0 : (this.channelNext.get(channel) ?? 0));
     if (at > now) return { granted: false, retryAt: at };
-    starts?.push(now);
+    if (this.limits.perMinute[method] !== undefined) this.window(method, now).push(now);
     return { granted: true };
   }
 
   methodOpenAt(method: SlackMethod, now: number): number {
-    let at = Math.max(now, this.methodPaused.get(method) ?? 0);
+    const at = Math.max(now, this.methodPaused.get(method) ?? 0);
     const budget = this.limits.perMinute[method];
-    if (budget !== undefined) {
-      const starts = this.window(method, now);
-      if (starts.length >= budget) at = Math.max(at, (starts[starts.length - budget] ?? now) + WINDOW_MS);
-    }
-    return at;
+    if (budget === undefined) return at;
+    const starts = this.window(method, now);
+    // The budget is spent: the next call may start when the oldest one in the window leaves it.
+    return starts.length >= budget ? Math.max(at, (starts[starts.length - budget] ?? now) + WINDOW_MS) : at;
   }
 
   answered(channel: string, now: number): void {

@@ -76,6 +76,11 @@ class UndeliverableError extends Error {}
 const PostResult = z.object({ ok: z.literal(true), ts: z.string(), channel: z.string() });
 const PermalinkResult = z.object({ ok: z.literal(true), permalink: z.string() });
 
+/** A 429's Retry-After (seconds, as the WebClient reports it) in ms; a second when it is missing or unreadable. */
+function retryAfterMsOf(err: unknown): number {
+  return Math.max(1, Number((err as { retryAfter?: unknown }).retryAfter) || 1) * 1000;
+}
+
 /** The Web API method a row is written with, for the pacer. */
 function methodOf(row: OutboxRow): SlackMethod {
   switch (row.message.kind) {
@@ -372,7 +377,7 @@ export class Outbox {
     const now = this.opts.now();
     const code = (err as { code?: unknown }).code;
     if (code === webApi.ErrorCode.RateLimitedError) {
-      const retryAfterMs = Math.max(1, Number((err as { retryAfter?: unknown }).retryAfter) || 1) * 1000;
+      const retryAfterMs = retryAfterMsOf(err);
       await this.pacer.rateLimited(method, row.channel, retryAfterMs, now);
       await this.store.retryOutboxRows(ids, now + retryAfterMs, 'ratelimited');
       this.opts.log.warn('slack rate limited; pausing', { method, channel: row.channel, retryAfterMs });
@@ -517,7 +522,7 @@ export class Outbox {
       return link;
     } catch (err) {
       if ((err as { code?: unknown }).code === webApi.ErrorCode.RateLimitedError) {
-        await this.pacer.rateLimited('chat.getPermalink', undefined, Math.max(1, Number((err as { retryAfter?: unknown }).retryAfter) || 1) * 1000, this.opts.now());
+        await this.pacer.rateLimited('chat.getPermalink', undefined, retryAfterMsOf(err), this.opts.now());
       }
       // A missing link must not hold back the incident notice itself.
       this.opts.log.warn('chat.getPermalink failed', { error: errorMessage(err) });

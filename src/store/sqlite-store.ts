@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import { tallyOf, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
+import { emptyTally, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
 import { OUTCOME_STATUSES, type JobOutcome, type OutcomeStatus } from '../domain/outcome.js';
 import { LANE_KINDS } from '../domain/outbox-lanes.js';
 import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite, type ResultEntry } from '../domain/outbox-message.js';
@@ -436,7 +436,10 @@ export class SqliteStore implements Store {
 
   /** tallyOf(job, outcomes), counted by SQLite over the (job_id, status) index instead of reading every outcome. */
   tally(jobId: string): Tally {
-    const tally = tallyOf(this.requireJob(jobId), []);
+    // The instance count straight from the stored JSON: the ids themselves are not needed here.
+    const job = this.sql('SELECT json_array_length(ids) AS total FROM jobs WHERE id = ?').get(jobId) as { total: number } | undefined;
+    if (!job) throw new Error(`job ${jobId} not found`);
+    const tally = emptyTally(job.total);
     const rows = this.sql('SELECT status, COUNT(*) AS n FROM outcomes WHERE job_id = ? GROUP BY status').all(jobId) as Array<{ status: string; n: number }>;
     for (const row of rows) {
       tally[StatusSchema.parse(row.status)] += row.n;
@@ -761,8 +764,8 @@ export class SqliteStore implements Store {
    */
   private appendThreadItems(jobId: string, channel: string, message: ThreadItemsMessage, budget: number, holdMs: number): void {
     let rest = itemsOf(message);
-    // Items merge only into a row with nothing of the same thread queued after it (a note, the
-    // summary): rows of one channel leave in order, and merging further back would put these results
+    // Items merge only into a row with nothing of the same thread queued after it (a note, the summary,
+    // the file): a job's thread rows leave in order, and merging further back would put these results
     // ahead of a note that came first. Card updates are not in the thread, so they do not count.
     const open = this.sql(
       `SELECT o.id, o.payload FROM outbox o
