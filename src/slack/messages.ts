@@ -10,6 +10,7 @@ import { failedCount, wavePlanText, type Approval, type Job, type Tally } from '
 import type { ResultEntry, ResultsLayout } from '../domain/outbox-message.js';
 import type { JobOutcome, OutcomeStatus } from '../domain/outcome.js';
 import { countStandings, standingOf, stateText, WILL_FAIL, type Preflight, type Standing } from '../domain/preflight.js';
+import { plural } from '../plural.js';
 
 type KnownBlock = types.KnownBlock;
 
@@ -49,9 +50,7 @@ export function providerLabel(job: Pick<Job, 'provider'>, catalog: Catalog): str
   return catalog.get(job.provider)?.info.displayName ?? job.provider;
 }
 
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
+export { plural };
 
 /** The id list for the card: a code block, collapsed past CARD_ID_LIMIT so it always fits. */
 export function idListText(ids: readonly string[]): string {
