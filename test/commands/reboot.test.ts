@@ -102,6 +102,13 @@ describe('subcommands', () => {
     expect(error(text).message).toMatch(pattern);
   });
 
+  it('no provider or alias of the catalog is shadowed by a subcommand', () => {
+    for (const { info } of defaultCatalog.descriptors) {
+      for (const word of [info.name, ...info.aliases]) expect(['status', 'list', 'audit', 'regions', 'help']).not.toContain(word);
+      expect(parse(`${info.name} ${info.regions[0]} ${info.exampleId}`).kind).toBe('run');
+    }
+  });
+
   it('a subcommand name is looked up before providers, and only as the first word', () => {
     // `status` as a second word is a region, so the region error is what is said.
     expect(error(`alibaba status ${ALI}`).message).toMatch(/^unknown region `status`/);
@@ -783,7 +790,7 @@ describe('rebootRequestSchema', () => {
 });
 
 describe('properties', () => {
-  const kinds = new Set(['help', 'run', 'error']);
+  const kinds = new Set(['help', 'run', 'error', 'status', 'list', 'audit', 'regions']);
   const anyAvailability = fc.func(fc.constantFrom<ProviderAvailability>('ready', 'not-configured'));
 
   function neverThrows(texts: fc.Arbitrary<string>): void {
