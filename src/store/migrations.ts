@@ -124,4 +124,9 @@ export const MIGRATIONS: readonly string[] = [
   -- Issue 9, priority lanes: the outbox reads the waiting rows by channel and job, and a job's card by kind.
   CREATE INDEX outbox_lanes ON outbox(state, channel, job_id, id);
   `,
+  `
+  -- Issue 10: /reboot list reads the newest jobs of a channel, or of a requester across channels, newest first.
+  CREATE INDEX jobs_channel_recent ON jobs(channel, created_at, id);
+  CREATE INDEX jobs_requester_recent ON jobs(requester, created_at, id);
+  `,
 ];
