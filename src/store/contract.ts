@@ -112,6 +112,18 @@ export interface OutboxHeadsOptions {
   rewrites?: boolean;
 }
 
+/** A job as the App Home lists it: what it is and where, without its ids (src/slack/views.ts). */
+export interface RecentJob {
+  id: string;
+  state: JobState;
+  provider: Job['provider'];
+  region: string;
+  instances: number;
+  requester: string;
+  channel: string;
+  createdAt: number;
+}
+
 export interface Store {
   // ---- single-writer lease
   /**
@@ -137,6 +149,11 @@ export interface Store {
   /** What the read calls found before the run (and, for a dry run, during it). */
   preflight(jobId: string): Awaitable<Preflight>;
   auditTrail(jobId: string): Awaitable<AuditEntry[]>;
+  /**
+   * The newest `limit` jobs posted in any of `channels` or requested by `requester` (null: none), newest first,
+   * without reading their ids.
+   */
+  recentJobs(channels: readonly string[], requester: string | null, limit: number): Awaitable<RecentJob[]>;
 
   // ---- requests and approvals
   /**

@@ -124,4 +124,9 @@ export const MIGRATIONS: readonly string[] = [
   -- Issue 9, priority lanes: the outbox reads the waiting rows by channel and job, and a job's card by kind.
   CREATE INDEX outbox_lanes ON outbox(state, channel, job_id, id);
   `,
+  `
+  -- Issue 10, App Home: the newest jobs of the channels a user is in, and of the user's own requests.
+  CREATE INDEX jobs_channel_created ON jobs(channel, created_at);
+  CREATE INDEX jobs_requester_created ON jobs(requester, created_at);
+  `,
 ];

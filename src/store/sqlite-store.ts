@@ -27,6 +27,7 @@ import type {
   PreflightUpdate,
   PruneLimits,
   Pruned,
+  RecentJob,
   Report,
   Store,
 } from './contract.js';
@@ -395,6 +396,34 @@ export class SqliteStore implements Store {
 
   jobsInState(state: JobState): Job[] {
     return (this.sql(`SELECT ${JOB_COLUMNS} FROM jobs WHERE state = ? ORDER BY created_at`).all(state) as JobRow[]).map((row) => this.jobFrom(row));
+  }
+
+  recentJobs(channels: readonly string[], requester: string | null, limit: number): RecentJob[] {
+    // Each channel's (and the requester's) newest come from its index; only those candidates are sorted.
+    const rows = this.sql(
+      `SELECT id, state, provider, region, json_array_length(ids) AS instances, requester, channel, created_at FROM jobs
+       WHERE channel IN (SELECT value FROM json_each(?)) OR requester = ?
+       ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+    ).all(JSON.stringify(channels), requester, limit) as Array<{
+      id: string;
+      state: string;
+      provider: string;
+      region: string;
+      instances: number;
+      requester: string;
+      channel: string;
+      created_at: number;
+    }>;
+    return rows.map((r) => ({
+      id: r.id,
+      state: JobStateSchema.parse(r.state),
+      provider: ProviderSchema.parse(r.provider),
+      region: r.region,
+      instances: r.instances,
+      requester: r.requester,
+      channel: r.channel,
+      createdAt: r.created_at,
+    }));
   }
 
   approvals(jobId: string): Approval[] {
