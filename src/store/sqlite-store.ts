@@ -399,11 +399,16 @@ export class SqliteStore implements Store {
   }
 
   recentJobs(channels: readonly string[], requester: string | null, limit: number): RecentJob[] {
-    // Each channel's (and the requester's) newest come from its index; only those candidates are sorted.
+    // The newest are picked from the (channel, created_at) and (requester, created_at) indexes alone; the rows, whose
+    // ids may be thousands long, are read only for those `limit`.
     const rows = this.sql(
       `SELECT id, state, provider, region, json_array_length(ids) AS instances, requester, channel, created_at FROM jobs
-       WHERE channel IN (SELECT value FROM json_each(?)) OR requester = ?
-       ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+       WHERE rowid IN (
+         SELECT rowid FROM (
+           SELECT rowid, created_at FROM jobs WHERE channel IN (SELECT value FROM json_each(?))
+           UNION SELECT rowid, created_at FROM jobs WHERE requester = ?)
+         ORDER BY created_at DESC, rowid DESC LIMIT ?)
+       ORDER BY created_at DESC, rowid DESC`,
     ).all(JSON.stringify(channels), requester, limit) as Array<{
       id: string;
       state: string;
