@@ -374,6 +374,7 @@ export class FakeSlack extends EventEmitter {
     if ('error' in checked) return { ok: false, error: checked.error };
     trigger.exchanged = true;
     this.views.push({ method: 'views.open', triggerId, view: checked.view });
+    this.emit('view', this.views.at(-1));
     return { ok: true, view: { id: `V0FAKE${this.views.length}`, ...checked.view } };
   }
 
@@ -383,6 +384,7 @@ export class FakeSlack extends EventEmitter {
     const checked = this.checkView('views.publish', args, 'home');
     if ('error' in checked) return { ok: false, error: checked.error };
     this.views.push({ method: 'views.publish', userId, view: checked.view });
+    this.emit('view', this.views.at(-1));
     return { ok: true, view: { id: `V0FAKE${this.views.length}`, ...checked.view } };
   }
 
