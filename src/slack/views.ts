@@ -6,8 +6,10 @@
  * (https://api.slack.com/methods/views.open), which a queued write cannot promise, and a Home view is rebuilt
  * on every opening of the tab (https://api.slack.com/events/app_home_opened), so nothing is lost to a crash.
  */
-import type { App, RespondFn } from '@slack/bolt';
+import type { App, RespondFn, types } from '@slack/bolt';
 import { z } from 'zod';
+import type { Job } from '../domain/job.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Catalog } from '../providers/catalog.js';
 import type { Store } from '../store/contract.js';
@@ -45,19 +47,27 @@ export function registerViews(app: App, ctx: ViewsContext): void {
       return;
     }
     const channel = parsed.data.channel?.id ?? parsed.data.container?.channel_id;
-    const job = await ctx.store.getJob(action.value);
-    // The list is shown where its card is: a button value naming another channel's job shows nothing.
-    if (!job || job.channel !== channel) {
-      await tell(respond, 'This request is not known here.');
+    let job: Job | undefined;
+    let view: types.ModalView;
+    try {
+      job = await ctx.store.getJob(action.value);
+      // The list is shown where its card is: a button value naming another channel's job shows nothing.
+      if (!job || job.channel !== channel) {
+        await tell(respond, 'This request is not known here.');
+        return;
+      }
+      view = instancesModal({
+        job,
+        preflight: await ctx.store.preflight(job.id),
+        outcomes: await ctx.store.outcomes(job.id),
+        tally: await ctx.store.tally(job.id),
+        catalog: ctx.catalog,
+      });
+    } catch (err) {
+      ctx.log.error('reading a job for its id list failed', { jobId: action.value, error: errorMessage(err) });
+      await tell(respond, 'The bot could not read this request (its database is failing); try again in a minute.');
       return;
     }
-    const view = instancesModal({
-      job,
-      preflight: await ctx.store.preflight(job.id),
-      outcomes: await ctx.store.outcomes(job.id),
-      tally: await ctx.store.tally(job.id),
-      catalog: ctx.catalog,
-    });
     try {
       await client.views.open({ trigger_id: parsed.data.trigger_id, view });
     } catch (err) {
@@ -73,10 +83,17 @@ export function registerViews(app: App, ctx: ViewsContext): void {
     if (!parsed.success || parsed.data.tab !== 'home') return;
     const user = parsed.data.user;
     const membership = await ctx.memberships.of(user);
-    const channels = membership.kind === 'known' ? membership.channels : [];
-    const jobs = await ctx.store.recentJobs(channels, user, HOME_RECENT_LIMIT);
-    const view = homeView({ jobs, channelsUnreadable: membership.kind === 'known' ? null : membership.error, now: ctx.now(), catalog: ctx.catalog });
     if (membership.kind === 'unknown') ctx.log.warn('users.conversations failed; the Home tab shows the user\'s own requests only', { user, error: membership.error });
+    const channels = membership.kind === 'known' ? membership.channels : [];
+    let view: types.HomeView;
+    try {
+      const jobs = await ctx.store.recentJobs(channels, user, HOME_RECENT_LIMIT);
+      view = homeView({ jobs, channelsUnreadable: membership.kind === 'known' ? null : membership.error, now: ctx.now(), catalog: ctx.catalog });
+    } catch (err) {
+      // The tab keeps what it showed last; the next opening tries again.
+      ctx.log.error('reading recent requests for the Home tab failed', { user, error: errorMessage(err) });
+      return;
+    }
     try {
       await client.views.publish({ user_id: user, view });
     } catch (err) {
