@@ -20,9 +20,11 @@ import type { Provider, ProviderName } from './providers/provider.js';
 import { QuietGate } from './quiet-gate.js';
 import { createBoltApp } from './slack/bolt-app.js';
 import { onUndeliverable } from './slack/delivery-failures.js';
+import { ChannelMemberships } from './slack/channel-memberships.js';
 import { registerListeners } from './slack/listeners.js';
 import { Outbox } from './slack/outbox.js';
 import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
+import { registerViews } from './slack/views.js';
 import { takeLease } from './store/lease.js';
 import { RetentionSweep } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -49,6 +51,8 @@ export interface Tuning {
   outboxMaxBackoffMs: number;
   expirySweepMs: number;
   groupCacheMs: number;
+  /** How long a user's channels (users.conversations) are reused for the App Home tab (src/slack/channel-memberships.ts). */
+  memberChannelsCacheMs: number;
   /** The single-writer lease: how often it is renewed, and when a silent holder may be taken over. */
   leaseHeartbeatMs: number;
   leaseStaleMs: number;
@@ -78,6 +82,7 @@ export const DEFAULT_TUNING: Tuning = {
   outboxMaxBackoffMs: 5 * 60_000,
   expirySweepMs: 5000,
   groupCacheMs: 120_000,
+  memberChannelsCacheMs: 60_000,
   leaseHeartbeatMs: 5000,
   leaseStaleMs: 30_000,
   budgetPeriodMs: 60_000,
@@ -185,6 +190,13 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     extraRegions: config.extraRegions,
   };
   registerListeners(bolt.app, { requests, parseContext, responseUrls });
+  const memberships = new ChannelMemberships(
+    // Public and private channels: the bot's token sees the private ones it is in, which is where its cards are.
+    (user, cursor) => bolt.app.client.users.conversations({ user, types: 'public_channel,private_channel', limit: 200, ...(cursor ? { cursor } : {}) }),
+    tuning.memberChannelsCacheMs,
+    now,
+  );
+  registerViews(bolt.app, { store, catalog, memberships, now, log });
 
   const url = await bolt.start();
   const sweep = async (): Promise<void> => {

@@ -63,6 +63,23 @@ export interface FakeResponse {
   body: Record<string, unknown>;
 }
 
+/** A view the bot opened (views.open) or published (views.publish), as Slack accepted it. */
+export interface FakeView {
+  method: 'views.open' | 'views.publish';
+  /** views.open: the trigger it exchanged; views.publish: the user whose Home tab it is. */
+  triggerId?: string;
+  userId?: string;
+  view: { type: string; title?: { text: string }; blocks: unknown[] };
+}
+
+/** A trigger_id lives 3 seconds and is exchanged once (https://api.slack.com/interactivity/handling#modal_responses). */
+export const TRIGGER_TTL_MS = 3000;
+/** https://api.slack.com/reference/surfaces/views: 100 blocks; a modal's title, close and submit at most 24 characters. */
+const VIEW_BLOCK_LIMIT = 100;
+const VIEW_TITLE_LIMIT = 24;
+/** views.open and views.publish answer view_too_large above 250 kB (https://api.slack.com/methods/views.open#errors). */
+const VIEW_BYTES_LIMIT = 250_000;
+
 export type FakeFault = { status: 429; retryAfter: number } | { status: 500 } | { error: string };
 
 export interface FakeSlackOptions {
@@ -102,6 +119,13 @@ export class FakeSlack extends EventEmitter {
   answerDelayMs = 0;
   /** WebSocket URL handed out by apps.connections.open, for a Socket Mode test server. */
   socketModeUrl: string | undefined;
+  /** Views Slack accepted, in order (views.open and views.publish). */
+  readonly views: FakeView[] = [];
+  /** The channels each user is a member of, for users.conversations. */
+  readonly memberships = new Map<string, string[]>();
+  /** Trigger ids handed to interactions (issueTriggerId): when, and whether views.open exchanged it. */
+  private readonly triggers = new Map<string, { at: number; exchanged: boolean }>();
+  private triggerCounter = 0;
   private readonly lastWrite = new Map<string, number>();
   private readonly limiter: SlackRateLimiter | undefined;
   private server: Server | undefined;
@@ -140,6 +164,19 @@ export class FakeSlack extends EventEmitter {
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** A trigger_id for one interaction payload, shaped like Slack's; views.open accepts it once, within TRIGGER_TTL_MS. */
+  issueTriggerId(): string {
+    this.triggerCounter += 1;
+    const id = `${Date.now()}.${this.triggerCounter}.${this.triggerCounter.toString(16).padStart(12, '0')}`;
+    this.triggers.set(id, { at: Date.now(), exchanged: false });
+    return id;
+  }
+
+  /** The newest Home tab view published for `user`. */
+  homeViewOf(user: string): FakeView | undefined {
+    return this.views.filter((v) => v.method === 'views.publish' && v.userId === user).at(-1);
   }
 
   newResponseUrl(): string {
@@ -267,6 +304,12 @@ export class FakeSlack extends EventEmitter {
         return { ok: true, user: { id: args.user, name: String(args.user).toLowerCase(), is_bot: false, deleted: false } };
       case 'conversations.info':
         return { ok: true, channel: { id: args.channel, is_member: true } };
+      case 'views.open':
+        return this.openView(args);
+      case 'views.publish':
+        return this.publishView(args);
+      case 'users.conversations':
+        return this.userConversations(args);
       case 'files.getUploadURLExternal':
         return this.getUploadUrl(args);
       case 'files.completeUploadExternal':
@@ -281,15 +324,85 @@ export class FakeSlack extends EventEmitter {
     if (blocks === undefined) return undefined;
     if (!Array.isArray(blocks)) return 'invalid_blocks_format';
     if (typeof args.text !== 'string' || args.text.length === 0) this.violations.push(`${method}: blocks without top-level text`);
-    if (blocks.length > 50) return 'invalid_blocks';
-    for (const block of blocks as Array<Record<string, unknown>>) {
-      const text = block.text as { text?: unknown } | undefined;
-      if (block.type === 'section' && typeof text?.text === 'string' && text.text.length > 3000) return 'invalid_blocks';
-      if (block.type === 'header' && typeof text?.text === 'string' && text.text.length > 150) return 'invalid_blocks';
-      if (Array.isArray(block.fields) && block.fields.length > 10) return 'invalid_blocks';
-      if (block.type === 'actions' && Array.isArray(block.elements) && block.elements.length > 25) return 'invalid_blocks';
+    return blockProblem(blocks, 50) === undefined ? undefined : 'invalid_blocks';
+  }
+
+  // ---- views: https://api.slack.com/methods/views.open , views.publish ----------------------------
+
+  /** The view argument, checked as Slack checks it; an error code, or the view. */
+  private checkView(method: FakeView['method'], args: Record<string, unknown>, type: 'modal' | 'home'): { error: string } | { view: FakeView['view'] } {
+    const refuse = (error: string, why: string): { error: string } => {
+      this.violations.push(`${method}: ${why}`);
+      return { error };
+    };
+    let view: unknown = args.view;
+    if (typeof view === 'string') {
+      if (Buffer.byteLength(view) > VIEW_BYTES_LIMIT) return refuse('view_too_large', `view of ${Buffer.byteLength(view)} bytes`);
+      try {
+        view = JSON.parse(view) as unknown;
+      } catch {
+        return refuse('invalid_arguments', 'view is not JSON');
+      }
+    } else if (Buffer.byteLength(JSON.stringify(view ?? null)) > VIEW_BYTES_LIMIT) {
+      return refuse('view_too_large', 'view above 250 kB');
     }
-    return undefined;
+    if (!view || typeof view !== 'object') return refuse('invalid_arguments', 'no view');
+    const v = view as { type?: unknown; title?: { type?: unknown; text?: unknown }; close?: { text?: unknown }; submit?: { text?: unknown }; blocks?: unknown };
+    if (v.type !== type) return refuse('invalid_arguments', `view type ${String(v.type)}, expected ${type}`);
+    if (!Array.isArray(v.blocks)) return refuse('invalid_arguments', 'view without blocks');
+    if (type === 'modal') {
+      if (v.title?.type !== 'plain_text' || typeof v.title.text !== 'string' || v.title.text.length === 0) return refuse('invalid_arguments', 'modal without a plain_text title');
+      for (const [name, element] of [['title', v.title], ['close', v.close], ['submit', v.submit]] as const) {
+        if (element !== undefined && typeof element.text === 'string' && element.text.length > VIEW_TITLE_LIMIT) {
+          return refuse('invalid_arguments', `${name} of ${element.text.length} characters`);
+        }
+      }
+    }
+    const bad = blockProblem(v.blocks, VIEW_BLOCK_LIMIT);
+    if (bad) return refuse('invalid_arguments', bad);
+    return { view: { type, ...(v.title && typeof v.title.text === 'string' ? { title: { text: v.title.text } } : {}), blocks: v.blocks as unknown[] } };
+  }
+
+  private openView(args: Record<string, unknown>): Record<string, unknown> {
+    const triggerId = typeof args.trigger_id === 'string' ? args.trigger_id : undefined;
+    if (triggerId === undefined) return { ok: false, error: 'invalid_arguments' };
+    const trigger = this.triggers.get(triggerId);
+    if (!trigger) return { ok: false, error: 'invalid_trigger_id' };
+    if (trigger.exchanged) return { ok: false, error: 'exchanged_trigger_id' };
+    if (Date.now() - trigger.at > TRIGGER_TTL_MS) return { ok: false, error: 'expired_trigger_id' };
+    const checked = this.checkView('views.open', args, 'modal');
+    if ('error' in checked) return { ok: false, error: checked.error };
+    trigger.exchanged = true;
+    this.views.push({ method: 'views.open', triggerId, view: checked.view });
+    this.emit('view', this.views.at(-1));
+    return { ok: true, view: { id: `V0FAKE${this.views.length}`, ...checked.view } };
+  }
+
+  private publishView(args: Record<string, unknown>): Record<string, unknown> {
+    const userId = typeof args.user_id === 'string' ? args.user_id : '';
+    if (!/^[UW][A-Z0-9]+$/.test(userId)) return { ok: false, error: 'invalid_arguments' };
+    const checked = this.checkView('views.publish', args, 'home');
+    if ('error' in checked) return { ok: false, error: checked.error };
+    this.views.push({ method: 'views.publish', userId, view: checked.view });
+    this.emit('view', this.views.at(-1));
+    return { ok: true, view: { id: `V0FAKE${this.views.length}`, ...checked.view } };
+  }
+
+  /** https://api.slack.com/methods/users.conversations: the user's channels, `limit` (at most 1,000) a page, with a cursor. */
+  private userConversations(args: Record<string, unknown>): Record<string, unknown> {
+    const user = typeof args.user === 'string' ? args.user : 'U0BOT';
+    const limit = args.limit === undefined ? 100 : Number(args.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return { ok: false, error: 'invalid_limit' };
+    let offset = 0;
+    if (typeof args.cursor === 'string' && args.cursor !== '') {
+      const decoded = /^next:(\d+)$/.exec(Buffer.from(args.cursor, 'base64').toString('utf8'));
+      if (!decoded) return { ok: false, error: 'invalid_cursor' };
+      offset = Number(decoded[1]);
+    }
+    const all = this.memberships.get(user) ?? [];
+    const page = all.slice(offset, offset + limit);
+    const next = offset + limit < all.length ? Buffer.from(`next:${offset + limit}`).toString('base64') : '';
+    return { ok: true, channels: page.map((id) => ({ id, is_channel: true, is_member: true })), response_metadata: { next_cursor: next } };
   }
 
   private postMessage(args: Record<string, unknown>): Record<string, unknown> {
@@ -450,6 +563,22 @@ export class FakeSlack extends EventEmitter {
     this.tsCounter += 1;
     return `1700000000.${String(this.tsCounter).padStart(6, '0')}`;
   }
+}
+
+/** Why Slack would refuse these blocks (at most `maxBlocks`), or undefined. */
+function blockProblem(blocks: readonly unknown[], maxBlocks: number): string | undefined {
+  if (blocks.length > maxBlocks) return `${blocks.length} blocks, at most ${maxBlocks}`;
+  for (const block of blocks as Array<Record<string, unknown>>) {
+    const text = block.text as { text?: unknown } | undefined;
+    if (block.type === 'section' && typeof text?.text === 'string' && text.text.length > 3000) return `section text of ${text.text.length} characters`;
+    if (block.type === 'header' && typeof text?.text === 'string' && text.text.length > 150) return `header of ${text.text.length} characters`;
+    if (Array.isArray(block.fields) && block.fields.length > 10) return `${block.fields.length} fields`;
+    if (block.type === 'actions' && Array.isArray(block.elements) && block.elements.length > 25) return `${block.elements.length} actions`;
+    // A button's text: at most 75 characters (https://api.slack.com/reference/block-kit/block-elements#button).
+    const accessory = block.accessory as { type?: unknown; text?: { text?: unknown } } | undefined;
+    if (accessory?.type === 'button' && typeof accessory.text?.text === 'string' && accessory.text.text.length > 75) return 'button text over 75 characters';
+  }
+  return undefined;
 }
 
 /** Form bodies carry objects such as `blocks` as JSON strings; JSON bodies carry them as they are. */

@@ -14,17 +14,19 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { defaultCatalog, type Catalog } from '../providers/catalog.js';
 import { DEFAULT_PROVIDER_TUNING, buildProviders } from '../providers/registry.js';
-import { FakeSlack, type FakeMessage } from './fake-slack.js';
+import { FakeSlack, type FakeMessage, type FakeView } from './fake-slack.js';
 import { seedFleet } from './fleet-seed.js';
 import { boxed, renderBlocks, type NameBook } from './render.js';
 import { SlackDriver, findButtonValue } from './slack-driver.js';
 import { startSimulators } from './simulators.js';
+import { SHOW_IDS_ACTION } from '../slack/messages.js';
 
 const CHANNEL = 'C0LOCALOPS';
 const INCIDENT = 'C0INCIDENTS';
 const USERS: Record<string, string> = { alice: 'U0ALICE', bob: 'U0BOB', carol: 'U0CAROL', dave: 'U0DAVE' };
 const NAMES: NameBook = {
   name: (id) => Object.entries(USERS).find(([, v]) => v === id)?.[0] ?? id,
+  channel: (id) => (id === INCIDENT ? 'incidents' : id === CHANNEL ? 'ops' : id),
 };
 
 function helpText(catalog: Catalog): string {
@@ -39,6 +41,8 @@ function helpText(catalog: Catalog): string {
   deny [as <user>]              click Deny on the latest open request
   as <user>                     type commands as another user: alice (requester), bob and carol
                                 (approvers), dave (not an approver)
+  ids                           click "Show all N ids" on the latest card that has it (over 40 ids)
+  home                          open the bot's Home tab: recent requests in your channels
   fleet                         show the simulated instances: names, state, locks, the one that never comes back
   help | quit
 Providers: ${providers.join(', ')}`;
@@ -98,6 +102,9 @@ export async function runLocalMode(env: NodeJS.ProcessEnv, catalog: Catalog = de
     out(boxed(`rebootbot in ${where}`, renderBlocks(m.blocks, m.text, NAMES)));
   });
   slack.on('update', (m: FakeMessage) => out(boxed(`rebootbot updated its message in ${channelName(m.channel)}`, renderBlocks(m.blocks, m.text, NAMES))));
+  slack.on('view', (v: FakeView) => out(boxed(v.method === 'views.open' ? `window: ${v.view.title?.text ?? ''}` : 'Home tab', renderBlocks(v.view.blocks, '', NAMES))));
+  // Everyone is in the ops and incident channels, so the Home tab lists what they can see there.
+  for (const id of Object.values(USERS)) slack.memberships.set(id, [CHANNEL, INCIDENT]);
   slack.on('response', (r: { body: Record<string, unknown> }) => out(boxed('only visible to you', renderBlocks([], String(r.body.text ?? ''), NAMES))));
 
   let user = 'alice';
@@ -140,6 +147,12 @@ export async function runLocalMode(env: NodeJS.ProcessEnv, catalog: Catalog = de
             out(`  ${name.padEnd(10)} ${i.region.padEnd(12)} ${i.id.padEnd(38)} ${i.name.padEnd(16)} ${i.state.padEnd(9)} reboots: ${i.rebootCount}${notes ? `  ${notes}` : ''}`);
           }
         }
+      } else if (line === 'ids') {
+        const card = slack.topLevel(CHANNEL).reverse().find((m) => findButtonValue(m.blocks, SHOW_IDS_ACTION) !== undefined);
+        if (!card) out('No card with more than 40 ids.');
+        else await driver.clickButton(USERS[user] ?? user, card, SHOW_IDS_ACTION);
+      } else if (line === 'home') {
+        await driver.openHome(USERS[user] ?? user);
       } else if (/^as\s+\w+$/.test(line)) {
         const who = line.split(/\s+/)[1] ?? '';
         if (USERS[who]) user = who;

@@ -2,6 +2,7 @@
 
 export interface NameBook {
   name(userId: string): string;
+  channel?(channelId: string): string;
 }
 
 /** Turns Slack mrkdwn escapes into what a person would read. */
@@ -16,6 +17,7 @@ const EMOJI: Record<string, string> = {
   ':rotating_light:': '🚨',
   ':arrows_counterclockwise:': '🔄',
   ':large_green_circle:': '🟢',
+  ':checkered_flag:': '🏁',
 };
 
 export function plainMrkdwn(text: string, names: NameBook): string {
@@ -23,6 +25,7 @@ export function plainMrkdwn(text: string, names: NameBook): string {
     .replace(/:[a-z_]+:/g, (code) => EMOJI[code] ?? code)
     .replace(/(^|[\s(])\*([^*\n]+)\*/g, '$1$2')
     .replace(/<@([A-Z0-9]+)>/g, (_m, id: string) => `@${names.name(id)}`)
+    .replace(/<#([A-Z0-9]+)>/g, (_m, id: string) => `#${names.channel?.(id) ?? id}`)
     .replace(/<!date\^\d+\^[^|>]*\|([^>]*)>/g, '$1')
     .replace(/<(https?:[^|>]+)\|([^>]+)>/g, '$2 ($1)')
     .replace(/```/g, '')
@@ -35,6 +38,7 @@ interface Block {
   type?: string;
   text?: { text?: string };
   fields?: Array<{ text?: string }>;
+  accessory?: { type?: string; text?: { text?: string } };
   elements?: Array<{ type?: string; text?: string | { text?: string }; style?: string }>;
 }
 
@@ -51,6 +55,8 @@ export function renderBlocks(blocks: unknown[], fallback: string, names: NameBoo
         if (block.fields) {
           lines.push(block.fields.map((f) => plainMrkdwn(f.text ?? '', names).replace('\n', ': ')).join('   '));
         }
+        // The card's only accessory is "Show all N ids", which the `ids` command clicks.
+        if (block.accessory?.type === 'button') lines.push(`[ ${block.accessory.text?.text ?? ''} ]   (type: ids)`);
         break;
       case 'context':
         for (const e of block.elements ?? []) {

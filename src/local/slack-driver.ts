@@ -13,6 +13,8 @@ export interface DriverReply {
   body: string;
   /** The response_url handed to the bot with this request. */
   responseUrl: string;
+  /** A click's trigger_id, which the fake Slack's views.open accepts once. */
+  triggerId?: string;
 }
 
 export function slackSignatureHeaders(secret: string, rawBody: string, ts = Math.floor(Date.now() / 1000)): Record<string, string> {
@@ -40,9 +42,35 @@ export class SlackDriver {
 
   async click(user: string, channel: string, messageTs: string, actionId: string, value: string): Promise<DriverReply> {
     const responseUrl = this.slack.newResponseUrl();
-    const payload = blockActionsPayload({ user, channel, messageTs, actionId, value, responseUrl, team: this.team });
+    const triggerId = this.slack.issueTriggerId();
+    const payload = blockActionsPayload({ user, channel, messageTs, actionId, value, responseUrl, team: this.team, triggerId });
     const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-    return { ...(await this.post(body)), responseUrl };
+    return { ...(await this.post(body)), responseUrl, triggerId };
+  }
+
+  /**
+   * Delivers an Events API event the way Slack does over HTTP: an `event_callback` envelope as JSON, signed like
+   * every request (https://api.slack.com/apis/connections/events-api#receiving-events).
+   */
+  async event(event: Record<string, unknown>): Promise<Omit<DriverReply, 'responseUrl'>> {
+    eventCounter += 1;
+    const envelope = {
+      token: 'legacy-verification-token',
+      team_id: this.team,
+      api_app_id: 'A0FAKE',
+      event: { event_ts: `${Date.now() / 1000}`, ...event },
+      type: 'event_callback',
+      event_id: `Ev0FAKE${String(eventCounter).padStart(6, '0')}`,
+      event_time: Math.floor(Date.now() / 1000),
+      authorizations: [{ enterprise_id: null, team_id: this.team, user_id: 'U0BOT', is_bot: true, is_enterprise_install: false }],
+      is_ext_shared_channel: false,
+    };
+    return this.post(JSON.stringify(envelope), undefined, 'application/json');
+  }
+
+  /** The user opens the app's Home tab (https://api.slack.com/events/app_home_opened). */
+  async openHome(user: string, tab: 'home' | 'messages' = 'home'): Promise<Omit<DriverReply, 'responseUrl'>> {
+    return this.event({ type: 'app_home_opened', user, channel: `D0${user.slice(1)}`, tab });
   }
 
   /** Clicks the button with `actionId` on a message, using the value the bot put on it. */
@@ -63,24 +91,28 @@ export class SlackDriver {
     return this.slack.responses.filter((r) => r.id === id).map((r) => r.body);
   }
 
-  private async post(body: string, timestamp?: number): Promise<Omit<DriverReply, 'responseUrl'>> {
+  private async post(body: string, timestamp?: number, contentType?: string): Promise<Omit<DriverReply, 'responseUrl'>> {
+    const headers = slackSignatureHeaders(this.signingSecret, body, timestamp);
     const res = await request(`${this.appUrl}/slack/events`, {
       method: 'POST',
-      headers: slackSignatureHeaders(this.signingSecret, body, timestamp),
+      headers: contentType ? { ...headers, 'content-type': contentType } : headers,
       body,
     });
     return { status: res.statusCode, body: await res.body.text() };
   }
 }
 
+/** The value of the button with `actionId`, in an actions block or as a section's accessory. */
 export function findButtonValue(blocks: unknown[], actionId: string): string | undefined {
-  for (const block of blocks as Array<{ type?: string; elements?: Array<{ action_id?: string; value?: string }> }>) {
-    if (block.type !== 'actions') continue;
-    const button = block.elements?.find((e) => e.action_id === actionId);
+  type Button = { action_id?: string; value?: string };
+  for (const block of blocks as Array<{ type?: string; elements?: Button[]; accessory?: Button }>) {
+    const button = block.type === 'actions' ? block.elements?.find((e) => e.action_id === actionId) : block.type === 'section' && block.accessory?.action_id === actionId ? block.accessory : undefined;
     if (button?.value !== undefined) return button.value;
   }
   return undefined;
 }
+
+let eventCounter = 0;
 
 export interface CommandInput {
   user: string;
@@ -127,16 +159,18 @@ export interface ClickInput {
   value: string;
   responseUrl: string;
   team: string;
+  /** The interaction's trigger_id (FakeSlack.issueTriggerId), which views.open exchanges. */
+  triggerId?: string;
 }
 
 /** A block_actions payload for one button click on a channel message. */
-export function blockActionsPayload({ user, channel, messageTs, actionId, value, responseUrl, team }: ClickInput): Record<string, unknown> {
+export function blockActionsPayload({ user, channel, messageTs, actionId, value, responseUrl, team, triggerId }: ClickInput): Record<string, unknown> {
   return {
     type: 'block_actions',
     user: { id: user, username: user.toLowerCase(), name: user.toLowerCase(), team_id: team },
     api_app_id: 'A0FAKE',
     token: 'legacy-verification-token',
-    trigger_id: '4.5.6',
+    trigger_id: triggerId ?? '4.5.6',
     team: { id: team, domain: 'fake' },
     enterprise: null,
     is_enterprise_install: false,

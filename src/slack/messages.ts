@@ -21,10 +21,12 @@ export interface SlackMessage {
 
 export const APPROVE_ACTION = 'reboot_approve';
 export const DENY_ACTION = 'reboot_deny';
+/** The card's "Show all N ids" button: opens the full list in a modal (src/slack/views.ts). */
+export const SHOW_IDS_ACTION = 'reboot_show_ids';
 
 const SECTION_LIMIT = 3000;
 /** Ids shown on the card before the list collapses to "… and N more". */
-const CARD_ID_LIMIT = 40;
+export const CARD_ID_LIMIT = 40;
 
 export { escapeMrkdwn };
 
@@ -57,7 +59,25 @@ export function idListText(ids: readonly string[]): string {
   const shown = ids.slice(0, CARD_ID_LIMIT);
   const more = ids.length - shown.length;
   const body = '```' + shown.join('\n') + '```';
-  return more > 0 ? `${body}\n_… and ${more} more (full list in the audit trail)_` : body;
+  return more > 0 ? `${body}\n${moreText(more)}` : body;
+}
+
+/** What stands for the ids a card leaves out: the button beside the list shows them all. */
+function moreText(more: number): string {
+  return `_… and ${more} more (*Show all* lists them)_`;
+}
+
+/**
+ * The card's instance list, with a "Show all N ids" button beside it once the list is cut: the button opens
+ * every id in a modal (src/slack/views.ts). Its value is the job id; the click is validated with zod there.
+ */
+function instancesSection(job: Job, text: string): KnownBlock {
+  if (job.ids.length <= CARD_ID_LIMIT) return section(text);
+  return {
+    type: 'section',
+    text: { type: 'mrkdwn', text: truncate(text, SECTION_LIMIT) },
+    accessory: { type: 'button', action_id: SHOW_IDS_ACTION, text: { type: 'plain_text', text: `Show all ${job.ids.length} ids` }, value: job.id },
+  };
 }
 
 /** The counts a card and a summary show; a verified job always names its five verdicts. */
@@ -146,7 +166,7 @@ function instanceList(job: Job, preflight: Preflight | undefined): string {
   const lines = linesWithin(job.ids.slice(0, CARD_ID_LIMIT).map((id) => instanceLine(id, preflight)), SECTION_LIMIT - head.length - 120);
   const more = job.ids.length - lines.length;
   const intro = head === '' && more === 0 ? '' : `${head === '' ? 'The first ' : head}${lines.length}:\n`;
-  return `${intro}${lines.join('\n')}${more > 0 ? `\n_… and ${more} more (full list in the audit trail)_` : ''}`;
+  return `${intro}${lines.join('\n')}${more > 0 ? `\n${moreText(more)}` : ''}`;
 }
 
 /** As many whole lines as fit in `budget` characters, joined by new lines. */
@@ -197,7 +217,7 @@ export function requestCard({ job, approvals, tally, preflight, wave }: CardView
   }
   blocks.push(section(`*Reason*\n${job.reason ? escapeMrkdwn(job.reason) : '_none given_'}`));
   const when = preflight !== undefined && preflight.readings.size > 0 ? ' · state when requested' : '';
-  blocks.push(section(`*Instances*${when}\n${instanceList(job, preflight)}`));
+  blocks.push(instancesSection(job, `*Instances*${when}\n${instanceList(job, preflight)}`));
   blocks.push(...statusBlocks(job, approvals, tally, wave));
   return { text: `${title}: ${stateLine(job, approvals, tally)}`, blocks };
 }
@@ -395,7 +415,7 @@ const GROUPS: ReadonlyArray<{ status: OutcomeStatus; heading: string }> = [
 export const RESULT_SECTIONS_MAX = GROUPS.length + Math.ceil(RESULTS_BUDGET / (SECTION_LIMIT - HEADING_MAX - 600));
 
 /** A name as shown inside a code block: escaped, no backticks (they would end the block), cut short. */
-function codeName(name: string): string {
+export function codeName(name: string): string {
   return escapeMrkdwn(truncate(name.replace(/[`\r\n]/g, "'"), NAME_MAX));
 }
 
@@ -428,7 +448,7 @@ function countsText(entries: readonly ResultEntry[]): string {
   return GROUPS.flatMap((g) => (counts.get(g.status) ? [`${counts.get(g.status)} ${STATUS_WORDS[g.status]}`] : [])).join(', ');
 }
 
-const STATUS_WORDS: Record<OutcomeStatus, string> = {
+export const STATUS_WORDS: Record<OutcomeStatus, string> = {
   failed: 'failed',
   not_back: 'not back',
   unknown: 'unknown',

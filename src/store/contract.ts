@@ -61,8 +61,11 @@ export interface JobSummary {
   createdAt: number;
 }
 
-/** Whose jobs a listing shows: a channel's, or one requester's in every channel. */
-export type JobFilter = { channel: string } | { requester: string };
+/**
+ * Whose jobs a listing shows: a channel's (`/reboot list`), one requester's in every channel (`list --mine`), or
+ * what a user may see on the App Home tab: the jobs of the channels they are in and their own (requester null: none).
+ */
+export type JobFilter = { channel: string } | { requester: string } | { channels: readonly string[]; requester: string | null };
 
 export type NewJob = Omit<Job, 'state' | 'decidedAt' | 'decidedBy' | 'completedAt' | 'cardTs' | 'reapprovalReason'>;
 
@@ -155,7 +158,7 @@ export interface Store {
   /** What the read calls found before the run (and, for a dry run, during it). */
   preflight(jobId: string): Awaitable<Preflight>;
   auditTrail(jobId: string): Awaitable<AuditEntry[]>;
-  /** The newest jobs matching `filter`, newest first (ties by id), at most `limit`. */
+  /** The newest jobs matching `filter`, newest first (ties by id), at most `limit`, without reading their ids. */
   recentJobs(filter: JobFilter, limit: number): Awaitable<JobSummary[]>;
 
   // ---- requests and approvals

@@ -396,12 +396,24 @@ export class SqliteStore implements Store {
   }
 
   recentJobs(filter: JobFilter, limit: number): JobSummary[] {
-    // Each filter has its index (migration 6): the newest rows come straight off it, no sort.
-    const [column, value] = 'channel' in filter ? ['channel', filter.channel] : ['requester', filter.requester];
-    const rows = this.sql(
-      `SELECT id, state, provider, region, json_array_length(ids) AS instances, dry_run, requester, channel, created_at FROM jobs
-       WHERE ${column} = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
-    ).all(value, Math.max(0, Math.floor(limit))) as Array<{
+    // The newest are picked from the (channel, created_at, id) and (requester, created_at, id) indexes (migration 6);
+    // the rows, whose ids may be thousands long, are read only for the `limit` returned.
+    const columns = `id, state, provider, region, json_array_length(ids) AS instances, dry_run, requester, channel, created_at`;
+    const cap = Math.max(0, Math.floor(limit));
+    const rows = (
+      'channels' in filter
+        ? this.sql(
+            `SELECT ${columns} FROM jobs WHERE rowid IN (
+               SELECT rowid FROM (
+                 SELECT rowid, created_at, id FROM jobs WHERE channel IN (SELECT value FROM json_each(?))
+                 UNION SELECT rowid, created_at, id FROM jobs WHERE requester = ?)
+               ORDER BY created_at DESC, id DESC LIMIT ?)
+             ORDER BY created_at DESC, id DESC`,
+          ).all(JSON.stringify(filter.channels), filter.requester, cap)
+        : 'channel' in filter
+          ? this.sql(`SELECT ${columns} FROM jobs WHERE channel = ? ORDER BY created_at DESC, id DESC LIMIT ?`).all(filter.channel, cap)
+          : this.sql(`SELECT ${columns} FROM jobs WHERE requester = ? ORDER BY created_at DESC, id DESC LIMIT ?`).all(filter.requester, cap)
+    ) as Array<{
       id: string;
       state: string;
       provider: string;
@@ -415,7 +427,7 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({
       id: r.id,
       state: JobStateSchema.parse(r.state),
-      provider: r.provider,
+      provider: ProviderSchema.parse(r.provider),
       region: r.region,
       instances: r.instances,
       dryRun: r.dry_run === 1,

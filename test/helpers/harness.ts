@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBot, type RunningBot, type Tuning } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { blockTexts, FakeSlack, type FakeMessage } from '../../src/local/fake-slack.js';
+import { blockTexts, FakeSlack, type FakeMessage, type FakeView } from '../../src/local/fake-slack.js';
 import { SlackDriver } from '../../src/local/slack-driver.js';
 import { startSimulators, type SimulatorSet } from '../../src/local/simulators.js';
 import { silentLogger } from '../../src/log.js';
@@ -169,6 +169,19 @@ export class Harness {
     const body = await waitFor(() => this.driver.responsesTo(click.responseUrl)[0], 'ephemeral reply');
     expectEphemeral(body);
     return String(body.text);
+  }
+
+  /** Sends a signed Events API event (an `event_callback` envelope) to the bot; its answer is the ack. */
+  async event(event: Record<string, unknown>): Promise<{ status: number; body: string }> {
+    return this.driver.event(event);
+  }
+
+  /** `user` opens the bot's Home tab; resolves with the view the bot published for it. */
+  async openHome(user: string): Promise<FakeView> {
+    const before = this.slack.views.length;
+    const res = await this.driver.openHome(user);
+    if (res.status !== 200) throw new Error(`app_home_opened answered HTTP ${res.status}`);
+    return waitFor(() => this.slack.views.slice(before).find((v) => v.method === 'views.publish' && v.userId === user), 'Home tab view');
   }
 
   /** Waits for the job's run to finish and the outbox to empty. */

@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeSlack } from '../../src/local/fake-slack.js';
+import { FakeSlack, TRIGGER_TTL_MS } from '../../src/local/fake-slack.js';
 import { SLACK_LIMITS, SlackRateLimiter } from '../../src/local/slack-limits.js';
 
 const started: FakeSlack[] = [];
@@ -81,5 +81,61 @@ describe('SlackRateLimiter', () => {
     expect(limiter.admit('chat.postMessage', 'C0X', 0)).toBeUndefined();
     expect(limiter.admit('chat.postMessage', 'C0X', 999)?.retryAfterS).toBe(1);
     expect(limiter.admit('chat.postMessage', 'C0X', 1000)).toBeUndefined();
+  });
+});
+
+describe('FakeSlack views and users.conversations', () => {
+  const modal = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    type: 'modal',
+    title: { type: 'plain_text', text: 'Ids' },
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'x' } }],
+    ...over,
+  });
+
+  it('views.open exchanges a trigger it issued once; unknown, used and stale triggers are refused as Slack does', async () => {
+    const slack = await fake(false);
+    const trigger = slack.issueTriggerId();
+    expect((await call(slack, 'views.open', { trigger_id: '1.2.3', view: modal() })).body.error).toBe('invalid_trigger_id');
+    expect((await call(slack, 'views.open', { view: modal() })).body.error).toBe('invalid_arguments');
+    expect((await call(slack, 'views.open', { trigger_id: trigger, view: JSON.stringify(modal()) })).body.ok).toBe(true);
+    expect((await call(slack, 'views.open', { trigger_id: trigger, view: modal() })).body.error).toBe('exchanged_trigger_id');
+    const stale = slack.issueTriggerId();
+    await new Promise((r) => setTimeout(r, TRIGGER_TTL_MS + 50));
+    expect((await call(slack, 'views.open', { trigger_id: stale, view: modal() })).body.error).toBe('expired_trigger_id');
+    expect(slack.views).toHaveLength(1);
+  }, 10_000);
+
+  it('refuses a view over 100 blocks, a title over 24 characters, a section over 3,000, a view over 250 kB, and a home view sent as a modal', async () => {
+    const slack = await fake(false);
+    const section = (n: number) => ({ type: 'section', text: { type: 'mrkdwn', text: 'x'.repeat(n) } });
+    const refused = async (view: Record<string, unknown>): Promise<unknown> => (await call(slack, 'views.open', { trigger_id: slack.issueTriggerId(), view })).body.error;
+    expect(await refused(modal({ blocks: Array.from({ length: 101 }, () => section(1)) }))).toBe('invalid_arguments');
+    expect(await refused(modal({ title: { type: 'plain_text', text: 'x'.repeat(25) } }))).toBe('invalid_arguments');
+    expect(await refused(modal({ blocks: [section(3001)] }))).toBe('invalid_arguments');
+    expect(await refused(modal({ blocks: Array.from({ length: 90 }, () => section(2900)) }))).toBe('view_too_large');
+    expect(await refused(modal({ type: 'home' }))).toBe('invalid_arguments');
+    expect(slack.violations).toHaveLength(5);
+    expect((await call(slack, 'views.open', { trigger_id: slack.issueTriggerId(), view: modal({ blocks: Array.from({ length: 100 }, () => section(2400)) }) })).body.ok).toBe(true);
+  });
+
+  it('views.publish keeps the newest home view per user', async () => {
+    const slack = await fake(false);
+    expect((await call(slack, 'views.publish', { user_id: 'nobody', view: { type: 'home', blocks: [] } })).body.error).toBe('invalid_arguments');
+    expect((await call(slack, 'views.publish', { user_id: 'U0A', view: modal() })).body.error).toBe('invalid_arguments');
+    await call(slack, 'views.publish', { user_id: 'U0A', view: { type: 'home', blocks: [{ type: 'divider' }] } });
+    await call(slack, 'views.publish', { user_id: 'U0A', view: { type: 'home', blocks: [] } });
+    expect(slack.homeViewOf('U0A')?.view.blocks).toEqual([]);
+  });
+
+  it('users.conversations pages through a user\'s channels with a cursor', async () => {
+    const slack = await fake(false);
+    slack.memberships.set('U0A', Array.from({ length: 5 }, (_, i) => `C0${i}`));
+    const first = (await call(slack, 'users.conversations', { user: 'U0A', limit: 3 })).body as { channels: Array<{ id: string }>; response_metadata: { next_cursor: string } };
+    expect(first.channels.map((c) => c.id)).toEqual(['C00', 'C01', 'C02']);
+    const second = (await call(slack, 'users.conversations', { user: 'U0A', limit: 3, cursor: first.response_metadata.next_cursor })).body as typeof first;
+    expect(second.channels.map((c) => c.id)).toEqual(['C03', 'C04']);
+    expect(second.response_metadata.next_cursor).toBe('');
+    expect((await call(slack, 'users.conversations', { user: 'U0A', cursor: 'bogus' })).body.error).toBe('invalid_cursor');
+    expect((await call(slack, 'users.conversations', { user: 'U0A', limit: 0 })).body.error).toBe('invalid_limit');
   });
 });

@@ -235,6 +235,24 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       expect(await b.outcomes(J)).toEqual(verdicts);
     });
 
+    it('recentJobs lists the newest jobs of the given channels and of the requester, newest first, up to the limit', async () => {
+      const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
+      await a.createJob(job({ id: 'r-aaaaaaaaa1', channel: 'C0A', requester: 'U1', createdAt: 1000, ids: ids(3) }), 'x');
+      await a.createJob(job({ id: 'r-aaaaaaaaa2', channel: 'C0B', requester: 'U2', createdAt: 2000, ids: ids(1) }), 'x');
+      await a.createJob(job({ id: 'r-aaaaaaaaa3', channel: 'C0HIDDEN', requester: 'U1', createdAt: 3000 }), 'x');
+      await a.createJob(job({ id: 'r-aaaaaaaaa4', channel: 'C0HIDDEN', requester: 'U2', createdAt: 4000 }), 'x');
+      await a.createJob(job({ id: 'r-aaaaaaaaa5', channel: 'C0A', requester: 'U2', createdAt: 5000 }), 'x');
+      await a.deny('r-aaaaaaaaa2', 'U9', 2500);
+
+      const seen = await b.recentJobs({ channels: ['C0A', 'C0B'], requester: 'U1' }, 20);
+      expect(seen.map((j) => j.id)).toEqual(['r-aaaaaaaaa5', 'r-aaaaaaaaa3', 'r-aaaaaaaaa2', 'r-aaaaaaaaa1']);
+      expect(seen[2]).toEqual({ id: 'r-aaaaaaaaa2', state: 'denied', provider: 'alibaba', region: 'cn-hangzhou', instances: 1, dryRun: false, requester: 'U2', channel: 'C0B', createdAt: 2000 });
+      expect(seen[3]?.instances).toBe(3);
+      expect((await b.recentJobs({ channels: ['C0A', 'C0B'], requester: 'U1' }, 2)).map((j) => j.id)).toEqual(['r-aaaaaaaaa5', 'r-aaaaaaaaa3']);
+      expect((await b.recentJobs({ channels: [], requester: 'U2' }, 20)).map((j) => j.id)).toEqual(['r-aaaaaaaaa5', 'r-aaaaaaaaa4', 'r-aaaaaaaaa2']);
+      expect(await b.recentJobs({ channels: [], requester: null }, 20)).toEqual([]);
+    });
+
     describe('single-writer lease', () => {
       const alive = (): boolean => true;
       const dead = (): boolean => false;
