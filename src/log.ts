@@ -39,12 +39,13 @@ export function redact(text: string): string {
 }
 
 /**
- * Fields that hold a secret by their name, at the top of a line's data or one level down (pino's redact
- * paths, https://getpino.io/#/docs/redaction). Values are masked by `redact` as well; this catches a secret
+ * Fields that hold a secret by their name, at the top of a line's data or one level down, and request headers
+ * that carry a signature (pino's redact paths, https://getpino.io/#/docs/redaction). Values are masked by `redact` as well; this catches a secret
  * that was never registered.
  */
 const SECRET_FIELDS = ['token', 'botToken', 'appToken', 'signingSecret', 'secret', 'secretKey', 'secretAccessKey', 'accessKeySecret', 'password', 'authorization', 'Authorization'];
-const REDACT_PATHS = [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), 'headers.authorization', 'headers["x-slack-signature"]'];
+const HEADER_FIELDS = ['headers.authorization', 'headers.Authorization', 'headers["x-slack-signature"]'];
+const REDACT_PATHS = [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), ...HEADER_FIELDS, ...HEADER_FIELDS.map((h) => `*.${h}`)];
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const LogLevelSchema = z.enum(LOG_LEVELS);
