@@ -15,12 +15,17 @@ import { Inspector } from './jobs/preflight.js';
 import { Runner } from './jobs/runner.js';
 import { DEFAULT_VERIFY } from './jobs/verifier.js';
 import type { Logger } from './log.js';
+import { instrumentProviders } from './observability/instrument-providers.js';
+import { BotMetrics } from './observability/metrics.js';
+import { Readiness, slackAuthCheck } from './observability/readiness.js';
+import { observabilityRoutes } from './observability/routes.js';
 import { defaultCatalog, type Catalog } from './providers/catalog.js';
 import type { Provider, ProviderName } from './providers/provider.js';
 import { QuietGate } from './quiet-gate.js';
 import { createBoltApp } from './slack/bolt-app.js';
 import { onUndeliverable } from './slack/delivery-failures.js';
 import { ChannelMemberships } from './slack/channel-memberships.js';
+import { slackErrorLabel } from './slack/error-label.js';
 import { registerListeners } from './slack/listeners.js';
 import { Outbox } from './slack/outbox.js';
 import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
@@ -69,6 +74,8 @@ export interface Tuning {
   /** Retention's first sweep after start, and the period of the next ones (src/store/retention.ts). */
   retentionFirstRunMs: number;
   retentionSweepMs: number;
+  /** How long /readyz keeps Slack's auth.test answer (src/observability/readiness.ts). */
+  readinessAuthCacheMs: number;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -93,6 +100,7 @@ export const DEFAULT_TUNING: Tuning = {
   resultsHoldMs: RESULTS_HOLD_MS,
   retentionFirstRunMs: 60_000,
   retentionSweepMs: 3_600_000,
+  readinessAuthCacheMs: 30_000,
 };
 
 export interface BotOptions {
@@ -113,9 +121,11 @@ export interface RunningBot {
   runner: Runner;
   outbox: Outbox;
   health: HealthBoard;
+  /** This bot's metrics, on its own registry (GET /metrics). */
+  metrics: BotMetrics;
   /** Resolves when no listener, job run or Slack write is in progress. */
   settle(timeoutMs?: number): Promise<void>;
-  /** Base URL of the HTTP listener (HTTP mode: /slack/events and /healthz; Socket Mode: /healthz). */
+  /** Base URL of the HTTP listener (HTTP mode: /slack/events, /healthz, /readyz, /metrics; Socket Mode: the last three). */
   url: string;
   stop(): Promise<void>;
 }
@@ -136,21 +146,41 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     store.close();
     throw err;
   });
+  const metrics = new BotMetrics(store, now, Object.keys(opts.providers));
+  // Every provider call the bot makes is timed and its throttles counted (src/observability/instrument-providers.ts).
+  const providers = instrumentProviders(opts.providers, metrics);
+  const readiness = new Readiness({
+    store,
+    slackAuth: slackAuthCheck(token, apiUrl, (error) => metrics.slackError('auth.test', error)),
+    now,
+    outboxStuckMs: config.readyOutboxStuckMs,
+    authCacheMs: tuning.readinessAuthCacheMs,
+  });
   // Acks first: background work (cards, reads, runs) starts once requests pause (src/quiet-gate.ts).
   const quiet = new QuietGate({ quietMs: tuning.quietMs, maxWaitMs: tuning.quietMaxWaitMs });
-  const bolt = createBoltApp({ token, port: config.port, ...(appToken ? { appToken } : {}), ...(signingSecret ? { signingSecret } : {}), ...(apiUrl ? { apiUrl } : {}) }, health, now, log, quiet);
+  const bolt = createBoltApp(
+    { token, port: config.port, ...(appToken ? { appToken } : {}), ...(signingSecret ? { signingSecret } : {}), ...(apiUrl ? { apiUrl } : {}) },
+    health,
+    now,
+    log,
+    quiet,
+    observabilityRoutes(metrics, readiness, log),
+  );
   // Names for the compact results come from pre-flight's readings, read in the same transaction.
   const events = new SlackReporter(config.incidentChannel, { preflightOf: (jobId) => store.preflight(jobId), holdMs: tuning.resultsHoldMs });
   const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
   const verify = { firstReadMs: tuning.verifyFirstReadMs, intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
-  const runner = new Runner({ store, providers: opts.providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify, quiet });
-  const inspector = new Inspector({ store, providers: opts.providers, limiters, events, now, log, quiet });
+  const runner = new Runner({ store, providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify, quiet, metrics });
+  const inspector = new Inspector({ store, providers, limiters, events, now, log, quiet });
   const approvers = new ApproverDirectory(
     config.approvers,
     async (group) => UserGroupMembers.parse(await bolt.app.client.usergroups.users.list({ usergroup: group })).users,
     tuning.groupCacheMs,
     now,
-    (group, err) => log.warn('user group lookup failed', { group, error: errorMessage(err) }),
+    (group, err) => {
+      metrics.slackError('usergroups.users.list', slackErrorLabel(err));
+      log.warn('user group lookup failed', { group, error: errorMessage(err) });
+    },
   );
   const requests: RequestContext = {
     store,
@@ -160,6 +190,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     inspect: (id) => inspector.start(id),
     now,
     log,
+    metrics,
     forceApprovals: config.forceApprovals,
     approvalTtlMs: config.approvalTtlMs,
   };
@@ -178,6 +209,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     now,
     log,
     health,
+    metrics,
     onDelivered: (row) => {
       if (row.message.kind === 'post_card' && row.jobId) responseUrls.delete(row.jobId);
     },
@@ -185,7 +217,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   });
   const parseContext: ParseContext = {
     catalog,
-    availability: (name) => (opts.providers[name] ? 'ready' : 'not-configured'),
+    availability: (name) => (providers[name] ? 'ready' : 'not-configured'),
     maxInstances: config.maxInstances,
     extraRegions: config.extraRegions,
   };
@@ -224,6 +256,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     runner,
     outbox,
     health,
+    metrics,
     url,
     async settle(timeoutMs = 10_000) {
       await bolt.idle();

@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { LogLevelSchema, type Level } from './log.js';
 import type { ProviderCredentials } from './providers/registry.js';
 import { defaultCatalog, type Catalog } from './providers/catalog.js';
 import type { ProviderName, RateLimits } from './providers/provider.js';
@@ -51,6 +52,10 @@ const EnvSchema = z.object({
   /** How long ended jobs (with their audit trail) and delivered Slack writes are kept (src/store/retention.ts). */
   REBOOT_RETENTION: Duration.default(90 * 86_400_000),
   REBOOT_CONFIG: z.string().optional(),
+  /** The least level logged (src/log.ts). */
+  LOG_LEVEL: LogLevelSchema.default('info'),
+  /** /readyz fails once an outbox row due for delivery has waited this long (src/observability/readiness.ts). */
+  REBOOT_READY_OUTBOX_STUCK: Duration.default(5 * 60_000),
 });
 
 const LimitsSchema = z.object({
@@ -95,6 +100,10 @@ export interface Config {
   maxInstances: number;
   /** REBOOT_RETENTION. */
   retentionMs: number;
+  /** LOG_LEVEL. */
+  logLevel: Level;
+  /** REBOOT_READY_OUTBOX_STUCK. */
+  readyOutboxStuckMs: number;
   providers: ProviderCredentials;
   /** Values of the providers' secret variables. */
   providerSecrets: readonly string[];
@@ -144,6 +153,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
     verifyTimeoutMs: e.REBOOT_VERIFY_TIMEOUT,
     maxInstances: e.REBOOT_MAX_INSTANCES,
     retentionMs: e.REBOOT_RETENTION,
+    logLevel: e.LOG_LEVEL,
+    readyOutboxStuckMs: e.REBOOT_READY_OUTBOX_STUCK,
     providers,
     providerSecrets: catalog.descriptors.flatMap((d) => d.env.secrets.map((name) => env[name]?.trim() ?? '')).filter((v) => v !== ''),
     extraRegions: file.regions ?? {},

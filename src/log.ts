@@ -1,7 +1,12 @@
 /**
- * The logger. Every line passes through `redact`, which masks registered secret values and anything
- * shaped like a Slack token or a cloud Authorization value, so a secret cannot leave through a log.
+ * The logger: pino JSON lines (https://getpino.io/#/docs/api). A secret cannot leave through a log in two
+ * ways: fields that hold secrets by name are censored by pino's `redact` paths, and the finished line passes
+ * through `redact` (pino's `hooks.streamWrite`, https://getpino.io/#/docs/api?id=streamwrite), which masks
+ * registered secret values and anything shaped like a Slack token or a cloud Authorization signature wherever
+ * it sits: nested objects, error messages, the message itself.
  */
+import { pino, type DestinationStream } from 'pino';
+import { z } from 'zod';
 
 const secrets = new Set<string>();
 
@@ -19,39 +24,80 @@ const PATTERNS: RegExp[] = [
   /(v0=)[0-9a-f]{64}/g,
 ];
 
+const MASK = '[redacted]';
+
 export function redact(text: string): string {
   let out = text;
-  for (const s of secrets) out = out.split(s).join('[redacted]');
-  for (const p of PATTERNS) out = out.replace(p, (_m, prefix: unknown) => `${typeof prefix === 'string' ? prefix : ''}[redacted]`);
+  for (const s of secrets) {
+    out = out.split(s).join(MASK);
+    // In a JSON line a secret with a quote or a backslash in it appears escaped.
+    const escaped = JSON.stringify(s).slice(1, -1);
+    if (escaped !== s) out = out.split(escaped).join(MASK);
+  }
+  for (const p of PATTERNS) out = out.replace(p, (_m, prefix: unknown) => `${typeof prefix === 'string' ? prefix : ''}${MASK}`);
   return out;
 }
 
-export type Level = 'debug' | 'info' | 'warn' | 'error';
+/**
+ * Fields that hold a secret by their name, at the top of a line's data or one level down, and request headers
+ * that carry a signature (pino's redact paths, https://getpino.io/#/docs/redaction). Values are masked by `redact` as well; this catches a secret
+ * that was never registered.
+ */
+const SECRET_FIELDS = ['token', 'botToken', 'appToken', 'signingSecret', 'secret', 'secretKey', 'secretAccessKey', 'accessKeySecret', 'password', 'authorization', 'Authorization'];
+const HEADER_FIELDS = ['headers.authorization', 'headers.Authorization', 'headers["x-slack-signature"]'];
+const REDACT_PATHS = [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), ...HEADER_FIELDS, ...HEADER_FIELDS.map((h) => `*.${h}`)];
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const LogLevelSchema = z.enum(LOG_LEVELS);
+export type Level = z.infer<typeof LogLevelSchema>;
 
 export interface Logger {
   debug(msg: string, data?: Record<string, unknown>): void;
   info(msg: string, data?: Record<string, unknown>): void;
   warn(msg: string, data?: Record<string, unknown>): void;
   error(msg: string, data?: Record<string, unknown>): void;
+  /** A logger whose every line carries `bindings` (e.g. a job's jobId, provider and region). */
+  child(bindings: Record<string, unknown>): Logger;
 }
 
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+/** An Error anywhere a line names one (`err`, `error`): its name and message only, as a stack can carry request details. */
+function errorFields(value: unknown): unknown {
+  return value instanceof Error ? { name: value.name, message: value.message } : value;
+}
 
-/** JSON lines on stderr; `sink` lets local mode route logs away from the interactive screen. */
-export function createLogger(minLevel: Level = 'info', sink: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
-  const emit = (level: Level, msg: string, data?: Record<string, unknown>): void => {
-    if (ORDER[level] < ORDER[minLevel]) return;
-    const line = JSON.stringify({ t: new Date().toISOString(), level, msg, ...data }, (_k, v: unknown) =>
-      v instanceof Error ? { name: v.name, message: v.message } : v,
-    );
-    sink(redact(line));
-  };
+function wrap(p: pino.Logger): Logger {
+  const at =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (msg: string, data?: Record<string, unknown>): void => {
+      if (data) p[level](data, msg);
+      else p[level](msg);
+    };
   return {
-    debug: (m, d) => emit('debug', m, d),
-    info: (m, d) => emit('info', m, d),
-    warn: (m, d) => emit('warn', m, d),
-    error: (m, d) => emit('error', m, d),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (bindings) => wrap(p.child(bindings)),
   };
 }
 
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+/** JSON lines on stderr; `sink` gets each line (without its newline) instead, as local mode routes logs away from the screen. */
+export function createLogger(minLevel: Level = 'info', sink?: (line: string) => void): Logger {
+  const destination: DestinationStream = sink ? { write: (line: string) => sink(line.endsWith('\n') ? line.slice(0, -1) : line) } : pino.destination({ fd: 2, sync: true });
+  return wrap(
+    pino(
+      {
+        level: minLevel,
+        base: undefined,
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+        serializers: { err: errorFields, error: errorFields },
+        redact: { paths: REDACT_PATHS, censor: MASK },
+        hooks: { streamWrite: redact },
+      },
+      destination,
+    ),
+  );
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silentLogger };

@@ -7,8 +7,9 @@ import { createLogger, registerSecrets } from './log.js';
 import { buildProviders } from './providers/registry.js';
 
 async function main(): Promise<void> {
-  const log = createLogger(process.env.LOG_LEVEL === 'debug' ? 'debug' : 'info');
+  // Configuration first: LOG_LEVEL is part of it, and an invalid value stops the start with its reason.
   const config = loadConfig();
+  const log = createLogger(config.logLevel);
   registerSecrets(secretsOf(config));
   if (!config.slack.botToken) {
     await runLocalMode(process.env);

@@ -47,12 +47,14 @@ export class Inspector {
   }
 
   private async inspect(jobId: string): Promise<void> {
-    const { store, events, now, log } = this.deps;
+    const { store, events, now } = this.deps;
     const job = await store.getJob(jobId);
     const provider = job ? this.deps.providers[job.provider] : undefined;
     if (!job || !provider) return;
+    const log = this.deps.log.child({ jobId, provider: job.provider, region: job.region });
     const read = await readStates(this.deps.limiters, provider, job.region, job.ids);
     await store.recordPreflight(job.id, { readings: [...read.readings.values()], errors: read.errors, done: true }, now(), (j) => events.cardChanged(j));
-    if (read.errors.length > 0) log.warn('pre-flight could not read every instance', { jobId, errors: read.errors.map((e) => e.code) });
+    if (read.errors.length > 0) log.warn('pre-flight could not read every instance', { errors: read.errors.map((e) => e.code) });
+    else log.debug('pre-flight read every instance', { instances: job.ids.length });
   }
 }

@@ -6,6 +6,7 @@
 import type { Job } from '../domain/job.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { RequestMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/contract.js';
 import type { JobEvents } from './events.js';
 import { approvalsNeeded, mayApprove, type ApproverDirectory } from './policy.js';
@@ -20,6 +21,8 @@ export interface RequestContext {
   inspect(jobId: string): void;
   now: () => number;
   log: Logger;
+  /** Counts how requests leave the pending state, once the store has recorded it (GET /metrics). */
+  metrics?: RequestMetrics;
   forceApprovals: number;
   approvalTtlMs: number;
 }
@@ -114,6 +117,7 @@ export async function approve(ctx: RequestContext, click: Click): Promise<Approv
     });
     switch (result.kind) {
       case 'approved':
+        ctx.metrics?.requestDecided('approved');
         ctx.log.info('reboot approved', { jobId: job.id, approvers: result.approvals.map((a) => a.userId) });
         ctx.startRun(job.id);
         return { kind: 'approved', job: result.job };
@@ -122,6 +126,9 @@ export async function approve(ctx: RequestContext, click: Click): Promise<Approv
       case 'duplicate':
         return { kind: 'duplicate', job: result.job };
       case 'expired':
+        // The click found the request past its deadline: the store expired it in the same transaction.
+        ctx.metrics?.requestDecided('expired');
+        return { kind: 'not-pending', job: result.job };
       case 'not-pending':
         return { kind: 'not-pending', job: result.job };
     }
@@ -149,6 +156,7 @@ export async function deny(ctx: RequestContext, click: Click): Promise<DenyResul
     }
     const denied = await ctx.store.deny(job.id, click.user, now, (d) => ctx.events.cardChanged(d));
     if (!denied) return { kind: 'not-pending', job: (await ctx.store.getJob(job.id)) ?? job };
+    ctx.metrics?.requestDecided(withdrawal ? 'withdrawn' : 'denied');
     ctx.log.info(withdrawal ? 'reboot withdrawn' : 'reboot denied', { jobId: job.id, by: click.user });
     return { kind: withdrawal ? 'withdrawn' : 'denied', job: denied };
   } catch (err) {
@@ -209,13 +217,16 @@ function auditReason(refusal: Refusal, action: 'approve' | 'deny'): string {
 /** Moves every pending job past its deadline to expired, each with its card update. */
 export async function expireDue(ctx: RequestContext): Promise<Job[]> {
   const expired = await ctx.store.expireDue(ctx.now(), (job) => ctx.events.cardChanged(job));
+  ctx.metrics?.requestDecided('expired', expired.length);
   for (const job of expired) ctx.log.info('request expired', { jobId: job.id });
   return expired;
 }
 
 /** The card could not be posted for good: nobody can see the buttons, so the request is cancelled. */
 export async function abandonCard(ctx: RequestContext, jobId: string, slackError: string): Promise<boolean> {
-  return ctx.store.abandon(jobId, ctx.now(), slackError);
+  const abandoned = await ctx.store.abandon(jobId, ctx.now(), slackError);
+  if (abandoned) ctx.metrics?.requestDecided('abandoned');
+  return abandoned;
 }
 
 /** News about a job that its channel refused for good goes to the requester directly, once per job. */

@@ -12,6 +12,7 @@ import { dryRunOutcome } from '../domain/preflight.js';
 import { reconcile } from '../domain/verification.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { InstanceMetrics } from '../observability/metrics.js';
 import type { BatchResult, InstanceOutcome, InstanceReading, Provider, ProviderName } from '../providers/provider.js';
 import type { BatchAfter, Store } from '../store/contract.js';
 import type { QuietGate } from '../quiet-gate.js';
@@ -33,6 +34,8 @@ export interface RunnerDeps {
   /** An approval older than this when its run would start has lapsed and must be given again. */
   approvalTtlMs: number;
   verify: VerifyTuning;
+  /** Counts each instance's outcome once it is recorded (GET /metrics). */
+  metrics?: InstanceMetrics;
 }
 
 /** What one batch's run hands on: the instances to watch, with the cloud's time of acceptance. */
@@ -57,6 +60,11 @@ export class Runner {
   /** Resolves when every job started so far has finished (tests, shutdown). */
   idle(): Promise<void> {
     return this.tasks.idle();
+  }
+
+  /** Every line about a job carries its id, provider and region. */
+  private logOf(job: Job): Logger {
+    return this.deps.log.child({ jobId: job.id, provider: job.provider, region: job.region });
   }
 
   /** On start-up: approved jobs start, running jobs resume. */
@@ -118,6 +126,7 @@ export class Runner {
       limiters: this.deps.limiters,
       now: this.deps.now,
       tuning: this.deps.verify,
+      log: this.logOf(job),
       before,
       settle: async (seq, outcomes) => {
         const batch = bySeq.get(seq);
@@ -134,7 +143,7 @@ export class Runner {
    * commits with the first batch's lines, so a restart part-way through does not post it again.
    */
   private async stopRollout(job: Job, wave: number, stopper: JobOutcome, later: readonly Batch[]): Promise<void> {
-    const { store, events, now, log } = this.deps;
+    const { store, events, now } = this.deps;
     const planned = later.filter((b) => b.state === 'planned');
     const first = planned[0];
     if (!first) return;
@@ -149,7 +158,7 @@ export class Runner {
       const announce = batch === first && later.every((b) => b.state === 'planned');
       await this.record(job, batch, outcomes, { state: 'done' }, announce ? events.note(job, text) : []);
     }
-    log.warn('rolling reboot stopped', { jobId: job.id, wave: wave + 1, instance: stopper.id, notStarted });
+    this.logOf(job).warn('rolling reboot stopped', { wave: wave + 1, instance: stopper.id, notStarted });
   }
 
   /**
@@ -196,7 +205,7 @@ export class Runner {
    * down): nobody re-confirmed that the reboot is still wanted now, so it goes back for approval.
    */
   private async lapse(job: Job): Promise<void> {
-    const { store, events, now, log } = this.deps;
+    const { store, events, now } = this.deps;
     const at = now();
     const minutes = Math.round((at - (job.decidedAt ?? at)) / 60_000);
     const reason = `approved ${minutes} min ago but not started within the approval's lifetime (the bot was not running); approve again if it is still needed`;
@@ -204,7 +213,7 @@ export class Runner {
       ...events.cardChanged(pending),
       ...events.note(pending, `:hourglass: Approval lapsed: ${reason}. Nothing was rebooted.`),
     ]);
-    if (lapsed) log.warn('approval lapsed; waiting for approval again', { jobId: job.id, approvedMinutesAgo: minutes });
+    if (lapsed) this.logOf(job).warn('approval lapsed; waiting for approval again', { approvedMinutesAgo: minutes });
   }
 
   /**
@@ -225,7 +234,7 @@ export class Runner {
             }));
       await this.record(job, batch, outcomes, { state: 'done' });
     }
-    this.deps.log.error('provider not configured for a running job; reported its instances and completed it', { jobId: job.id, provider: job.provider });
+    this.logOf(job).error('provider not configured for a running job; reported its instances and completed it');
     await this.complete(job);
   }
 
@@ -272,7 +281,7 @@ export class Runner {
       const result = await provider.reboot(call).catch((err: unknown): BatchResult => {
         // Providers report cloud and network failures as outcomes; a throw is our bug, after the
         // request may already have gone out, so the honest answer is "unknown".
-        this.deps.log.error('provider call threw', { jobId: job.id, seq: batch.seq, error: errorMessage(err) });
+        this.logOf(job).error('provider call threw', { seq: batch.seq, error: errorMessage(err) });
         return { outcomes: batch.ids.map((id): InstanceOutcome => ({ id, status: 'unknown', reason: 'internal error while sending this reboot; check the instance' })) };
       });
       // UNCONFIRMED skew: without the cloud's Date header, the bot's clock at sending stands in for the cloud's.
@@ -346,7 +355,7 @@ export class Runner {
     })
       .catch((err: unknown): InstanceOutcome[] => {
         // The cloud accepted the job; a bug while following it must not leave the job running for ever.
-        this.deps.log.error('provider poll threw', { jobId: job.id, seq: batch.seq, error: errorMessage(err) });
+        this.logOf(job).error('provider poll threw', { seq: batch.seq, error: errorMessage(err) });
         const reason = `the reboot was accepted (job ${handle.jobId}) but following it failed; check the instance`;
         return handle.ids.map((id) => ({ id, status: 'unknown', reason }));
       });
@@ -357,13 +366,19 @@ export class Runner {
   /** Outcomes and the thread lines that report them commit together: a crash keeps both or neither. */
   private async record(job: Job, batch: Batch, outcomes: readonly JobOutcome[], after: BatchAfter, extra: OutboxWrite[] = []): Promise<void> {
     const { store, events, now } = this.deps;
-    await store.recordOutcomes(job.id, batch.seq, outcomes, after, now(), (stored) => [...events.outcomes(job, stored), ...extra]);
+    let recorded: readonly JobOutcome[] = [];
+    await store.recordOutcomes(job.id, batch.seq, outcomes, after, now(), (stored) => {
+      recorded = stored;
+      return [...events.outcomes(job, stored), ...extra];
+    });
+    // Counted after the commit, and only the outcomes the store took (a repeat after a restart is not new).
+    this.deps.metrics?.instancesSettled(job.provider, recorded);
   }
 
   private async complete(job: Job): Promise<void> {
-    const { store, events, now, log } = this.deps;
+    const { store, events, now } = this.deps;
     const tally = await store.completeRun(job.id, now(), ({ job: done }) => events.completed(done));
-    if (tally) log.info('job completed', { jobId: job.id, ...tally });
+    if (tally) this.logOf(job).info('job completed', { ...tally });
   }
 }
 

@@ -11,6 +11,7 @@
 import type { JobOutcome } from '../domain/outcome.js';
 import { newWatch, observe, type VerifyRules, type Watch } from '../domain/verification.js';
 import type { InstanceReading, Provider } from '../providers/provider.js';
+import type { Logger } from '../log.js';
 import type { LimiterPool } from './limiters.js';
 import { readStates } from './reads.js';
 
@@ -41,6 +42,8 @@ export interface VerificationDeps {
   limiters: LimiterPool;
   now: () => number;
   tuning: VerifyTuning;
+  /** The job's logger (its lines carry jobId, provider and region); silent when absent. */
+  log?: Logger;
   /** Pre-flight's readings: the "before" a moved time field is compared with. */
   before: ReadonlyMap<string, InstanceReading>;
   /** Stores outcomes as they settle, per batch. */
@@ -117,6 +120,9 @@ export class Verification {
       this.entries.delete(entry.watch.id);
       settled.set(entry.seq, [...(settled.get(entry.seq) ?? []), outcome]);
     }
+    if (read.errors.length > 0) this.deps.log?.warn('verification read failed for some instances', { errors: read.errors.map((e) => e.code) });
+    const settledCount = [...settled.values()].reduce((n, o) => n + o.length, 0);
+    this.deps.log?.debug('verification round', { read: due.length, settled: settledCount, watching: this.entries.size });
     for (const [seq, outcomes] of settled) await this.deps.settle(seq, outcomes);
   }
 

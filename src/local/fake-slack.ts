@@ -115,6 +115,11 @@ export class FakeSlack extends EventEmitter {
   readonly archivedChannels = new Set<string>();
   /** While true, every call with the bot token is answered token_revoked (an uninstalled app). */
   tokenRevoked = false;
+  /**
+   * While true, every Web API call is answered HTTP 503, as during a Slack incident (https://slack-status.com):
+   * the request was not carried out and may be tried again.
+   */
+  outage = false;
   /** How long each Web API answer is held back, as a slow Slack would (the call's `at` is its arrival). */
   answerDelayMs = 0;
   /** WebSocket URL handed out by apps.connections.open, for a Socket Mode test server. */
@@ -233,6 +238,11 @@ export class FakeSlack extends EventEmitter {
     if (!expected || (auth !== `Bearer ${expected}` && (args.token as string | undefined) !== expected)) {
       call.error = 'invalid_auth';
       send(res, 200, { ok: false, error: 'invalid_auth' });
+      return;
+    }
+    if (this.outage) {
+      call.error = 'http_503';
+      send(res, 503, { ok: false, error: 'service_unavailable' });
       return;
     }
     if (this.tokenRevoked && !appCall) {

@@ -89,7 +89,7 @@ export async function runLocalMode(env: NodeJS.ProcessEnv, catalog: Catalog = de
   const logLines: string[] = [];
   const log = createLogger('warn', (line) => {
     logLines.push(line);
-    out(`  (bot log) ${line}`);
+    out(`  (bot log) ${terminalLine(line)}`);
   });
   // Simulated jobs finish in seconds, so poll them faster than a real cloud's.
   const tuning = { ...DEFAULT_PROVIDER_TUNING, poll: { initialDelayMs: 1000, maxDelayMs: 2000, timeoutMs: 60_000 } };
@@ -189,3 +189,13 @@ function parseAck(body: string): string | undefined {
   }
 }
 
+/** A JSON log line as a person reads it in the terminal: `warn: message {fields}`, without the timestamp. */
+function terminalLine(line: string): string {
+  try {
+    const { level, msg, time: _time, ...fields } = JSON.parse(line) as Record<string, unknown>;
+    const rest = Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : '';
+    return `${String(level)}: ${String(msg)}${rest}`;
+  } catch {
+    return line;
+  }
+}

@@ -4,6 +4,7 @@
  * never passes for a refusal, and one rule for what may be sent twice. Each client keeps the reading of
  * its own cloud's answers; this file keeps the rules that must not differ between clouds.
  */
+import { reportToWatch } from './call-watch.js';
 import { failAll, redactOutcome, redactSecrets, unknownAll, unknownOutcome } from './outcomes.js';
 import type {
   AsyncJobHandle,
@@ -69,6 +70,8 @@ export function mayResend(evidence: ResendEvidence): boolean {
  * reboot it must be 'unknown', never 'failed'.
  */
 export function resendVerdict<T>(evidence: ResendEvidence, outcome: T, afterMs?: number): AttemptResult<T> {
+  // Every client's throttling answer passes here: counted for /metrics (src/providers/call-watch.ts).
+  if (evidence.answer === 'throttled') reportToWatch((w) => w.throttled());
   if (!mayResend(evidence)) return { final: outcome };
   return afterMs === undefined ? { retry: outcome } : { retry: outcome, afterMs };
 }

@@ -3,6 +3,7 @@
  * request can have reached the cloud, because that decides whether a retry may reboot twice.
  */
 import { Agent, request } from 'undici';
+import { reportToWatch } from './call-watch.js';
 
 export interface HttpRequest {
   method: 'GET' | 'POST' | 'PUT';
@@ -45,6 +46,7 @@ const NOT_SENT_CODES = new Set([
 const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64, connectTimeout: 5_000 });
 
 export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
+  const started = performance.now();
   try {
     const res = await request(req.url, {
       method: req.method,
@@ -61,9 +63,12 @@ export async function sendHttp(req: HttpRequest): Promise<HttpResponse> {
     for (const [name, value] of Object.entries(res.headers)) {
       if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
     }
+    reportToWatch((w) => w.http({ status: res.statusCode, ms: performance.now() - started }));
     return { status: res.statusCode, headers, text };
   } catch (err) {
-    throw classifyTransportError(err);
+    const failure = classifyTransportError(err);
+    reportToWatch((w) => w.http({ failure: failure.code === 'TIMEOUT' || failure.code.endsWith('_TIMEOUT') ? 'timeout' : 'error', ms: performance.now() - started }));
+    throw failure;
   }
 }
 

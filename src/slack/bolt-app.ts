@@ -1,11 +1,11 @@
 /**
  * The Bolt app for one of two transports, HTTP (signed requests on /slack/events) or Socket Mode,
- * with /healthz beside it, and a count of listeners still running after their ack so shutdown and
- * tests can wait for them.
+ * with /healthz and the caller's routes (/metrics, /readyz: src/observability/routes.ts) beside it, and a
+ * count of listeners still running after their ack so shutdown and tests can wait for them.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+import { App, HTTPReceiver, LogLevel, type CustomRoute, type Logger as BoltLogger } from '@slack/bolt';
 import type { HealthBoard } from '../health.js';
 import type { QuietGate } from '../quiet-gate.js';
 import type { Logger } from '../log.js';
@@ -31,14 +31,14 @@ export interface BoltApp {
 
 type RouteResponse = { writeHead(s: number, h?: Record<string, string>): void; end(b: string): void };
 
-export function createBoltApp(settings: BoltSettings, health: HealthBoard, now: () => number, log: Logger, quiet?: QuietGate): BoltApp {
+export function createBoltApp(settings: BoltSettings, health: HealthBoard, now: () => number, log: Logger, quiet?: QuietGate, routes: readonly CustomRoute[] = []): BoltApp {
   const clientOptions = {
     ...(settings.apiUrl ? { slackApiUrl: settings.apiUrl } : {}),
     // Interactive calls (group lookups, respond) should fail fast rather than queue for minutes.
     retryConfig: { retries: 2, factor: 2, minTimeout: 200, maxTimeout: 2000 },
   };
   const logger = toBoltLogger(log);
-  const healthz = {
+  const healthz: CustomRoute = {
     path: '/healthz',
     method: ['GET'],
     handler: (_req: unknown, res: RouteResponse) => {
@@ -49,10 +49,10 @@ export function createBoltApp(settings: BoltSettings, health: HealthBoard, now: 
   };
   let app: App;
   if (settings.appToken) {
-    app = new App({ token: settings.token, appToken: settings.appToken, socketMode: true, port: settings.port, customRoutes: [healthz], clientOptions, logger });
+    app = new App({ token: settings.token, appToken: settings.appToken, socketMode: true, port: settings.port, customRoutes: [healthz, ...routes], clientOptions, logger });
   } else {
     if (!settings.signingSecret) throw new Error('SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)');
-    const receiver = new HTTPReceiver({ signingSecret: settings.signingSecret, endpoints: '/slack/events', customRoutes: [healthz], logger });
+    const receiver = new HTTPReceiver({ signingSecret: settings.signingSecret, endpoints: '/slack/events', customRoutes: [healthz, ...routes], logger });
     refuseFutureTimestamps(receiver, () => now() / 1000, log);
     app = new App({ token: settings.token, receiver, clientOptions, logger });
   }

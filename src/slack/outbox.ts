@@ -18,8 +18,10 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/contract.js';
 import { errorMessage } from '../errors.js';
 import type { HealthBoard } from '../health.js';
+import type { SlackMetrics } from '../observability/metrics.js';
 import type { Catalog } from '../providers/catalog.js';
 import { DEFAULT_METHOD_BUDGETS, LocalChannelPacer, type ChannelPacer, type SlackMethod } from './channel-pacer.js';
+import { slackErrorLabel } from './error-label.js';
 import { DIGEST_MAX_BLOCKS, digestFit, incidentDigest } from './incident-digest.js';
 import { incidentMessage, noteMessage, requestCard, resultLinesMessage, resultsMessage, summaryMessage, supersededCard, type SlackMessage } from './messages.js';
 import { auditCsv } from './audit-csv.js';
@@ -49,6 +51,8 @@ export interface OutboxOptions {
   now: () => number;
   log: Logger;
   health: HealthBoard;
+  /** Counts every failed Slack call by method and error (GET /metrics). */
+  metrics?: SlackMetrics;
   /** Told about a write Slack refused for good, e.g. to tell the requester their card never appeared. */
   onPermanentFailure?: (row: OutboxRow, slackError: string) => void | Promise<void>;
   onDelivered?: (row: OutboxRow) => void;
@@ -378,6 +382,8 @@ export class Outbox {
     const attempts = Math.max(...rows.map((r) => r.attempts));
     const now = this.opts.now();
     const code = (err as { code?: unknown }).code;
+    // A write the bot refuses to send (UndeliverableError) never reached Slack.
+    if (!(err instanceof UndeliverableError)) this.opts.metrics?.slackError(method, slackErrorLabel(err));
     if (code === webApi.ErrorCode.RateLimitedError) {
       const retryAfterMs = retryAfterMsOf(err);
       await this.pacer.rateLimited(method, row.channel, retryAfterMs, now);
@@ -523,6 +529,7 @@ export class Outbox {
       });
     } catch (err) {
       if ((err as { data?: { error?: unknown } }).data?.error !== 'missing_scope') throw err;
+      this.opts.metrics?.slackError('files.upload', 'missing_scope');
       this.opts.log.warn('cannot upload a file: the app lacks the files:write scope', { jobId: job.id, file: file.filename });
       await this.post(job.channel, noteMessage(`${file.what} could not be attached: the app lacks the \`files:write\` scope (reinstall it from manifest.yml).`), threadTs);
     }
@@ -547,6 +554,7 @@ export class Outbox {
       if (this.permalinks.size > PERMALINK_CACHE_SIZE) this.permalinks.delete(this.permalinks.keys().next().value ?? key);
       return link;
     } catch (err) {
+      this.opts.metrics?.slackError('chat.getPermalink', slackErrorLabel(err));
       if ((err as { code?: unknown }).code === webApi.ErrorCode.RateLimitedError) {
         await this.pacer.rateLimited('chat.getPermalink', undefined, retryAfterMsOf(err), this.opts.now());
       }

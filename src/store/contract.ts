@@ -122,6 +122,14 @@ export interface PreflightUpdate {
   done: boolean;
 }
 
+export interface OutboxBacklog {
+  channel: string;
+  depth: number;
+  oldestCreatedAt: number;
+  /** Null when every waiting row of the channel is held for later and has not been tried yet. */
+  oldestDueCreatedAt: number | null;
+}
+
 /** Outbox rows for a transition's result; pure, it runs inside the transaction. */
 export type Report<R> = (result: R) => OutboxWrite[];
 
@@ -233,6 +241,16 @@ export interface Store {
   /** After a crash, rows caught mid-send go back to the queue: Slack may show one twice, never none. */
   requeueInterruptedOutbox(): Awaitable<number>;
   outboxPendingCount(): Awaitable<number>;
+  /**
+   * Waiting rows (pending or sending) per channel, for /metrics and /readyz (src/observability/): how many, when
+   * the oldest was queued, and when the oldest was queued of those that are due now or have failed before (a row
+   * held for later, e.g. a results message waiting to fill, is not late until it falls due).
+   */
+  outboxBacklog(now: number): Awaitable<OutboxBacklog[]>;
+  /** Jobs in the running state, for /metrics. */
+  runningJobCount(): Awaitable<number>;
+  /** Throws when the database cannot be written: a write inside a transaction that is then rolled back (/readyz). */
+  probeWrite(): Awaitable<void>;
   /** Called after every commit that queued outbox rows (on a later turn of the event loop), so delivery starts at once. */
   onOutboxWritten(listener: () => void): void;
 

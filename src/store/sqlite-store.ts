@@ -28,6 +28,7 @@ import type {
   OutboxHeadsOptions,
   PreflightUpdate,
   PruneLimits,
+  OutboxBacklog,
   Pruned,
   Report,
   Store,
@@ -934,5 +935,28 @@ export class SqliteStore implements Store {
 
   outboxPendingCount(): number {
     return (this.sql(`SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending')`).get() as { n: number }).n;
+  }
+
+  outboxBacklog(now: number): OutboxBacklog[] {
+    const rows = this.sql(
+      `SELECT channel, COUNT(*) AS depth, MIN(created_at) AS oldest,
+              MIN(CASE WHEN not_before <= ? OR attempts > 0 THEN created_at END) AS oldest_due
+       FROM outbox WHERE state IN ('pending', 'sending') GROUP BY channel ORDER BY channel`,
+    ).all(now) as Array<{ channel: string; depth: number; oldest: number; oldest_due: number | null }>;
+    return rows.map((r) => ({ channel: r.channel, depth: r.depth, oldestCreatedAt: r.oldest, oldestDueCreatedAt: r.oldest_due }));
+  }
+
+  runningJobCount(): number {
+    return (this.sql(`SELECT COUNT(*) AS n FROM jobs WHERE state = 'running'`).get() as { n: number }).n;
+  }
+
+  probeWrite(): void {
+    // A real write, so a read-only file or connection fails here; rolled back, so it leaves nothing behind.
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.sql(`INSERT INTO lease (name, holder, pid, host, heartbeat_at) VALUES ('readiness-probe', '', 0, '', 0)`).run();
+    } finally {
+      this.db.exec('ROLLBACK');
+    }
   }
 }

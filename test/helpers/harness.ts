@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBot, type RunningBot, type Tuning } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, secretsOf, type Config } from '../../src/config.js';
 import { blockTexts, FakeSlack, type FakeMessage, type FakeView } from '../../src/local/fake-slack.js';
 import { SlackDriver } from '../../src/local/slack-driver.js';
 import { startSimulators, type SimulatorSet } from '../../src/local/simulators.js';
-import { silentLogger } from '../../src/log.js';
+import { registerSecrets, silentLogger, type Logger } from '../../src/log.js';
 import type { Catalog } from '../../src/providers/catalog.js';
 import type { ProviderName } from '../../src/providers/provider.js';
 import { buildProviders } from '../../src/providers/registry.js';
@@ -44,6 +44,8 @@ export interface HarnessOptions {
   tuning?: Partial<Tuning>;
   slackRateLimitMs?: number;
   rebootMs?: number;
+  /** The bot's logger; silent when absent. Its secrets are registered for redaction first, as main.ts does. */
+  log?: Logger;
   /** Socket Mode instead of HTTP: the app token and the WebSocket URL apps.connections.open hands out. */
   socketMode?: { appToken: string; url: string };
 }
@@ -52,6 +54,8 @@ export class Harness {
   readonly slack: FakeSlack;
   driver!: SlackDriver;
   bot!: RunningBot;
+  /** The configuration the running bot was started with. */
+  config!: Config;
   private readonly dir: string;
   private env: Record<string, string> = {};
 
@@ -96,6 +100,8 @@ export class Harness {
   private async boot(): Promise<void> {
     const { catalog } = this.opts;
     const config = loadConfig(this.env, catalog);
+    this.config = config;
+    if (this.opts.log) registerSecrets(secretsOf(config));
     const tuning = {
       retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
       timeoutMs: 2000,
@@ -105,7 +111,7 @@ export class Harness {
     this.bot = await startBot({
       config,
       providers,
-      log: silentLogger,
+      log: this.opts.log ?? silentLogger,
       tuning: { ...FAST_TUNING, ...this.opts.tuning },
       ...(catalog ? { catalog } : {}),
     });

@@ -11,7 +11,7 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { INCIDENTS, instanceIds, newJob, outboxRows, providerInfo } from '../helpers/fixtures.js';
 
 const J = 'r-preflight01';
-const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent };
 
 let store: SqliteStore;
 let limiters: LimiterPool;

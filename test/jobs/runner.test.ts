@@ -63,12 +63,15 @@ let limiters: LimiterPool;
 let clock: { now: number };
 let logged: Array<{ level: string; msg: string; data?: Record<string, unknown> }>;
 
-const log: Logger = {
-  debug: (msg, data) => logged.push({ level: 'debug', msg, ...(data ? { data } : {}) }),
-  info: (msg, data) => logged.push({ level: 'info', msg, ...(data ? { data } : {}) }),
-  warn: (msg, data) => logged.push({ level: 'warn', msg, ...(data ? { data } : {}) }),
-  error: (msg, data) => logged.push({ level: 'error', msg, ...(data ? { data } : {}) }),
-};
+/** Notes every line; a child's bindings go into each line's data, as pino puts them on each line. */
+function capturing(bindings: Record<string, unknown> = {}): Logger {
+  const note = (level: string) => (msg: string, data?: Record<string, unknown>) => {
+    const all = { ...bindings, ...data };
+    logged.push({ level, msg, ...(Object.keys(all).length > 0 ? { data: all } : {}) });
+  };
+  return { debug: note('debug'), info: note('info'), warn: note('warn'), error: note('error'), child: (more) => capturing({ ...bindings, ...more }) };
+}
+const log: Logger = capturing();
 
 /** `incidentChannel: null` for a bot configured without one. */
 function runner(providers: Partial<Record<ProviderName, Provider>>, incidentChannel: string | null = INCIDENTS): Runner {

@@ -17,7 +17,7 @@ import { INCIDENTS, instanceIds, newJob, outboxRows, providerInfo } from '../hel
 
 const J = 'r-verify00001';
 const TUNING: VerifyTuning = { firstReadMs: 0, intervalMs: 10, maxIntervalMs: 30, timeoutMs: 400, settleReadings: 3 };
-const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent };
 
 type Behaviour = 'normal' | 'never-back' | 'stopped' | 'missing';
 

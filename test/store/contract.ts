@@ -60,6 +60,46 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       expect((await b.getJob(J))?.state).toBe('approved');
     });
 
+    it('outboxBacklog: waiting rows per channel, the oldest, and the oldest due (a held row is not, until tried)', async () => {
+      await a.createJob(job(), '…');
+      const before = Date.now();
+      await a.enqueue([card(), lines(['1'])]);
+      const held: OutboxWrite = {
+        channel: 'C0HELD',
+        jobId: J,
+        message: { kind: 'thread_results', layout: 'lines', entries: [{ outcome: { id: 'i-bp1aaaaaaaaaaaaaaaaa', status: 'succeeded' }, cost: 40 }] },
+        mergeUpTo: 400,
+        holdMs: 600_000,
+      };
+      await a.enqueue([held]);
+      const after = Date.now();
+      const backlog = await b.outboxBacklog(after);
+      expect(backlog.map((r) => [r.channel, r.depth])).toEqual([
+        ['C0HELD', 1],
+        ['C0OPS', 2],
+      ]);
+      const ops = backlog.find((r) => r.channel === 'C0OPS');
+      expect(ops?.oldestCreatedAt).toBeGreaterThanOrEqual(before);
+      expect(ops?.oldestDueCreatedAt).toBe(ops?.oldestCreatedAt);
+      expect(backlog.find((r) => r.channel === 'C0HELD')?.oldestDueCreatedAt).toBeNull();
+      // Tried once and put back for later: it is late, whatever its next try.
+      const [heldRow] = await a.outboxDueOf('C0HELD', 'thread_results', after + 600_000, 1);
+      expect(await a.claimOutbox(heldRow!.id)).toBe(true);
+      await a.retryOutbox(heldRow!.id, after + 600_000, 'internal_error');
+      expect((await b.outboxBacklog(after)).find((r) => r.channel === 'C0HELD')?.oldestDueCreatedAt).toBeGreaterThanOrEqual(before);
+    });
+
+    it('runningJobCount and probeWrite', async () => {
+      await a.createJob(job(), '…');
+      expect(await b.runningJobCount()).toBe(0);
+      await a.approve(J, 'U1', 2000);
+      expect(await a.startRun(J, [{ wave: 0, ids: ['i-bp1aaaaaaaaaaaaaaaaa'] }], 2001)).toBe(true);
+      expect(await b.runningJobCount()).toBe(1);
+      await a.probeWrite();
+      await b.probeWrite();
+      expect((await b.getJob(J))?.state).toBe('running');
+    });
+
     it('force jobs collect distinct approvers; a repeat approval does not count', async () => {
       await a.createJob(job({ approvalsNeeded: 2 }), '…');
       expect((await a.approve(J, 'U1', 2000)).kind).toBe('recorded');

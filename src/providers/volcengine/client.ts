@@ -5,6 +5,7 @@
  * `DescribeInstances`, is in describe.ts; both go through the guard from here.
  */
 import { z } from 'zod';
+import { reportToWatch } from '../call-watch.js';
 import { guardProvider, mayResend, resendVerdict, type CallScope, type GuardedCalls, type ResendAnswer, type ResendEvidence } from '../guard.js';
 import { retryAfterMs, serverTimeOf, TransportError, type HttpResponse } from '../http.js';
 import { failedOutcome, parseJsonOrUndefined, unknownOutcome } from '../outcomes.js';
@@ -176,6 +177,8 @@ function instanceVerdict(details: readonly OperationDetail[], ids: readonly stri
     outcomes.set(id, failedOutcome(id, code, message ?? code, requestId || undefined));
     if (again) retryIds.push(id);
   }
+  // Per-instance throttling does not pass through resendVerdict: one answer counts once (src/providers/call-watch.ts).
+  if ([...byId.values()].some((d) => d.Error && isThrottleCode(d.Error.Code))) reportToWatch((w) => w.throttled());
   return { kind: 'instances', outcomes, retryIds };
 }
 
