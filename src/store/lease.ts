@@ -35,7 +35,12 @@ export interface LeaseWatch {
 /** Takes the lease or throws a message naming the database and the process that holds it. */
 export async function takeLease(store: Store, dbPath: string, timing: LeaseTiming, watch: LeaseWatch): Promise<HeldLease> {
   const me: LeaseHolder = { id: randomUUID(), pid: process.pid, host: hostname() };
-  const result = await store.acquireLease(me, watch.now(), timing.staleMs, isProcessAlive);
+  // A holder with this very pid on this host is an earlier run of this process's slot: in a container
+  // the bot starts with the same pid every time (1, or a small fixed one under an init), so after a crash and `docker restart` the
+  // dead holder would otherwise look alive (PIDs start at 1 in each container:
+  // https://man7.org/linux/man-pages/man7/pid_namespaces.7.html).
+  const alive = (pid: number): boolean => pid !== me.pid && isProcessAlive(pid);
+  const result = await store.acquireLease(me, watch.now(), timing.staleMs, alive);
   if (result.kind === 'held') {
     const { holder, heartbeatAgeMs } = result;
     throw new DatabaseInUseError(
