@@ -58,6 +58,9 @@ const EnvSchema = z.object({
   REBOOT_READY_OUTBOX_STUCK: Duration.default(5 * 60_000),
 });
 
+/** The variables read here; the providers' own are their descriptors' (`env.variables`). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);
+
 const LimitsSchema = z.object({
   maxConcurrent: z.number().int().positive().optional(),
   minTimeMs: z.number().int().min(0).optional(),
@@ -130,6 +133,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
   const problems = [parsed, ...fromEnv.map((p) => p.result)].flatMap((r) => (r.success ? [] : issuesOf(r.error)));
   if (!parsed.success || problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   const e = parsed.data;
+  // The image sets NODE_ENV=production (Dockerfile): there, a missing token is a mistake, not a wish for
+  // local mode, which would read a closed stdin, exit 0 and be restarted forever.
+  if (!e.SLACK_BOT_TOKEN && env.NODE_ENV === 'production') {
+    throw new ConfigError('SLACK_BOT_TOKEN is not set, and NODE_ENV is production: local mode (the fake workspace) is for trying the bot out only');
+  }
   const { file, sections } = readConfigFile(e.REBOOT_CONFIG, catalog);
   const providers: Record<ProviderName, object> = {};
   for (const { d, result } of fromEnv) {

@@ -39,6 +39,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ REBOOT_CONFIG: '/nonexistent/reboot.json' })).toThrow(/not found/);
   });
 
+  it('refuses to fall back to local mode without SLACK_BOT_TOKEN when NODE_ENV is production (the Docker image)', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', SLACK_BOT_TOKEN: ' ' })).toThrow(/SLACK_BOT_TOKEN is not set, and NODE_ENV is production/);
+    expect(loadConfig({ NODE_ENV: 'production', SLACK_BOT_TOKEN: 'xoxb-1' }).slack.botToken).toBe('xoxb-1');
+    expect(loadConfig({ NODE_ENV: 'development' }).slack.botToken).toBeUndefined();
+  });
+
   it('reads Huawei project ids, extra regions and limits from the JSON file', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'reboot-config-')), 'config.json');
     writeFileSync(

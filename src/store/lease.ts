@@ -35,7 +35,7 @@ export interface LeaseWatch {
 /** Takes the lease or throws a message naming the database and the process that holds it. */
 export async function takeLease(store: Store, dbPath: string, timing: LeaseTiming, watch: LeaseWatch): Promise<HeldLease> {
   const me: LeaseHolder = { id: randomUUID(), pid: process.pid, host: hostname() };
-  const result = await store.acquireLease(me, watch.now(), timing.staleMs, isProcessAlive);
+  const result = await store.acquireLease(me, watch.now(), timing.staleMs, isHolderAlive);
   if (result.kind === 'held') {
     const { holder, heartbeatAgeMs } = result;
     throw new DatabaseInUseError(
@@ -58,13 +58,31 @@ export async function takeLease(store: Store, dbPath: string, timing: LeaseTimin
     })();
   }, timing.heartbeatMs);
   heartbeat.unref();
+  leasesHeldHere += 1;
+  let released = false;
   return {
     holder: me,
     async release() {
       clearInterval(heartbeat);
+      if (!released) leasesHeldHere -= 1;
+      released = true;
       await store.releaseLease(me.id);
     },
   };
+}
+
+/** Leases this process holds now (more than one only where tests run several bots in one process). */
+let leasesHeldHere = 0;
+
+/**
+ * A holder with this process's own pid (on this host) is alive only if this process holds a lease:
+ * otherwise it is an earlier run that had the same pid. In a container the bot starts with the same
+ * pid every time (1, or a small fixed one under an init; PIDs start at 1 in each container,
+ * https://man7.org/linux/man-pages/man7/pid_namespaces.7.html), so after a crash and `docker restart`
+ * the dead holder would otherwise look alive and keep the bot out until its heartbeat went stale.
+ */
+function isHolderAlive(pid: number): boolean {
+  return pid === process.pid ? leasesHeldHere > 0 : isProcessAlive(pid);
 }
 
 function isProcessAlive(pid: number): boolean {
