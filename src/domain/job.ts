@@ -16,6 +16,8 @@ export interface Job {
   id: string;
   state: JobState;
   provider: ProviderName;
+  /** The provider's named account (src/policy/accounts.ts): `default` is the one of the provider's own variables. */
+  account: string;
   region: string;
   ids: string[];
   force: boolean;
@@ -28,6 +30,12 @@ export interface Job {
   requester: string;
   channel: string;
   approvalsNeeded: number;
+  /**
+   * Who may approve, as the policy rule that allowed the request said when it was made (src/policy/rules.ts):
+   * a reload does not change a pending request's approvers. Null for jobs stored before accounts existed:
+   * REBOOT_APPROVERS decides for those.
+   */
+  approvers: ApproverList | null;
   createdAt: number;
   expiresAt: number;
   decidedAt: number | null;
@@ -38,6 +46,15 @@ export interface Job {
   /** Set when an approval lapsed and the job waits for approval again: the card says why. */
   reapprovalReason: string | null;
 }
+
+/** Slack user ids (U…/W…) and user-group ids (S…). */
+export interface ApproverList {
+  users: readonly string[];
+  groups: readonly string[];
+}
+
+/** The account a request names when it names none. */
+export const DEFAULT_ACCOUNT = 'default';
 
 export interface Approval {
   userId: string;

@@ -1,13 +1,22 @@
 /**
- * Per provider and region rate limiting with bottleneck. Bottleneck counts a job's weight against
+ * Per provider, account and region rate limiting with bottleneck: each account of a cloud has its own API quota
+ * (e.g. ECS flow control is per account and region: https://www.alibabacloud.com/help/en/ecs/developer-reference/api-throttling). Bottleneck counts a job's weight against
  * both maxConcurrent and the reservoir, so the per-minute instance budget (weighted by batch size)
  * lives in a second limiter with no concurrency bound; the first one bounds calls in flight.
  */
 import Bottleneck from 'bottleneck';
+import { DEFAULT_ACCOUNT } from '../domain/job.js';
 import type { ProviderInfo, ProviderName, RateLimits } from '../providers/provider.js';
 
 /** Bottleneck runs lower numbers first; jobs scheduled without a priority get 5. */
 const READ_PRIORITY = 1;
+
+/** Where a call goes: a region of the default account, or of a named one (src/policy/accounts.ts). */
+export type LimitScope = string | { account: string; region: string };
+
+function scopeKey(info: ProviderInfo, scope: LimitScope): string {
+  return typeof scope === 'string' ? `${info.name}:${DEFAULT_ACCOUNT}:${scope}` : `${info.name}:${scope.account}:${scope.region}`;
+}
 
 interface RegionLimiters {
   calls: Bottleneck;
@@ -24,8 +33,8 @@ export class LimiterPool {
   ) {}
 
   /** Runs `task` once both the call limit and the instance budget allow `instances` more. */
-  schedule<T>(info: ProviderInfo, region: string, instances: number, task: () => Promise<T>): Promise<T> {
-    const { calls, instances: budget } = this.limitersFor(info, region);
+  schedule<T>(info: ProviderInfo, scope: LimitScope, instances: number, task: () => Promise<T>): Promise<T> {
+    const { calls, instances: budget } = this.limitersFor(info, scope);
     const limited = (): Promise<T> => calls.schedule(task);
     if (!budget) return limited();
     // The runner plans batches within the budget (batchSizeFor); a batch planned before the budget
@@ -41,16 +50,16 @@ export class LimiterPool {
    * reboot it should see. They are few (one per read batch and round), so reboots are delayed, never starved.
    * Reads reboot nothing, so they take nothing from the instance budget.
    */
-  scheduleRead<T>(info: ProviderInfo, region: string, task: () => Promise<T>): Promise<T> {
-    return this.limitersFor(info, region).calls.schedule({ priority: READ_PRIORITY }, task);
+  scheduleRead<T>(info: ProviderInfo, scope: LimitScope, task: () => Promise<T>): Promise<T> {
+    return this.limitersFor(info, scope).calls.schedule({ priority: READ_PRIORITY }, task);
   }
 
   limitsFor(info: ProviderInfo): RateLimits {
     return { ...info.limits, ...this.overrides[info.name] };
   }
 
-  private limitersFor(info: ProviderInfo, region: string): RegionLimiters {
-    const key = `${info.name}:${region}`;
+  private limitersFor(info: ProviderInfo, scope: LimitScope): RegionLimiters {
+    const key = scopeKey(info, scope);
     let entry = this.limiters.get(key);
     if (!entry) {
       const limits = this.limitsFor(info);

@@ -9,12 +9,12 @@ import type { Store } from '../store/contract.js';
 import type { QuietGate } from '../quiet-gate.js';
 import { JobTasks } from './background.js';
 import type { JobEvents } from './events.js';
+import { providerOf, type JobProviders } from './job-provider.js';
 import type { LimiterPool } from './limiters.js';
 import { readStates } from './reads.js';
 
-export interface InspectorDeps {
+export interface InspectorDeps extends JobProviders {
   store: Store;
-  providers: Partial<Record<ProviderName, Provider>>;
   limiters: LimiterPool;
   events: JobEvents;
   now: () => number;
@@ -49,10 +49,10 @@ export class Inspector {
   private async inspect(jobId: string): Promise<void> {
     const { store, events, now } = this.deps;
     const job = await store.getJob(jobId);
-    const provider = job ? this.deps.providers[job.provider] : undefined;
+    const provider = job ? providerOf(this.deps, job) : undefined;
     if (!job || !provider) return;
-    const log = this.deps.log.child({ jobId, provider: job.provider, region: job.region });
-    const read = await readStates(this.deps.limiters, provider, job.region, job.ids);
+    const log = this.deps.log.child({ jobId, provider: job.provider, account: job.account, region: job.region });
+    const read = await readStates(this.deps.limiters, provider, job.region, job.ids, job.account);
     await store.recordPreflight(job.id, { readings: [...read.readings.values()], errors: read.errors, done: true }, now(), (j) => events.cardChanged(j));
     if (read.errors.length > 0) log.warn('pre-flight could not read every instance', { errors: read.errors.map((e) => e.code) });
     else log.debug('pre-flight read every instance', { instances: job.ids.length });

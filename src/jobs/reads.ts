@@ -1,9 +1,9 @@
 /**
  * Reading instance state for a job: ids cut into the provider's read batches, each call under the
- * provider-and-region call limiter, the answers merged. A failed call leaves its ids unread, with why.
+ * provider, account and region call limiter, the answers merged. A failed call leaves its ids unread, with why.
  */
 import type { ReadError } from '../domain/preflight.js';
-import { planBatches } from '../domain/job.js';
+import { DEFAULT_ACCOUNT, planBatches } from '../domain/job.js';
 import type { InstanceReading, Provider } from '../providers/provider.js';
 import type { LimiterPool } from './limiters.js';
 
@@ -14,9 +14,9 @@ export interface StateRead {
   serverTime?: number;
 }
 
-export async function readStates(limiters: LimiterPool, provider: Provider, region: string, ids: readonly string[]): Promise<StateRead> {
+export async function readStates(limiters: LimiterPool, provider: Provider, region: string, ids: readonly string[], account = DEFAULT_ACCOUNT): Promise<StateRead> {
   const chunks = planBatches([...new Set(ids)], provider.info.maxDescribe);
-  const results = await Promise.all(chunks.map((chunk) => limiters.scheduleRead(provider.info, region, () => provider.describe({ region, ids: chunk }))));
+  const results = await Promise.all(chunks.map((chunk) => limiters.scheduleRead(provider.info, { account, region }, () => provider.describe({ region, ids: chunk }))));
   const read: StateRead = { readings: new Map(), errors: [] };
   results.forEach((result, i) => {
     const chunk = chunks[i] ?? [];

@@ -18,13 +18,13 @@ import type { BatchAfter, Store } from '../store/contract.js';
 import type { QuietGate } from '../quiet-gate.js';
 import { JobTasks } from './background.js';
 import type { JobEvents } from './events.js';
+import { providerOf, type JobProviders } from './job-provider.js';
 import type { LimiterPool } from './limiters.js';
 import { readErrorText, readStates } from './reads.js';
 import { Verification, type VerifyTuning } from './verifier.js';
 
-export interface RunnerDeps {
+export interface RunnerDeps extends JobProviders {
   store: Store;
-  providers: Partial<Record<ProviderName, Provider>>;
   limiters: LimiterPool;
   events: JobEvents;
   now: () => number;
@@ -82,7 +82,7 @@ export class Runner {
     const { store, events, now } = this.deps;
     let job = await store.getJob(jobId);
     if (!job) return;
-    const provider = this.deps.providers[job.provider];
+    const provider = providerOf(this.deps, job);
     if (job.state === 'approved') {
       if (!job.dryRun && job.decidedAt !== null && now() - job.decidedAt > this.deps.approvalTtlMs) return this.lapse(job);
       const plan = job.dryRun
@@ -123,6 +123,7 @@ export class Runner {
     return new Verification({
       provider,
       region: job.region,
+      account: job.account,
       limiters: this.deps.limiters,
       now: this.deps.now,
       tuning: this.deps.verify,
@@ -173,7 +174,7 @@ export class Runner {
       open.map(async (batch) => {
         if (batch.state === 'sending') await store.replanBatch(job.id, batch.seq);
         if (!(await store.markBatchSending(job.id, batch.seq, now()))) return;
-        const read = await readStates(this.deps.limiters, provider, job.region, batch.ids);
+        const read = await readStates(this.deps.limiters, provider, job.region, batch.ids, job.account);
         await store.recordPreflight(job.id, { readings: [...read.readings.values()], errors: read.errors, done: false }, now());
         const why = readErrorText(read.errors);
         await this.record(job, batch, batch.ids.map((id) => dryRunOutcome(id, read.readings.get(id), why)), { state: 'done' });
@@ -190,7 +191,7 @@ export class Runner {
     const readings = (await store.preflight(job.id)).readings;
     const running = job.ids.filter((id) => { const r = readings.get(id); return r?.found === true && r.phase === 'running'; });
     const ids = (running.length > 0 ? running : job.ids).slice(0, provider.info.maxBatch);
-    const answer = await this.deps.limiters.scheduleRead(provider.info, job.region, () => check.call(provider, { region: job.region, ids, force: job.force }));
+    const answer = await this.deps.limiters.scheduleRead(provider.info, { account: job.account, region: job.region }, () => check.call(provider, { region: job.region, ids, force: job.force }));
     const line =
       answer.kind === 'allowed'
         ? `:key: Permission check (the cloud's own dry run of the reboot call): allowed — ${answer.detail}`
@@ -274,7 +275,7 @@ export class Runner {
     batch: Batch,
   ): Promise<{ outcomes: InstanceOutcome[]; acceptedAt: number } | { asyncJobId: string; acceptedAt: number } | null> {
     const { store, events, now } = this.deps;
-    return this.deps.limiters.schedule(provider.info, job.region, batch.ids.length, async () => {
+    return this.deps.limiters.schedule(provider.info, { account: job.account, region: job.region }, batch.ids.length, async () => {
       const sentAt = now();
       if (!(await store.markBatchSending(job.id, batch.seq, sentAt))) return null;
       const call = { region: job.region, ids: batch.ids, force: job.force, idempotencyKey: idempotencyKey(job.id, batch.seq) };
@@ -314,7 +315,7 @@ export class Runner {
     const accepted: Accepted = { ids: outcomes.filter((o) => o.status === 'succeeded').map((o) => o.id), acceptedAt, jobProved };
     const unknown = outcomes.filter((o): o is Extract<InstanceOutcome, { status: 'unknown' }> => o.status === 'unknown');
     if (unknown.length > 0) {
-      const read = await readStates(this.deps.limiters, provider, job.region, unknown.map((o) => o.id));
+      const read = await readStates(this.deps.limiters, provider, job.region, unknown.map((o) => o.id), job.account);
       for (const o of unknown) {
         const seen = reconcile(read.readings.get(o.id), before.get(o.id), acceptedAt);
         if (seen.proven) accepted.ids.push(o.id);

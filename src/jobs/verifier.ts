@@ -39,6 +39,8 @@ interface Entry {
 export interface VerificationDeps {
   provider: Provider;
   region: string;
+  /** The job's account: its calls count against that account's limits (src/jobs/limiters.ts). */
+  account?: string;
   limiters: LimiterPool;
   now: () => number;
   tuning: VerifyTuning;
@@ -106,8 +108,8 @@ export class Verification {
   }
 
   private async round(due: Entry[]): Promise<void> {
-    const { provider, region, limiters, tuning } = this.deps;
-    const read = await readStates(limiters, provider, region, due.map((e) => e.watch.id));
+    const { provider, region, account, limiters, tuning } = this.deps;
+    const read = await readStates(limiters, provider, region, due.map((e) => e.watch.id), account);
     const at = this.deps.now();
     const settled = new Map<number, JobOutcome[]>();
     for (const entry of due) {

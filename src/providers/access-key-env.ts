@@ -52,5 +52,10 @@ export function accessKeyEnvironment<Credentials>(
     }
     return credentials({ keyId, secret, ...(endpoint ? { endpoint } : {}), optional: set });
   });
-  return { variables: [names.keyId, names.secret, names.endpoint, ...optional], secrets: [names.secret], schema };
+  return {
+    variables: [names.keyId, names.secret, names.endpoint, ...optional],
+    secrets: [names.secret],
+    schema,
+    credentialVariables: { keyId: names.keyId, secret: names.secret },
+  };
 }

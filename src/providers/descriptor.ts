@@ -25,6 +25,20 @@ export interface ProviderEnvironment<Credentials> {
    * so a bot without these credentials simply does not offer the cloud.
    */
   schema: z.ZodType<Credentials | undefined>;
+  /**
+   * Which of `variables` carry credentials, by role: a named account of the policy file (src/policy/accounts.ts)
+   * is read through `schema` with these variables set to the values of the ones the account names. A cloud
+   * without them has only its default account.
+   */
+  credentialVariables?: CredentialVariables;
+}
+
+/** The provider's own variable for each credential role; a role the provider does not read is absent. */
+export interface CredentialVariables {
+  keyId: string;
+  secret: string;
+  securityToken?: string;
+  credentialsFile?: string;
 }
 
 export interface SeedInstance {

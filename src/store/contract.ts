@@ -67,7 +67,12 @@ export interface JobSummary {
  */
 export type JobFilter = { channel: string } | { requester: string } | { channels: readonly string[]; requester: string | null };
 
-export type NewJob = Omit<Job, 'state' | 'decidedAt' | 'decidedBy' | 'completedAt' | 'cardTs' | 'reapprovalReason'>;
+export type NewJob = Omit<Job, 'state' | 'decidedAt' | 'decidedBy' | 'completedAt' | 'cardTs' | 'reapprovalReason' | 'account' | 'approvers'> & {
+  /** DEFAULT_ACCOUNT when absent. */
+  account?: string;
+  /** Null or absent: REBOOT_APPROVERS decides. */
+  approvers?: Job['approvers'];
+};
 
 /** A new job, or the one a replayed slash command (same trigger_id) created before. */
 export type CreateResult = { kind: 'created'; job: Job } | { kind: 'replay'; job: Job };

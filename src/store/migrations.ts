@@ -129,4 +129,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_channel_recent ON jobs(channel, created_at, id);
   CREATE INDEX jobs_requester_recent ON jobs(requester, created_at, id);
   `,
+  `
+  -- Issue 11: the provider account a job runs under, and the approvers its policy rule named when it was
+  -- requested (JSON {users, groups}; NULL for older jobs, which REBOOT_APPROVERS governs).
+  ALTER TABLE jobs ADD COLUMN account TEXT NOT NULL DEFAULT 'default';
+  ALTER TABLE jobs ADD COLUMN approvers TEXT;
+  `,
 ];

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import { emptyTally, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
+import { DEFAULT_ACCOUNT, emptyTally, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
 import { OUTCOME_STATUSES, type JobOutcome, type OutcomeStatus } from '../domain/outcome.js';
 import { LANE_KINDS } from '../domain/outbox-lanes.js';
 import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite, type ResultEntry } from '../domain/outbox-message.js';
@@ -93,6 +93,8 @@ interface JobRow {
   reapproval_reason: string | null;
   verify: number;
   rolling: number | null;
+  account: string;
+  approvers: string | null;
 }
 
 interface OutboxDbRow {
@@ -111,7 +113,7 @@ interface OutboxDbRow {
  * and parsing them was most of `getJob`'s cost, and the outbox reads the same job for row after row.
  */
 const JOB_COLUMNS = `id, state, provider, region, force, dry_run, reason, requester, channel, approvals_needed, created_at,
-  expires_at, decided_at, decided_by, completed_at, card_ts, reapproval_reason, verify, rolling`;
+  expires_at, decided_at, decided_by, completed_at, card_ts, reapproval_reason, verify, rolling, account, approvers`;
 
 /**
  * A job's parsed ids. Nothing updates `jobs.ids` after the insert, so a job's ids are known by its id; the
@@ -135,11 +137,15 @@ function parseIds(text: string): string[] {
   return value;
 }
 
+// Written by createJob from a validated policy rule; read back through zod all the same (it is a JSON column).
+const StoredApprovers = z.object({ users: z.array(z.string()), groups: z.array(z.string()) });
+
 function jobFromRow(row: JobRow, ids: string[]): Job {
   return {
     id: row.id,
     state: JobStateSchema.parse(row.state),
     provider: ProviderSchema.parse(row.provider),
+    account: row.account,
     region: row.region,
     ids,
     force: row.force === 1,
@@ -150,6 +156,7 @@ function jobFromRow(row: JobRow, ids: string[]): Job {
     requester: row.requester,
     channel: row.channel,
     approvalsNeeded: row.approvals_needed,
+    approvers: row.approvers === null ? null : StoredApprovers.parse(JSON.parse(row.approvers)),
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     decidedAt: row.decided_at,
@@ -517,8 +524,8 @@ export class SqliteStore implements Store {
       this.idsCache.delete(job.id);
       this.sql(
         `INSERT INTO jobs (id, state, provider, region, ids, force, dry_run, verify, rolling, reason, requester, channel,
-           approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by, account, approvers)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         job.id,
         job.approvalsNeeded === 0 ? 'approved' : 'pending',
@@ -538,6 +545,8 @@ export class SqliteStore implements Store {
         triggerId ?? null,
         job.approvalsNeeded === 0 ? job.createdAt : null,
         job.approvalsNeeded === 0 ? 'dry run' : null,
+        job.account ?? DEFAULT_ACCOUNT,
+        job.approvers ? JSON.stringify({ users: job.approvers.users, groups: job.approvers.groups }) : null,
       );
       this.audit(job.id, 'requested', job.requester, job.createdAt, { command: commandText });
       if (job.approvalsNeeded === 0) this.audit(job.id, 'approved', 'system', job.createdAt, { reason: 'a dry run only reads; it needs no approval' });

@@ -24,6 +24,8 @@ const job: Job = {
   completedAt: null,
   cardTs: '1.2',
   reapprovalReason: null,
+  account: 'default',
+  approvers: null,
 };
 
 const preflight: Pick<Preflight, 'readings'> = {
