@@ -2,11 +2,12 @@
  * The `/reboot` grammar: Slack's `text` in, a validated request, a help request or a reply-ready error out.
  * Pure (no I/O, no clock), so the listener, local mode and the tests share one definition of the language.
  *
- *   /reboot <provider> <region> <id>… [--force] [--dry-run] [--no-verify | --rolling <n>] [--reason <text>]
+ *   /reboot <provider> <region> <id>… [--account <name>] [--force] [--dry-run] [--no-verify | --rolling <n>] [--reason <text>]
  *   /reboot status <request>      one request: state, approvals, tally, wave, link to its card
  *   /reboot list [--mine]         the last 10 requests of this channel, or the caller's own in any channel
  *   /reboot audit <request>       the request's audit trail and outcomes as a CSV file in its thread
  *   /reboot regions <provider>    every region of a provider (aliases accepted), config's extra ones included
+ *   /reboot policy                what the caller may do in this channel (src/policy/rules.ts)
  *   /reboot help | -h | --help
  *
  * Subcommands are the first word and are looked up (in SUBCOMMANDS, the one table to extend) before provider
@@ -44,6 +45,8 @@ import type { ProviderInfo, ProviderName } from '../src/providers/provider.js';
 
 export interface RebootRequest {
   provider: ProviderName;
+  /** `--account <name>` (`-a`): one of the provider's named accounts (src/policy/accounts.ts); absent: `default`. */
+  account?: string;
   region: string;
   ids: string[];
   force: boolean;
@@ -74,6 +77,7 @@ export type ParsedCommand =
   | { kind: 'audit'; requestId: string }
   | { kind: 'list'; mine: boolean }
   | { kind: 'regions'; provider: ProviderName; regions: string[]; configured: boolean }
+  | { kind: 'policy' }
   | { kind: 'error'; message: string; token?: string };
 
 /** What a request id looks like (src/slack/listeners.ts newJobId): `r-` and ten base32 characters. */
@@ -96,6 +100,8 @@ const ROLLING_WITHOUT_VERIFY =
 // everything that holds for every deployment lives here, so a store or a test can validate a request too.
 
 const REGION_ID = /^[a-z0-9][a-z0-9._-]*$/;
+/** The policy file's account names (src/policy/load.ts). */
+export const ACCOUNT_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 // Bidirectional overrides can make the reason an approver reads differ from what was typed.
 const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/u;
 const CONTROL = /\p{Cc}/u;
@@ -130,6 +136,7 @@ function buildRequestSchema(catalog: Catalog): z.ZodType<RebootRequest> {
   return z
     .strictObject({
       provider: z.enum(catalog.names),
+      account: z.string().regex(ACCOUNT_NAME, { message: 'an account name is lower-case letters, digits, - and _' }).optional(),
       region: z.string().regex(REGION_ID, { message: 'a region id is lower-case letters, digits, dots and dashes' }),
       ids: z.array(z.string()).min(1, { message: 'no instance ids given' }),
       force: z.boolean(),
@@ -273,7 +280,7 @@ function tokenize(text: string): { tokens: Token[] } | { error: ParseError } {
 // Hyphen-minus, the Unicode hyphens, figure dash, en dash, em dash, horizontal bar, minus sign.
 const DASH_PREFIX = /^[-\u2010-\u2015\u2212]+/u;
 const DASHES = /[-\u2010-\u2015\u2212]/gu;
-type FlagName = 'help' | 'force' | 'dry-run' | 'no-verify' | 'rolling' | 'reason';
+type FlagName = 'help' | 'force' | 'dry-run' | 'no-verify' | 'rolling' | 'reason' | 'account';
 const FLAG_NAMES: ReadonlyMap<string, FlagName> = new Map<string, FlagName>([
   ['help', 'help'],
   ['h', 'help'],
@@ -286,12 +293,14 @@ const FLAG_NAMES: ReadonlyMap<string, FlagName> = new Map<string, FlagName>([
   ['no_verify', 'no-verify'],
   ['rolling', 'rolling'],
   ['reason', 'reason'],
+  ['account', 'account'],
+  ['a', 'account'],
 ]);
 /** The flag spellings a "did you mean" offers: the canonical names only. */
-const SPELLED_FLAGS: readonly string[] = ['force', 'dry-run', 'no-verify', 'rolling', 'reason', 'help'];
+const SPELLED_FLAGS: readonly string[] = ['account', 'force', 'dry-run', 'no-verify', 'rolling', 'reason', 'help'];
 /** Flags that take a value; the others are switches. */
-const VALUE_FLAGS: ReadonlySet<FlagName> = new Set<FlagName>(['rolling', 'reason']);
-const KNOWN_FLAGS = '`--force`, `--dry-run`, `--no-verify`, `--rolling`, `--reason`, `--help`';
+const VALUE_FLAGS: ReadonlySet<FlagName> = new Set<FlagName>(['rolling', 'reason', 'account']);
+const KNOWN_FLAGS = '`--account`, `--force`, `--dry-run`, `--no-verify`, `--rolling`, `--reason`, `--help`';
 /** A dash word that is a value rather than a flag: a negative or decimal number such as `-3` or `-.5`. */
 const NEGATIVE_NUMBER = /^[-\u2010-\u2015\u2212]+[0-9.]/u;
 const ASCII_DIGITS = /^[0-9]+$/;
@@ -501,6 +510,12 @@ const SUBCOMMANDS = {
       return { kind: 'regions', provider: info.name, regions: regionsOf(info, ctx), configured: ctx.availability(info.name) === 'ready' };
     },
   },
+  policy: {
+    args: '',
+    summary: 'what you may reboot in this channel: accounts, regions, approvers and the approvals needed (only you see it)',
+    flags: [],
+    parse: (args) => noWords(args) ?? { kind: 'policy' },
+  },
   help: {
     args: '',
     summary: 'this message (also `--help` anywhere)',
@@ -575,6 +590,7 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
   let rolling: { n: number; at: number; raw: string } | undefined;
   let noVerifyAt: { at: number; raw: string } | undefined;
   let reason: string | undefined;
+  let account: string | undefined;
   let flagError: Located | undefined;
   // Tokens are read left to right, so the first failure is the leftmost.
   const flagFail = (at: number, error: ParseError): void => {
@@ -653,6 +669,25 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
         }
         break;
       }
+      case 'account': {
+        let given = value;
+        const next = tokens[j + 1];
+        if (given === undefined && next !== undefined && next.quoted === 'none' && !DASH_PREFIX.test(stripBackticks(next.text))) {
+          given = stripBackticks(next.text);
+          j++;
+        }
+        const name = given?.toLowerCase();
+        if (name === undefined || name === '') {
+          flagFail(tok.index, fail(`${show(tok.raw)} needs an account name, e.g. \`--account prod\`; \`/reboot policy\` lists the accounts you may use`, tok.raw));
+        } else if (!ACCOUNT_NAME.test(name)) {
+          flagFail(tok.index, fail(`${show(given ?? '')} is not an account name: lower-case letters, digits, - and _`, tok.raw));
+        } else if (account !== undefined && account !== name) {
+          flagFail(tok.index, fail(`\`--account\` given twice with different values (\`${account}\` and \`${name}\`); give one`, tok.raw));
+        } else {
+          account = name;
+        }
+        break;
+      }
       case 'reason': {
         let given = value;
         const next = tokens[j + 1];
@@ -691,6 +726,7 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
 
   const candidate: RebootRequest = { ...positional.request, force, dryRun, verify, rolling: rolling?.n ?? null };
   if (reason !== undefined) candidate.reason = reason;
+  if (account !== undefined) candidate.account = account;
   const checked = requestSchemaFor(ctx.catalog ?? defaultCatalog).safeParse(candidate);
   if (!checked.success) {
     // The checks above mirror the schema, so this is reached only by config oddities such as an extra
@@ -725,6 +761,7 @@ function quoteReason(text: string): string {
 /** Canonical text for `req`: parseRebootCommand(formatRebootCommand(req)) gives back req for every valid req. */
 export function formatRebootCommand(req: RebootRequest): string {
   const parts = [req.provider, req.region, ...req.ids];
+  if (req.account !== undefined) parts.push('--account', req.account);
   if (req.force) parts.push('--force');
   if (req.dryRun) parts.push('--dry-run');
   if (!req.verify) parts.push('--no-verify');
@@ -762,13 +799,14 @@ export function usageText(catalog: Catalog = defaultCatalog): string {
     return `• \`${p.name}\`${aliases}: ${p.displayName}; regions like \`${p.regions.slice(0, 3).join('`, `')}\`; ids like \`${p.exampleId}\``;
   });
   return [
-    '*Usage:* `/reboot <provider> <region> <id>… [--force] [--dry-run] [--no-verify | --rolling N] [--reason "<text>"]`',
+    '*Usage:* `/reboot <provider> <region> <id>… [--account <name>] [--force] [--dry-run] [--no-verify | --rolling N] [--reason "<text>"]`',
     'Separate instance ids with spaces, commas or new lines; duplicates are dropped.',
     '',
     '*Providers*',
     ...providers,
     '',
     '*Flags* (anywhere after the command; `-force` and `—force` work too)',
+    '• `--account <name>` (or `-a <name>`): one of the provider\'s named accounts from the policy file; without it, its `default` account',
     '• `--force`: force the reboot even if the guest OS does not respond; may need extra approvals',
     '• `--dry-run` (or `--dryrun`): read-only: shows what would happen, sends no reboot, needs no approval',
     "• `--no-verify` (or `--noverify`): skip waiting for instances to come back; results say 'reboot accepted'",

@@ -15,7 +15,9 @@ import { Inspector } from './jobs/preflight.js';
 import { Runner } from './jobs/runner.js';
 import { DEFAULT_VERIFY } from './jobs/verifier.js';
 import type { Logger } from './log.js';
-import { instrumentProviders } from './observability/instrument-providers.js';
+import { instrumentProvider, instrumentProviders } from './observability/instrument-providers.js';
+import { PolicyHolder } from './policy/load.js';
+import { DEFAULT_PROVIDER_TUNING } from './providers/registry.js';
 import { BotMetrics } from './observability/metrics.js';
 import { Readiness, slackAuthCheck } from './observability/readiness.js';
 import { observabilityRoutes } from './observability/routes.js';
@@ -113,6 +115,11 @@ export interface BotOptions {
   now?: () => number;
   /** Called when another process took over the database lease: this one must stop at once. */
   onLeaseLost?: () => void;
+  /**
+   * The policy in force (REBOOT_POLICY, src/policy/load.ts), which the caller reloads; absent: REBOOT_APPROVERS
+   * for every channel and the default accounts, as before policy files existed.
+   */
+  policy?: PolicyHolder;
 }
 
 export interface RunningBot {
@@ -123,6 +130,8 @@ export interface RunningBot {
   health: HealthBoard;
   /** This bot's metrics, on its own registry (GET /metrics). */
   metrics: BotMetrics;
+  /** The policy in force: `policy.reload()` is what SIGHUP does (src/main.ts). */
+  policy: PolicyHolder;
   /** Resolves when no listener, job run or Slack write is in progress. */
   settle(timeoutMs?: number): Promise<void>;
   /** Base URL of the HTTP listener (HTTP mode: /slack/events, /healthz, /readyz, /metrics; Socket Mode: the last three). */
@@ -149,6 +158,24 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const metrics = new BotMetrics(store, now, Object.keys(opts.providers));
   // Every provider call the bot makes is timed and its throttles counted (src/observability/instrument-providers.ts).
   const providers = instrumentProviders(opts.providers, metrics);
+  const policy =
+    opts.policy ??
+    new PolicyHolder({
+      context: { catalog, env: {}, configured: Object.keys(opts.providers), extraRegions: config.extraRegions, approvers: config.approvers, forceApprovals: config.forceApprovals, providerTuning: DEFAULT_PROVIDER_TUNING },
+      log,
+    });
+  // A named account's client, instrumented once per client: a reload builds new ones.
+  const instrumented = new WeakMap<Provider, Provider>();
+  const accountProvider = (name: ProviderName, account: string): Provider | undefined => {
+    const client = policy.current.accountProvider(name, account);
+    if (client === undefined) return undefined;
+    let watched = instrumented.get(client);
+    if (watched === undefined) {
+      watched = instrumentProvider(client, metrics);
+      instrumented.set(client, watched);
+    }
+    return watched;
+  };
   const readiness = new Readiness({
     store,
     slackAuth: slackAuthCheck(token, apiUrl, (error) => metrics.slackError('auth.test', error)),
@@ -170,8 +197,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const events = new SlackReporter(config.incidentChannel, { preflightOf: (jobId) => store.preflight(jobId), holdMs: tuning.resultsHoldMs });
   const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
   const verify = { firstReadMs: tuning.verifyFirstReadMs, intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
-  const runner = new Runner({ store, providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify, quiet, metrics });
-  const inspector = new Inspector({ store, providers, limiters, events, now, log, quiet });
+  const runner = new Runner({ store, providers, accountProvider, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify, quiet, metrics });
+  const inspector = new Inspector({ store, providers, accountProvider, limiters, events, now, log, quiet });
   const approvers = new ApproverDirectory(
     config.approvers,
     async (group) => UserGroupMembers.parse(await bolt.app.client.usergroups.users.list({ usergroup: group })).users,
@@ -193,6 +220,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     metrics,
     forceApprovals: config.forceApprovals,
     approvalTtlMs: config.approvalTtlMs,
+    policy: () => policy.current.policy,
   };
   const responseUrls = new Map<string, string>();
   const outbox = new Outbox(store, {
@@ -217,7 +245,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   });
   const parseContext: ParseContext = {
     catalog,
-    availability: (name) => (providers[name] ? 'ready' : 'not-configured'),
+    // A provider is offered when it has any account: its own variables, or a named one of the policy in force.
+    availability: (name) => (providers[name] || (policy.current.policy.accounts[name] ?? []).length > 0 ? 'ready' : 'not-configured'),
     maxInstances: config.maxInstances,
     extraRegions: config.extraRegions,
   };
@@ -257,6 +286,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     outbox,
     health,
     metrics,
+    policy,
     url,
     async settle(timeoutMs = 10_000) {
       await bolt.idle();

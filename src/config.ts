@@ -52,6 +52,8 @@ const EnvSchema = z.object({
   /** How long ended jobs (with their audit trail) and delivered Slack writes are kept (src/store/retention.ts). */
   REBOOT_RETENTION: Duration.default(90 * 86_400_000),
   REBOOT_CONFIG: z.string().optional(),
+  /** The policy file: named accounts and per-channel rules (src/policy/load.ts); absent, REBOOT_APPROVERS rules. */
+  REBOOT_POLICY: z.string().trim().min(1).optional(),
   /** The least level logged (src/log.ts). */
   LOG_LEVEL: LogLevelSchema.default('info'),
   /** /readyz fails once an outbox row due for delivery has waited this long (src/observability/readiness.ts). */
@@ -108,6 +110,10 @@ export interface Config {
   /** REBOOT_READY_OUTBOX_STUCK. */
   readyOutboxStuckMs: number;
   providers: ProviderCredentials;
+  /** Each provider's section of REBOOT_CONFIG, which its named accounts share (src/policy/load.ts). */
+  providerSections: Partial<Record<ProviderName, object>>;
+  /** REBOOT_POLICY. */
+  policyPath?: string;
   /** Values of the providers' secret variables. */
   providerSecrets: readonly string[];
   extraRegions: Partial<Record<ProviderName, string[]>>;
@@ -164,6 +170,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
     logLevel: e.LOG_LEVEL,
     readyOutboxStuckMs: e.REBOOT_READY_OUTBOX_STUCK,
     providers,
+    providerSections: Object.fromEntries(sections),
+    ...(e.REBOOT_POLICY ? { policyPath: e.REBOOT_POLICY } : {}),
     providerSecrets: catalog.descriptors.flatMap((d) => d.env.secrets.map((name) => env[name]?.trim() ?? '')).filter((v) => v !== ''),
     extraRegions: file.regions ?? {},
     limits: file.limits ?? {},

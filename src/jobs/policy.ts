@@ -1,4 +1,8 @@
-/** Who may approve: configured users, plus members of configured user groups (cached lookups). */
+/**
+ * Who may approve: the users and members of the user groups a job's policy rule named (src/policy/rules.ts), or
+ * REBOOT_APPROVERS for jobs stored before rules existed; group lookups are cached. The same lookups tell whether a
+ * requester is in a rule's requester groups.
+ */
 
 export type GroupLookup = (groupId: string) => Promise<string[]>;
 
@@ -37,15 +41,26 @@ export class ApproverDirectory {
     return this.policy.users.length + this.policy.groups.length > 0;
   }
 
+  /** Membership of REBOOT_APPROVERS. */
   async membership(userId: string): Promise<Membership> {
-    if (this.policy.users.includes(userId)) return 'approver';
+    return this.membershipIn(userId, this.policy);
+  }
+
+  /** Membership of `list`: one of its users, or in one of its groups. */
+  async membershipIn(userId: string, list: ApproverPolicy): Promise<Membership> {
+    if (list.users.includes(userId)) return 'approver';
     let unverified = false;
-    for (const group of this.policy.groups) {
+    for (const group of list.groups) {
       const members = await this.members(group);
       if (members === undefined) unverified = true;
       else if (members.has(userId)) return 'approver';
     }
     return unverified ? 'unverified' : 'not-approver';
+  }
+
+  /** Whether `userId` is in `groupId`; undefined when Slack cannot say and no recent enough answer is cached. */
+  async isMember(userId: string, groupId: string): Promise<boolean | undefined> {
+    return (await this.members(groupId))?.has(userId);
   }
 
   /** Members of a group; undefined when Slack cannot say and no recent enough answer is cached. */

@@ -4,7 +4,6 @@
  * never blocks: a failed read is shown on the card, and approving works whatever pre-flight found.
  */
 import type { Logger } from '../log.js';
-import type { Provider, ProviderName } from '../providers/provider.js';
 import type { Store } from '../store/contract.js';
 import type { QuietGate } from '../quiet-gate.js';
 import { JobTasks } from './background.js';

@@ -9,7 +9,9 @@ import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/contract.js';
 import type { JobEvents } from './events.js';
-import { approvalsNeeded, mayApprove, type ApproverDirectory } from './policy.js';
+import type { Policy } from '../policy/rules.js';
+import { decide } from '../policy/requesters.js';
+import { approvalsNeeded, mayApprove, type ApproverDirectory, type Membership } from './policy.js';
 
 export interface RequestContext {
   store: Store;
@@ -25,28 +27,53 @@ export interface RequestContext {
   metrics?: RequestMetrics;
   forceApprovals: number;
   approvalTtlMs: number;
+  /**
+   * The policy in force, read afresh for each request (src/policy/load.ts reloads it). Absent: no rule is checked,
+   * REBOOT_APPROVERS approves and forceApprovals counts.
+   */
+  policy?: () => Policy;
 }
 
-export type NewRequest = Pick<Job, 'id' | 'provider' | 'region' | 'ids' | 'force' | 'dryRun' | 'verify' | 'rolling' | 'reason' | 'requester' | 'channel'> & {
+export type NewRequest = Pick<Job, 'id' | 'provider' | 'account' | 'region' | 'ids' | 'force' | 'dryRun' | 'verify' | 'rolling' | 'reason' | 'requester' | 'channel'> & {
   /** As typed, for the audit trail. */
   commandText: string;
   /** Slack's id of this command invocation: a replay carries the same one. */
   triggerId?: string;
 };
 
-export type RequestResult = { kind: 'created'; job: Job } | { kind: 'replay'; job: Job } | { kind: 'store-failed' };
+export type RequestResult =
+  | { kind: 'created'; job: Job }
+  | { kind: 'replay'; job: Job }
+  /** No policy rule allows it: nothing was stored or posted; `message` says why. */
+  | { kind: 'refused'; message: string }
+  | { kind: 'store-failed' };
 
 /**
  * Stores a new request with the outbox row that posts its card: a job never waits unseen. The card is posted
  * at once; pre-flight's readings update it when they arrive. A dry run needs no approval and starts at once.
  */
 export async function request(ctx: RequestContext, input: NewRequest): Promise<RequestResult> {
+  let approvers: Job['approvers'] = null;
+  let needed = input.dryRun ? 0 : approvalsNeeded(input.force, ctx.forceApprovals);
+  if (ctx.policy) {
+    const facts = { ...input, instances: input.ids.length };
+    const decision = await decide(ctx.policy(), facts, ctx.approvers);
+    if (decision.kind === 'refused') {
+      ctx.log.info('reboot request refused by the policy', { requester: input.requester, channel: input.channel, provider: input.provider, account: input.account, region: input.region });
+      return decision;
+    }
+    // Stored with the job: a reload of the policy does not change who may approve a pending request.
+    approvers = { users: [...decision.approvers.users], groups: [...decision.approvers.groups] };
+    needed = decision.approvalsNeeded;
+  }
   const now = ctx.now();
   try {
     const result = await ctx.store.createJob(
       {
         id: input.id,
         provider: input.provider,
+        account: input.account,
+        approvers,
         region: input.region,
         ids: input.ids,
         force: input.force,
@@ -56,7 +83,7 @@ export async function request(ctx: RequestContext, input: NewRequest): Promise<R
         reason: input.reason,
         requester: input.requester,
         channel: input.channel,
-        approvalsNeeded: input.dryRun ? 0 : approvalsNeeded(input.force, ctx.forceApprovals),
+        approvalsNeeded: needed,
         createdAt: now,
         expiresAt: now + ctx.approvalTtlMs,
       },
@@ -66,7 +93,7 @@ export async function request(ctx: RequestContext, input: NewRequest): Promise<R
     );
     if (result.kind === 'replay') ctx.log.warn('replayed slash command ignored', { jobId: result.job.id, requester: input.requester });
     else {
-      ctx.log.info(input.dryRun ? 'dry run requested' : 'reboot requested', { jobId: result.job.id, provider: input.provider, region: input.region, count: input.ids.length, requester: input.requester });
+      ctx.log.info(input.dryRun ? 'dry run requested' : 'reboot requested', { jobId: result.job.id, provider: input.provider, account: input.account, region: input.region, count: input.ids.length, requester: input.requester });
       if (input.dryRun) ctx.startRun(result.job.id);
       else ctx.inspect(result.job.id);
     }
@@ -107,7 +134,7 @@ export async function approve(ctx: RequestContext, click: Click): Promise<Approv
   const checked = await checkCard(ctx, click, 'approve');
   if ('kind' in checked) return checked;
   const { job } = checked;
-  const verdict = mayApprove(job.requester, click.user, await ctx.approvers.membership(click.user));
+  const verdict = mayApprove(job.requester, click.user, await approverOf(ctx, job, click.user));
   if (verdict !== 'ok') return refuse(ctx, job, click, verdict, 'approve');
   try {
     // The approval and every Slack message it causes commit together (card update, incident notice).
@@ -138,6 +165,11 @@ export async function approve(ctx: RequestContext, click: Click): Promise<Approv
   }
 }
 
+/** The job's own approvers decide; REBOOT_APPROVERS for a job stored before it had them. */
+function approverOf(ctx: RequestContext, job: Job, user: string): Promise<Membership> {
+  return job.approvers === null ? ctx.approvers.membership(user) : ctx.approvers.membershipIn(user, job.approvers);
+}
+
 /** Deny by an approver, or withdrawal by the requester. */
 export async function deny(ctx: RequestContext, click: Click): Promise<DenyResult> {
   const checked = await checkCard(ctx, click, 'deny');
@@ -145,7 +177,7 @@ export async function deny(ctx: RequestContext, click: Click): Promise<DenyResul
   const { job } = checked;
   const withdrawal = click.user === job.requester;
   if (!withdrawal) {
-    const membership = await ctx.approvers.membership(click.user);
+    const membership = await approverOf(ctx, job, click.user);
     if (membership !== 'approver') return refuse(ctx, job, click, membership, 'deny');
   }
   const now = ctx.now();

@@ -13,7 +13,7 @@ import { reconcile } from '../domain/verification.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { InstanceMetrics } from '../observability/metrics.js';
-import type { BatchResult, InstanceOutcome, InstanceReading, Provider, ProviderName } from '../providers/provider.js';
+import type { BatchResult, InstanceOutcome, InstanceReading, Provider } from '../providers/provider.js';
 import type { BatchAfter, Store } from '../store/contract.js';
 import type { QuietGate } from '../quiet-gate.js';
 import { JobTasks } from './background.js';

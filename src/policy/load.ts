@@ -10,6 +10,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
+import type { Config } from '../config.js';
 import { DEFAULT_ACCOUNT, type ApproverList } from '../domain/job.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -297,6 +298,20 @@ function unsatisfiable(
   if (requesters.users.every((r) => approverShortfall(approvers, r, needed) !== undefined)) {
     problems.push({ path: at(field), message: `${what}, but every requester is one of the approvers and cannot approve their own request: it could never be approved` });
   }
+}
+
+/** The context of the bot's own configuration: its providers' defaults, approvers and extra regions. */
+export function policyContext(config: Config, env: NodeJS.ProcessEnv, catalog: Catalog, providerTuning: ProviderTuning): PolicyContext {
+  return {
+    catalog,
+    env,
+    configured: Object.keys(config.providers),
+    extraRegions: config.extraRegions,
+    approvers: config.approvers,
+    forceApprovals: config.forceApprovals,
+    providerTuning,
+    fileSections: config.providerSections,
+  };
 }
 
 // ---- without a file --------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ function decisionLine(job: Job, approvals: readonly Approval[]): string | undefi
 export function statusText({ job, approvals, tally, wave, cardLink }: StatusView, catalog: Catalog = defaultCatalog): string {
   const kind = job.dryRun ? 'dry run' : job.force ? 'FORCE reboot' : 'reboot';
   const lines = [
-    `*Request \`${job.id}\`*: ${stateWords(job)} · ${kind} of ${plural(job.ids.length, 'instance')} on ${providerLabel(job, catalog)} \`${job.region}\``,
+    `*Request \`${job.id}\`*: ${stateWords(job)} · ${kind} of ${plural(job.ids.length, 'instance')} on ${providerLabel(job, catalog)} \`${job.region}\`, account \`${job.account}\``,
     `Requested by <@${job.requester}> at ${slackDate(job.createdAt)}${job.reason ? ` · reason: ${escapeMrkdwn(job.reason)}` : ''}`,
   ];
   const decision = decisionLine(job, approvals);

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import type { App, RespondFn } from '@slack/bolt';
 import { z } from 'zod';
 import { errorReply, parseRebootCommand, regionsText, REQUEST_ID, usageText, type ParseContext, type ParsedCommand } from '../../commands/reboot.js';
-import type { Job } from '../domain/job.js';
+import { DEFAULT_ACCOUNT, type Job } from '../domain/job.js';
+import { describePolicy } from '../policy/requesters.js';
 import { exportAudit, recentRequests, requestStatus, type NotHere } from '../jobs/queries.js';
 import { approve, deny, request, type ApproveResult, type ClickRejection, type DenyResult, type RequestContext } from '../jobs/requests.js';
 import { cardPermalink, listText, statusText } from './command-replies.js';
@@ -68,6 +69,7 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
     const result = await request(ctx.requests, {
       id: newJobId(),
       provider: req.provider,
+      account: req.account ?? DEFAULT_ACCOUNT,
       region: req.region,
       ids: req.ids,
       force: req.force,
@@ -84,6 +86,10 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
       case 'store-failed':
         await ack({ response_type: 'ephemeral', text: STORE_FAILED });
         return;
+      case 'refused':
+        // Before anything is stored or posted: only the requester sees why (https://api.slack.com/interactivity/handling#message_responses).
+        await ack({ response_type: 'ephemeral', text: `:no_entry: Not requested: ${result.message}.\n\`/reboot policy\` shows what you may do here.` });
+        return;
       case 'replay':
         await ack({ response_type: 'ephemeral', text: `This command was already received as request \`${result.job.id}\`; nothing new was requested.` });
         return;
@@ -91,7 +97,7 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
         const job = result.job;
         await ack({
           response_type: 'ephemeral',
-          text: `Request \`${job.id}\` for ${plural(job.ids.length, 'instance')} is posted for approval (${job.approvalsNeeded} needed).`,
+          text: `Request \`${job.id}\` for ${plural(job.ids.length, 'instance')} is posted for approval (${job.approvalsNeeded} needed) on account \`${job.account}\`.`,
         });
         if (body.data.response_url) ctx.responseUrls.set(job.id, body.data.response_url);
         return;
@@ -123,6 +129,8 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
         return errorReply(parsed);
       case 'regions':
         return regionsText(parsed, catalog);
+      case 'policy':
+        return ctx.requests.policy ? describePolicy(ctx.requests.policy(), channel, user, ctx.requests.approvers) : 'No policy is in force.';
       case 'status': {
         const result = await requestStatus(ctx.requests, parsed.requestId, channel);
         if (result.kind !== 'found') return notHereReply(result, parsed.requestId);

@@ -55,6 +55,11 @@ export function providerLabel(job: Pick<Job, 'provider'>, catalog: Catalog): str
 export { plural };
 
 /** The id list for the card: a code block, collapsed past CARD_ID_LIMIT so it always fits. */
+/** "Alibaba Cloud ECS cn-hangzhou, account `prod`": where a job reboots, as the summary and notices say it. */
+export function placeText(job: Pick<Job, 'provider' | 'region' | 'account'>, catalog: Catalog): string {
+  return `${providerLabel(job, catalog)} ${job.region}, account \`${job.account}\``;
+}
+
 export function idListText(ids: readonly string[]): string {
   const shown = ids.slice(0, CARD_ID_LIMIT);
   const more = ids.length - shown.length;
@@ -200,6 +205,7 @@ export function requestCard({ job, approvals, tally, preflight, wave }: CardView
       fields: [
         { type: 'mrkdwn', text: `*Provider*\n${providerLabel(job, catalog)}` },
         { type: 'mrkdwn', text: `*Region*\n\`${job.region}\`` },
+        { type: 'mrkdwn', text: `*Account*\n\`${job.account}\`` },
         { type: 'mrkdwn', text: `*Instances*\n${job.ids.length}` },
         { type: 'mrkdwn', text: `*Requested by*\n<@${job.requester}>` },
         { type: 'mrkdwn', text: `*Mode*\n${modeText(job)}` },
@@ -517,7 +523,7 @@ export function summaryMessage(job: Job, tally: Tally, catalog: Catalog = defaul
   const what = job.dryRun ? 'Dry run' : 'Reboot';
   const failed = job.dryRun ? '' : ` (${failedCount(tally)} failed in all, not-back included)`;
   const text =
-    `${icon} ${what} \`${job.id}\` finished on ${providerLabel(job, catalog)} ${job.region}: ${tallyText(tally, job)}${failedCount(tally) > 0 ? failed : ''}` +
+    `${icon} ${what} \`${job.id}\` finished on ${placeText(job, catalog)}: ${tallyText(tally, job)}${failedCount(tally) > 0 ? failed : ''}` +
     (tally.unknown > 0 && !job.dryRun ? `. Instances marked unknown may or may not be rebooting: check them before retrying.` : '');
   return noteMessage(text);
 }
@@ -530,7 +536,7 @@ export function incidentMessage(
   catalog: Catalog = defaultCatalog,
 ): SlackMessage {
   const link = permalink ? ` <${permalink}|thread>` : '';
-  const head = `${job.dryRun ? 'Dry-run reboot' : job.force ? 'FORCE reboot' : 'Reboot'} of ${plural(job.ids.length, 'instance')} on ${providerLabel(job, catalog)} ${job.region}`;
+  const head = `${job.dryRun ? 'Dry-run reboot' : job.force ? 'FORCE reboot' : 'Reboot'} of ${plural(job.ids.length, 'instance')} on ${placeText(job, catalog)}`;
   const text =
     event === 'approved'
       ? `:rotating_light: ${head} approved by ${job.decidedBy ? job.decidedBy.split(',').map((u) => `<@${u}>`).join(', ') : 'approvers'}, requested by <@${job.requester}>.${link}`

@@ -548,7 +548,12 @@ export class SqliteStore implements Store {
         job.account ?? DEFAULT_ACCOUNT,
         job.approvers ? JSON.stringify({ users: job.approvers.users, groups: job.approvers.groups }) : null,
       );
-      this.audit(job.id, 'requested', job.requester, job.createdAt, { command: commandText });
+      // The account and the approvers the policy gave it: what the command text alone would not say.
+      this.audit(job.id, 'requested', job.requester, job.createdAt, {
+        command: commandText,
+        account: job.account ?? DEFAULT_ACCOUNT,
+        ...(job.approvers ? { approvers: { users: job.approvers.users, groups: job.approvers.groups } } : {}),
+      });
       if (job.approvalsNeeded === 0) this.audit(job.id, 'approved', 'system', job.createdAt, { reason: 'a dry run only reads; it needs no approval' });
       const created = this.requireJob(job.id);
       this.write(report(created));

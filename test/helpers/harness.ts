@@ -2,7 +2,7 @@
  * Starts the real bot in HTTP mode against the fake Slack Web API and the provider simulators, all
  * on loopback, and drives it with signed Slack requests. Nothing of ours is mocked.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBot, type RunningBot, type Tuning } from '../../src/app.js';
@@ -13,6 +13,8 @@ import { startSimulators, type SimulatorSet } from '../../src/local/simulators.j
 import { registerSecrets, silentLogger, type Logger } from '../../src/log.js';
 import type { Catalog } from '../../src/providers/catalog.js';
 import type { ProviderName } from '../../src/providers/provider.js';
+import { policyContext, PolicyHolder } from '../../src/policy/load.js';
+import { defaultCatalog } from '../../src/providers/catalog.js';
 import { buildProviders } from '../../src/providers/registry.js';
 
 export const CHANNEL = 'C0OPS';
@@ -48,6 +50,8 @@ export interface HarnessOptions {
   log?: Logger;
   /** Socket Mode instead of HTTP: the app token and the WebSocket URL apps.connections.open hands out. */
   socketMode?: { appToken: string; url: string };
+  /** A policy file's text (YAML or JSON): written to a temporary file that REBOOT_POLICY names. */
+  policy?: string;
 }
 
 export class Harness {
@@ -56,6 +60,8 @@ export class Harness {
   bot!: RunningBot;
   /** The configuration the running bot was started with. */
   config!: Config;
+  /** The policy in force; `reload()` is what SIGHUP does. */
+  policy!: PolicyHolder;
   private readonly dir: string;
   private env: Record<string, string> = {};
 
@@ -80,6 +86,7 @@ export class Harness {
     });
     const h = new Harness(sims, opts);
     await h.slack.start();
+    if (opts.policy !== undefined) writeFileSync(h.policyPath, opts.policy);
     h.env = {
       SLACK_BOT_TOKEN: h.slack.botToken,
       SLACK_SIGNING_SECRET: SIGNING_SECRET,
@@ -91,6 +98,7 @@ export class Harness {
       REBOOT_VERIFY_TIMEOUT: '10s',
       ...(opts.socketMode ? { SLACK_APP_TOKEN: opts.socketMode.appToken } : {}),
       ...sims.env,
+      ...(opts.policy !== undefined ? { REBOOT_POLICY: h.policyPath } : {}),
       ...opts.env,
     };
     await h.boot();
@@ -108,9 +116,18 @@ export class Harness {
       poll: { initialDelayMs: 10, maxDelayMs: 40, timeoutMs: 5000 },
     };
     const providers = buildProviders(config.providers, tuning, catalog);
+    // As main.ts does: the policy file is read at start (an invalid one stops it) and reloaded by `policy.reload()`.
+    this.policy = new PolicyHolder({
+      ...(config.policyPath ? { path: config.policyPath } : {}),
+      context: policyContext(config, this.env, catalog ?? defaultCatalog, tuning),
+      log: this.opts.log ?? silentLogger,
+      onLoaded: (loaded) => registerSecrets(loaded.secrets),
+      debounceMs: 20,
+    });
     this.bot = await startBot({
       config,
       providers,
+      policy: this.policy,
       log: this.opts.log ?? silentLogger,
       tuning: { ...FAST_TUNING, ...this.opts.tuning },
       ...(catalog ? { catalog } : {}),
@@ -123,6 +140,7 @@ export class Harness {
    * database; `env` changes the environment of the new process (a variable set to undefined is removed).
    */
   async restart(whileDown?: (dbPath: string) => void | Promise<void>, env: Record<string, string | undefined> = {}): Promise<void> {
+    this.policy.close();
     await this.bot.stop();
     await whileDown?.(this.env.REBOOT_DB as string);
     for (const [name, value] of Object.entries(env)) {
@@ -141,7 +159,18 @@ export class Harness {
     return join(this.dir, name);
   }
 
+  /** Where the `policy` option's file is written. */
+  get policyPath(): string {
+    return this.file('policy.yaml');
+  }
+
+  /** Replaces the policy file's text (the bot sees it on `policy.reload()` or through its file watch). */
+  writePolicy(text: string): void {
+    writeFileSync(this.policyPath, text);
+  }
+
   async stop(): Promise<void> {
+    this.policy.close();
     await this.bot.stop();
     await this.slack.stop();
     await this.sims.stop();

@@ -67,6 +67,7 @@ function input(over: Partial<NewRequest> = {}): NewRequest {
   return {
     id: `r-req${String(counter).padStart(7, '0')}`,
     provider: 'alibaba',
+    account: 'default',
     region: 'cn-hangzhou',
     ids: instanceIds(2),
     force: false,
@@ -102,7 +103,7 @@ describe('request', () => {
     expect(store.getJob('r-new0000001')).toMatchObject({ state: 'pending', approvalsNeeded: 1, createdAt: clock.now, expiresAt: clock.now + TTL, cardTs: null });
     expect(outboxRows(store).map((r) => [r.channel, r.jobId, r.message])).toEqual([[OPS, 'r-new0000001', { kind: 'post_card' }]]);
     expect(store.auditTrail('r-new0000001').map((e) => [e.event, e.actor, e.data])).toEqual([
-      ['requested', REQUESTER, { command: 'alibaba cn-hangzhou i-… --reason "kernel patch"' }],
+      ['requested', REQUESTER, { command: 'alibaba cn-hangzhou i-… --reason "kernel patch"', account: 'default' }],
     ]);
   });
 
