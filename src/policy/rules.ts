@@ -113,12 +113,11 @@ export function evaluate(policy: Policy, facts: RequestFacts, member: GroupMembe
   let closest: { rule: Rule; failing: Dimension[]; score: number } | undefined;
   for (const rule of policy.rules) {
     const result = check(rule, facts, member);
-    const failing = (Object.keys(result) as Dimension[]).filter((d) => result[d] !== 'yes');
-    if (failing.length === 0) return allowed(rule, facts);
+    // A membership not known (not looked up: the rule failed elsewhere; or Slack could not say) is not held against a
+    // rule when ranking how close it came.
+    const failing = (Object.keys(result) as Dimension[]).filter((d) => result[d] === 'no');
+    if (failing.length === 0) return result.requester === 'unknown' ? { kind: 'refused', message: cannotConfirm(rule) } : allowed(rule, facts);
     const score = 6 - failing.length;
-    if (failing.length === 1 && result.requester === 'unknown') {
-      return { kind: 'refused', message: cannotConfirm(rule) };
-    }
     if (closest === undefined || score > closest.score) closest = { rule, failing, score };
   }
   if (closest === undefined) return { kind: 'refused', message: 'the policy has no rules' };

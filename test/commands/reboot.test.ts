@@ -125,7 +125,7 @@ describe('did you mean', () => {
     [`alibaba cn-hangzou ${ALI}`, 'unknown region `cn-hangzou` for `alibaba`. Did you mean `cn-hangzhou`?'],
     [
       `alibaba cn-hangzhou ${ALI} --forse`,
-      'unknown flag `--forse`. Did you mean `--force`? Known flags: `--force`, `--dry-run`, `--no-verify`, `--rolling`, `--reason`, `--help`',
+      'unknown flag `--forse`. Did you mean `--force`? Known flags: `--account`, `--force`, `--dry-run`, `--no-verify`, `--rolling`, `--reason`, `--help`',
     ],
   ])('%j', (text, message) => {
     expect(error(text).message).toBe(message);
@@ -902,5 +902,39 @@ describe('properties', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('--account', () => {
+  const ID = 'i-bp1g6zv0ce8oghu7abcd';
+  it.each([`alibaba cn-hangzhou ${ID} --account prod`, `alibaba cn-hangzhou ${ID} -a prod`, `alibaba cn-hangzhou ${ID} --account=PROD`, `--account prod alibaba cn-hangzhou ${ID}`])(
+    '%j names the account',
+    (text) => {
+      expect(run(text).account).toBe('prod');
+    },
+  );
+
+  it('absent, the request names no account (the default one is used)', () => {
+    expect(run(`alibaba cn-hangzhou ${ID}`).account).toBeUndefined();
+  });
+
+  it.each([
+    [`alibaba cn-hangzhou ${ID} --account`, '`--account` needs an account name'],
+    [`alibaba cn-hangzhou ${ID} --account --force`, '`--account` needs an account name'],
+    [`alibaba cn-hangzhou ${ID} --account pr/od`, 'is not an account name'],
+    [`alibaba cn-hangzhou ${ID} -a prod -a staging`, 'given twice with different values'],
+  ])('%j is an error', (text, message) => {
+    expect(error(text).message).toContain(message);
+  });
+
+  it('round-trips through formatRebootCommand', () => {
+    const req = run(`alibaba cn-hangzhou ${ID} -a staging --force --reason "disk full"`);
+    expect(formatRebootCommand(req)).toBe(`alibaba cn-hangzhou ${ID} --account staging --force --reason "disk full"`);
+    expect(run(formatRebootCommand(req))).toStrictEqual(req);
+  });
+
+  it('`/reboot policy` takes no arguments', () => {
+    expect(parse('policy')).toEqual({ kind: 'policy' });
+    expect(error('policy everything').message).toContain('takes no arguments');
   });
 });
