@@ -132,6 +132,31 @@ describe('LimiterPool', () => {
     await Promise.all([heldRun, blockedRun]);
   });
 
+  it('each account has its own quota: a held call of one account blocks another account in the same region not at all, and the default account is the plain region', async () => {
+    pool = new LimiterPool();
+    const info = providerInfo({ name: 'alibaba', limits: { maxConcurrent: 1, minTimeMs: 0 } });
+    const held = gate();
+    const blocked = gate();
+    const heldRun = pool.schedule(info, { account: 'prod', region: 'cn-hangzhou' }, 1, held.task);
+    const blockedRun = pool.scheduleRead(info, { account: 'prod', region: 'cn-hangzhou' }, blocked.task);
+    expect(await settlesWithin(pool.schedule(info, { account: 'staging', region: 'cn-hangzhou' }, 1, async () => 'staging'), 'another account')).toBe('staging');
+    expect(await settlesWithin(pool.schedule(info, 'cn-hangzhou', 1, async () => 'default'), 'the default account')).toBe('default');
+    expect(blocked.started).toBeUndefined();
+    held.release();
+    blocked.release();
+    await Promise.all([heldRun, blockedRun]);
+    // `default` named or not is one limiter: a held default call blocks a named-default one.
+    const heldDefault = gate();
+    const run = pool.schedule(info, 'cn-hangzhou', 1, heldDefault.task);
+    const named = gate();
+    const namedRun = pool.schedule(info, { account: 'default', region: 'cn-hangzhou' }, 1, named.task);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(named.started).toBeUndefined();
+    heldDefault.release();
+    named.release();
+    await Promise.all([run, namedRun]);
+  });
+
   it('spacing is per region too: calls in two regions are not spaced against each other', async () => {
     pool = new LimiterPool();
     const info = providerInfo({ limits: { maxConcurrent: 1, minTimeMs: 60_000 } });
