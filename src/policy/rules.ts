@@ -191,7 +191,8 @@ export function policyText(policy: Policy, channelId: string, requester: string,
   const source = policy.source === null ? 'REBOOT_APPROVERS (no policy file)' : 'the policy file';
   if (rules.length === 0) return `*What you may reboot in ${channel(channelId)}*: nothing. No rule of ${source} lets you request reboots here.`;
   const lines = rules.map(({ rule, requester: match }) => {
-    const providers = rule.providers ?? (Object.keys(policy.accounts) as ProviderName[]);
+    // Without a providers list: every provider that has an account at all.
+    const providers = rule.providers ?? (Object.keys(policy.accounts) as ProviderName[]).filter((p) => (policy.accounts[p] ?? []).length > 0);
     const accounts = providers.map((p) => {
       const names = (policy.accounts[p] ?? []).filter((a) => listAllows(rule.accounts, a));
       return `\`${p}\` ${names.length > 0 ? names.map(code).join(', ') : '(no account)'}`;
