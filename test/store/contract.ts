@@ -51,6 +51,13 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       await pair.close();
     });
 
+    it('a job keeps its account and the approvers its rule named; older-style jobs have the default account and none', async () => {
+      await a.createJob(job({ account: 'prod', approvers: { users: ['U1'], groups: ['S0G'] } }), 'alibaba cn-hangzhou … -a prod');
+      expect(await b.getJob(J)).toMatchObject({ account: 'prod', approvers: { users: ['U1'], groups: ['S0G'] } });
+      await a.createJob(job({ id: 'r-bbbbbbbbbb' }), 'alibaba cn-hangzhou …');
+      expect(await b.getJob('r-bbbbbbbbbb')).toMatchObject({ account: 'default', approvers: null });
+    });
+
     it('exactly one approval wins pending → approved across connections', async () => {
       await a.createJob(job(), 'alibaba cn-hangzhou …');
       const first = await a.approve(J, 'U1', 2000);
