@@ -117,9 +117,12 @@ describe('a database that cannot be written', () => {
     const pages = db.pragma('page_count', { simple: true }) as number;
     db.pragma(`max_page_count = ${pages}`);
     const filler = db.prepare(`INSERT INTO audit (job_id, event, actor, at, data) VALUES ('filler', 'filler', 'test', 0, ?)`);
-    expect(() => {
-      for (let i = 0; i < 100_000; i++) filler.run('x'.repeat(200));
-    }).toThrow(/full/);
+    // Smaller and smaller rows, so no page keeps room for an approval's few short rows either.
+    for (const size of [200, 64, 16, 1]) {
+      expect(() => {
+        for (let i = 0; i < 100_000; i++) filler.run('x'.repeat(size));
+      }).toThrow(/full/);
+    }
     const click = await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
     expect(await h.replyTo(click)).toContain('could not be recorded');
     expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
