@@ -536,7 +536,7 @@ export function incidentMessage(
   catalog: Catalog = defaultCatalog,
 ): SlackMessage {
   const link = permalink ? ` <${permalink}|thread>` : '';
-  const head = `${job.dryRun ? 'Dry-run reboot' : job.force ? 'FORCE reboot' : 'Reboot'} of ${plural(job.ids.length, 'instance')} on ${placeText(job, catalog)}`;
+  const head = `${job.dryRun ? 'Dry-run reboot' : job.force ? 'FORCE reboot' : 'Reboot'} of ${plural(job.ids.length, 'instance')} (account \`${job.account}\`) on ${providerLabel(job, catalog)} ${job.region}`;
   const text =
     event === 'approved'
       ? `:rotating_light: ${head} approved by ${job.decidedBy ? job.decidedBy.split(',').map((u) => `<@${u}>`).join(', ') : 'approvers'}, requested by <@${job.requester}>.${link}`
