@@ -124,4 +124,9 @@ export const MIGRATIONS: readonly string[] = [
   -- Issue 9, priority lanes: the outbox reads the waiting rows by channel and job, and a job's card by kind.
   CREATE INDEX outbox_lanes ON outbox(state, channel, job_id, id);
   `,
+  `
+  -- Issue 10: /reboot cancel. Who cancelled a job and when; a running job keeps running until what was sent is seen through.
+  ALTER TABLE jobs ADD COLUMN cancelled_at INTEGER;
+  ALTER TABLE jobs ADD COLUMN cancelled_by TEXT;
+  `,
 ];

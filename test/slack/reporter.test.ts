@@ -23,6 +23,8 @@ const job: Job = {
   completedAt: null,
   cardTs: '1700000000.000001',
   reapprovalReason: null,
+  cancelledAt: null,
+  cancelledBy: null,
 };
 
 const card = { channel: OPS, jobId: job.id, message: { kind: 'update_card' }, coalesceKey: `card:${job.id}` };
