@@ -4,6 +4,7 @@
  *
  *   /reboot <provider> <region> <id>… [--force] [--dry-run] [--no-verify | --rolling <n>] [--reason <text>]
  *   /reboot help | -h | --help
+ *   /reboot cancel <request id>
  *
  * Lexical rules, in the order they apply:
  * - Whitespace (any Unicode space, tabs, new lines) and commas separate tokens, so ids pasted from a
@@ -61,6 +62,7 @@ export interface ParseContext {
 export type ParsedCommand =
   | { kind: 'help' }
   | { kind: 'run'; request: RebootRequest }
+  | { kind: 'cancel'; jobId: string }
   | { kind: 'error'; message: string; token?: string };
 
 type ParseError = Extract<ParsedCommand, { kind: 'error' }>;
@@ -533,8 +535,26 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
   return { kind: 'run', request };
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// `/reboot cancel <request>`: a first word no provider is named, so it cannot shadow a reboot request.
+
+/** A request id as the bot makes them (src/slack/listeners.ts newJobId). */
+const RequestId = z.string().regex(/^r-[a-z2-7]{10}$/);
+const CANCEL_USAGE = '`/reboot cancel <request>`, e.g. `/reboot cancel r-abcdefgh23` (the id is on the request card)';
+
+function parseCancel(text: string): ParsedCommand | undefined {
+  const words = text.trim().split(/[\s,]+/u).filter((w) => w !== '');
+  if (words[0]?.toLowerCase() !== 'cancel') return undefined;
+  const rest = words.slice(1).map((w) => w.replace(/^`+|`+$/g, ''));
+  if (rest.length !== 1) return fail(rest.length === 0 ? `cancel needs the request id: ${CANCEL_USAGE}` : `cancel takes one request id: ${CANCEL_USAGE}`);
+  const id = RequestId.safeParse(rest[0]);
+  return id.success ? { kind: 'cancel', jobId: id.data } : fail(`${show(rest[0] ?? '')} is not a request id: ${CANCEL_USAGE}`, rest[0]);
+}
+
 export function parseRebootCommand(text: string, ctx: ParseContext): ParsedCommand {
   try {
+    const cancel = parseCancel(typeof text === 'string' ? text : '');
+    if (cancel !== undefined) return cancel;
     return parseUnsafe(typeof text === 'string' ? text : '', ctx);
   } catch {
     // Not expected: the grammar has no throwing path. A caller-supplied availability() could still throw,
@@ -606,6 +626,8 @@ export function usageText(catalog: Catalog = defaultCatalog): string {
     `• \`--rolling N\` (or \`--rolling=N\`): reboot N at a time; each wave must come back running before the next; the first failure stops the job; N is 1 to ${MAX_ROLLING}; not with \`--no-verify\``,
     `• \`--reason "<text>"\`: why, shown to approvers; quote it if it has spaces or commas; at most ${MAX_REASON_LENGTH} characters`,
     '• `--help`: this message',
+    '',
+    '`/reboot cancel <request>`: stops a request (the requester or an approver): a pending one is withdrawn; a running one sends no further batch or wave, and what was sent is verified to its verdict',
     '',
     '*Examples*',
     ...examples(catalog).map((req) => `\`/reboot ${formatRebootCommand(req)}\``),
