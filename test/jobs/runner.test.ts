@@ -184,7 +184,7 @@ describe('Runner: sending', () => {
     r.start(J);
     await r.idle();
     expect(store.outcomes(J)).toEqual([answer[0], answer[1], { id: c, status: 'unknown', reason: `timeout after 3 tries${UNREAD}` }]);
-    expect(store.auditTrail(J).find((e) => e.event === 'completed')?.data).toEqual({ total: 3, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 0 });
+    expect(store.auditTrail(J).find((e) => e.event === 'completed')?.data).toEqual({ total: 3, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, cancelled: 0, waiting: 0 });
   });
 
   it('a provider that throws (our bug, after the request may have left) gives unknown outcomes, never a resend', async () => {
@@ -458,7 +458,7 @@ describe('Runner: reporting', () => {
     ]);
     expect(rows[3]?.message).toEqual({ kind: 'incident', event: 'completed' });
     expect(rows.every((row) => row.jobId === J)).toBe(true);
-    expect(store.auditTrail(J).filter((e) => e.event === 'completed').map((e) => e.data)).toEqual([{ total: 4, succeeded: 4, checked: 0, failed: 0, unknown: 0, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 0 }]);
+    expect(store.auditTrail(J).filter((e) => e.event === 'completed').map((e) => e.data)).toEqual([{ total: 4, succeeded: 4, checked: 0, failed: 0, unknown: 0, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, cancelled: 0, waiting: 0 }]);
   });
 
   it('without an incident channel, completion writes no incident row', async () => {

@@ -94,7 +94,7 @@ describe('Block Kit builders', () => {
       { id: 'b', status: 'failed', code: 'X', message: 'y' },
       { id: 'c', status: 'unknown', reason: 'r' },
     ]);
-    expect(t).toEqual({ total: 4, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 1 });
+    expect(t).toEqual({ total: 4, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, cancelled: 0, waiting: 1 });
   });
 });
 
