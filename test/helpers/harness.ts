@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { blockTexts, FakeSlack, type FakeMessage } from '../../src/local/fake-slack.js';
 import { SlackDriver } from '../../src/local/slack-driver.js';
 import { startSimulators, type SimulatorSet } from '../../src/local/simulators.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import type { Catalog } from '../../src/providers/catalog.js';
 import type { ProviderName } from '../../src/providers/provider.js';
 import { buildProviders } from '../../src/providers/registry.js';
@@ -44,6 +44,8 @@ export interface HarnessOptions {
   tuning?: Partial<Tuning>;
   slackRateLimitMs?: number;
   rebootMs?: number;
+  /** Where the bot logs (silent when absent): tests that check what it says, e.g. while shutting down. */
+  log?: Logger;
   /** Socket Mode instead of HTTP: the app token and the WebSocket URL apps.connections.open hands out. */
   socketMode?: { appToken: string; url: string };
 }
@@ -105,7 +107,7 @@ export class Harness {
     this.bot = await startBot({
       config,
       providers,
-      log: silentLogger,
+      log: this.opts.log ?? silentLogger,
       tuning: { ...FAST_TUNING, ...this.opts.tuning },
       ...(catalog ? { catalog } : {}),
     });

@@ -68,14 +68,22 @@ describe('Block Kit builders', () => {
     expect(escapeMrkdwn('<>&')).toBe('&lt;&gt;&amp;');
   });
 
-  it('show buttons only while pending, with a danger confirm for --force', () => {
+  it('show approve/deny only while pending, with a danger confirm for --force; Cancel (confirmed) only while approved or running and not yet cancelled', () => {
+    type Actions = { elements: Array<{ action_id: string; confirm?: { style: string; title: { text: string } } }> };
+    const actionIds = (j: Job): string[] => requestCard({ job: j, approvals: [] }).blocks.filter((b) => b.type === 'actions').flatMap((b) => (b as Actions).elements.map((e) => e.action_id));
     const pending = requestCard({ job: job({ force: true, approvalsNeeded: 2 }), approvals: [] });
-    const actions = pending.blocks.find((b) => b.type === 'actions') as { elements: Array<{ action_id: string; confirm?: { style: string } }> };
+    const actions = pending.blocks.find((b) => b.type === 'actions') as Actions;
     expect(actions.elements.map((e) => e.action_id)).toEqual(['reboot_approve', 'reboot_deny']);
     expect(actions.elements[0]!.confirm?.style).toBe('danger');
-    for (const state of ['approved', 'running', 'completed', 'denied', 'expired'] as const) {
-      expect(requestCard({ job: job({ state }), approvals: [] }).blocks.some((b) => b.type === 'actions')).toBe(false);
+    for (const state of ['approved', 'running'] as const) {
+      const card = requestCard({ job: job({ state }), approvals: [] });
+      const cancel = (card.blocks.find((b) => b.type === 'actions') as Actions).elements;
+      expect(cancel.map((e) => e.action_id)).toEqual(['reboot_cancel']);
+      expect(cancel[0]!.confirm?.style).toBe('danger');
+      expect(cancel[0]!.confirm?.title.text).toBe('Cancel this reboot?');
     }
+    expect(actionIds(job({ state: 'running', cancelledAt: 5_000, cancelledBy: 'U0REQ' }))).toEqual([]);
+    for (const state of ['completed', 'denied', 'expired', 'cancelled'] as const) expect(actionIds(job({ state }))).toEqual([]);
   });
 
   it('pack result lines into sections of at most 3,000 characters and escape cloud messages', () => {
