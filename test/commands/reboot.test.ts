@@ -60,6 +60,27 @@ describe('help', () => {
   });
 });
 
+describe('cancel', () => {
+  it.each(['cancel r-abcdefgh23', 'CANCEL r-abcdefgh23', '  cancel  `r-abcdefgh23` ', 'Cancel,r-abcdefgh23'])('%j cancels the request', (text) => {
+    expect(parse(text)).toEqual({ kind: 'cancel', jobId: 'r-abcdefgh23' });
+  });
+
+  it.each([
+    ['cancel', 'needs the request id'],
+    ['cancel r-abcdefgh23 r-abcdefgh24', 'one request id'],
+    ['cancel r-ABCDEFGH23', 'is not a request id'],
+    ['cancel <!channel>', 'is not a request id'],
+  ])('%j is an error naming what is wrong, with the cancel usage', (text, message) => {
+    const e = error(text);
+    expect(e.message).toContain(message);
+    expect(e.message).toContain('/reboot cancel <request>');
+  });
+
+  it('is listed in the usage', () => {
+    expect(usageText()).toContain('`/reboot cancel <request>`');
+  });
+});
+
 describe('provider', () => {
   it.each<[string, ProviderName, string, string]>([
     ['alibaba', 'alibaba', 'cn-hangzhou', ALI],

@@ -508,3 +508,71 @@ describe('Runner: reporting', () => {
     expect(store.outcomes(J)).toHaveLength(9);
   });
 });
+
+describe('Runner: cancel and bounded shutdown', () => {
+  /** A provider whose first call waits until `release` is called: a batch held in flight. */
+  function heldProvider(): { provider: FakeProvider; release: () => void; inFlight: Promise<void> } {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inFlight = new Promise<void>((resolve) => (entered = resolve));
+    const provider = fakeProvider(providerInfo({ maxBatch: 1, limits: { maxConcurrent: 1, minTimeMs: 20 } }), async (call) => {
+      if (seqOf(call) === 0) {
+        entered();
+        await gate;
+      }
+      return succeededAll(call);
+    });
+    return { provider, release, inFlight };
+  }
+
+  it('a cancel stored while batch 0 is in flight: batch 0 is reported as answered, every later batch is cancelled and never sent', async () => {
+    const ids = instanceIds(5);
+    const { provider, release, inFlight } = heldProvider();
+    approvedJob(ids);
+    const r = runner({ alibaba: provider });
+    r.start(J);
+    await inFlight;
+    const result = store.cancel(J, APPROVER, clock.now, 'cancelled before it was sent');
+    expect(result).toMatchObject({ kind: 'stopping', inFlight: 1 });
+    expect(result?.kind === 'stopping' ? result.cancelled.map((o) => o.id) : []).toEqual(ids.slice(1));
+    release();
+    await r.idle();
+    expect(provider.calls.map((c) => c.ids)).toEqual([[ids[0]]]);
+    expect(store.outcomes(J).map((o) => [o.id, o.status])).toEqual([...ids.slice(1).map((id) => [id, 'cancelled']), [ids[0], 'succeeded']]);
+    expect(store.getJob(J)).toMatchObject({ state: 'completed', cancelledBy: APPROVER });
+    expect(store.tally(J)).toMatchObject({ succeeded: 1, cancelled: 4, waiting: 0 });
+    expect(store.cancel(J, APPROVER, clock.now, 'again')?.kind).toBe('finished');
+  });
+
+  it('shutdown: nothing new is sent at once; it waits for the call in flight up to the grace, then leaves the rest planned and the job running', async () => {
+    const ids = instanceIds(4);
+    const { provider, release, inFlight } = heldProvider();
+    approvedJob(ids);
+    const r = runner({ alibaba: provider });
+    r.start(J);
+    await inFlight;
+    const started = Date.now();
+    expect(await r.shutdown(80)).toBe(false);
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(logged.some((l) => l.msg === 'shutdown: waiting for in-flight provider calls' && JSON.stringify(l.data?.jobs) === JSON.stringify([{ jobId: J, batches: 1, verifying: false }]))).toBe(true);
+    release();
+    await r.idle();
+    // The held call's answer is still stored (the store is open here); nothing after it went out, and the job is left.
+    expect(provider.calls).toHaveLength(1);
+    expect(store.batches(J).map((b) => b.state)).toEqual(['done', 'planned', 'planned', 'planned']);
+    expect(store.getJob(J)?.state).toBe('running');
+    expect(logged.some((l) => l.msg === 'job left for the next start')).toBe(true);
+
+    // The next start resumes it: the three planned batches are sent once each.
+    const next = runner({ alibaba: provider });
+    await next.recover();
+    await next.idle();
+    expect(provider.calls.map((c) => c.ids[0])).toEqual(ids);
+    expect(store.getJob(J)?.state).toBe('completed');
+  });
+
+  it('shutdown with nothing in flight returns at once', async () => {
+    expect(await runner({}).shutdown(10_000)).toBe(true);
+  });
+});

@@ -160,6 +160,19 @@ describe('results messages', () => {
     expect(Object.fromEntries(outcomeLines(asThread(msg)))).toEqual({ 'i-bad': ['failed'], 'i-gone': ['not_back'], 'i-q': ['unknown'], 'i-ok1': ['succeeded'], 'i-ok2': ['succeeded'] });
   });
 
+  it('cancelled instances: one line each in the lines layout, compact under their own heading when grouped; the crash trials read both', () => {
+    const reason = 'cancelled by <@U0REQ> before it was sent';
+    const cancelled: JobOutcome[] = [{ id: 'i-c1', status: 'cancelled', reason }, { id: 'i-c2', status: 'cancelled', reason }];
+    const ok: JobOutcome = { id: 'i-ok', status: 'verified', detail: 'back up, running (after 40 s)' };
+    const lines = resultsMessage('lines', [...cancelled, ok].map((o) => resultEntry(o, undefined, 'lines')));
+    expect(blockTexts(lines.blocks)[0]).toContain(`:stop_button: \`i-c1\` ${reason}`);
+    expect(Object.fromEntries(outcomeLines(asThread(lines)))).toEqual({ 'i-c1': ['cancelled'], 'i-c2': ['cancelled'], 'i-ok': ['succeeded'] });
+    const grouped = resultsMessage('grouped', [...cancelled, ok].map((o) => resultEntry(o, undefined, 'grouped')));
+    expect(blockTexts(grouped.blocks)).toContain(':stop_button: *Cancelled: not sent* · 2\n```i-c1\ni-c2```');
+    expect(Object.fromEntries(outcomeLines(asThread(grouped)))).toEqual({ 'i-c1': ['cancelled'], 'i-c2': ['cancelled'], 'i-ok': ['succeeded'] });
+    expect(grouped.text).toBe('Results: 2 cancelled, 1 verified');
+  });
+
   it('grouped: a name cannot break out of its code block or ping anyone; what an entry costs is what it adds', () => {
     const entry = resultEntry({ id: 'i-x', status: 'succeeded' }, '```<!channel> & co```', 'grouped');
     const msg = resultsMessage('grouped', [entry]);
