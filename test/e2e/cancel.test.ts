@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outcomeLines } from '../../chaos/observe.js';
 import type { FakeMessage } from '../../src/local/fake-slack.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
