@@ -42,6 +42,9 @@ interface Accepted {
   jobProved: boolean;
 }
 
+/** Batches of a job waiting in the limiter beyond its concurrency: enough that a free slot always finds one ready. */
+const QUEUED_AHEAD = 8;
+
 /** How often a shutdown that is waiting says what for. */
 const SHUTDOWN_LOG_EVERY_MS = 3000;
 
@@ -155,7 +158,7 @@ export class Runner {
         if (this.stopping) return;
         const batches = await store.batches(job.id);
         const inWave = batches.filter((b) => b.wave === wave);
-        await Promise.all(inWave.filter((b) => b.state !== 'done').map((b) => this.runBatch(job, provider, b, before, verification)));
+        await this.runWave(job, provider, inWave.filter((b) => b.state !== 'done'), before, verification);
         await verification?.settled();
         if (this.stopping) return;
         const later = (await store.batches(job.id)).filter((b) => b.wave > wave);
@@ -167,6 +170,24 @@ export class Runner {
     } finally {
       this.verifications.delete(job.id);
     }
+  }
+
+  /**
+   * A wave's batches, each handed to the limiter only a few ahead of its free slots: bottleneck cannot take back a job
+   * it has queued (https://github.com/SGrondin/bottleneck#stop drops all or nothing), so batches queued all at once
+   * would, after a cancel or during a shutdown, still pass one by one through the rate limit as no-ops, holding up the
+   * job's end and every other job of that region. A batch not yet handed over is skipped once the job is cancelled.
+   */
+  private async runWave(job: Job, provider: Provider, open: readonly Batch[], before: ReadonlyMap<string, InstanceReading>, verification: Verification | undefined): Promise<void> {
+    const width = this.deps.limiters.limitsFor(provider.info).maxConcurrent + QUEUED_AHEAD;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let batch = open[next++]; batch !== undefined && !this.stopping; batch = open[next++]) {
+        if (batch.state === 'planned' && (await this.deps.store.getJob(job.id))?.cancelledAt != null) continue;
+        await this.runBatch(job, provider, batch, before, verification);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(width, open.length) }, worker));
   }
 
   private verification(job: Job, provider: Provider, before: ReadonlyMap<string, InstanceReading>, batches: readonly Batch[]): Verification {

@@ -572,6 +572,28 @@ describe('Runner: cancel and bounded shutdown', () => {
     expect(store.getJob(J)?.state).toBe('completed');
   });
 
+  it('after a cancel, a large job ends without pushing its unsent batches through the rate limit one by one', async () => {
+    const ids = instanceIds(30);
+    let first!: () => void;
+    const firstSent = new Promise<void>((resolve) => (first = resolve));
+    const provider = fakeProvider(providerInfo({ maxBatch: 1, limits: { maxConcurrent: 1, minTimeMs: 100 } }), (call) => {
+      first();
+      return succeededAll(call);
+    });
+    approvedJob(ids);
+    const r = runner({ alibaba: provider });
+    r.start(J);
+    await firstSent;
+    const started = Date.now();
+    store.cancel(J, APPROVER, clock.now, 'cancelled before it was sent');
+    await r.idle();
+    // Queued all at once, the 29 cancelled batches would take 2.9 s of 100 ms slots; a few are queued ahead at most.
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(provider.calls.length).toBeLessThanOrEqual(2);
+    expect(store.tally(J)).toMatchObject({ succeeded: provider.calls.length, cancelled: 30 - provider.calls.length, waiting: 0 });
+    expect(store.getJob(J)?.state).toBe('completed');
+  });
+
   it('shutdown with nothing in flight returns at once', async () => {
     expect(await runner({}).shutdown(10_000)).toBe(true);
   });
