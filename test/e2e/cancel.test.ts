@@ -41,7 +41,8 @@ describe('cancelling a request', () => {
     dir = mkdtempSync(join(tmpdir(), 'reboot-cancel-'));
     const config = join(dir, 'limits.json');
     writeFileSync(config, JSON.stringify({ limits: { baidu: { maxConcurrent: 1, minTimeMs: 400 } } }));
-    h = await Harness.start({ providers: ['baidu'], env: { REBOOT_CONFIG: config }, rebootMs: 150 });
+    // Card progress every 200 ms instead of 5 s: the Cancel button shows on the running card while batches remain.
+    h = await Harness.start({ providers: ['baidu'], env: { REBOOT_CONFIG: config }, rebootMs: 150, tuning: { cardProgressIntervalMs: 200 } });
   });
   afterAll(async () => {
     await h.stop();
@@ -157,7 +158,7 @@ describe('cancelling a request', () => {
   });
 
   it("the card's Cancel button (behind a confirm dialog) cancels a running job for its requester; a click on a pending card cancels it too", async () => {
-    const { jobId, cardTs } = await running(5, 1);
+    const { jobId, cardTs } = await running(8, 1);
     const live = await waitFor(() => (buttonIds(card(cardTs)).includes('reboot_cancel') ? card(cardTs) : undefined), 'Cancel button on the running card', 10_000);
     const button = (live.blocks as Array<{ type: string; elements?: Array<{ action_id: string; confirm?: { title: { text: string }; style: string } }> }>)
       .flatMap((b) => b.elements ?? [])
