@@ -58,7 +58,10 @@ export class BenchChild {
   }
 
   static async start(script: URL, env: Record<string, string>): Promise<BenchChild> {
-    const child = fork(fileURLToPath(script), [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // BENCH_CPU_PROF=<dir>: each child writes a V8 CPU profile there when it exits (stages stop it rather than kill it then).
+    const profileDir = process.env.BENCH_CPU_PROF;
+    const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const child = fork(fileURLToPath(script), [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const url = await new Promise<string>((resolve, reject) => {
       child.once('message', (raw) => resolve((raw as Ready).url));
       child.once('exit', (code) => reject(new Error(`${script.pathname} exited with ${code} before it was ready`)));

@@ -48,7 +48,8 @@ export async function startStage(providers: readonly ProviderName[], env: Record
     sims,
     bot,
     async close() {
-      await bot.kill();
+      // A profiled bot must exit on its own to write its profile (bench/ipc.ts).
+      await (process.env.BENCH_CPU_PROF ? bot.stop(30_000) : bot.kill());
       await sims.stop();
       await slack.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -3,8 +3,16 @@
  * Pure (no I/O, no clock), so the listener, local mode and the tests share one definition of the language.
  *
  *   /reboot <provider> <region> <id>… [--force] [--dry-run] [--no-verify | --rolling <n>] [--reason <text>]
+ *   /reboot status <request>      one request: state, approvals, tally, wave, link to its card
+ *   /reboot list [--mine]         the last 10 requests of this channel, or the caller's own in any channel
+ *   /reboot audit <request>       the request's audit trail and outcomes as a CSV file in its thread
+ *   /reboot regions <provider>    every region of a provider (aliases accepted), config's extra ones included
+ *   /reboot cancel <request>      stop a request: withdrawn if pending, no further batch or wave if running
  *   /reboot help | -h | --help
- *   /reboot cancel <request id>
+ *
+ * Subcommands are the first word and are looked up (in SUBCOMMANDS, the one table to extend) before provider
+ * names, so no provider may be named like one. A `--help` anywhere still wins. A first word that is neither a
+ * subcommand nor a provider gets a "did you mean" (commands/did-you-mean.ts) over both, as do regions and flags.
  *
  * Lexical rules, in the order they apply:
  * - Whitespace (any Unicode space, tabs, new lines) and commas separate tokens, so ids pasted from a
@@ -30,6 +38,7 @@
  * - `--rolling` larger than the number of ids is kept as given: it is one wave.
  */
 import { escapeMrkdwn } from '../src/mrkdwn.js';
+import { didYouMean } from './did-you-mean.js';
 import { z } from 'zod';
 import { defaultCatalog, type Catalog } from '../src/providers/catalog.js';
 import type { ProviderInfo, ProviderName } from '../src/providers/provider.js';
@@ -62,8 +71,16 @@ export interface ParseContext {
 export type ParsedCommand =
   | { kind: 'help' }
   | { kind: 'run'; request: RebootRequest }
+  | { kind: 'status'; requestId: string }
+  | { kind: 'audit'; requestId: string }
+  | { kind: 'list'; mine: boolean }
+  | { kind: 'regions'; provider: ProviderName; regions: string[]; configured: boolean }
   | { kind: 'cancel'; jobId: string }
   | { kind: 'error'; message: string; token?: string };
+
+/** What a request id looks like (src/slack/listeners.ts newJobId): `r-` and ten base32 characters. */
+export const REQUEST_ID = /^r-[a-z2-7]{10}$/;
+const EXAMPLE_REQUEST_ID = 'r-7kq2mzx4ab';
 
 type ParseError = Extract<ParsedCommand, { kind: 'error' }>;
 
@@ -258,7 +275,6 @@ function tokenize(text: string): { tokens: Token[] } | { error: ParseError } {
 // Hyphen-minus, the Unicode hyphens, figure dash, en dash, em dash, horizontal bar, minus sign.
 const DASH_PREFIX = /^[-\u2010-\u2015\u2212]+/u;
 const DASHES = /[-\u2010-\u2015\u2212]/gu;
-const HELP_WORDS: ReadonlySet<string> = new Set(['help']);
 type FlagName = 'help' | 'force' | 'dry-run' | 'no-verify' | 'rolling' | 'reason';
 const FLAG_NAMES: ReadonlyMap<string, FlagName> = new Map<string, FlagName>([
   ['help', 'help'],
@@ -273,6 +289,8 @@ const FLAG_NAMES: ReadonlyMap<string, FlagName> = new Map<string, FlagName>([
   ['rolling', 'rolling'],
   ['reason', 'reason'],
 ]);
+/** The flag spellings a "did you mean" offers: the canonical names only. */
+const SPELLED_FLAGS: readonly string[] = ['force', 'dry-run', 'no-verify', 'rolling', 'reason', 'help'];
 /** Flags that take a value; the others are switches. */
 const VALUE_FLAGS: ReadonlySet<FlagName> = new Set<FlagName>(['rolling', 'reason']);
 const KNOWN_FLAGS = '`--force`, `--dry-run`, `--no-verify`, `--rolling`, `--reason`, `--help`';
@@ -349,9 +367,15 @@ function validatePositionals(words: readonly Word[], ctx: ParseContext): Located
   }
   const info = catalog.find(providerWord.text)?.info;
   if (info === undefined) {
+    const hint = didYouMean(providerWord.text, [...providerWords(catalog), ...SUBCOMMAND_NAMES]);
     return {
       at: providerWord.index,
-      error: fail(`unknown provider ${show(providerWord.text)}; known providers: ${knownProviders(catalog)}`, providerWord.raw),
+      error: fail(
+        hint === ''
+          ? `unknown provider ${show(providerWord.text)}; known providers: ${knownProviders(catalog)}`
+          : `unknown provider or subcommand ${show(providerWord.text)}.${hint}`,
+        providerWord.raw,
+      ),
     };
   }
   if (ctx.availability(info.name) === 'not-configured') {
@@ -361,17 +385,20 @@ function validatePositionals(words: readonly Word[], ctx: ParseContext): Located
     };
   }
 
-  const regions = [...info.regions, ...(ctx.extraRegions?.[info.name] ?? [])].map((r) => r.toLowerCase());
+  const regions = regionsOf(info, ctx);
   if (regionWord === undefined) {
     return { at: Infinity, error: fail(`no region given for \`${info.name}\`; e.g. ${suggestRegions(regions, '')}`) };
   }
   const region = regionWord.text.toLowerCase();
   if (!regions.includes(region)) {
-    const hint = info.isInstanceId(regionWord.text) ? ' (it looks like an instance id: the region comes first)' : '';
+    const idHint = info.isInstanceId(regionWord.text) ? ' (it looks like an instance id: the region comes first)' : '';
+    const near = idHint === '' ? didYouMean(region, regions) : '';
     return {
       at: regionWord.index,
       error: fail(
-        `unknown region ${show(regionWord.text)} for \`${info.name}\`${hint}; valid regions include ${suggestRegions(regions, region)}`,
+        near !== ''
+          ? `unknown region ${show(regionWord.text)} for \`${info.name}\`.${near}`
+          : `unknown region ${show(regionWord.text)} for \`${info.name}\`${idHint}; valid regions include ${suggestRegions(regions, region)}; \`/reboot regions ${info.name}\` lists them all`,
         regionWord.raw,
       ),
     };
@@ -396,10 +423,159 @@ function validatePositionals(words: readonly Word[], ctx: ParseContext): Located
   return { request: { provider: info.name, region, ids, force: false, dryRun: false, verify: true, rolling: null } };
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Subcommands: the first word, looked up before provider names. Adding one (e.g. `cancel <request>`) is one
+// entry here: its usage line, what it does, the flags it takes and how its words become a ParsedCommand.
+
+interface SubcommandArgs {
+  name: string;
+  /** The words after the subcommand's name, flags taken out. */
+  words: readonly Word[];
+  /** The subcommand's own flags that were given, by canonical name. */
+  flags: ReadonlySet<string>;
+}
+
+interface Subcommand {
+  /** Arguments as the usage shows them, after `/reboot <name>`. */
+  args: string;
+  summary: string;
+  /** Flags it accepts besides `--help`, without dashes. */
+  flags: readonly string[];
+  parse(args: SubcommandArgs, ctx: ParseContext): ParsedCommand;
+}
+
+/** The one request id a subcommand takes, or why the words are not that. */
+function requestIdArg({ name, words }: SubcommandArgs): { requestId: string } | ParseError {
+  const [word, extra] = words;
+  if (word === undefined) return fail(`\`/reboot ${name}\` needs a request id, e.g. \`/reboot ${name} ${EXAMPLE_REQUEST_ID}\``);
+  if (extra !== undefined) return fail(`\`/reboot ${name}\` takes one request id; unexpected ${show(extra.raw)}`, extra.raw);
+  const id = word.text.toLowerCase();
+  if (!REQUEST_ID.test(id)) {
+    return fail(`${show(word.raw)} is not a request id: \`r-\` and 10 letters or digits, e.g. \`${EXAMPLE_REQUEST_ID}\``, word.raw);
+  }
+  return { requestId: id };
+}
+
+function noWords({ name, words }: SubcommandArgs): ParseError | undefined {
+  const extra = words[0];
+  return extra === undefined ? undefined : fail(`\`/reboot ${name}\` takes no arguments; unexpected ${show(extra.raw)}`, extra.raw);
+}
+
+const SUBCOMMANDS = {
+  status: {
+    args: '<request>',
+    summary: "one request's state, approvals, results so far and a link to its card",
+    flags: [],
+    parse: (args) => {
+      const id = requestIdArg(args);
+      return 'kind' in id ? id : { kind: 'status', requestId: id.requestId };
+    },
+  },
+  list: {
+    args: '[--mine]',
+    summary: 'the last 10 requests in this channel, newest first; `--mine`: your own, in any channel',
+    flags: ['mine'],
+    parse: (args) => noWords(args) ?? { kind: 'list', mine: args.flags.has('mine') },
+  },
+  audit: {
+    args: '<request>',
+    summary: "the request's full audit trail and per-instance results, attached to its thread as a CSV file (anyone in its channel)",
+    flags: [],
+    parse: (args) => {
+      const id = requestIdArg(args);
+      return 'kind' in id ? id : { kind: 'audit', requestId: id.requestId };
+    },
+  },
+  regions: {
+    args: '<provider>',
+    summary: 'every region of a provider',
+    flags: [],
+    parse: ({ name, words }, ctx) => {
+      const catalog = ctx.catalog ?? defaultCatalog;
+      const [word, extra] = words;
+      if (word === undefined) return fail(`\`/reboot ${name}\` needs a provider; known providers: ${knownProviders(catalog)}`);
+      if (extra !== undefined) return fail(`\`/reboot ${name}\` takes one provider; unexpected ${show(extra.raw)}`, extra.raw);
+      const info = catalog.find(word.text)?.info;
+      if (info === undefined) {
+        const hint = didYouMean(word.text, providerWords(catalog));
+        return fail(hint === '' ? `unknown provider ${show(word.raw)}; known providers: ${knownProviders(catalog)}` : `unknown provider ${show(word.raw)}.${hint}`, word.raw);
+      }
+      return { kind: 'regions', provider: info.name, regions: regionsOf(info, ctx), configured: ctx.availability(info.name) === 'ready' };
+    },
+  },
+  cancel: {
+    args: '<request>',
+    summary: 'stops a request (its requester or an approver): a pending one is withdrawn; a running one sends no further batch or wave, and what was sent is verified to its verdict',
+    flags: [],
+    parse: (args) => {
+      const id = requestIdArg(args);
+      return 'kind' in id ? id : { kind: 'cancel', jobId: id.requestId };
+    },
+  },
+  help: {
+    args: '',
+    summary: 'this message (also `--help` anywhere)',
+    flags: [],
+    // Anything after `help` is read as "help me": `/reboot help me please`.
+    parse: () => ({ kind: 'help' }),
+  },
+} as const satisfies Record<string, Subcommand>;
+
+type SubcommandName = keyof typeof SUBCOMMANDS;
+const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS) as SubcommandName[];
+
+function subcommandNamed(word: string): SubcommandName | undefined {
+  const name = word.toLowerCase();
+  return (SUBCOMMAND_NAMES as readonly string[]).includes(name) ? (name as SubcommandName) : undefined;
+}
+
+/** Provider names and aliases, as a "did you mean" may offer them. */
+function providerWords(catalog: Catalog): string[] {
+  return catalog.descriptors.flatMap(({ info }) => [info.name, ...info.aliases]);
+}
+
+/** A provider's regions with config's extra ones, lower-case, each once, in catalog order. */
+function regionsOf(info: ProviderInfo, ctx: ParseContext): string[] {
+  return [...new Set([...info.regions, ...(ctx.extraRegions?.[info.name] ?? [])].map((r) => r.toLowerCase()))];
+}
+
+/** The tokens after a subcommand's name: words, its own flags, `--help`; anything else is an error. */
+function parseSubcommand(name: SubcommandName, tokens: readonly Token[], ctx: ParseContext): ParsedCommand {
+  const sub: Subcommand = SUBCOMMANDS[name];
+  const words: Word[] = [];
+  const flags = new Set<string>();
+  let problem: ParseError | undefined;
+  for (const tok of tokens) {
+    if (tok.quoted !== 'none') {
+      problem ??= fail(`quoted text ${show(tok.raw)} is not expected after \`/reboot ${name}\``, tok.raw);
+      continue;
+    }
+    const body = stripBackticks(tok.text);
+    if (body === '') continue;
+    const dashes = DASH_PREFIX.exec(body)?.[0];
+    if (dashes === undefined) {
+      words.push({ text: body, raw: tok.raw, index: tok.index });
+      continue;
+    }
+    const flag = body.slice(dashes.length).toLowerCase().replace(DASHES, '-');
+    if (flag === 'help' || flag === 'h') return { kind: 'help' };
+    if (sub.flags.includes(flag)) {
+      flags.add(flag);
+      continue;
+    }
+    const known = sub.flags.length > 0 ? sub.flags.map((f) => `\`--${f}\``).join(', ') : 'none';
+    problem ??= fail(`unknown flag ${show(tok.raw)} for \`/reboot ${name}\` (its flags: ${known})${didYouMean(flag, sub.flags, (f) => `--${f}`)}`, tok.raw);
+  }
+  return problem ?? sub.parse({ name, words, flags }, ctx);
+}
+
 function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
   const tokenized = tokenize(text);
   if ('error' in tokenized) return tokenized.error;
   const { tokens } = tokenized;
+  const first = tokens[0];
+  const subcommand = first?.quoted === 'none' ? subcommandNamed(stripBackticks(first.text)) : undefined;
+  if (subcommand !== undefined) return parseSubcommand(subcommand, tokens.slice(1), ctx);
 
   const words: Word[] = [];
   let help = false;
@@ -443,7 +619,9 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
     const value = eq === -1 ? undefined : rest.slice(eq + 1);
     const flag = FLAG_NAMES.get(typedName.toLowerCase().replace(DASHES, '-'));
     if (flag === undefined) {
-      flagFail(tok.index, fail(`unknown flag ${show(tok.raw)}; known flags: ${KNOWN_FLAGS}`, tok.raw));
+      const hint = didYouMean(typedName, SPELLED_FLAGS, (name) => `--${name}`);
+      const message = hint === '' ? `unknown flag ${show(tok.raw)}; known flags: ${KNOWN_FLAGS}` : `unknown flag ${show(tok.raw)}.${hint} Known flags: ${KNOWN_FLAGS}`;
+      flagFail(tok.index, fail(message, tok.raw));
       continue;
     }
     if (!VALUE_FLAGS.has(flag) && value !== undefined) {
@@ -510,7 +688,7 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
     }
   }
 
-  if (help || (words[0] !== undefined && HELP_WORDS.has(words[0].text.toLowerCase()))) return { kind: 'help' };
+  if (help) return { kind: 'help' };
 
   if (rolling !== undefined && noVerifyAt !== undefined) {
     // Reported at whichever of the two came second: that is where the command stopped making sense.
@@ -535,26 +713,8 @@ function parseUnsafe(text: string, ctx: ParseContext): ParsedCommand {
   return { kind: 'run', request };
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// `/reboot cancel <request>`: a first word no provider is named, so it cannot shadow a reboot request.
-
-/** A request id as the bot makes them (src/slack/listeners.ts newJobId). */
-const RequestId = z.string().regex(/^r-[a-z2-7]{10}$/);
-const CANCEL_USAGE = '`/reboot cancel <request>`, e.g. `/reboot cancel r-abcdefgh23` (the id is on the request card)';
-
-function parseCancel(text: string): ParsedCommand | undefined {
-  const words = text.trim().split(/[\s,]+/u).filter((w) => w !== '');
-  if (words[0]?.toLowerCase() !== 'cancel') return undefined;
-  const rest = words.slice(1).map((w) => w.replace(/^`+|`+$/g, ''));
-  if (rest.length !== 1) return fail(rest.length === 0 ? `cancel needs the request id: ${CANCEL_USAGE}` : `cancel takes one request id: ${CANCEL_USAGE}`);
-  const id = RequestId.safeParse(rest[0]);
-  return id.success ? { kind: 'cancel', jobId: id.data } : fail(`${show(rest[0] ?? '')} is not a request id: ${CANCEL_USAGE}`, rest[0]);
-}
-
 export function parseRebootCommand(text: string, ctx: ParseContext): ParsedCommand {
   try {
-    const cancel = parseCancel(typeof text === 'string' ? text : '');
-    if (cancel !== undefined) return cancel;
     return parseUnsafe(typeof text === 'string' ? text : '', ctx);
   } catch {
     // Not expected: the grammar has no throwing path. A caller-supplied availability() could still throw,
@@ -627,14 +787,29 @@ export function usageText(catalog: Catalog = defaultCatalog): string {
     `• \`--reason "<text>"\`: why, shown to approvers; quote it if it has spaces or commas; at most ${MAX_REASON_LENGTH} characters`,
     '• `--help`: this message',
     '',
-    '`/reboot cancel <request>`: stops a request (the requester or an approver): a pending one is withdrawn; a running one sends no further batch or wave, and what was sent is verified to its verdict',
+    '*Subcommands*',
+    ...SUBCOMMAND_NAMES.map((name) => {
+      const sub: Subcommand = SUBCOMMANDS[name];
+      return `• \`/reboot ${name}${sub.args === '' ? '' : ` ${sub.args}`}\`: ${sub.summary}`;
+    }),
     '',
     '*Examples*',
     ...examples(catalog).map((req) => `\`/reboot ${formatRebootCommand(req)}\``),
   ].join('\n');
 }
 
-/** The ephemeral reply to a command that did not parse: what is wrong first, then how to write it. */
-export function errorReply(parsed: Extract<ParsedCommand, { kind: 'error' }>, catalog: Catalog = defaultCatalog): string {
-  return `:warning: ${parsed.message}\n\n${usageText(catalog)}`;
+/** Closes every error reply: the full usage is one command away rather than twenty lines under each mistake. */
+export const USAGE_POINTER = '`/reboot help` for usage';
+
+/** The ephemeral reply to a command that did not parse: what is wrong, then where the usage is. */
+export function errorReply(parsed: Extract<ParsedCommand, { kind: 'error' }>): string {
+  return `:warning: ${parsed.message}\n${USAGE_POINTER}`;
+}
+
+/** The reply to `/reboot regions <provider>`: every region, one code span each. */
+export function regionsText(parsed: Extract<ParsedCommand, { kind: 'regions' }>, catalog: Catalog = defaultCatalog): string {
+  const info = catalog.get(parsed.provider)?.info;
+  const name = info ? `${info.displayName} (\`${info.name}\`)` : `\`${parsed.provider}\``;
+  const note = parsed.configured ? '' : `\n_Credentials for \`${parsed.provider}\` are not configured on this bot, so it cannot reboot there yet._`;
+  return `*Regions of ${name}* (${parsed.regions.length}):\n${parsed.regions.map((r) => `\`${r}\``).join(', ')}${note}`;
 }

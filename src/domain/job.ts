@@ -138,3 +138,11 @@ export function wavePlanText(total: number, rolling: number): string {
   const last = total - (waves - 1) * rolling;
   return `${waves} waves of ${rolling}${last === rolling ? '' : ` (the last ${last})`}`;
 }
+
+/** A rolling job's progress: the first wave not yet done, counted from 1, of how many; undefined without waves. */
+export function waveProgress(job: Pick<Job, 'rolling'>, batches: readonly Pick<Batch, 'wave' | 'state'>[]): { current: number; total: number } | undefined {
+  if (job.rolling === null || batches.length === 0) return undefined;
+  const total = Math.max(...batches.map((b) => b.wave)) + 1;
+  const open = batches.filter((b) => b.state !== 'done').map((b) => b.wave);
+  return { current: (open.length > 0 ? Math.min(...open) : total - 1) + 1, total };
+}

@@ -41,6 +41,8 @@ export const OutboxMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('thread_results'), layout: ResultsLayoutSchema, entries: z.array(ResultEntrySchema) }),
   /** The whole per-instance table of a large job as a CSV file in its thread, built from the stored outcomes. */
   z.object({ kind: z.literal('results_file') }),
+  /** `/reboot audit`: the job's audit trail and per-instance outcomes as a CSV file in its thread, asked for by `requestedBy`. */
+  z.object({ kind: z.literal('audit_file'), requestedBy: z.string() }),
   z.object({ kind: z.literal('thread_note'), text: z.string() }),
   z.object({ kind: z.literal('summary') }),
   z.object({ kind: z.literal('incident'), event: z.enum(['approved', 'completed']) }),

@@ -24,4 +24,6 @@ export interface JobEvents {
   superseded(job: Job, staleTs: string): OutboxWrite[];
   /** News the job's channel cannot receive, sent to the requester directly. */
   undelivered(job: Job, text: string): OutboxWrite[];
+  /** Someone asked for the job's audit trail: a file in its thread. */
+  auditRequested(job: Job, user: string): OutboxWrite[];
 }

@@ -32,6 +32,8 @@ function helpText(catalog: Catalog): string {
   return `Local mode: a fake Slack workspace with simulated clouds. You type as a Slack user.
   /reboot <provider> <region> <ids…> [--force] [--dry-run] [--no-verify | --rolling N] [--reason "…"]
                                 run the slash command (the card shows each instance's state first)
+  /reboot status|audit <request>, /reboot list [--mine], /reboot regions <provider>
+                                look a request up, list recent ones, attach its audit trail, list regions
   /reboot help                  the bot's own usage
   approve [as <user>]           click Approve on the latest open request (default user: bob)
   deny [as <user>]              click Deny on the latest open request

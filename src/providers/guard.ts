@@ -22,6 +22,7 @@ import type {
 } from './provider.js';
 import type { AttemptResult } from './retry.js';
 import type { RequestSigner, SignedRequest } from './signing.js';
+import { plural } from '../plural.js';
 
 // ---- the resend rule --------------------------------------------------------------------------------
 
@@ -157,7 +158,7 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
         outcomes: failAll(
           ids,
           BATCH_TOO_LARGE,
-          `${info.displayName} takes at most ${info.maxBatch} instance id(s) per call and this batch has ${ids.length}; reboot-bot sent nothing`,
+          `${info.displayName} takes at most ${plural(info.maxBatch, 'instance id')} per call and this batch has ${ids.length}; reboot-bot sent nothing`,
         ),
       };
     } else {
@@ -197,7 +198,7 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
     if (ids.length === 0) {
       result = { kind: 'read', readings: [] };
     } else if (ids.length > info.maxDescribe) {
-      result = { kind: 'error', code: BATCH_TOO_LARGE, message: `${info.displayName} reads at most ${info.maxDescribe} instance id(s) per call and this read has ${ids.length}; reboot-bot sent nothing`, throttled: false };
+      result = { kind: 'error', code: BATCH_TOO_LARGE, message: `${info.displayName} reads at most ${plural(info.maxDescribe, 'instance id')} per call and this read has ${ids.length}; reboot-bot sent nothing`, throttled: false };
     } else {
       try {
         result = onlyAsked(ids, await calls.describe({ ...call, ids }, scope));

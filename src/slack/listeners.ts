@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import type { App, RespondFn } from '@slack/bolt';
 import { z } from 'zod';
-import { errorReply, parseRebootCommand, usageText, type ParseContext } from '../../commands/reboot.js';
+import { errorReply, parseRebootCommand, regionsText, REQUEST_ID, usageText, type ParseContext, type ParsedCommand } from '../../commands/reboot.js';
 import type { Job } from '../domain/job.js';
+import { exportAudit, recentRequests, requestStatus, type NotHere } from '../jobs/queries.js';
 import {
   approve,
   cancelClick,
@@ -19,7 +20,8 @@ import {
   type DenyResult,
   type RequestContext,
 } from '../jobs/requests.js';
-import { APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION } from './messages.js';
+import { cardPermalink, listText, statusText } from './command-replies.js';
+import { APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, plural } from './messages.js';
 
 export interface ListenerContext {
   requests: RequestContext;
@@ -34,9 +36,13 @@ const CommandBody = z.object({
   text: z.string().default(''),
   response_url: z.url().optional(),
   trigger_id: z.string().min(1).optional(),
+  // For links to cards (command-replies.ts cardPermalink); anything not shaped like a domain is dropped.
+  team_domain: z.string().regex(/^[a-z0-9-]+$/).optional().catch(undefined),
 });
 
-const JobId = z.string().regex(/^r-[a-z2-7]{10}$/);
+type CommandInput = z.infer<typeof CommandBody>;
+
+const JobId = z.string().regex(REQUEST_ID);
 
 // A click must name the card it came from: without message_ts, the button's value alone would
 // decide which job is approved.
@@ -63,19 +69,10 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
       await ack({ response_type: 'ephemeral', text: 'This request could not be read. Please try again.' });
       return;
     }
-    const { user_id: user, channel_id: channel, text } = body.data;
-    const parsed = parseRebootCommand(decodeSlackEntities(text), ctx.parseContext);
-    if (parsed.kind === 'help') {
-      await ack({ response_type: 'ephemeral', text: usageText(ctx.parseContext.catalog) });
-      return;
-    }
-    if (parsed.kind === 'error') {
-      await ack({ response_type: 'ephemeral', text: errorReply(parsed, ctx.parseContext.catalog) });
-      return;
-    }
+    const parsed = parseRebootCommand(decodeSlackEntities(body.data.text), ctx.parseContext);
     if (parsed.kind === 'cancel') {
       // The cancel is stored before the answer; a slow approver-group lookup still gets an ack within Slack's 3 s.
-      const outcome = cancelCommand(ctx.requests, parsed.jobId, user).then((r) => cancelReply(r, 'command') ?? '');
+      const outcome = cancelCommand(ctx.requests, parsed.jobId, body.data.user_id).then((r) => cancelReply(r, 'command') ?? '');
       const early = await Promise.race([outcome, new Promise<undefined>((r) => setTimeout(() => r(undefined), ACK_DEADLINE_MS).unref())]);
       if (early !== undefined) {
         await ack({ response_type: 'ephemeral', text: early });
@@ -85,6 +82,11 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
       await tell(respond, await outcome);
       return;
     }
+    if (parsed.kind !== 'run') {
+      await ack({ response_type: 'ephemeral', text: await subcommandReply(parsed, body.data) });
+      return;
+    }
+    const { user_id: user, channel_id: channel, text } = body.data;
     const req = parsed.request;
     const result = await request(ctx.requests, {
       id: newJobId(),
@@ -112,7 +114,7 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
         const job = result.job;
         await ack({
           response_type: 'ephemeral',
-          text: `Request \`${job.id}\` for ${job.ids.length} instance(s) is posted for approval (${job.approvalsNeeded} needed).`,
+          text: `Request \`${job.id}\` for ${plural(job.ids.length, 'instance')} is posted for approval (${job.approvalsNeeded} needed).`,
         });
         if (body.data.response_url) ctx.responseUrls.set(job.id, body.data.response_url);
         return;
@@ -133,6 +135,40 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
     if (reply) await tell(respond, reply);
   });
 
+  /** The ephemeral answer to everything but a reboot request: help, errors and the read-side subcommands. */
+  async function subcommandReply(parsed: Exclude<ParsedCommand, { kind: 'run' | 'cancel' }>, input: CommandInput): Promise<string> {
+    const { catalog } = ctx.parseContext;
+    const { channel_id: channel, user_id: user } = input;
+    switch (parsed.kind) {
+      case 'help':
+        return usageText(catalog);
+      case 'error':
+        return errorReply(parsed);
+      case 'regions':
+        return regionsText(parsed, catalog);
+      case 'status': {
+        const result = await requestStatus(ctx.requests, parsed.requestId, channel);
+        if (result.kind !== 'found') return notHereReply(result, parsed.requestId);
+        return statusText({ ...result, cardLink: cardPermalink(input.team_domain, result.job.channel, result.job.cardTs) }, catalog);
+      }
+      case 'list': {
+        const result = await recentRequests(ctx.requests, parsed.mine ? { requester: user } : { channel });
+        return result.kind === 'listed' ? listText(result.jobs, { mine: parsed.mine, now: ctx.requests.now() }, catalog) : STORE_FAILED;
+      }
+      case 'audit': {
+        const result = await exportAudit(ctx.requests, parsed.requestId, channel, user);
+        switch (result.kind) {
+          case 'queued':
+            return `The audit trail of \`${result.job.id}\` will be attached to its thread as a CSV file.`;
+          case 'no-thread':
+            return `Request \`${result.job.id}\` has no thread to attach the audit trail to: its card was never posted.`;
+          default:
+            return notHereReply(result, parsed.requestId);
+        }
+      }
+    }
+  }
+
   /** Runs the click's use case; returns what the clicker should be told, if anything. */
   async function onClick(body: unknown): Promise<string | undefined> {
     const parsed = ButtonClick.safeParse(body);
@@ -152,6 +188,17 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
       case CANCEL_ACTION:
         return cancelReply(await cancelClick(ctx.requests, click), 'click');
     }
+  }
+}
+
+function notHereReply(result: NotHere, requestId: string): string {
+  switch (result.kind) {
+    case 'unknown':
+      return `:warning: There is no request \`${requestId}\` (it may be past retention). \`/reboot list\` shows this channel's recent ones.`;
+    case 'other-channel':
+      return `Request \`${requestId}\` belongs to <#${result.channel}>; ask there.`;
+    case 'store-failed':
+      return 'The bot could not read its database just now; try again in a minute.';
   }
 }
 

@@ -10,6 +10,7 @@ import { failedCount, wavePlanText, type Approval, type Job, type Tally } from '
 import type { ResultEntry, ResultsLayout } from '../domain/outbox-message.js';
 import type { JobOutcome, OutcomeStatus } from '../domain/outcome.js';
 import { countStandings, standingOf, stateText, WILL_FAIL, type Preflight, type Standing } from '../domain/preflight.js';
+import { plural } from '../plural.js';
 
 type KnownBlock = types.KnownBlock;
 
@@ -32,7 +33,7 @@ export function truncate(text: string, max: number): string {
   return text.length <= max ? text : text.slice(0, max - 1) + '…';
 }
 
-function slackDate(ms: number): string {
+export function slackDate(ms: number): string {
   const seconds = Math.floor(ms / 1000);
   return `<!date^${seconds}^{date_short_pretty} {time}|${new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')}>`;
 }
@@ -46,13 +47,11 @@ function context(text: string): KnownBlock {
 }
 
 // A job outlives catalog changes: one whose provider has since left the catalog still gets a card.
-function providerLabel(job: Pick<Job, 'provider'>, catalog: Catalog): string {
+export function providerLabel(job: Pick<Job, 'provider'>, catalog: Catalog): string {
   return catalog.get(job.provider)?.info.displayName ?? job.provider;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
+export { plural };
 
 /** The id list for the card: a code block, collapsed past CARD_ID_LIMIT so it always fits. */
 export function idListText(ids: readonly string[]): string {
@@ -224,10 +223,19 @@ function stateLine(job: Job, approvals: readonly Approval[], tally?: Tally): str
     case 'cancelled':
       return `cancelled by <@${job.cancelledBy ?? 'unknown'}>`;
     case 'denied':
-      return `denied by <@${job.decidedBy ?? 'unknown'}>`;
+      return `${deniedVerb(job)} by <@${job.decidedBy ?? 'unknown'}>`;
     case 'expired':
       return 'expired without approval';
   }
+}
+
+/** A requester who clicks Deny on their own card withdraws it (src/jobs/requests.ts deny); anyone else denies it. */
+export function isWithdrawn(job: Pick<Job, 'state' | 'decidedBy' | 'requester'>): boolean {
+  return job.state === 'denied' && job.decidedBy === job.requester;
+}
+
+function deniedVerb(job: Job): 'withdrawn' | 'denied' {
+  return isWithdrawn(job) ? 'withdrawn' : 'denied';
 }
 
 function statusBlocks(job: Job, approvals: readonly Approval[], tally?: Tally, wave?: CardView['wave']): KnownBlock[] {
@@ -275,7 +283,7 @@ function statusBlocks(job: Job, approvals: readonly Approval[], tally?: Tally, w
       ];
     }
     case 'denied':
-      return [context(`:no_entry: Denied by <@${job.decidedBy ?? 'unknown'}>${decided}. Nothing was rebooted.`)];
+      return [context(`:no_entry: ${isWithdrawn(job) ? 'Withdrawn' : 'Denied'} by <@${job.decidedBy ?? 'unknown'}>${decided}. Nothing was rebooted.`)];
     case 'expired':
       return [context(`:hourglass: Expired${decided} without enough approvals. Nothing was rebooted.`)];
   }
@@ -342,7 +350,9 @@ function approvalButtons(job: Job): KnownBlock {
             }
           : {}),
       },
-      { type: 'button', action_id: DENY_ACTION, text: { type: 'plain_text', text: 'Deny' }, style: 'danger', value: job.id },
+      // Unstyled: red would mark Deny as the dangerous choice, when it is the safe one (nothing is rebooted).
+      // https://api.slack.com/reference/block-kit/block-elements#button
+      { type: 'button', action_id: DENY_ACTION, text: { type: 'plain_text', text: 'Deny' }, value: job.id },
     ],
   };
 }

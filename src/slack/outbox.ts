@@ -10,7 +10,7 @@
  */
 import { webApi } from '@slack/bolt';
 import { z } from 'zod';
-import type { Batch, Job, Tally } from '../domain/job.js';
+import { waveProgress, type Batch, type Job, type Tally } from '../domain/job.js';
 import { laneRank } from '../domain/outbox-lanes.js';
 import type { OutboxRow } from '../domain/outbox-message.js';
 import type { QuietGate } from '../quiet-gate.js';
@@ -22,6 +22,7 @@ import type { Catalog } from '../providers/catalog.js';
 import { DEFAULT_METHOD_BUDGETS, LocalChannelPacer, type ChannelPacer, type SlackMethod } from './channel-pacer.js';
 import { DIGEST_MAX_BLOCKS, digestFit, incidentDigest } from './incident-digest.js';
 import { incidentMessage, noteMessage, requestCard, resultLinesMessage, resultsMessage, summaryMessage, supersededCard, type SlackMessage } from './messages.js';
+import { auditCsv } from './audit-csv.js';
 import { resultsCsv } from './results-csv.js';
 
 export interface OutboxOptions {
@@ -88,6 +89,7 @@ function methodOf(row: OutboxRow): SlackMethod {
     case 'supersede_card':
       return 'chat.update';
     case 'results_file':
+    case 'audit_file':
       return 'files.upload';
     default:
       return 'chat.postMessage';
@@ -447,7 +449,31 @@ export class Outbox {
         await this.post(job.channel, resultsMessage(message.layout, message.entries), threadTs());
         return;
       case 'results_file':
-        await this.uploadResults(job, resultsCsv(job, await store.outcomes(job.id), await store.preflight(job.id)), threadTs());
+        await this.uploadFile(
+          job,
+          {
+            csv: resultsCsv(job, await store.outcomes(job.id), await store.preflight(job.id)),
+            filename: `reboot-${job.id}.csv`,
+            title: `Results of ${job.id} (${job.ids.length} instances)`,
+            comment: `Every instance of \`${job.id}\` with its result, as CSV.`,
+            what: 'The full table of results',
+          },
+          threadTs(),
+        );
+        return;
+      case 'audit_file':
+        // Built at delivery, so the file holds the trail up to the moment it is sent (its own request included).
+        await this.uploadFile(
+          job,
+          {
+            csv: auditCsv(job, await store.auditTrail(job.id), await store.outcomes(job.id), await store.preflight(job.id)),
+            filename: `audit-${job.id}.csv`,
+            title: `Audit trail of ${job.id}`,
+            comment: `The audit trail of \`${job.id}\` and every instance's result, as CSV, asked for by <@${message.requestedBy}>.`,
+            what: 'The audit trail',
+          },
+          threadTs(),
+        );
         return;
       case 'thread_note':
         await this.post(job.channel, noteMessage(message.text), threadTs());
@@ -480,25 +506,25 @@ export class Outbox {
   }
 
   /**
-   * The whole table as a file in the thread, through files.getUploadURLExternal, the upload itself and
-   * files.completeUploadExternal (https://api.slack.com/methods/files.getUploadURLExternal ,
+   * A CSV file in the thread (the results table, an audit export), through files.getUploadURLExternal, the
+   * upload itself and files.completeUploadExternal (https://api.slack.com/methods/files.getUploadURLExternal ,
    * https://api.slack.com/methods/files.completeUploadExternal). Without the files:write scope (an install
-   * from an older manifest) the thread says so instead: the results themselves are all in it already.
+   * from an older manifest) the thread says so instead.
    */
-  private async uploadResults(job: Job, csv: string, threadTs: string): Promise<void> {
+  private async uploadFile(job: Job, file: { csv: string; filename: string; title: string; comment: string; what: string }, threadTs: string): Promise<void> {
     try {
       await this.client.filesUploadV2({
         channel_id: job.channel,
         thread_ts: threadTs,
-        file: Buffer.from(csv, 'utf8'),
-        filename: `reboot-${job.id}.csv`,
-        title: `Results of ${job.id} (${job.ids.length} instances)`,
-        initial_comment: `Every instance of \`${job.id}\` with its result, as CSV.`,
+        file: Buffer.from(file.csv, 'utf8'),
+        filename: file.filename,
+        title: file.title,
+        initial_comment: file.comment,
       });
     } catch (err) {
       if ((err as { data?: { error?: unknown } }).data?.error !== 'missing_scope') throw err;
-      this.opts.log.warn('cannot upload the results file: the app lacks the files:write scope', { jobId: job.id });
-      await this.post(job.channel, noteMessage(`The full table of results could not be attached: the app lacks the \`files:write\` scope (reinstall it from manifest.yml).`), threadTs);
+      this.opts.log.warn('cannot upload a file: the app lacks the files:write scope', { jobId: job.id, file: file.filename });
+      await this.post(job.channel, noteMessage(`${file.what} could not be attached: the app lacks the \`files:write\` scope (reinstall it from manifest.yml).`), threadTs);
     }
   }
 
@@ -531,10 +557,8 @@ export class Outbox {
   }
 }
 
-/** A rolling job's progress for its card: the first wave not yet done, of how many. */
+/** A rolling job's progress for its card (domain/job.ts waveProgress), as CardView takes it. */
 function waveOf(job: Job, batches: readonly Batch[]): { wave?: { current: number; total: number } } {
-  if (job.rolling === null || batches.length === 0) return {};
-  const total = Math.max(...batches.map((b) => b.wave)) + 1;
-  const open = batches.filter((b) => b.state !== 'done').map((b) => b.wave);
-  return { wave: { current: (open.length > 0 ? Math.min(...open) : total - 1) + 1, total } };
+  const wave = waveProgress(job, batches);
+  return wave === undefined ? {} : { wave };
 }

@@ -102,6 +102,10 @@ export class SlackReporter implements JobEvents {
     return [{ channel: job.requester, jobId: job.id, message: { kind: 'requester_notice', text }, coalesceKey: `notice:${job.id}` }];
   }
 
+  auditRequested(job: Job, user: string): OutboxWrite[] {
+    return [this.inChannel(job, { kind: 'audit_file', requestedBy: user })];
+  }
+
   /** Instance names pre-flight read; kept once pre-flight has finished, so later batches do not read them again. */
   private namesOf(jobId: string): ReadonlyMap<string, string> | undefined {
     const cached = this.names.get(jobId);

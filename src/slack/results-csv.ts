@@ -19,7 +19,7 @@ export function csvCell(value: string): string {
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-function outcomeCells(o: JobOutcome | undefined): [status: string, code: string, message: string, requestId: string] {
+export function outcomeCells(o: JobOutcome | undefined): [status: string, code: string, message: string, requestId: string] {
   if (o === undefined) return ['no result', '', '', ''];
   switch (o.status) {
     case 'failed':

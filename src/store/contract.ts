@@ -37,7 +37,9 @@ export type AuditEvent =
   | 'permission check'
   | 'verifying'
   | 'rollout stopped'
-  | 'cancelled';
+  | 'cancelled'
+  /** Someone asked for the audit trail as a file (`/reboot audit`). */
+  | 'audit exported';
 
 export interface AuditEntry {
   jobId: string;
@@ -46,6 +48,22 @@ export interface AuditEntry {
   at: number;
   data: unknown;
 }
+
+/** A job as `/reboot list` shows it: without its ids, which can be thousands. */
+export interface JobSummary {
+  id: string;
+  state: JobState;
+  provider: string;
+  region: string;
+  instances: number;
+  dryRun: boolean;
+  requester: string;
+  channel: string;
+  createdAt: number;
+}
+
+/** Whose jobs a listing shows: a channel's, or one requester's in every channel. */
+export type JobFilter = { channel: string } | { requester: string };
 
 export type NewJob = Omit<Job, 'state' | 'decidedAt' | 'decidedBy' | 'completedAt' | 'cardTs' | 'reapprovalReason' | 'cancelledAt' | 'cancelledBy'>;
 
@@ -150,6 +168,8 @@ export interface Store {
   /** What the read calls found before the run (and, for a dry run, during it). */
   preflight(jobId: string): Awaitable<Preflight>;
   auditTrail(jobId: string): Awaitable<AuditEntry[]>;
+  /** The newest jobs matching `filter`, newest first (ties by id), at most `limit`. */
+  recentJobs(filter: JobFilter, limit: number): Awaitable<JobSummary[]>;
 
   // ---- requests and approvals
   /**
@@ -171,6 +191,8 @@ export interface Store {
   cancel(jobId: string, userId: string, now: number, reason: string, report?: Report<CancelResult>): Awaitable<CancelResult | undefined>;
   /** Refused clicks and commands leave a trace like accepted ones. */
   recordRefusal(jobId: string, actor: string, now: number, reason: string, data?: Record<string, unknown>): Awaitable<void>;
+  /** What a person did that changes no job state (an audit export): audited under their id, with its Slack writes. */
+  recordAction(jobId: string, event: AuditEvent, actor: string, now: number, data: unknown, report?: Report<Job>): Awaitable<void>;
   /** A second copy of the card was clicked: audited, and rewritten through `report`. */
   supersedeCard(jobId: string, staleTs: string, actor: string, now: number, report?: Report<Job>): Awaitable<void>;
   /** The card's ts, once Slack has it; the first one stored stays. */

@@ -21,6 +21,8 @@ import type {
   BatchAfter,
   CancelResult,
   CreateResult,
+  JobFilter,
+  JobSummary,
   LeaseHolder,
   LeaseResult,
   NewJob,
@@ -189,7 +191,7 @@ function sqlList(kinds: readonly string[]): string {
 }
 
 /** Thread rows that end a job's waiting results: nothing may merge into results queued before them. */
-const THREAD_CLOSERS: ReadonlySet<OutboxMessage['kind']> = new Set(['thread_note', 'summary', 'results_file']);
+const THREAD_CLOSERS: ReadonlySet<OutboxMessage['kind']> = new Set(['thread_note', 'summary', 'results_file', 'audit_file']);
 
 type ThreadItemsMessage = Extract<OutboxMessage, { kind: 'thread_lines' | 'thread_results' }>;
 type ThreadItems = { layout: string; items: ReadonlyArray<string | ResultEntry> };
@@ -397,6 +399,36 @@ export class SqliteStore implements Store {
     const job = this.getJob(id);
     if (!job) throw new Error(`job ${id} not found`);
     return job;
+  }
+
+  recentJobs(filter: JobFilter, limit: number): JobSummary[] {
+    // Each filter has its index (migration 6): the newest rows come straight off it, no sort.
+    const [column, value] = 'channel' in filter ? ['channel', filter.channel] : ['requester', filter.requester];
+    const rows = this.sql(
+      `SELECT id, state, provider, region, json_array_length(ids) AS instances, dry_run, requester, channel, created_at FROM jobs
+       WHERE ${column} = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
+    ).all(value, Math.max(0, Math.floor(limit))) as Array<{
+      id: string;
+      state: string;
+      provider: string;
+      region: string;
+      instances: number;
+      dry_run: number;
+      requester: string;
+      channel: string;
+      created_at: number;
+    }>;
+    return rows.map((r) => ({
+      id: r.id,
+      state: JobStateSchema.parse(r.state),
+      provider: r.provider,
+      region: r.region,
+      instances: r.instances,
+      dryRun: r.dry_run === 1,
+      requester: r.requester,
+      channel: r.channel,
+      createdAt: r.created_at,
+    }));
   }
 
   jobsInState(state: JobState): Job[] {
@@ -736,6 +768,14 @@ export class SqliteStore implements Store {
     this.audit(jobId, 'resumed', 'system', now, data);
   }
 
+  recordAction(jobId: string, event: AuditEvent, actor: string, now: number, data: unknown, report: Report<Job> = none): void {
+    this.tx(() => {
+      const job = this.requireJob(jobId);
+      this.audit(jobId, event, actor, now, data);
+      this.write(report(job));
+    });
+  }
+
   recordEvent(jobId: string, event: AuditEvent, now: number, data: unknown, report: Report<Job> = none): void {
     this.tx(() => {
       this.audit(jobId, event, 'system', now, data);
@@ -817,7 +857,7 @@ export class SqliteStore implements Store {
     const open = this.sql(
       `SELECT o.id, o.payload FROM outbox o
        WHERE o.job_id = ? AND o.kind = ? AND o.state = 'pending'
-         AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.job_id = o.job_id AND l.id > o.id AND l.state = 'pending' AND l.kind IN ('thread_note', 'summary', 'results_file'))
+         AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.job_id = o.job_id AND l.id > o.id AND l.state = 'pending' AND l.kind IN (${sqlList([...THREAD_CLOSERS])}))
        ORDER BY o.id DESC LIMIT 1`,
     ).get(jobId, message.kind) as { id: number; payload: string } | undefined;
     if (open) {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   errorReply,
   formatRebootCommand,
+  regionsText,
   MAX_REASON_LENGTH,
   MAX_ROLLING,
   parseRebootCommand,
@@ -42,6 +43,106 @@ function error(text: string, c?: ParseContext): Extract<ParsedCommand, { kind: '
   return parsed;
 }
 
+describe('subcommands', () => {
+  const ID = 'r-abcdefgh23';
+
+  it.each([
+    ['status', `status ${ID}`],
+    ['status, capitals and backticks', `STATUS \`${ID.toUpperCase()}\``],
+    ['audit', `audit ${ID}`],
+    ['audit, dashes as Slack smart punctuation leaves them', `Audit ${ID}`],
+  ])('%s', (_, text) => {
+    const parsed = parse(text);
+    expect(parsed).toEqual({ kind: text.toLowerCase().startsWith('status') ? 'status' : 'audit', requestId: ID });
+  });
+
+  it('list, and list --mine (any dash spelling)', () => {
+    expect(parse('list')).toEqual({ kind: 'list', mine: false });
+    expect(parse('list --mine')).toEqual({ kind: 'list', mine: true });
+    expect(parse('LIST —mine')).toEqual({ kind: 'list', mine: true });
+  });
+
+  it('regions takes a provider or an alias and lists its regions with config extras, each once', () => {
+    const parsed = parse('regions aliyun', ctx({ extraRegions: { alibaba: ['cn-extra-1', 'cn-hangzhou'] } }));
+    if (parsed.kind !== 'regions') throw new Error(JSON.stringify(parsed));
+    expect(parsed.provider).toBe('alibaba');
+    expect(parsed.configured).toBe(true);
+    expect(parsed.regions).toEqual([...alibaba.info.regions, 'cn-extra-1']);
+    const text = regionsText(parsed);
+    for (const r of alibaba.info.regions) expect(text).toContain(`\`${r}\``);
+    expect(text).toContain('`cn-extra-1`');
+    expect(text).not.toContain('not configured');
+    const unconfigured = parse('regions alibaba', ctx({ availability: () => 'not-configured' }));
+    if (unconfigured.kind !== 'regions') throw new Error(JSON.stringify(unconfigured));
+    expect(regionsText(unconfigured)).toContain('not configured');
+  });
+
+  it('help is a subcommand too, whatever follows it', () => {
+    expect(parse('help me please')).toEqual({ kind: 'help' });
+    expect(parse(`status ${ID} --help`)).toEqual({ kind: 'help' });
+    expect(parse('list -h')).toEqual({ kind: 'help' });
+  });
+
+  it.each<[string, RegExp]>([
+    ['status', /^`\/reboot status` needs a request id, e\.g\. `\/reboot status r-/],
+    [`status ${ID} ${ID}`, /takes one request id; unexpected `r-abcdefgh23`/],
+    ['status r-1234567890', /`r-1234567890` is not a request id/],
+    ['status i-bp1g6zv0ce8oghu7abcd', /is not a request id/],
+    ['audit', /^`\/reboot audit` needs a request id/],
+    ['audit "r-abcdefgh23"', /quoted text/],
+    ['list mine', /^`\/reboot list` takes no arguments; unexpected `mine`/],
+    ['list --all', /unknown flag `--all` for `\/reboot list` \(its flags: `--mine`\)/],
+    ['list --mien', /Did you mean `--mine`\?/],
+    [`status ${ID} --force`, /unknown flag `--force` for `\/reboot status` \(its flags: none\)/],
+    ['regions', /^`\/reboot regions` needs a provider; known providers: `alibaba`/],
+    ['regions gcp', /^unknown provider `gcp`; known providers/],
+    ['regions alibab', /^unknown provider `alibab`\. Did you mean `alibaba`\?$/],
+    ['regions alibaba volc', /takes one provider; unexpected `volc`/],
+  ])('%j is an error', (text, pattern) => {
+    expect(error(text).message).toMatch(pattern);
+  });
+
+  it('no provider or alias of the catalog is shadowed by a subcommand', () => {
+    for (const { info } of defaultCatalog.descriptors) {
+      for (const word of [info.name, ...info.aliases]) expect(['status', 'list', 'audit', 'regions', 'help']).not.toContain(word);
+      expect(parse(`${info.name} ${info.regions[0]} ${info.exampleId}`).kind).toBe('run');
+    }
+  });
+
+  it('a subcommand name is looked up before providers, and only as the first word', () => {
+    // `status` as a second word is a region, so the region error is what is said.
+    expect(error(`alibaba status ${ALI}`).message).toMatch(/^unknown region `status`/);
+  });
+});
+
+describe('did you mean', () => {
+  it.each<[string, string]>([
+    [`alibab cn-hangzhou ${ALI}`, 'unknown provider or subcommand `alibab`. Did you mean `alibaba`?'],
+    [`huawie cn-north-4 ${HW}`, 'unknown provider or subcommand `huawie`. Did you mean `huawei`?'],
+    ['stauts r-abcdefgh23', 'unknown provider or subcommand `stauts`. Did you mean `status`?'],
+    ['lsit', 'unknown provider or subcommand `lsit`. Did you mean `list`?'],
+    ['regoins alibaba', 'unknown provider or subcommand `regoins`. Did you mean `regions`?'],
+    [`alibaba cn-hangzou ${ALI}`, 'unknown region `cn-hangzou` for `alibaba`. Did you mean `cn-hangzhou`?'],
+    [
+      `alibaba cn-hangzhou ${ALI} --forse`,
+      'unknown flag `--forse`. Did you mean `--force`? Known flags: `--force`, `--dry-run`, `--no-verify`, `--rolling`, `--reason`, `--help`',
+    ],
+  ])('%j', (text, message) => {
+    expect(error(text).message).toBe(message);
+  });
+
+  it('suggests nothing past the threshold: a different word keeps the full list', () => {
+    expect(error(`gcp us-east1 ${ALI}`).message).toMatch(/^unknown provider `gcp`; known providers: `alibaba` \(`aliyun`\)/);
+    expect(error(`aws us-east-1 ${ALI}`).message).not.toContain('Did you mean');
+    expect(error(`alibaba mars-1 ${ALI}`).message).toMatch(/valid regions include .*; `\/reboot regions alibaba` lists them all$/);
+    expect(error(`alibaba cn-hangzhou ${ALI} --yolo`).message).toMatch(/^unknown flag `--yolo`; known flags/);
+  });
+
+  it('an instance id in the region slot is explained rather than "corrected"', () => {
+    expect(error(`alibaba ${ALI} cn-hangzhou`).message).toContain('it looks like an instance id');
+  });
+});
+
 describe('help', () => {
   it.each(['help', 'HELP', '  help  ', '-h', '--help', '—help', '–help', '-H'])('%j is help', (text) => {
     expect(parse(text)).toEqual({ kind: 'help' });
@@ -61,19 +162,17 @@ describe('help', () => {
 });
 
 describe('cancel', () => {
-  it.each(['cancel r-abcdefgh23', 'CANCEL r-abcdefgh23', '  cancel  `r-abcdefgh23` ', 'Cancel,r-abcdefgh23'])('%j cancels the request', (text) => {
+  it.each(['cancel r-abcdefgh23', 'CANCEL r-abcdefgh23', '  cancel  `r-abcdefgh23` ', 'Cancel,r-abcdefgh23', 'cancel r-ABCDEFGH23'])('%j cancels the request', (text) => {
     expect(parse(text)).toEqual({ kind: 'cancel', jobId: 'r-abcdefgh23' });
   });
 
   it.each([
-    ['cancel', 'needs the request id'],
-    ['cancel r-abcdefgh23 r-abcdefgh24', 'one request id'],
-    ['cancel r-ABCDEFGH23', 'is not a request id'],
+    ['cancel', '`/reboot cancel` needs a request id'],
+    ['cancel r-abcdefgh23 r-abcdefgh24', '`/reboot cancel` takes one request id'],
+    ['cancel r-abc', 'is not a request id'],
     ['cancel <!channel>', 'is not a request id'],
-  ])('%j is an error naming what is wrong, with the cancel usage', (text, message) => {
-    const e = error(text);
-    expect(e.message).toContain(message);
-    expect(e.message).toContain('/reboot cancel <request>');
+  ])('%j is an error naming what is wrong', (text, message) => {
+    expect(error(text).message).toContain(message);
   });
 
   it('is listed in the usage', () => {
@@ -628,11 +727,18 @@ describe('usageText and errorReply', () => {
     expect(requests.some((r) => r.force)).toBe(true);
   });
 
-  it('puts the problem first, then the usage', () => {
+  it('puts the problem first, then points at the usage in one more line', () => {
     const e = error('nope');
     const reply = errorReply(e);
-    expect(reply.startsWith(`:warning: ${e.message}`)).toBe(true);
-    expect(reply).toContain(usageText());
+    expect(reply).toBe(`:warning: ${e.message}\n\`/reboot help\` for usage`);
+    expect(reply).not.toContain('*Usage:*');
+  });
+
+  it('lists every subcommand with its arguments', () => {
+    const usage = usageText();
+    for (const line of ['`/reboot status <request>`', '`/reboot list [--mine]`', '`/reboot audit <request>`', '`/reboot regions <provider>`', '`/reboot help`']) {
+      expect(usage).toContain(line);
+    }
   });
 });
 
@@ -703,7 +809,7 @@ describe('rebootRequestSchema', () => {
 });
 
 describe('properties', () => {
-  const kinds = new Set(['help', 'run', 'error']);
+  const kinds = new Set(['help', 'run', 'error', 'status', 'list', 'audit', 'regions']);
   const anyAvailability = fc.func(fc.constantFrom<ProviderAvailability>('ready', 'not-configured'));
 
   function neverThrows(texts: fc.Arbitrary<string>): void {

@@ -87,7 +87,7 @@ describe('ids: each once, within the batch size', () => {
         id,
         status: 'failed',
         code: 'BatchTooLarge',
-        message: 'Fake Cloud takes at most 3 instance id(s) per call and this batch has 4; reboot-bot sent nothing',
+        message: 'Fake Cloud takes at most 3 instance ids per call and this batch has 4; reboot-bot sent nothing',
       })),
     );
   });

@@ -86,6 +86,29 @@ describe('Block Kit builders', () => {
     for (const state of ['completed', 'denied', 'expired', 'cancelled'] as const) expect(actionIds(job({ state }))).toEqual([]);
   });
 
+  it('Deny is not styled as the dangerous choice: nothing is rebooted by it', () => {
+    for (const force of [false, true]) {
+      const card = requestCard({ job: job({ force }), approvals: [] });
+      const actions = card.blocks.find((b) => b.type === 'actions') as { elements: Array<{ action_id: string; style?: string; confirm?: unknown }> };
+      const denyButton = actions.elements.find((e) => e.action_id === 'reboot_deny')!;
+      expect(denyButton.style).toBeUndefined();
+      expect(denyButton.confirm).toBeUndefined();
+      expect(actions.elements.find((e) => e.action_id === 'reboot_approve')!.style).toBe('primary');
+    }
+  });
+
+  it('a requester who denies their own request has withdrawn it; anyone else has denied it', () => {
+    const withdrawn = requestCard({ job: job({ state: 'denied', decidedBy: 'U0REQ', decidedAt: 5000 }), approvals: [] });
+    const all = [withdrawn.text, ...blockTexts(withdrawn.blocks)].join('\n');
+    expect(all).toContain('withdrawn by <@U0REQ>');
+    expect(all).toContain('Withdrawn by <@U0REQ>');
+    expect(all.toLowerCase()).not.toContain('denied');
+    const denied = requestCard({ job: job({ state: 'denied', decidedBy: 'U0APPROVER', decidedAt: 5000 }), approvals: [] });
+    const text = [denied.text, ...blockTexts(denied.blocks)].join('\n');
+    expect(text).toContain('denied by <@U0APPROVER>');
+    expect(text).toContain('Denied by <@U0APPROVER>');
+  });
+
   it('pack result lines into sections of at most 3,000 characters and escape cloud messages', () => {
     const lines = Array.from({ length: 25 }, (_, i) =>
       outcomeLine({ id: `i-${i}`, status: 'failed', code: 'Code<x>', message: 'm'.repeat(400) }),

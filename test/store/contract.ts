@@ -326,6 +326,55 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       );
     });
 
+    it('recentJobs lists a channel or a requester newest first (ties by id), with instance counts, at most the limit', async () => {
+      await a.createJob(job({ id: 'r-old', createdAt: 1000 }), 'x');
+      await a.createJob(job({ id: 'r-other', channel: 'C0ELSE', createdAt: 2000, ids: ['i-bp1ccccccccccccccccc'] }), 'x');
+      await a.createJob(job({ id: 'r-tie-a', createdAt: 3000, requester: 'U0SOMEONE' }), 'x');
+      await a.createJob(job({ id: 'r-tie-b', createdAt: 3000, dryRun: true, approvalsNeeded: 0 }), 'x');
+      await a.deny('r-old', 'U1', 1500);
+      const channel = await b.recentJobs({ channel: 'C0OPS' }, 10);
+      expect(channel.map((j) => j.id)).toEqual(['r-tie-b', 'r-tie-a', 'r-old']);
+      expect(channel[0]).toEqual({
+        id: 'r-tie-b',
+        state: 'approved',
+        provider: 'alibaba',
+        region: 'cn-hangzhou',
+        instances: 2,
+        dryRun: true,
+        requester: 'U0REQ',
+        channel: 'C0OPS',
+        createdAt: 3000,
+      });
+      expect(channel[2]?.state).toBe('denied');
+      expect((await b.recentJobs({ requester: 'U0REQ' }, 10)).map((j) => [j.id, j.channel, j.instances])).toEqual([
+        ['r-tie-b', 'C0OPS', 2],
+        ['r-other', 'C0ELSE', 1],
+        ['r-old', 'C0OPS', 2],
+      ]);
+      expect((await b.recentJobs({ channel: 'C0OPS' }, 2)).map((j) => j.id)).toEqual(['r-tie-b', 'r-tie-a']);
+      expect(await b.recentJobs({ channel: 'C0NONE' }, 10)).toEqual([]);
+    });
+
+    it('recordAction audits a person with the Slack writes it reports, in one transaction, and changes no state', async () => {
+      await a.createJob(job(), 'x');
+      const before = await a.getJob(J);
+      await b.recordAction(J, 'audit exported', 'U0READER', 5000, { channel: 'C0OPS' }, (j) => [
+        { channel: j.channel, jobId: j.id, message: { kind: 'audit_file', requestedBy: 'U0READER' } },
+      ]);
+      expect(await a.getJob(J)).toEqual(before);
+      expect((await a.auditTrail(J)).at(-1)).toEqual({ jobId: J, event: 'audit exported', actor: 'U0READER', at: 5000, data: { channel: 'C0OPS' } });
+      const kinds = (await a.outboxDueOf('C0OPS', 'audit_file', 10_000, 10)).map((r) => r.message);
+      expect(kinds).toEqual([{ kind: 'audit_file', requestedBy: 'U0READER' }]);
+    });
+
+    it('recordAction on an unknown job writes nothing', async () => {
+      await expect(Promise.resolve().then(() => a.recordAction('r-nothere00', 'audit exported', 'U0', 1, null, () => [
+        { channel: 'C0OPS', jobId: 'r-nothere00', message: { kind: 'audit_file', requestedBy: 'U0' } },
+      ]))).rejects.toThrow();
+      expect(await a.auditTrail('r-nothere00')).toEqual([]);
+      expect(await a.outboxPendingCount()).toBe(0);
+    });
+
     describe('retention', () => {
       const DAY = 86_400_000;
       const old = (id: string, over: Partial<NewJob> = {}): NewJob => job({ id, createdAt: 1000, expiresAt: 10_000, ...over });

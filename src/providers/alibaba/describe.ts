@@ -12,6 +12,7 @@ import { withRetries, type AttemptResult } from '../retry.js';
 import type { RequestSigner } from '../signing.js';
 import type { QueryPair } from './signer.js';
 import { alibabaEndpoint, ErrorSchema, evidence, isAuthCode, isRegionId, isServerFaultCode, isThrottlingCode, requestRef, sendEcs, type ApiError, type EcsCallContext } from './wire.js';
+import { plural } from '../../plural.js';
 
 export const DESCRIBE_ACTION = 'DescribeInstances';
 
@@ -94,7 +95,7 @@ export function createDescribe(ctx: EcsCallContext): (call: DescribeCall, scope:
     let serverTime: number | undefined;
     let nextToken: string | undefined;
     for (let pages = 0; ; pages++) {
-      if (pages >= MAX_PAGES) return readError('UnexpectedResponse', `DescribeInstances was still paging after ${MAX_PAGES} pages for ${call.ids.length} id(s)`);
+      if (pages >= MAX_PAGES) return readError('UnexpectedResponse', `DescribeInstances was still paging after ${MAX_PAGES} pages for ${plural(call.ids.length, 'id')}`);
       const page = await send(describeQueryPairs(call.region, instanceIds, nextToken));
       if (page.kind === 'error') return page;
       serverTime = page.serverTime ?? serverTime;
@@ -136,7 +137,7 @@ async function proveUnknown(
   count: number,
 ): Promise<ReadError | undefined> {
   const answer = await send(describeDryRunPairs(region, instanceIds));
-  const none = `DescribeInstances returned none of the ${count} instance(s)`;
+  const none = `DescribeInstances returned none of the ${plural(count, 'instance')}`;
   if (answer.kind === 'page') {
     return readError('UnexpectedResponse', `${none}, and its DryRun permission check answered with data instead of DryRunOperation, so whether the ids are unknown or unreadable cannot be told`);
   }

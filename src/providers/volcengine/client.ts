@@ -15,6 +15,7 @@ import { isSuccessStatus, isThrottleCode, metadataSchema, SERVICE, sendSigned, V
 import { createDescribe } from './describe.js';
 import { volcengineInfo } from './info.js';
 import { createVolcengineSigner, type QueryPair } from './signer.js';
+import { plural } from '../../plural.js';
 
 export interface VolcengineCredentials {
   accessKeyId: string;
@@ -180,7 +181,7 @@ function instanceVerdict(details: readonly OperationDetail[], ids: readonly stri
 
 /** `cause` completes "request sent but …", e.g. "no answer (network error ECONNRESET)". */
 function unknownReason(cause: string, attempts: number): string {
-  return `request sent but ${cause} after ${attempts} attempt(s) with the same ClientToken; the instance may or may not be rebooting — check it in the console`;
+  return `request sent but ${cause} after ${plural(attempts, 'attempt')} with the same ClientToken; the instance may or may not be rebooting — check it in the console`;
 }
 
 /**

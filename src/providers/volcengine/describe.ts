@@ -15,6 +15,7 @@ import { withRetries, type AttemptResult, type RetryPolicy } from '../retry.js';
 import type { RequestSigner } from '../signing.js';
 import { isSuccessStatus, isThrottleCode, metadataSchema, sendSigned, VERSION } from './wire.js';
 import type { QueryPair } from './signer.js';
+import { plural } from '../../plural.js';
 
 const ACTION = 'DescribeInstances';
 /**
@@ -222,7 +223,7 @@ export function createDescribe(ctx: DescribeContext): (call: DescribeCall, scope
       serverTime ??= answer.serverTime;
       if (answer.next === undefined) break;
       if (tokens.has(answer.next) || pages >= MAX_PAGES) {
-        return readError('UnexpectedResponse', `DescribeInstances paging did not end after ${pages} page(s) (NextToken repeated or too many pages)`, false);
+        return readError('UnexpectedResponse', `DescribeInstances paging did not end after ${plural(pages, 'page')} (NextToken repeated or too many pages)`, false);
       }
       tokens.add(answer.next);
       next = answer.next;
