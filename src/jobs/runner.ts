@@ -149,11 +149,11 @@ export class Runner {
   private async reboot(job: Job, provider: Provider): Promise<void> {
     const { store } = this.deps;
     const before = job.verify ? (await store.preflight(job.id)).readings : new Map<string, InstanceReading>();
-    const planned = await store.batches(job.id);
-    const verification = job.verify ? this.verification(job, provider, before, planned) : undefined;
+    const initial = await store.batches(job.id);
+    const verification = job.verify ? this.verification(job, provider, before, initial) : undefined;
     if (verification) this.verifications.set(job.id, verification);
     try {
-      const waves = [...new Set(planned.map((b) => b.wave))].sort((a, b) => a - b);
+      const waves = [...new Set(initial.map((b) => b.wave))].sort((a, b) => a - b);
       for (const wave of waves) {
         if (this.stopping) return;
         const batches = await store.batches(job.id);
