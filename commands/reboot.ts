@@ -7,6 +7,7 @@
  *   /reboot list [--mine]         the last 10 requests of this channel, or the caller's own in any channel
  *   /reboot audit <request>       the request's audit trail and outcomes as a CSV file in its thread
  *   /reboot regions <provider>    every region of a provider (aliases accepted), config's extra ones included
+ *   /reboot cancel <request>      stop a request: withdrawn if pending, no further batch or wave if running
  *   /reboot help | -h | --help
  *
  * Subcommands are the first word and are looked up (in SUBCOMMANDS, the one table to extend) before provider
@@ -74,6 +75,7 @@ export type ParsedCommand =
   | { kind: 'audit'; requestId: string }
   | { kind: 'list'; mine: boolean }
   | { kind: 'regions'; provider: ProviderName; regions: string[]; configured: boolean }
+  | { kind: 'cancel'; jobId: string }
   | { kind: 'error'; message: string; token?: string };
 
 /** What a request id looks like (src/slack/listeners.ts newJobId): `r-` and ten base32 characters. */
@@ -499,6 +501,15 @@ const SUBCOMMANDS = {
         return fail(hint === '' ? `unknown provider ${show(word.raw)}; known providers: ${knownProviders(catalog)}` : `unknown provider ${show(word.raw)}.${hint}`, word.raw);
       }
       return { kind: 'regions', provider: info.name, regions: regionsOf(info, ctx), configured: ctx.availability(info.name) === 'ready' };
+    },
+  },
+  cancel: {
+    args: '<request>',
+    summary: 'stops a request (its requester or an approver): a pending one is withdrawn; a running one sends no further batch or wave, and what was sent is verified to its verdict',
+    flags: [],
+    parse: (args) => {
+      const id = requestIdArg(args);
+      return 'kind' in id ? id : { kind: 'cancel', jobId: id.requestId };
     },
   },
   help: {

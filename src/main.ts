@@ -37,7 +37,8 @@ async function main(): Promise<void> {
     providers: Object.keys(providers),
   });
   const shutdown = (signal: string): void => {
-    log.info('shutting down', { signal });
+    // Bounded (REBOOT_SHUTDOWN_GRACE): nothing new is sent from now on; unfinished jobs resume at the next start.
+    log.info('shutting down', { signal, graceMs: config.shutdownGraceMs });
     bot.stop().then(
       () => process.exit(0),
       () => process.exit(1),

@@ -12,6 +12,14 @@ describe('configuration', () => {
     expect(c.slack.botToken).toBeUndefined();
   });
 
+  it('REBOOT_SHUTDOWN_GRACE: 20 s by default; 20s, 1m and 1500ms forms; nonsense refused naming it', () => {
+    expect(loadConfig({ REBOOT_CONFIG: undefined }).shutdownGraceMs).toBe(20_000);
+    expect(loadConfig({ REBOOT_SHUTDOWN_GRACE: '20s' }).shutdownGraceMs).toBe(20_000);
+    expect(loadConfig({ REBOOT_SHUTDOWN_GRACE: '1m' }).shutdownGraceMs).toBe(60_000);
+    expect(loadConfig({ REBOOT_SHUTDOWN_GRACE: '1500ms' }).shutdownGraceMs).toBe(1500);
+    expect(() => loadConfig({ REBOOT_SHUTDOWN_GRACE: 'a bit' })).toThrow(/REBOOT_SHUTDOWN_GRACE/);
+  });
+
   it('reads approvers, TTLs and provider credentials', () => {
     const c = loadConfig({
       REBOOT_APPROVERS: 'U012AB, S0ONCALL,W0ENT',

@@ -129,4 +129,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_channel_recent ON jobs(channel, created_at, id);
   CREATE INDEX jobs_requester_recent ON jobs(requester, created_at, id);
   `,
+  `
+  -- Issue 10: /reboot cancel. Who cancelled a job and when; a running job keeps running until what was sent is seen through.
+  ALTER TABLE jobs ADD COLUMN cancelled_at INTEGER;
+  ALTER TABLE jobs ADD COLUMN cancelled_by TEXT;
+  `,
 ];

@@ -24,6 +24,8 @@ const job: Job = {
   completedAt: null,
   cardTs: '1.2',
   reapprovalReason: null,
+  cancelledAt: null,
+  cancelledBy: null,
 };
 
 const preflight: Pick<Preflight, 'readings'> = {

@@ -24,6 +24,8 @@ const job = (over: Partial<Job> = {}): Job => ({
   completedAt: null,
   cardTs: '1700000000.000100',
   reapprovalReason: null,
+  cancelledAt: null,
+  cancelledBy: null,
   ...over,
 });
 

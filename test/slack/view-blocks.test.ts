@@ -32,6 +32,8 @@ const job = (over: Partial<Job> = {}): Job => ({
   completedAt: null,
   cardTs: null,
   reapprovalReason: null,
+  cancelledAt: null,
+  cancelledBy: null,
   ...over,
 });
 
