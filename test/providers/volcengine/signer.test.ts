@@ -324,7 +324,13 @@ describe('verifyRequest (what the simulator uses)', () => {
   }
 
   it('accepts a correctly signed request and reads region and service from the scope', () => {
-    expect(verifyRequest(signed(), lookup, now)).toEqual({ ok: true, accessKeyId: 'AKLTgood', region: 'cn-beijing', service: 'ecs' });
+    expect(verifyRequest(signed(), lookup, now)).toEqual({
+      ok: true,
+      accessKeyId: 'AKLTgood',
+      region: 'cn-beijing',
+      service: 'ecs',
+      signedHeaders: ['host', 'x-content-sha256', 'x-date'],
+    });
   });
 
   it('accepts the query in any order on the wire (it re-canonicalises the raw query)', () => {
@@ -416,7 +422,13 @@ describe('createVolcengineSigner: the request signer the client uses (one shape 
     expect(signed.headers['x-date']).toBe('20240101T000000Z');
     const received: ReceivedRequest = { method: 'GET', path: signed.url.pathname, query: signed.url.search.slice(1), headers: signed.headers, body: '' };
     const lookup = (ak: string): string | undefined => (ak === 'AKLTgood' ? 'the-secret' : undefined);
-    expect(verifyRequest(received, lookup, when)).toEqual({ ok: true, accessKeyId: 'AKLTgood', region: 'cn-beijing', service: 'ecs' });
+    expect(verifyRequest(received, lookup, when)).toEqual({
+      ok: true,
+      accessKeyId: 'AKLTgood',
+      region: 'cn-beijing',
+      service: 'ecs',
+      signedHeaders: ['host', 'x-content-sha256', 'x-date'],
+    });
     expect(verifyRequest({ ...received, query: received.query.replace('ForceStop=false', 'ForceStop=true') }, lookup, when).ok).toBe(false);
   });
 });
