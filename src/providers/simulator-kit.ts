@@ -317,6 +317,8 @@ export interface ProviderSimulator {
   readonly fleet: Fleet;
   readonly faults: FaultQueue;
   readonly requests: RecordedRequest[];
+  /** The account's keys, where the simulator can rotate keys and expire tokens (the four built-in clouds). */
+  readonly accounts?: SimulatedKeys;
   /** Starts listening on loopback and returns the base URL, e.g. http://127.0.0.1:40123. */
   start(port?: number): Promise<string>;
   stop(): Promise<void>;

@@ -44,6 +44,8 @@ export interface HarnessOptions {
   tuning?: Partial<Tuning>;
   slackRateLimitMs?: number;
   rebootMs?: number;
+  /** Makes each simulated account a temporary key with this security token (set in the token variables too). */
+  securityToken?: string;
   /** Socket Mode instead of HTTP: the app token and the WebSocket URL apps.connections.open hands out. */
   socketMode?: { appToken: string; url: string };
 }
@@ -72,6 +74,7 @@ export class Harness {
     const sims = await startSimulators({
       providers: opts.providers,
       rebootMs: opts.rebootMs ?? 300,
+      ...(opts.securityToken === undefined ? {} : { securityToken: opts.securityToken }),
       ...(opts.catalog ? { catalog: opts.catalog } : {}),
     });
     const h = new Harness(sims, opts);

@@ -142,7 +142,7 @@ interface RebootParams {
 
 export class AlibabaSimulator extends SimulatorServer {
   /** The account's keys; tests rotate them and expire tokens between calls. */
-  readonly keys: SimulatedKeys;
+  readonly accounts: SimulatedKeys;
   private readonly now: () => Date;
   /** `${accessKeyId} ${nonce}` → when it was first seen, kept for twice the skew window. */
   private readonly nonces = new Map<string, number>();
@@ -153,7 +153,7 @@ export class AlibabaSimulator extends SimulatorServer {
 
   constructor(options: AlibabaSimulatorOptions) {
     super(options.rebootMs);
-    this.keys = new SimulatedKeys(options.credentials, options.securityTokens);
+    this.accounts = new SimulatedKeys(options.credentials, options.securityTokens);
     this.now = options.now ?? (() => new Date());
     this.access = { read: 'allowed', reboot: 'allowed', ...options.access };
     this.describePageSize = options.describePageSize ?? MAX_PAGE_SIZE;
@@ -201,7 +201,7 @@ export class AlibabaSimulator extends SimulatorServer {
 
   /** The gateway's checks, in its order: signature shape, key, body hash, signature, clock, replay. */
   private authenticate(req: SimulatorRequest, query: QueryPair[]): ApiError | undefined {
-    const result = verify({ ...req, query }, (ak) => this.keys.secretOf(ak));
+    const result = verify({ ...req, query }, (ak) => this.accounts.secretOf(ak));
     if (!result.ok) {
       if (result.reason === 'malformed') return ERRORS.incompleteSignature;
       if (result.reason === 'unknown-key') return ERRORS.unknownKey;
@@ -212,7 +212,7 @@ export class AlibabaSimulator extends SimulatorServer {
     const signedHeaders = parseAuthorization(req.headers['authorization'])?.signedHeaders ?? [];
     const token = req.headers[SECURITY_TOKEN_HEADER];
     if (token !== undefined && !signedHeaders.includes(SECURITY_TOKEN_HEADER)) return ERRORS.incompleteSignature;
-    const tokenRefusal = TOKEN_ERRORS[this.keys.checkToken(result.accessKeyId, token, undefined)];
+    const tokenRefusal = TOKEN_ERRORS[this.accounts.checkToken(result.accessKeyId, token, undefined)];
     if (tokenRefusal) return tokenRefusal;
     const date = req.headers['x-acs-date'] ?? '';
     if (!ACS_DATE.test(date) || Number.isNaN(Date.parse(date))) return ERRORS.dateFormat;

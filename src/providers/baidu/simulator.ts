@@ -126,7 +126,7 @@ const TOKEN_ERRORS: Record<TokenCheck, BaiduError | undefined> = {
 
 export class BaiduSimulator extends SimulatorServer {
   /** The account's keys; tests rotate them and expire tokens between calls. */
-  readonly keys: SimulatedKeys;
+  readonly accounts: SimulatedKeys;
   private readonly denied: ReadonlySet<string>;
   private readonly now: () => Date;
   private readonly batchRead: NonNullable<BaiduSimulatorOptions['batchRead']>;
@@ -138,7 +138,7 @@ export class BaiduSimulator extends SimulatorServer {
 
   constructor(options: BaiduSimulatorOptions) {
     super(options.rebootMs);
-    this.keys = new SimulatedKeys(options.credentials, options.securityTokens);
+    this.accounts = new SimulatedKeys(options.credentials, options.securityTokens);
     this.denied = new Set(options.deniedAccessKeys ?? []);
     this.now = options.now ?? (() => new Date());
     this.batchRead = options.batchRead ?? 'omit';
@@ -247,7 +247,7 @@ export class BaiduSimulator extends SimulatorServer {
     const header = req.headers.authorization;
     const auth = header === undefined ? undefined : parseBceAuthorization(header);
     if (!auth) return ERRORS.missingAuth;
-    const secret = this.keys.secretOf(auth.accessKeyId);
+    const secret = this.accounts.secretOf(auth.accessKeyId);
     if (secret === undefined) return ERRORS.unknownKey;
     const nowMs = this.now().getTime();
     if (nowMs > auth.timestampMs + auth.expirationSeconds * 1000 || auth.timestampMs > nowMs + MAX_FUTURE_SKEW_MS) {
@@ -255,7 +255,7 @@ export class BaiduSimulator extends SimulatorServer {
     }
     if (!bceSignatureMatches(bce, auth, secret)) return ERRORS.badSignature;
     // Not required to be signed: the JS SDK sends it unsigned (signer.ts SECURITY_TOKEN_HEADER).
-    const tokenError = TOKEN_ERRORS[this.keys.checkToken(auth.accessKeyId, req.headers[SECURITY_TOKEN_HEADER], undefined)];
+    const tokenError = TOKEN_ERRORS[this.accounts.checkToken(auth.accessKeyId, req.headers[SECURITY_TOKEN_HEADER], undefined)];
     if (tokenError) return tokenError;
     if (this.denied.has(auth.accessKeyId)) return ERRORS.denied;
     return undefined;

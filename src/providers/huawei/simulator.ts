@@ -191,7 +191,7 @@ function unknownServer(id: string): Record<DetailKey, unknown> {
 
 export class HuaweiSimulator extends SimulatorServer {
   /** The account's keys; tests rotate them and expire tokens between calls. */
-  readonly keys: SimulatedKeys;
+  readonly accounts: SimulatedKeys;
   private readonly rebootMs: number;
   private readonly spreadMs: number;
   /** How long a never-back server's sub-job runs before it fails; tests lengthen it past the bot's job timeout. */
@@ -202,7 +202,7 @@ export class HuaweiSimulator extends SimulatorServer {
 
   constructor(options: HuaweiSimulatorOptions) {
     super(options.rebootMs ?? 200);
-    this.keys = new SimulatedKeys(options.credentials, options.securityTokens);
+    this.accounts = new SimulatedKeys(options.credentials, options.securityTokens);
     this.rebootMs = options.rebootMs ?? 200;
     this.spreadMs = options.subJobSpreadMs ?? this.rebootMs / 2;
     this.stuckSubJobMs = options.stuckSubJobMs ?? this.rebootMs * 10;
@@ -280,7 +280,7 @@ export class HuaweiSimulator extends SimulatorServer {
     if (!auth) {
       return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: Authorization header missing or malformed', requestId);
     }
-    const secret = this.keys.secretOf(auth.accessKeyId);
+    const secret = this.accounts.secretOf(auth.accessKeyId);
     if (secret === undefined) {
       // The real message for an unknown AK is not documented; APIGW.0301 is the gateway's IAM AK/SK failure.
       return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: ak does not exist', requestId);
@@ -303,7 +303,7 @@ export class HuaweiSimulator extends SimulatorServer {
     }
     // The SDK signs every header, the token's included (signer.ts SECURITY_TOKEN_HEADER).
     const token = req.headers[SECURITY_TOKEN_HEADER];
-    const tokenCheck = this.keys.checkToken(auth.accessKeyId, token, auth.signedHeaders.includes(SECURITY_TOKEN_HEADER));
+    const tokenCheck = this.accounts.checkToken(auth.accessKeyId, token, auth.signedHeaders.includes(SECURITY_TOKEN_HEADER));
     // APIGW.0301 for every token problem ("An expired token is used", https://support.huaweicloud.com/intl/en-us/apig-faq/apig-faq-0003.html);
     // the messages are UNCONFIRMED, this simulator's wording.
     if (tokenCheck === 'missing') return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: security token is required for a temporary AK', requestId);

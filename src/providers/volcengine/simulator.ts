@@ -145,7 +145,7 @@ interface Injected<C> {
 
 export class VolcengineSimulator extends SimulatorServer {
   /** The account's keys; tests rotate them and expire tokens between calls. */
-  readonly keys: SimulatedKeys;
+  readonly accounts: SimulatedKeys;
   private readonly now: () => Date;
   private readonly tokens = new Map<string, Remembered>();
   private readonly requestErrors: Array<Injected<RequestErrorCode>> = [];
@@ -158,7 +158,7 @@ export class VolcengineSimulator extends SimulatorServer {
 
   constructor(options: VolcengineSimulatorOptions) {
     super(options.rebootMs);
-    this.keys = new SimulatedKeys(options.credentials, options.securityTokens);
+    this.accounts = new SimulatedKeys(options.credentials, options.securityTokens);
     this.now = options.now ?? (() => new Date());
   }
 
@@ -186,11 +186,11 @@ export class VolcengineSimulator extends SimulatorServer {
     const pairs = decodeRawQuery(req.query) ?? [];
     const meta = { action: firstValue(pairs, 'Action') ?? '', version: firstValue(pairs, 'Version') ?? '', region: '' };
 
-    const verified = verifyRequest(req, (ak) => this.keys.secretOf(ak), this.now(), DEFAULT_EXPIRES_SECONDS);
+    const verified = verifyRequest(req, (ak) => this.accounts.secretOf(ak), this.now(), DEFAULT_EXPIRES_SECONDS);
     if (!verified.ok) return this.error(GATEWAY_ERRORS[verified.code], verified.code, { ...meta, region: verified.region ?? '' });
     meta.region = verified.region;
     // The SDK always signs X-Security-Token (signer.ts SECURITY_TOKEN_HEADER); an unsigned one could be swapped in transit.
-    const tokenCheck = this.keys.checkToken(verified.accessKeyId, req.headers[SECURITY_TOKEN_HEADER], verified.signedHeaders.includes(SECURITY_TOKEN_HEADER));
+    const tokenCheck = this.accounts.checkToken(verified.accessKeyId, req.headers[SECURITY_TOKEN_HEADER], verified.signedHeaders.includes(SECURITY_TOKEN_HEADER));
     const tokenError = TOKEN_ERRORS[tokenCheck];
     if (tokenError) return this.error(tokenError.spec, tokenError.code, meta);
     if (verified.service !== SERVICE) return this.error(GATEWAY_ERRORS.ServiceNotFound, 'ServiceNotFound', meta);
