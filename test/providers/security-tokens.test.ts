@@ -73,7 +73,7 @@ const WIRE: Record<string, WireProfile> = {
   },
   baidu: {
     tokenHeader: 'x-bce-security-token',
-    signsToken: false,
+    signsToken: true,
     signer: (accessKeyId, secretAccessKey) => createBaiduSigner({ credentials: { accessKeyId, secretAccessKey } }),
     read: (origin, id) => ({ method: 'GET', origin, path: `/v2/instance/${id}`, query: [], headers: {} }),
   },

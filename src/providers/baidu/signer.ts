@@ -26,10 +26,9 @@ export const BCE_AUTH_VERSION = 'bce-auth-v1';
 export const DEFAULT_EXPIRATION_SECONDS = 1800;
 
 /**
- * Where an STS key's token goes. The Go SDK sets it before signing and signs every x-bce-* header but
- * x-bce-request-id (bce-sdk-go auth/signer.go getCanonicalHeaders; bce/client.go sets BCE_SECURITY_TOKEN), while
- * the JS SDK sets it (npm @baiducloud/sdk src/bce_base_client.js sendRequest) but signs only its default set. This
- * signer names every header it sends, the token's included, as the Go SDK does; BCE accepts either.
+ * Where an STS key's token goes. Both SDKs set it before signing and sign every x-bce-* header whatever list they
+ * are given (npm @baiducloud/sdk src/bce_base_client.js sendRequest sets it, src/auth.js headersCanonicalization
+ * takes /^x-bce-/; bce-sdk-go auth/signer.go likewise, but x-bce-request-id), so it is signed.
  */
 export const SECURITY_TOKEN_HEADER = 'x-bce-security-token';
 

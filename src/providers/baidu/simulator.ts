@@ -118,7 +118,7 @@ const ERRORS = {
  */
 const TOKEN_ERRORS: Record<TokenCheck, BaiduError | undefined> = {
   ok: undefined,
-  unsigned: undefined,
+  unsigned: ERRORS.badSignature,
   missing: { status: 400, code: 'InvalidSessionToken', message: 'The session token is missing for this temporary access key.' },
   wrong: { status: 400, code: 'InvalidSessionToken', message: 'The session token is invalid.' },
   expired: { status: 403, code: 'SessionTokenExpired', message: 'The session token has expired.' },
@@ -254,8 +254,10 @@ export class BaiduSimulator extends SimulatorServer {
       return { status: 400, code: 'RequestExpired', message: `Request has expired. Timestamp date is ${auth.timestamp}.` };
     }
     if (!bceSignatureMatches(bce, auth, secret)) return ERRORS.badSignature;
-    // Not required to be signed: the JS SDK sends it unsigned (signer.ts SECURITY_TOKEN_HEADER).
-    const tokenError = TOKEN_ERRORS[this.accounts.checkToken(auth.accessKeyId, req.headers[SECURITY_TOKEN_HEADER], undefined)];
+    // Both SDKs sign it (signer.ts SECURITY_TOKEN_HEADER); UNCONFIRMED that BCE refuses it unsigned, this simulator does.
+    // An empty signed-headers part means the default set, which takes every x-bce-* header (signer.ts defaultHeaderNames).
+    const signed = auth.signedHeaders.length === 0 || auth.signedHeaders.includes(SECURITY_TOKEN_HEADER);
+    const tokenError = TOKEN_ERRORS[this.accounts.checkToken(auth.accessKeyId, req.headers[SECURITY_TOKEN_HEADER], signed)];
     if (tokenError) return tokenError;
     if (this.denied.has(auth.accessKeyId)) return ERRORS.denied;
     return undefined;
