@@ -17,7 +17,7 @@ import { sendHttp } from '../../src/providers/http.js';
 import { createHuaweiSigner } from '../../src/providers/huawei/signer.js';
 import type { BatchResult, InstanceOutcome, Provider, ProviderName } from '../../src/providers/provider.js';
 import type { RequestSigner, UnsignedRequest } from '../../src/providers/signing.js';
-import type { ProviderSimulator } from '../../src/providers/simulator-kit.js';
+import { SimulatorServer, type ProviderSimulator } from '../../src/providers/simulator-kit.js';
 import { createVolcengineSigner } from '../../src/providers/volcengine/signer.js';
 import { rebootCalls } from '../helpers/cloud-requests.js';
 
@@ -241,6 +241,30 @@ describe.each(defaultCatalog.descriptors.map((d) => [d.info.name as ProviderName
       expect(log).not.toContain(value);
       expect(redact(`x ${value} y`)).toBe('x [redacted] y');
     }
+  });
+
+  it('credentials are resolved per request: a retry inside one call (after a throttle) signs with the key rotated meanwhile', async () => {
+    const c = await cloud(d);
+    const sim = c.sim;
+    if (!(sim instanceof SimulatorServer)) throw new Error('a SimulatorServer');
+    const dir = mkdtempSync(join(tmpdir(), 'reboot-bot-creds-'));
+    dirs.push(dir);
+    const path = join(dir, 'credentials.json');
+    writeAtomically(path, { accessKeyId: c.account.keyId, accessKeySecret: c.account.secret, securityToken: c.account.token });
+    const env = { ...d.local.env(c.account, c.url), [names(d).keyId]: '', [names(d).secret]: '', [names(d).token]: '', [names(d).file]: path };
+    const provider = providerFrom(d, env);
+    const next = { keyId: `${c.account.keyId}NEW`, secret: secret(), token: `tok-${secret()}` };
+    sim.faults.inject({ kind: 'throttle', count: 1 });
+    // The throttled answer is out: the agent rotates before the client's retry.
+    const stop = sim.onResponded(() => {
+      if (sim.requests.length !== 1) return;
+      c.sim.accounts!.add(next.keyId, next.secret, next.token);
+      c.sim.accounts!.remove(c.account.keyId);
+      writeAtomically(path, { accessKeyId: next.keyId, accessKeySecret: next.secret, securityToken: next.token });
+    });
+    expect(accepted(await reboot(provider, c, c.ids[0]!), c.ids[0]!)).toBe(true);
+    stop();
+    expect(rebootCalls(name, sim.requests).map((r) => r.headers[wire.tokenHeader])).toEqual([c.account.token, next.token]);
   });
 
   it('a credentials file whose expiration has passed fails the call at once, sending nothing', async () => {
