@@ -4,7 +4,7 @@ import { errorMessage } from './errors.js';
 import { ConfigError, loadConfig, secretsOf } from './config.js';
 import { runLocalMode } from './local/local-mode.js';
 import { createLogger, registerSecrets } from './log.js';
-import { buildProviders } from './providers/registry.js';
+import { buildProviders, DEFAULT_PROVIDER_TUNING } from './providers/registry.js';
 
 async function main(): Promise<void> {
   // Configuration first: LOG_LEVEL is part of it, and an invalid value stops the start with its reason.
@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   if (config.approvers.users.length + config.approvers.groups.length === 0) {
     throw new ConfigError('REBOOT_APPROVERS is empty: nobody could approve a reboot');
   }
-  const providers = buildProviders(config.providers);
+  // A credentials file that cannot be read at start throws here, so the bot never starts without its key.
+  const providers = buildProviders(config.providers, { ...DEFAULT_PROVIDER_TUNING, logger: log });
   // Last resort: a stray rejection is logged, never allowed to end a process that may be mid-job.
   process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: errorMessage(reason) }));
   const bot = await startBot({

@@ -32,7 +32,10 @@ describe('configuration', () => {
     expect(c.approvers).toEqual({ users: ['U012AB', 'W0ENT'], groups: ['S0ONCALL'] });
     expect(c.approvalTtlMs).toBe(90_000);
     expect(c.verifyTimeoutMs).toBe(240_000);
-    expect(c.providers.alibaba).toEqual({ accessKeyId: 'ak', accessKeySecret: 'sk', endpoint: 'http://127.0.0.1:9999' });
+    expect(c.providers.alibaba).toEqual({
+      access: { kind: 'static', credentials: { keyId: 'ak', secret: 'sk' }, origin: 'ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET' },
+      endpoint: 'http://127.0.0.1:9999',
+    });
   });
 
   it('rejects bad values with a message naming the variable', () => {
