@@ -46,7 +46,7 @@ export function addFigures(a: Figures, b: Figures): Figures {
   };
 }
 
-export type LineStatus = 'succeeded' | 'unconfirmed' | 'failed' | 'not_back' | 'unknown' | 'checked' | 'not_started' | 'other';
+export type LineStatus = 'succeeded' | 'unconfirmed' | 'failed' | 'not_back' | 'unknown' | 'checked' | 'not_started' | 'cancelled' | 'other';
 
 /** The text a reader sees in a message's blocks (sections, fields, context); the top-level text when it has none. */
 export function visibleText(message: Pick<FakeMessage, 'text' | 'blocks'>): string {
@@ -85,6 +85,7 @@ const COMPACT_HEADINGS: ReadonlyArray<[prefix: string, status: LineStatus]> = [
   [':white_check_mark: *Verified: back up and running*', 'succeeded'],
   [':white_check_mark: *Reboot accepted*', 'succeeded'],
   [':large_green_circle: *Would reboot*', 'checked'],
+  [':stop_button: *Cancelled: not sent*', 'cancelled'],
 ];
 
 /**
@@ -131,6 +132,7 @@ function lineStatus(line: string): LineStatus {
   if (line.startsWith(':white_check_mark:')) return 'succeeded';
   if (line.startsWith(':large_yellow_circle:')) return 'unconfirmed';
   if (line.startsWith(':white_circle:')) return 'not_started';
+  if (line.startsWith(':stop_button:')) return 'cancelled';
   if (line.startsWith(':x:')) return 'failed';
   if (line.startsWith(':grey_question:')) return 'unknown';
   if (line.startsWith(':large_green_circle:')) return 'checked';

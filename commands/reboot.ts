@@ -8,6 +8,7 @@
  *   /reboot audit <request>       the request's audit trail and outcomes as a CSV file in its thread
  *   /reboot regions <provider>    every region of a provider (aliases accepted), config's extra ones included
  *   /reboot policy                what the caller may do in this channel (src/policy/rules.ts)
+ *   /reboot cancel <request>      stop a request: withdrawn if pending, no further batch or wave if running
  *   /reboot help | -h | --help
  *
  * Subcommands are the first word and are looked up (in SUBCOMMANDS, the one table to extend) before provider
@@ -78,6 +79,7 @@ export type ParsedCommand =
   | { kind: 'list'; mine: boolean }
   | { kind: 'regions'; provider: ProviderName; regions: string[]; configured: boolean }
   | { kind: 'policy' }
+  | { kind: 'cancel'; jobId: string }
   | { kind: 'error'; message: string; token?: string };
 
 /** What a request id looks like (src/slack/listeners.ts newJobId): `r-` and ten base32 characters. */
@@ -515,6 +517,15 @@ const SUBCOMMANDS = {
     summary: 'what you may reboot in this channel: accounts, regions, approvers and the approvals needed (only you see it)',
     flags: [],
     parse: (args) => noWords(args) ?? { kind: 'policy' },
+  },
+  cancel: {
+    args: '<request>',
+    summary: 'stops a request (its requester or an approver): a pending one is withdrawn; a running one sends no further batch or wave, and what was sent is verified to its verdict',
+    flags: [],
+    parse: (args) => {
+      const id = requestIdArg(args);
+      return 'kind' in id ? id : { kind: 'cancel', jobId: id.requestId };
+    },
   },
   help: {
     args: '',

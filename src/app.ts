@@ -294,19 +294,31 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       await runner.idle();
       await outbox.drain(timeoutMs);
     },
+    /**
+     * Bounded by REBOOT_SHUTDOWN_GRACE: no new batch or wave starts from the first moment, provider calls in flight get
+     * the grace to be answered and stored, and whatever is left (planned batches, instances being watched) stays in
+     * the store for runner.recover() at the next start. Jobs are not waited for to the end.
+     */
     async stop() {
+      const deadline = Date.now() + config.shutdownGraceMs;
+      const left = (): number => Math.max(0, deadline - Date.now());
+      const draining = runner.shutdown(config.shutdownGraceMs);
       clearInterval(sweeper);
       await retention.stop();
       await bolt.app.stop();
       await bolt.idle();
-      await inspector.idle();
-      await runner.idle();
+      await Promise.race([inspector.idle(), delay(left())]);
+      await draining;
       // Give queued Slack writes a moment; whatever is left stays in the store for the next start.
-      await outbox.drain(5000).catch(() => undefined);
+      await outbox.drain(Math.min(5000, Math.max(500, left()))).catch(() => undefined);
       await outbox.stop();
       await limiters.stop();
       await lease.release();
       store.close();
     },
   };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -48,6 +48,7 @@ const EnvSchema = z.object({
   REBOOT_APPROVAL_TTL: Duration.default(15 * 60_000),
   /** How long a rebooted instance may take to be seen running again before it is reported not back. */
   REBOOT_VERIFY_TIMEOUT: Duration.default(10 * 60_000),
+  REBOOT_SHUTDOWN_GRACE: Duration.default(20_000),
   REBOOT_MAX_INSTANCES: PositiveInt.max(5000).default(500),
   /** How long ended jobs (with their audit trail) and delivered Slack writes are kept (src/store/retention.ts). */
   REBOOT_RETENTION: Duration.default(90 * 86_400_000),
@@ -102,6 +103,8 @@ export interface Config {
   approvalTtlMs: number;
   /** REBOOT_VERIFY_TIMEOUT. */
   verifyTimeoutMs: number;
+  /** REBOOT_SHUTDOWN_GRACE: how long a stop waits for provider calls in flight before leaving them to the next start. */
+  shutdownGraceMs: number;
   maxInstances: number;
   /** REBOOT_RETENTION. */
   retentionMs: number;
@@ -165,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
     forceApprovals: e.REBOOT_FORCE_APPROVALS,
     approvalTtlMs: e.REBOOT_APPROVAL_TTL,
     verifyTimeoutMs: e.REBOOT_VERIFY_TIMEOUT,
+    shutdownGraceMs: e.REBOOT_SHUTDOWN_GRACE,
     maxInstances: e.REBOOT_MAX_INSTANCES,
     retentionMs: e.REBOOT_RETENTION,
     logLevel: e.LOG_LEVEL,

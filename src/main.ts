@@ -21,11 +21,12 @@ async function main(): Promise<void> {
   if (!config.policyPath && config.approvers.users.length + config.approvers.groups.length === 0) {
     throw new ConfigError('REBOOT_APPROVERS is empty: nobody could approve a reboot');
   }
-  const providers = buildProviders(config.providers);
+  // A credentials file that cannot be read at start throws here, so the bot never starts without its key.
+  const providers = buildProviders(config.providers, { ...DEFAULT_PROVIDER_TUNING, logger: log });
   // Invalid at start-up stops the start; invalid on reload is logged and the old policy stays (src/policy/load.ts).
   const policy = new PolicyHolder({
     ...(config.policyPath ? { path: config.policyPath } : {}),
-    context: policyContext(config, process.env, defaultCatalog, DEFAULT_PROVIDER_TUNING),
+    context: policyContext(config, process.env, defaultCatalog, { ...DEFAULT_PROVIDER_TUNING, logger: log }),
     log,
     onLoaded: (loaded) => registerSecrets(loaded.secrets),
   });
@@ -48,8 +49,9 @@ async function main(): Promise<void> {
     providers: Object.keys(providers),
   });
   const shutdown = (signal: string): void => {
-    log.info('shutting down', { signal });
     policy.close();
+    // Bounded (REBOOT_SHUTDOWN_GRACE): nothing new is sent from now on; unfinished jobs resume at the next start.
+    log.info('shutting down', { signal, graceMs: config.shutdownGraceMs });
     bot.stop().then(
       () => process.exit(0),
       () => process.exit(1),

@@ -12,6 +12,14 @@ describe('configuration', () => {
     expect(c.slack.botToken).toBeUndefined();
   });
 
+  it('REBOOT_SHUTDOWN_GRACE: 20 s by default; 20s, 1m and 1500ms forms; nonsense refused naming it', () => {
+    expect(loadConfig({ REBOOT_CONFIG: undefined }).shutdownGraceMs).toBe(20_000);
+    expect(loadConfig({ REBOOT_SHUTDOWN_GRACE: '20s' }).shutdownGraceMs).toBe(20_000);
+    expect(loadConfig({ REBOOT_SHUTDOWN_GRACE: '1m' }).shutdownGraceMs).toBe(60_000);
+    expect(loadConfig({ REBOOT_SHUTDOWN_GRACE: '1500ms' }).shutdownGraceMs).toBe(1500);
+    expect(() => loadConfig({ REBOOT_SHUTDOWN_GRACE: 'a bit' })).toThrow(/REBOOT_SHUTDOWN_GRACE/);
+  });
+
   it('reads approvers, TTLs and provider credentials', () => {
     const c = loadConfig({
       REBOOT_APPROVERS: 'U012AB, S0ONCALL,W0ENT',
@@ -24,7 +32,10 @@ describe('configuration', () => {
     expect(c.approvers).toEqual({ users: ['U012AB', 'W0ENT'], groups: ['S0ONCALL'] });
     expect(c.approvalTtlMs).toBe(90_000);
     expect(c.verifyTimeoutMs).toBe(240_000);
-    expect(c.providers.alibaba).toEqual({ accessKeyId: 'ak', accessKeySecret: 'sk', endpoint: 'http://127.0.0.1:9999' });
+    expect(c.providers.alibaba).toEqual({
+      access: { kind: 'static', credentials: { keyId: 'ak', secret: 'sk' }, origin: 'ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET' },
+      endpoint: 'http://127.0.0.1:9999',
+    });
   });
 
   it('rejects bad values with a message naming the variable', () => {

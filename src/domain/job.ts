@@ -5,10 +5,12 @@ import type { JobOutcome, OutcomeStatus } from './outcome.js';
 /**
  * pending → approved → running → completed
  * pending → denied | expired
+ * pending | approved → cancelled; a running job that is cancelled sends nothing more and ends completed,
+ * its unsent instances reported `cancelled` (cancelledAt/cancelledBy say who and when).
  * A dry run is created approved: it only reads, so nobody has to approve it.
  * Every arrow is a compare-and-set in the store, so exactly one caller wins each transition.
  */
-export type JobState = 'pending' | 'approved' | 'running' | 'completed' | 'denied' | 'expired';
+export type JobState = 'pending' | 'approved' | 'running' | 'completed' | 'denied' | 'expired' | 'cancelled';
 
 export const OPEN_STATES: readonly JobState[] = ['pending', 'approved', 'running'];
 
@@ -45,6 +47,9 @@ export interface Job {
   cardTs: string | null;
   /** Set when an approval lapsed and the job waits for approval again: the card says why. */
   reapprovalReason: string | null;
+  /** `/reboot cancel` or the card's Cancel button: when, and by whom. */
+  cancelledAt: number | null;
+  cancelledBy: string | null;
 }
 
 /** Slack user ids (U…/W…) and user-group ids (S…). */
@@ -97,7 +102,7 @@ export function tallyOf(job: Pick<Job, 'ids'>, outcomes: readonly JobOutcome[]):
 
 /** `total` instances, none with an outcome yet. */
 export function emptyTally(total: number): Tally {
-  return { total, succeeded: 0, verified: 0, unconfirmed: 0, not_back: 0, checked: 0, failed: 0, unknown: 0, not_started: 0, waiting: total };
+  return { total, succeeded: 0, verified: 0, unconfirmed: 0, not_back: 0, checked: 0, failed: 0, unknown: 0, not_started: 0, cancelled: 0, waiting: total };
 }
 
 /** What the summary counts as failed: refused by the cloud, or never seen running again. */

@@ -14,6 +14,7 @@ export const JobOutcomeSchema: z.ZodType<JobOutcome> = z.union([
   z.object({ id: z.string(), status: z.literal('unknown'), reason: z.string() }),
   z.object({ id: z.string(), status: z.enum(['verified', 'unconfirmed', 'not_back']), detail: z.string() }),
   z.object({ id: z.string(), status: z.literal('not_started'), reason: z.string() }),
+  z.object({ id: z.string(), status: z.literal('cancelled'), reason: z.string() }),
 ]);
 
 /**

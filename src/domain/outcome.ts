@@ -13,11 +13,13 @@ export type JobOutcome =
   /** Not seen running within the verification timeout: counted as failed. */
   | { id: string; status: 'not_back'; detail: string }
   /** Never sent: a rolling job stopped after a failure in an earlier wave. */
-  | { id: string; status: 'not_started'; reason: string };
+  | { id: string; status: 'not_started'; reason: string }
+  /** Never sent: someone cancelled the request before this instance's batch or wave went out. */
+  | { id: string; status: 'cancelled'; reason: string };
 
 export type OutcomeStatus = JobOutcome['status'];
 
-export const OUTCOME_STATUSES: readonly OutcomeStatus[] = ['verified', 'succeeded', 'unconfirmed', 'checked', 'not_back', 'failed', 'unknown', 'not_started'];
+export const OUTCOME_STATUSES: readonly OutcomeStatus[] = ['verified', 'succeeded', 'unconfirmed', 'checked', 'not_back', 'failed', 'unknown', 'not_started', 'cancelled'];
 
 /** An outcome that stops a rolling job: the wave did not come back as asked, or nobody knows whether it did. */
 export function stopsRollout(outcome: JobOutcome): boolean {

@@ -18,7 +18,7 @@ export interface JobEvents {
   outcomes(job: Job, outcomes: readonly JobOutcome[]): OutboxWrite[];
   /** A line in the job's thread; a newer note with the same key replaces one still waiting. */
   note(job: Job, text: string, key?: string): OutboxWrite[];
-  /** The job finished: the card, the summary in the thread, the incident channel. */
+  /** The job finished (or, approved, was cancelled before it started): the card, the summary in the thread, the incident channel. */
   completed(job: Job): OutboxWrite[];
   /** A second copy of the card was clicked: rewrite it so its buttons stop looking live. */
   superseded(job: Job, staleTs: string): OutboxWrite[];

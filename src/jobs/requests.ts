@@ -4,10 +4,11 @@
  * payloads in and results out. Every rule about who may do what lives here.
  */
 import type { Job } from '../domain/job.js';
+import type { OutboxWrite } from '../domain/outbox-message.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../observability/metrics.js';
-import type { Store } from '../store/contract.js';
+import type { CancelResult, Store } from '../store/contract.js';
 import type { JobEvents } from './events.js';
 import type { Policy } from '../policy/rules.js';
 import { decide } from '../policy/requesters.js';
@@ -131,7 +132,7 @@ export type ApproveResult =
 export type DenyResult = ClickRejection | { kind: 'denied'; job: Job } | { kind: 'withdrawn'; job: Job };
 
 export async function approve(ctx: RequestContext, click: Click): Promise<ApproveResult> {
-  const checked = await checkCard(ctx, click, 'approve');
+  const checked = await checkCard(ctx, click, 'approve', true);
   if ('kind' in checked) return checked;
   const { job } = checked;
   const verdict = mayApprove(job.requester, click.user, await approverOf(ctx, job, click.user));
@@ -172,7 +173,7 @@ function approverOf(ctx: RequestContext, job: Job, user: string): Promise<Member
 
 /** Deny by an approver, or withdrawal by the requester. */
 export async function deny(ctx: RequestContext, click: Click): Promise<DenyResult> {
-  const checked = await checkCard(ctx, click, 'deny');
+  const checked = await checkCard(ctx, click, 'deny', true);
   if ('kind' in checked) return checked;
   const { job } = checked;
   const withdrawal = click.user === job.requester;
@@ -202,7 +203,7 @@ export async function deny(ctx: RequestContext, click: Click): Promise<DenyResul
  * card the bot stored. A click on another copy of the card (posted twice across a crash) rewrites
  * that copy as superseded.
  */
-async function checkCard(ctx: RequestContext, click: Click, action: 'approve' | 'deny'): Promise<ClickRejection | { job: Job }> {
+async function checkCard(ctx: RequestContext, click: Click, action: CardAction, pendingOnly: boolean): Promise<ClickRejection | { job: Job }> {
   const job = await ctx.store.getJob(click.jobId);
   if (!job) return { kind: 'unknown-job' };
   if (job.channel !== click.channel) return refuse(ctx, job, click, 'other-channel', action);
@@ -215,15 +216,15 @@ async function checkCard(ctx: RequestContext, click: Click, action: 'approve' | 
     }
     return { kind: 'stale-copy', job };
   }
-  if (job.state !== 'pending') return { kind: 'not-pending', job };
+  if (pendingOnly && job.state !== 'pending') return { kind: 'not-pending', job };
   return { job };
 }
 
 /** A refused click leaves an audit row; failing to write it must not hide the refusal itself. */
-async function refuse(ctx: RequestContext, job: Job, click: Click, refusal: Refusal, action: 'approve' | 'deny'): Promise<ClickRejection> {
+async function refuse(ctx: RequestContext, job: Job, click: Pick<Click, 'user'> & Partial<Click>, refusal: Refusal, action: CardAction): Promise<ClickRejection> {
   const reason = auditReason(refusal, action);
   try {
-    await ctx.store.recordRefusal(job.id, click.user, ctx.now(), reason, { messageTs: click.messageTs, channel: click.channel });
+    await ctx.store.recordRefusal(job.id, click.user, ctx.now(), reason, click.messageTs === undefined ? { via: 'command' } : { messageTs: click.messageTs, channel: click.channel });
   } catch (err) {
     ctx.log.error('could not audit a refused click', { jobId: job.id, user: click.user, reason, error: errorMessage(err) });
   }
@@ -231,7 +232,7 @@ async function refuse(ctx: RequestContext, job: Job, click: Click, refusal: Refu
   return { kind: 'refused', job, refusal };
 }
 
-function auditReason(refusal: Refusal, action: 'approve' | 'deny'): string {
+function auditReason(refusal: Refusal, action: CardAction): string {
   switch (refusal) {
     case 'other-channel':
       return `${action} click from another channel`;
@@ -240,9 +241,85 @@ function auditReason(refusal: Refusal, action: 'approve' | 'deny'): string {
     case 'self':
       return 'self-approval';
     case 'not-approver':
-      return action === 'approve' ? 'not an approver' : 'deny by a non-approver';
+      return action === 'approve' ? 'not an approver' : `${action} by a non-approver`;
     case 'unverified':
-      return action === 'approve' ? 'approver membership unverified' : 'deny: approver membership unverified';
+      return action === 'approve' ? 'approver membership unverified' : `${action}: approver membership unverified`;
+  }
+}
+
+type CardAction = 'approve' | 'deny' | 'cancel';
+
+export type CancelOutcome =
+  | ClickRejection
+  /** A pending or approved job: it ends now, nothing was sent. */
+  | { kind: 'cancelled'; job: Job }
+  /** A running job: nothing more is sent; `notSent` instances are reported cancelled, `inFlight` batches run to their verdict. */
+  | { kind: 'stopping'; job: Job; notSent: number; inFlight: number }
+  | { kind: 'already-cancelled'; job: Job }
+  /** Completed, denied, expired or cancelled before: nothing to stop. */
+  | { kind: 'finished'; job: Job };
+
+/** `/reboot cancel <request>`: typed anywhere, so only the permission rule applies, not the card checks. */
+export async function cancelCommand(ctx: RequestContext, jobId: string, user: string): Promise<CancelOutcome> {
+  const job = await ctx.store.getJob(jobId);
+  if (!job) return { kind: 'unknown-job' };
+  return cancelJob(ctx, job, { user });
+}
+
+/** The card's Cancel button: the same checks as approve and deny (right channel, live card), then the same rule. */
+export async function cancelClick(ctx: RequestContext, click: Click): Promise<CancelOutcome> {
+  const checked = await checkCard(ctx, click, 'cancel', false);
+  if ('kind' in checked) return checked;
+  return cancelJob(ctx, checked.job, click);
+}
+
+/**
+ * The requester or one of the job's approvers may cancel. The cancel is stored (with its card update, thread lines and note) before
+ * anything else happens; the runner reads it before each batch and wave (src/jobs/runner.ts).
+ */
+async function cancelJob(ctx: RequestContext, job: Job, who: Pick<Click, 'user'> & Partial<Click>): Promise<CancelOutcome> {
+  if (who.user !== job.requester) {
+    // The job's own approvers, as for approve and deny: the rule that allowed it named them.
+    const membership = await approverOf(ctx, job, who.user);
+    if (membership !== 'approver') return refuse(ctx, job, who, membership, 'cancel');
+  }
+  const reason = `cancelled by <@${who.user}> before it was sent`;
+  try {
+    const result = await ctx.store.cancel(job.id, who.user, ctx.now(), reason, (r) => cancelReport(ctx, r));
+    if (!result) return { kind: 'unknown-job' };
+    switch (result.kind) {
+      case 'cancelled':
+        ctx.log.info('request cancelled', { jobId: job.id, by: who.user, was: result.was });
+        // Requests are counted as they leave the pending state: an approved one was counted approved already.
+        if (result.was === 'pending') ctx.metrics?.requestDecided('cancelled');
+        return { kind: 'cancelled', job: result.job };
+      case 'stopping':
+        ctx.log.info('running job cancelled', { jobId: job.id, by: who.user, notSent: result.cancelled.length, batchesInFlight: result.inFlight });
+        // Its instances not sent are settled here, not by the runner: they count once, as `cancelled`.
+        ctx.metrics?.instancesSettled(job.provider, result.cancelled);
+        return { kind: 'stopping', job: result.job, notSent: result.cancelled.length, inFlight: result.inFlight };
+      default:
+        return result;
+    }
+  } catch (err) {
+    ctx.log.error('could not store a cancel', { jobId: job.id, user: who.user, error: errorMessage(err) });
+    return { kind: 'store-failed', job };
+  }
+}
+
+/** What Slack hears of a cancel, committed with it. An approved job was announced to the incident channel, so its end is too. */
+function cancelReport(ctx: RequestContext, result: CancelResult): OutboxWrite[] {
+  switch (result.kind) {
+    case 'cancelled':
+      return result.was === 'approved' ? ctx.events.completed(result.job) : ctx.events.cardChanged(result.job);
+    case 'stopping': {
+      const { job, cancelled, inFlight } = result;
+      const sent = inFlight > 0 ? ` What was already sent (${inFlight} batch${inFlight === 1 ? '' : 'es'}) is followed to its verdict.` : '';
+      const text = `:octagonal_sign: Cancelled by <@${job.cancelledBy ?? 'unknown'}>: no further batch or wave is sent; ${cancelled.length} instance${cancelled.length === 1 ? '' : 's'} not sent.${sent}`;
+      return [...ctx.events.outcomes(job, cancelled), ...ctx.events.note(job, text)];
+    }
+    default:
+      return [];
   }
 }
 

@@ -45,8 +45,19 @@ interface Accepted {
   jobProved: boolean;
 }
 
+/** Batches of a job waiting in the limiter beyond its concurrency: enough that a free slot always finds one ready. */
+const QUEUED_AHEAD = 8;
+
+/** How often a shutdown that is waiting says what for. */
+const SHUTDOWN_LOG_EVERY_MS = 3000;
+
 export class Runner {
   private readonly tasks: JobTasks;
+  /** Set by shutdown(): no batch, wave or verification round starts any more; what is stored resumes at the next start. */
+  private stopping = false;
+  /** Batches between their claim (markBatchSending) and their stored answer, by job: what a shutdown waits for. */
+  private readonly sending = new Map<string, Set<number>>();
+  private readonly verifications = new Map<string, Verification>();
 
   constructor(private readonly deps: RunnerDeps) {
     this.tasks = new JobTasks(deps.log, 'job run failed', deps.quiet);
@@ -65,6 +76,41 @@ export class Runner {
   /** Every line about a job carries its id, provider and region. */
   private logOf(job: Job): Logger {
     return this.deps.log.child({ jobId: job.id, provider: job.provider, region: job.region });
+  }
+
+  /**
+   * Bounded shutdown: at once, no further batch, wave or verification round starts; provider calls already in flight
+   * are waited for up to `graceMs` (saying every few seconds which jobs and how many batches), so their answers are
+   * stored. Everything else stays as stored (planned batches planned, watched ones verifying) and recover() resumes it
+   * at the next start. Resolves true when nothing was left in flight.
+   */
+  async shutdown(graceMs: number): Promise<boolean> {
+    const { log } = this.deps;
+    this.stopping = true;
+    for (const verification of this.verifications.values()) verification.stop();
+    const deadline = Date.now() + graceMs;
+    let nextLog = 0;
+    for (;;) {
+      const waiting = this.inFlight();
+      if (waiting.length === 0) return true;
+      if (Date.now() >= deadline) {
+        log.warn('shutdown grace over; in-flight batches are left stored for the next start', { graceMs, jobs: waiting });
+        return false;
+      }
+      if (Date.now() >= nextLog) {
+        log.info('shutdown: waiting for in-flight provider calls', { jobs: waiting, msLeft: deadline - Date.now() });
+        nextLog = Date.now() + SHUTDOWN_LOG_EVERY_MS;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  /** Jobs with provider calls in flight: batches sent and not yet answered, verification reads under way. */
+  private inFlight(): Array<{ jobId: string; batches: number; verifying: boolean }> {
+    const jobs = new Set([...this.sending.keys(), ...this.verifications.keys()]);
+    return [...jobs]
+      .map((jobId) => ({ jobId, batches: this.sending.get(jobId)?.size ?? 0, verifying: this.verifications.get(jobId)?.reading === true }))
+      .filter((j) => j.batches > 0 || j.verifying);
   }
 
   /** On start-up: approved jobs start, running jobs resume. */
@@ -96,26 +142,60 @@ export class Runner {
     if (!provider) return this.abandonUnconfigured(job);
     if (job.dryRun) await this.dryRun(job, provider);
     else await this.reboot(job, provider);
+    // Shutting down: the job is not finished, only left; recover() picks it up where the store says it is.
+    if (this.stopping) {
+      this.deps.log.info('job left for the next start', { jobId });
+      return;
+    }
     await this.complete(job);
   }
 
-  /** Wave by wave; with `--rolling`, a wave that did not all come back stops the job before the next is sent. */
+  /**
+   * Wave by wave; with `--rolling`, a wave that did not all come back stops the job before the next is sent. The
+   * batches are read again before every wave: a cancel (Store.cancel) closes the planned ones, and a shutdown stops here.
+   */
   private async reboot(job: Job, provider: Provider): Promise<void> {
     const { store } = this.deps;
     const before = job.verify ? (await store.preflight(job.id)).readings : new Map<string, InstanceReading>();
-    const batches = await store.batches(job.id);
-    const verification = job.verify ? this.verification(job, provider, before, batches) : undefined;
-    const waves = [...new Set(batches.map((b) => b.wave))].sort((a, b) => a - b);
-    for (const wave of waves) {
-      const inWave = batches.filter((b) => b.wave === wave);
-      await Promise.all(inWave.filter((b) => b.state !== 'done').map((b) => this.runBatch(job, provider, b, before, verification)));
-      await verification?.settled();
-      const later = batches.filter((b) => b.wave > wave);
-      if (job.rolling === null || later.length === 0) continue;
-      const waveIds = new Set(inWave.flatMap((b) => b.ids));
-      const stopper = (await store.outcomes(job.id)).find((o) => waveIds.has(o.id) && stopsRollout(o));
-      if (stopper) return this.stopRollout(job, wave, stopper, later);
+    const initial = await store.batches(job.id);
+    const verification = job.verify ? this.verification(job, provider, before, initial) : undefined;
+    if (verification) this.verifications.set(job.id, verification);
+    try {
+      const waves = [...new Set(initial.map((b) => b.wave))].sort((a, b) => a - b);
+      for (const wave of waves) {
+        if (this.stopping) return;
+        const batches = await store.batches(job.id);
+        const inWave = batches.filter((b) => b.wave === wave);
+        await this.runWave(job, provider, inWave.filter((b) => b.state !== 'done'), before, verification);
+        await verification?.settled();
+        if (this.stopping) return;
+        const later = (await store.batches(job.id)).filter((b) => b.wave > wave);
+        if (job.rolling === null || later.length === 0) continue;
+        const waveIds = new Set(inWave.flatMap((b) => b.ids));
+        const stopper = (await store.outcomes(job.id)).find((o) => waveIds.has(o.id) && stopsRollout(o));
+        if (stopper) return await this.stopRollout(job, wave, stopper, later);
+      }
+    } finally {
+      this.verifications.delete(job.id);
     }
+  }
+
+  /**
+   * A wave's batches, each handed to the limiter only a few ahead of its free slots: bottleneck cannot take back a job
+   * it has queued (https://github.com/SGrondin/bottleneck#stop drops all or nothing), so batches queued all at once
+   * would, after a cancel or during a shutdown, still pass one by one through the rate limit as no-ops, holding up the
+   * job's end and every other job of that region. A batch not yet handed over is skipped once the job is cancelled.
+   */
+  private async runWave(job: Job, provider: Provider, open: readonly Batch[], before: ReadonlyMap<string, InstanceReading>, verification: Verification | undefined): Promise<void> {
+    const width = this.deps.limiters.limitsFor(provider.info).maxConcurrent + QUEUED_AHEAD;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let batch = open[next++]; batch !== undefined && !this.stopping; batch = open[next++]) {
+        if (batch.state === 'planned' && (await this.deps.store.getJob(job.id))?.cancelledAt != null) continue;
+        await this.runBatch(job, provider, batch, before, verification);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(width, open.length) }, worker));
   }
 
   private verification(job: Job, provider: Provider, before: ReadonlyMap<string, InstanceReading>, batches: readonly Batch[]): Verification {
@@ -172,14 +252,21 @@ export class Runner {
     const open = (await store.batches(job.id)).filter((b) => b.state !== 'done');
     await Promise.all(
       open.map(async (batch) => {
+        if (this.stopping) return;
         if (batch.state === 'sending') await store.replanBatch(job.id, batch.seq);
         if (!(await store.markBatchSending(job.id, batch.seq, now()))) return;
-        const read = await readStates(this.deps.limiters, provider, job.region, batch.ids, job.account);
-        await store.recordPreflight(job.id, { readings: [...read.readings.values()], errors: read.errors, done: false }, now());
-        const why = readErrorText(read.errors);
-        await this.record(job, batch, batch.ids.map((id) => dryRunOutcome(id, read.readings.get(id), why)), { state: 'done' });
+        this.claimed(job, batch);
+        try {
+          const read = await readStates(this.deps.limiters, provider, job.region, batch.ids, job.account);
+          await store.recordPreflight(job.id, { readings: [...read.readings.values()], errors: read.errors, done: false }, now());
+          const why = readErrorText(read.errors);
+          await this.record(job, batch, batch.ids.map((id) => dryRunOutcome(id, read.readings.get(id), why)), { state: 'done' });
+        } finally {
+          this.released(job, batch);
+        }
       }),
     );
+    if (this.stopping) return;
     if (open.length > 0) await this.checkPermission(job, provider);
     await store.recordPreflight(job.id, { readings: [], errors: [], done: true }, now(), (j) => events.cardChanged(j));
   }
@@ -240,6 +327,27 @@ export class Runner {
   }
 
   private async runBatch(job: Job, provider: Provider, batch: Batch, before: ReadonlyMap<string, InstanceReading>, verification: Verification | undefined): Promise<void> {
+    try {
+      await this.runBatchTracked(job, provider, batch, before, verification);
+    } finally {
+      this.released(job, batch);
+    }
+  }
+
+  private released(job: Job, batch: Batch): void {
+    const sending = this.sending.get(job.id);
+    sending?.delete(batch.seq);
+    if (sending?.size === 0) this.sending.delete(job.id);
+  }
+
+  /** Marks the batch in flight for shutdown from its claim until its answer is stored. */
+  private claimed(job: Job, batch: Batch): void {
+    const sending = this.sending.get(job.id) ?? new Set<number>();
+    sending.add(batch.seq);
+    this.sending.set(job.id, sending);
+  }
+
+  private async runBatchTracked(job: Job, provider: Provider, batch: Batch, before: ReadonlyMap<string, InstanceReading>, verification: Verification | undefined): Promise<void> {
     const settle = (outcomes: readonly InstanceOutcome[], acceptedAt: number, jobProved: boolean): Promise<void> =>
       this.settleCall(job, provider, batch, outcomes, acceptedAt, jobProved, before, verification);
     if (batch.state === 'verifying') {
@@ -248,6 +356,7 @@ export class Runner {
       verification?.add(batch.seq, await this.unfinished(job, batch), at, batch.asyncJobId !== null);
       return;
     }
+    if (batch.state === 'sending' || batch.state === 'polling') this.claimed(job, batch);
     if (batch.state === 'sending') {
       if (!provider.info.resendSafe) {
         const reason = 'the bot restarted while this reboot request was in flight; it may or may not have been received — check the instance';
@@ -276,8 +385,13 @@ export class Runner {
   ): Promise<{ outcomes: InstanceOutcome[]; acceptedAt: number } | { asyncJobId: string; acceptedAt: number } | null> {
     const { store, events, now } = this.deps;
     return this.deps.limiters.schedule(provider.info, { account: job.account, region: job.region }, batch.ids.length, async () => {
+      // Shutting down: a batch whose turn comes now stays planned for the next start.
+      if (this.stopping) return null;
       const sentAt = now();
+      // The compare-and-set against a cancel: Store.cancel closes planned batches in its transaction, so a batch it
+      // closed cannot be claimed here, and one claimed here is sent and reported like any other.
       if (!(await store.markBatchSending(job.id, batch.seq, sentAt))) return null;
+      this.claimed(job, batch);
       const call = { region: job.region, ids: batch.ids, force: job.force, idempotencyKey: idempotencyKey(job.id, batch.seq) };
       const result = await provider.reboot(call).catch((err: unknown): BatchResult => {
         // Providers report cloud and network failures as outcomes; a throw is our bug, after the

@@ -58,6 +58,9 @@ export class Verification {
   private lastRoundAt = Number.NEGATIVE_INFINITY;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  private stopped = false;
+  /** A round's read call is under way (a shutdown waits for it). */
+  reading = false;
 
   constructor(private readonly deps: VerificationDeps) {}
 
@@ -73,20 +76,29 @@ export class Verification {
       const entry = { watch: newWatch(id, acceptedAt, now, this.deps.before.get(id), jobProved), seq, nextAt: now + firstMs, intervalMs: thenMs };
       this.entries.set(id, entry);
     }
-    if (ids.length === 0) return;
+    if (ids.length === 0 || this.stopped) return;
     this.wake?.();
     this.loop ??= this.run().finally(() => {
       this.loop = undefined;
     });
   }
 
-  /** Resolves once every instance added so far has an outcome. */
+  /**
+   * Shutdown: no new round starts; a round under way finishes and stores what it saw. The instances still watched keep
+   * their batch `verifying` in the store, and the next start watches them again.
+   */
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  /** Resolves once every instance added so far has an outcome, or once stopped. */
   async settled(): Promise<void> {
     while (this.loop) await this.loop;
   }
 
   private async run(): Promise<void> {
-    while (this.entries.size > 0) {
+    while (this.entries.size > 0 && !this.stopped) {
       const now = this.deps.now();
       const due = [...this.entries.values()].filter((e) => e.nextAt <= now);
       if (due.length === 0) {
@@ -103,7 +115,12 @@ export class Verification {
         continue;
       }
       this.lastRoundAt = now;
-      await this.round(due);
+      this.reading = true;
+      try {
+        await this.round(due);
+      } finally {
+        this.reading = false;
+      }
     }
   }
 

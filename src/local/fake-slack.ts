@@ -584,6 +584,11 @@ function blockProblem(blocks: readonly unknown[], maxBlocks: number): string | u
     if (block.type === 'header' && typeof text?.text === 'string' && text.text.length > 150) return `header of ${text.text.length} characters`;
     if (Array.isArray(block.fields) && block.fields.length > 10) return `${block.fields.length} fields`;
     if (block.type === 'actions' && Array.isArray(block.elements) && block.elements.length > 25) return `${block.elements.length} actions`;
+    if (block.type === 'actions' && Array.isArray(block.elements)) {
+      for (const element of block.elements as Array<Record<string, unknown>>) {
+        if (element.confirm !== undefined && !validConfirm(element.confirm)) return 'a confirm dialog Slack would refuse';
+      }
+    }
     // A button's text: at most 75 characters (https://api.slack.com/reference/block-kit/block-elements#button).
     const accessory = block.accessory as { type?: unknown; text?: { text?: unknown } } | undefined;
     if (accessory?.type === 'button' && typeof accessory.text?.text === 'string' && accessory.text.text.length > 75) return 'button text over 75 characters';
@@ -618,4 +623,21 @@ function parseArgs(contentType: string, raw: string): Record<string, unknown> {
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
   res.end(JSON.stringify(body));
+}
+
+/**
+ * A confirmation dialog object as Slack documents it (https://api.slack.com/reference/block-kit/composition-objects#confirm):
+ * title, confirm and deny are plain_text of at most 100, 30 and 30 characters, text at most 300, style primary or danger.
+ */
+function validConfirm(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const c = value as Record<string, unknown>;
+  const text = (v: unknown, max: number, plainOnly: boolean): boolean => {
+    if (typeof v !== 'object' || v === null) return false;
+    const t = v as Record<string, unknown>;
+    const typeOk = plainOnly ? t.type === 'plain_text' : t.type === 'plain_text' || t.type === 'mrkdwn';
+    return typeOk && typeof t.text === 'string' && t.text.length > 0 && t.text.length <= max;
+  };
+  const styleOk = c.style === undefined || c.style === 'primary' || c.style === 'danger';
+  return text(c.title, 100, true) && text(c.text, 300, false) && text(c.confirm, 30, true) && text(c.deny, 30, true) && styleOk;
 }

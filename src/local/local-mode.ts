@@ -92,7 +92,7 @@ export async function runLocalMode(env: NodeJS.ProcessEnv, catalog: Catalog = de
     out(`  (bot log) ${terminalLine(line)}`);
   });
   // Simulated jobs finish in seconds, so poll them faster than a real cloud's.
-  const tuning = { ...DEFAULT_PROVIDER_TUNING, poll: { initialDelayMs: 1000, maxDelayMs: 2000, timeoutMs: 60_000 } };
+  const tuning = { ...DEFAULT_PROVIDER_TUNING, poll: { initialDelayMs: 1000, maxDelayMs: 2000, timeoutMs: 60_000 }, logger: log };
   const bot = await startBot({ config, providers: buildProviders(config.providers, tuning, catalog), log, catalog });
   const driver = new SlackDriver(bot.url, signingSecret, slack);
 

@@ -16,6 +16,8 @@ export interface SimulatorSet {
 export interface SimulatorSetOptions {
   providers: readonly ProviderName[];
   rebootMs?: number;
+  /** Makes each simulated account a temporary key with this security token. */
+  securityToken?: string;
   catalog?: Catalog;
 }
 
@@ -31,7 +33,11 @@ export async function startSimulators(opts: SimulatorSetOptions): Promise<Simula
       const descriptor = catalog.get(name);
       if (!descriptor) throw new Error(`no provider "${name}" in the catalog`);
       const { local } = descriptor;
-      const account = { keyId: local.keyId, secret: randomBytes(18).toString('base64url') };
+      const account = {
+        keyId: local.keyId,
+        secret: randomBytes(18).toString('base64url'),
+        ...(opts.securityToken === undefined ? {} : { token: opts.securityToken }),
+      };
       const sim = local.simulator(account, opts.rebootMs === undefined ? {} : { rebootMs: opts.rebootMs });
       sims[name] = sim;
       Object.assign(env, local.env(account, await sim.start()));

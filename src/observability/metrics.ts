@@ -121,6 +121,6 @@ export class BotMetrics {
 }
 
 /** What the parts of the bot that count things need; absent in unit tests that do not look at metrics. */
-export type RequestMetrics = Pick<BotMetrics, 'requestDecided'>;
+export type RequestMetrics = Pick<BotMetrics, 'requestDecided' | 'instancesSettled'>;
 export type InstanceMetrics = Pick<BotMetrics, 'instancesSettled'>;
 export type SlackMetrics = Pick<BotMetrics, 'slackError'>;

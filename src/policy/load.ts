@@ -205,7 +205,13 @@ function build(file: PolicyFile, source: string, ctx: PolicyContext, problems: P
         problems.push({ path, message: read.problem });
         continue;
       }
-      clients.set(`${descriptor.info.name}/${accountName}`, descriptor.create(read.credentials, ctx.providerTuning));
+      try {
+        // A credentials file that cannot be read throws here (src/providers/credentials.ts): a load error like any other.
+        clients.set(`${descriptor.info.name}/${accountName}`, descriptor.create(read.credentials, ctx.providerTuning));
+      } catch (err) {
+        problems.push({ path, message: errorMessage(err) });
+        continue;
+      }
       secrets.push(...read.secrets);
       accounts[descriptor.info.name]?.push(accountName);
     }

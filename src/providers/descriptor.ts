@@ -3,6 +3,7 @@
  * without knowing which clouds exist: adding a cloud is adding its folder and one catalog entry.
  */
 import type { z } from 'zod';
+import type { Logger } from '../log.js';
 import type { Provider, ProviderInfo } from './provider.js';
 import type { RetryPolicy } from './retry.js';
 import type { ProviderSimulator } from './simulator-kit.js';
@@ -13,6 +14,8 @@ export interface ProviderTuning {
   timeoutMs: number;
   /** Clouds with asynchronous jobs: first wait, longest wait, and when to give up following one. */
   poll: { initialDelayMs: number; maxDelayMs: number; timeoutMs: number };
+  /** Where a credentials file reports that a changed version cannot be used (credentials.ts). */
+  logger?: Logger;
 }
 
 export interface ProviderEnvironment<Credentials> {
@@ -56,6 +59,22 @@ export interface SeedInstance {
 export interface SimulatedAccount {
   keyId: string;
   secret: string;
+  /** A temporary key's security token: the simulator then refuses the key without it. */
+  token?: string;
+}
+
+/** The simulator option that registers the account's token, when it has one. */
+export function tokensOf(account: SimulatedAccount): { securityTokens?: Record<string, string> } {
+  return account.token === undefined ? {} : { securityTokens: { [account.keyId]: account.token } };
+}
+
+/** The key pair (and token) variables that point a client at the simulated account. */
+export function accountEnv(names: { keyId: string; secret: string; token: string }, account: SimulatedAccount): Record<string, string> {
+  return {
+    [names.keyId]: account.keyId,
+    [names.secret]: account.secret,
+    ...(account.token === undefined ? {} : { [names.token]: account.token }),
+  };
 }
 
 /** What local mode and the end-to-end tests need to stand the cloud up on loopback. */

@@ -5,6 +5,7 @@
  * its own cloud's answers; this file keeps the rules that must not differ between clouds.
  */
 import { reportToWatch } from './call-watch.js';
+import { CREDENTIALS_EXPIRED, isExpired, tokenExpiredMessage, type CredentialSource } from './credentials.js';
 import { failAll, redactOutcome, redactSecrets, unknownAll, unknownOutcome } from './outcomes.js';
 import type {
   AsyncJobHandle,
@@ -95,6 +96,18 @@ export type CallObserver = (event: ProviderCallEvent) => void;
 export interface GuardOptions {
   /** Credentials that must never reach an outcome: the client's secret key. */
   secrets: readonly string[];
+  /**
+   * Where the client's key comes from: its secrets and tokens are redacted like `secrets`, and a call made after its
+   * expiration fails at once (CREDENTIALS_EXPIRED) without sending anything.
+   */
+  credentials?: CredentialSource;
+  /**
+   * Whether a refusal is the cloud saying the security token expired: such an outcome reads "security token expired
+   * (code)", so whoever sees it knows to rotate the key, not to retry.
+   */
+  isTokenExpired?: (code: string, message: string) => boolean;
+  /** Wall clock for the expiration check. */
+  now?: () => Date;
   onCall?: CallObserver;
   /** Milliseconds from any fixed origin, for timing; performance.now by default. */
   clock?: () => number;
@@ -120,8 +133,24 @@ export const BATCH_TOO_LARGE = 'BatchTooLarge';
 export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: GuardOptions): Provider {
   const clock = options.clock ?? ((): number => performance.now());
 
+  const now = options.now ?? ((): Date => new Date());
+
+  /** Why nothing may be sent: the credentials' own expiration has passed (a temporary key not yet rotated). */
+  function expiredCredentials(): string | undefined {
+    const source = options.credentials;
+    if (!source) return undefined;
+    const credentials = source.current();
+    if (!isExpired(credentials, now())) return undefined;
+    return tokenExpiredMessage(CREDENTIALS_EXPIRED, `the key from ${source.origin} expired at ${credentials.expiration?.toISOString() ?? '?'}; reboot-bot sent nothing`);
+  }
+
+  function explainExpiry(outcome: InstanceOutcome): InstanceOutcome {
+    if (outcome.status !== 'failed' || !options.isTokenExpired?.(outcome.code, outcome.message)) return outcome;
+    return { ...outcome, message: tokenExpiredMessage(outcome.code, outcome.message) };
+  }
+
   function openScope(): { scope: CallScope; hidden: string[] } {
-    const hidden = [...options.secrets];
+    const hidden = [...options.secrets, ...(options.credentials?.secrets() ?? [])];
     const track = (signer: RequestSigner): RequestSigner => ({
       sign(request, signOptions): SignedRequest {
         const signed = signer.sign(request, signOptions);
@@ -154,8 +183,11 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
     const ids = [...new Set(call.ids)];
     const { scope, hidden } = openScope();
     let result: BatchResult;
+    const expired = ids.length === 0 ? undefined : expiredCredentials();
     if (ids.length === 0) {
       result = { outcomes: [] };
+    } else if (expired !== undefined) {
+      result = { outcomes: failAll(ids, CREDENTIALS_EXPIRED, expired) };
     } else if (ids.length > info.maxBatch) {
       result = {
         outcomes: failAll(
@@ -173,7 +205,7 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
         result = { outcomes: unknownAll(ids, `${info.displayName} client failed while sending this reboot (an internal error, not a cloud answer); the instance may or may not be rebooting — check it in the console`) };
       }
     }
-    const outcomes = result.outcomes.map((o) => redactOutcome(o, hidden));
+    const outcomes = result.outcomes.map((o) => redactOutcome(explainExpiry(o), hidden));
     observe('reboot', started, outcomes, result.pending);
     return { outcomes, ...(result.pending ? { pending: result.pending } : {}), ...(result.serverTime === undefined ? {} : { serverTime: result.serverTime }) };
   }
@@ -188,7 +220,7 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
     } catch {
       outcomes = unknownAll(ids, `${info.displayName} client failed while following job ${call.handle.jobId} (an internal error, not a cloud answer); the reboot was accepted — check the job in the console`);
     }
-    const redacted = outcomes.map((o) => redactOutcome(o, hidden));
+    const redacted = outcomes.map((o) => redactOutcome(explainExpiry(o), hidden));
     observe('poll', started, redacted);
     return redacted;
   }
@@ -198,8 +230,11 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
     const ids = [...new Set(call.ids)];
     const { scope, hidden } = openScope();
     let result: DescribeResult;
+    const expired = ids.length === 0 ? undefined : expiredCredentials();
     if (ids.length === 0) {
       result = { kind: 'read', readings: [] };
+    } else if (expired !== undefined) {
+      result = { kind: 'error', code: CREDENTIALS_EXPIRED, message: expired, throttled: false };
     } else if (ids.length > info.maxDescribe) {
       result = { kind: 'error', code: BATCH_TOO_LARGE, message: `${info.displayName} reads at most ${plural(info.maxDescribe, 'instance id')} per call and this read has ${ids.length}; reboot-bot sent nothing`, throttled: false };
     } else {
@@ -210,8 +245,9 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
       }
     }
     const clean = (text: string): string => redactSecrets(text, hidden);
+    const explained = (code: string, message: string): string => (options.isTokenExpired?.(code, message) ? tokenExpiredMessage(code, message) : message);
     const redacted: DescribeResult =
-      result.kind === 'error' ? { ...result, code: clean(result.code), message: clean(result.message) } : { ...result, readings: result.readings.map((r) => redactReading(r, clean)) };
+      result.kind === 'error' ? { ...result, code: clean(result.code), message: clean(explained(result.code, result.message)) } : { ...result, readings: result.readings.map((r) => redactReading(r, clean)) };
     observe('describe', started, [], undefined, redacted.kind === 'error' ? redacted.code : undefined);
     return redacted;
   }
@@ -220,10 +256,14 @@ export function guardProvider(info: ProviderInfo, calls: GuardedCalls, options: 
     const started = clock();
     const { scope, hidden } = openScope();
     let check: PermissionCheck;
-    try {
-      check = await inner({ ...call, ids: [...new Set(call.ids)].slice(0, info.maxBatch) }, scope);
-    } catch {
-      check = { kind: 'unclear', reason: `${info.displayName} client failed while checking permission (an internal error, not a cloud answer)` };
+    const expired = expiredCredentials();
+    if (expired !== undefined) check = { kind: 'denied', code: CREDENTIALS_EXPIRED, message: expired };
+    else {
+      try {
+        check = await inner({ ...call, ids: [...new Set(call.ids)].slice(0, info.maxBatch) }, scope);
+      } catch {
+        check = { kind: 'unclear', reason: `${info.displayName} client failed while checking permission (an internal error, not a cloud answer)` };
+      }
     }
     const clean = (text: string): string => redactSecrets(text, hidden);
     const redacted: PermissionCheck =

@@ -317,6 +317,8 @@ export interface ProviderSimulator {
   readonly fleet: Fleet;
   readonly faults: FaultQueue;
   readonly requests: RecordedRequest[];
+  /** The account's keys, where the simulator can rotate keys and expire tokens (the four built-in clouds). */
+  readonly accounts?: SimulatedKeys;
   /** Starts listening on loopback and returns the base URL, e.g. http://127.0.0.1:40123. */
   start(port?: number): Promise<string>;
   stop(): Promise<void>;
@@ -368,4 +370,60 @@ function addObserver<T>(list: T[], observer: T): () => void {
     const index = list.indexOf(observer);
     if (index !== -1) list.splice(index, 1);
   };
+}
+
+// ---- accounts: key pairs and temporary keys' tokens ---------------------------------------------------
+
+/** What a simulated gateway finds about a request's security token, before the API runs. */
+export type TokenCheck = 'ok' | 'missing' | 'wrong' | 'expired' | 'unsigned';
+
+/**
+ * The keys a simulated cloud knows. A key registered with a token is a temporary (STS) key: every request signed
+ * with it must carry that token, and where the cloud requires it signed, among the signed headers. Tests rotate
+ * keys (add the new, remove the old) and expire tokens between calls.
+ */
+export class SimulatedKeys {
+  private readonly secrets = new Map<string, string>();
+  private readonly tokens = new Map<string, { token: string; expired: boolean }>();
+
+  constructor(secrets: Readonly<Record<string, string>>, tokens: Readonly<Record<string, string>> = {}) {
+    for (const [keyId, secret] of Object.entries(secrets)) this.secrets.set(keyId, secret);
+    for (const [keyId, token] of Object.entries(tokens)) this.tokens.set(keyId, { token, expired: false });
+  }
+
+  secretOf(keyId: string): string | undefined {
+    return this.secrets.get(keyId);
+  }
+
+  /** Registers (or replaces) a key; with a token it is a temporary key. */
+  add(keyId: string, secret: string, token?: string): void {
+    this.secrets.set(keyId, secret);
+    if (token === undefined) this.tokens.delete(keyId);
+    else this.tokens.set(keyId, { token, expired: false });
+  }
+
+  /** The key stops working (rotated away, deleted). */
+  remove(keyId: string): void {
+    this.secrets.delete(keyId);
+    this.tokens.delete(keyId);
+  }
+
+  /** The key's token passes its expiration: the cloud answers its expired-token error from now on. */
+  expireToken(keyId: string): void {
+    const entry = this.tokens.get(keyId);
+    if (entry) entry.expired = true;
+  }
+
+  /**
+   * `received` is the token header's value (undefined when absent); `signed` whether it was among the signed headers,
+   * or undefined where the cloud does not require it signed. A key without a token ignores the header.
+   */
+  checkToken(keyId: string, received: string | undefined, signed: boolean | undefined): TokenCheck {
+    const entry = this.tokens.get(keyId);
+    if (!entry) return 'ok';
+    if (received === undefined) return 'missing';
+    if (signed === false) return 'unsigned';
+    if (received !== entry.token) return 'wrong';
+    return entry.expired ? 'expired' : 'ok';
+  }
 }

@@ -27,13 +27,15 @@ function stateWords(job: Job): string {
     case 'approved':
       return 'approved, starting';
     case 'running':
-      return 'running';
+      return job.cancelledAt === null ? 'running' : 'cancelled, finishing what was sent';
     case 'completed':
-      return 'finished';
+      return job.cancelledAt === null ? 'finished' : 'finished after a cancel';
     case 'denied':
       return isWithdrawn(job) ? 'withdrawn' : 'denied';
     case 'expired':
       return 'expired';
+    case 'cancelled':
+      return 'cancelled';
   }
 }
 
@@ -52,6 +54,8 @@ function decisionLine(job: Job, approvals: readonly Approval[]): string | undefi
       return `${isWithdrawn(job) ? 'Withdrawn' : 'Denied'} by <@${job.decidedBy ?? 'unknown'}>${at}`;
     case 'expired':
       return `Expired without enough approvals${at}`;
+    case 'cancelled':
+      return `Cancelled by <@${job.cancelledBy ?? 'unknown'}>${job.cancelledAt === null ? '' : ` at ${slackDate(job.cancelledAt)}`} before it started`;
   }
 }
 
@@ -63,6 +67,9 @@ export function statusText({ job, approvals, tally, wave, cardLink }: StatusView
   ];
   const decision = decisionLine(job, approvals);
   if (decision !== undefined) lines.push(decision);
+  if (job.cancelledAt !== null && (job.state === 'running' || job.state === 'completed')) {
+    lines.push(`Cancelled by <@${job.cancelledBy ?? 'unknown'}> at ${slackDate(job.cancelledAt)}: nothing further was sent`);
+  }
   if (job.state === 'running' || job.state === 'completed') {
     lines.push(`Results: ${tallyText(tally, job)}${job.completedAt === null ? '' : ` · finished at ${slackDate(job.completedAt)}`}`);
   }
@@ -88,6 +95,7 @@ const LIST_STATE: Record<JobState, string> = {
   completed: 'completed',
   denied: 'denied',
   expired: 'expired',
+  cancelled: 'cancelled',
 };
 
 /** One line per request; `mine` adds where each one is, since those span channels. */

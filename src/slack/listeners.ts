@@ -9,9 +9,20 @@ import { errorReply, parseRebootCommand, regionsText, REQUEST_ID, usageText, typ
 import { DEFAULT_ACCOUNT, type Job } from '../domain/job.js';
 import { describePolicy } from '../policy/requesters.js';
 import { exportAudit, recentRequests, requestStatus, type NotHere } from '../jobs/queries.js';
-import { approve, deny, request, type ApproveResult, type ClickRejection, type DenyResult, type RequestContext } from '../jobs/requests.js';
+import {
+  approve,
+  cancelClick,
+  cancelCommand,
+  deny,
+  request,
+  type ApproveResult,
+  type CancelOutcome,
+  type ClickRejection,
+  type DenyResult,
+  type RequestContext,
+} from '../jobs/requests.js';
 import { cardPermalink, listText, statusText } from './command-replies.js';
-import { APPROVE_ACTION, DENY_ACTION, plural } from './messages.js';
+import { APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, plural } from './messages.js';
 
 export interface ListenerContext {
   requests: RequestContext;
@@ -41,7 +52,7 @@ const ButtonClick = z.object({
   channel: z.object({ id: z.string().min(1) }).optional(),
   container: z.object({ message_ts: z.string().min(1), channel_id: z.string().optional() }),
   actions: z
-    .array(z.object({ action_id: z.enum([APPROVE_ACTION, DENY_ACTION]), value: JobId }))
+    .array(z.object({ action_id: z.enum([APPROVE_ACTION, DENY_ACTION, CANCEL_ACTION]), value: JobId }))
     .length(1),
 });
 
@@ -53,13 +64,25 @@ export function newJobId(): string {
 const STORE_FAILED = 'The bot could not store this (its database is failing). Nothing was changed; try again in a minute.';
 
 export function registerListeners(app: App, ctx: ListenerContext): void {
-  app.command('/reboot', async ({ command, ack }) => {
+  app.command('/reboot', async ({ command, ack, respond }) => {
     const body = CommandBody.safeParse(command);
     if (!body.success) {
       await ack({ response_type: 'ephemeral', text: 'This request could not be read. Please try again.' });
       return;
     }
     const parsed = parseRebootCommand(decodeSlackEntities(body.data.text), ctx.parseContext);
+    if (parsed.kind === 'cancel') {
+      // The cancel is stored before the answer; a slow approver-group lookup still gets an ack within Slack's 3 s.
+      const outcome = cancelCommand(ctx.requests, parsed.jobId, body.data.user_id).then((r) => cancelReply(r, 'command') ?? '');
+      const early = await Promise.race([outcome, new Promise<undefined>((r) => setTimeout(() => r(undefined), ACK_DEADLINE_MS).unref())]);
+      if (early !== undefined) {
+        await ack({ response_type: 'ephemeral', text: early });
+        return;
+      }
+      await ack({ response_type: 'ephemeral', text: `Cancelling \`${parsed.jobId}\`…` });
+      await tell(respond, await outcome);
+      return;
+    }
     if (parsed.kind !== 'run') {
       await ack({ response_type: 'ephemeral', text: await subcommandReply(parsed, body.data) });
       return;
@@ -105,7 +128,7 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
     }
   });
 
-  app.action({ type: 'block_actions', action_id: new RegExp(`^(${APPROVE_ACTION}|${DENY_ACTION})$`) }, async ({ ack, body, respond }) => {
+  app.action({ type: 'block_actions', action_id: new RegExp(`^(${APPROVE_ACTION}|${DENY_ACTION}|${CANCEL_ACTION})$`) }, async ({ ack, body, respond }) => {
     // The click is stored before Slack is told it arrived, so a crash in between loses nothing that
     // Slack considers delivered; a slow group lookup still gets its ack before Slack's 3 s deadline.
     const acked = ackBy(ack, ACK_DEADLINE_MS);
@@ -119,7 +142,7 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
   });
 
   /** The ephemeral answer to everything but a reboot request: help, errors and the read-side subcommands. */
-  async function subcommandReply(parsed: Exclude<ParsedCommand, { kind: 'run' }>, input: CommandInput): Promise<string> {
+  async function subcommandReply(parsed: Exclude<ParsedCommand, { kind: 'run' | 'cancel' }>, input: CommandInput): Promise<string> {
     const { catalog } = ctx.parseContext;
     const { channel_id: channel, user_id: user } = input;
     switch (parsed.kind) {
@@ -165,7 +188,14 @@ export function registerListeners(app: App, ctx: ListenerContext): void {
       channel: parsed.data.channel?.id ?? parsed.data.container.channel_id ?? '',
       messageTs: parsed.data.container.message_ts,
     };
-    return action.action_id === APPROVE_ACTION ? approveReply(await approve(ctx.requests, click)) : denyReply(await deny(ctx.requests, click));
+    switch (action.action_id) {
+      case APPROVE_ACTION:
+        return approveReply(await approve(ctx.requests, click));
+      case DENY_ACTION:
+        return denyReply(await deny(ctx.requests, click));
+      case CANCEL_ACTION:
+        return cancelReply(await cancelClick(ctx.requests, click), 'click');
+    }
   }
 }
 
@@ -231,7 +261,29 @@ function denyReply(result: DenyResult): string | undefined {
   }
 }
 
-function rejectionReply(result: Exclude<ClickRejection, { kind: 'store-failed' }>, action: 'approve' | 'deny'): string {
+/** The clicker's card update says it all; whoever typed the command is told what happened. */
+function cancelReply(result: CancelOutcome, via: 'command' | 'click'): string | undefined {
+  switch (result.kind) {
+    case 'cancelled':
+      return via === 'click' ? undefined : `Request \`${result.job.id}\` is cancelled; nothing was rebooted.`;
+    case 'stopping': {
+      const sent = result.inFlight > 0 ? ` Reboots already sent (${result.inFlight} batch${result.inFlight === 1 ? '' : 'es'}) cannot be undone; they are verified to their verdict.` : '';
+      return via === 'click' ? undefined : `Request \`${result.job.id}\` is cancelled: no further batch or wave is sent; ${result.notSent} instance(s) not sent.${sent}`;
+    }
+    case 'already-cancelled':
+      return `Request \`${result.job.id}\` was already cancelled by <@${result.job.cancelledBy ?? 'unknown'}>; what was sent is being finished. Nothing was changed.`;
+    case 'finished':
+      return `Request \`${result.job.id}\` has already finished (${result.job.state}); there is nothing to cancel. Nothing was changed.`;
+    case 'store-failed':
+      return `Your cancel of \`${result.job.id}\` could not be recorded: ${STORE_FAILED}`;
+    case 'not-pending':
+      return notPendingText(result.job);
+    default:
+      return rejectionReply(result, 'cancel');
+  }
+}
+
+function rejectionReply(result: Exclude<ClickRejection, { kind: 'store-failed' }>, action: 'approve' | 'deny' | 'cancel'): string {
   switch (result.kind) {
     case 'unknown-job':
       return 'This request is not known here; nothing was changed.';
@@ -248,7 +300,9 @@ function rejectionReply(result: Exclude<ClickRejection, { kind: 'store-failed' }
         case 'self':
           return 'You cannot approve your own request. Another approver has to.';
         case 'not-approver':
-          return `You are not allowed to ${action} reboots. Nothing was changed.`;
+          return action === 'cancel'
+            ? `Only the requester (<@${result.job.requester}>) or an approver may cancel \`${result.job.id}\`. Nothing was changed.`
+            : `You are not allowed to ${action} reboots. Nothing was changed.`;
         case 'unverified':
           return 'Your approver group membership cannot be confirmed right now (Slack does not answer the user-group lookup). Nothing was changed; try again in a few minutes.';
       }
@@ -261,6 +315,8 @@ function notPendingText(job: Job): string {
       return `Request \`${job.id}\` has expired; nothing was changed. Ask for a new one if it is still needed.`;
     case 'denied':
       return `Request \`${job.id}\` was already denied; nothing was changed.`;
+    case 'cancelled':
+      return `Request \`${job.id}\` was cancelled by <@${job.cancelledBy ?? 'unknown'}>; nothing was changed.`;
     default:
       return `Request \`${job.id}\` was already approved; it runs once.`;
   }

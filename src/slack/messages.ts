@@ -23,6 +23,7 @@ export const APPROVE_ACTION = 'reboot_approve';
 export const DENY_ACTION = 'reboot_deny';
 /** The card's "Show all N ids" button: opens the full list in a modal (src/slack/views.ts). */
 export const SHOW_IDS_ACTION = 'reboot_show_ids';
+export const CANCEL_ACTION = 'reboot_cancel';
 
 const SECTION_LIMIT = 3000;
 /** Ids shown on the card before the list collapses to "… and N more". */
@@ -96,13 +97,14 @@ export function tallyText(t: Tally, job: Pick<Job, 'dryRun' | 'verify'>): string
   if (!job.dryRun && job.verify && t.succeeded > 0) parts.push(`${t.succeeded} reboot accepted`);
   if ((job.dryRun || !job.verify) && t.unknown > 0) parts.push(`${t.unknown} unknown`);
   if (t.not_started > 0) parts.push(`${t.not_started} not started`);
+  if (t.cancelled > 0) parts.push(`${t.cancelled} cancelled`);
   if (t.waiting > 0) parts.push(`${t.waiting} waiting`);
   return parts.join(' · ');
 }
 
 /** Anything that did not end as asked: the card and summary get a warning icon. */
 function anyTrouble(t: Tally): boolean {
-  return failedCount(t) + t.unknown + t.unconfirmed + t.not_started > 0;
+  return failedCount(t) + t.unknown + t.unconfirmed + t.not_started + t.cancelled > 0;
 }
 
 export interface CardView {
@@ -241,9 +243,11 @@ function stateLine(job: Job, approvals: readonly Approval[], tally?: Tally): str
     case 'approved':
       return `approved by ${approverList(approvals)}, starting`;
     case 'running':
-      return `running${tally ? `: ${tallyText(tally, job)}` : ''}`;
+      return `${job.cancelledAt !== null ? 'cancelling' : 'running'}${tally ? `: ${tallyText(tally, job)}` : ''}`;
     case 'completed':
-      return `finished${tally ? `: ${tallyText(tally, job)}` : ''}`;
+      return `finished${job.cancelledAt !== null ? ` (cancelled by <@${job.cancelledBy ?? 'unknown'}>)` : ''}${tally ? `: ${tallyText(tally, job)}` : ''}`;
+    case 'cancelled':
+      return `cancelled by <@${job.cancelledBy ?? 'unknown'}>`;
     case 'denied':
       return `${deniedVerb(job)} by <@${job.decidedBy ?? 'unknown'}>`;
     case 'expired':
@@ -262,6 +266,7 @@ function deniedVerb(job: Job): 'withdrawn' | 'denied' {
 
 function statusBlocks(job: Job, approvals: readonly Approval[], tally?: Tally, wave?: CardView['wave']): KnownBlock[] {
   const decided = job.decidedAt ? ` at ${slackDate(job.decidedAt)}` : '';
+  if (job.state === 'cancelled') return [context(`${cancelledText(job)} Nothing was ${job.dryRun ? 'read' : 'rebooted'}.`)];
   if (job.dryRun) {
     const done = job.state === 'completed';
     const icon = !done ? ':mag:' : tally && tally.failed + tally.unknown > 0 ? ':warning:' : ':white_check_mark:';
@@ -281,16 +286,25 @@ function statusBlocks(job: Job, approvals: readonly Approval[], tally?: Tally, w
       return [context(lines.join('\n')), approvalButtons(job)];
     }
     case 'approved':
-      return [context(`:white_check_mark: Approved by ${approverList(approvals)}${decided}. Starting…`)];
+      return [context(`:white_check_mark: Approved by ${approverList(approvals)}${decided}. Starting…`), cancelButton(job)];
     case 'running':
+      if (job.cancelledAt !== null) {
+        return [
+          context(`:white_check_mark: Approved by ${approverList(approvals)}${decided}.`),
+          context(`${cancelledText(job)} No further batch or wave is sent; what was already sent is verified to its verdict.`),
+          section(`:arrows_counterclockwise: *Finishing what was sent*${progress}: ${tally ? tallyText(tally, job) : ''}`),
+        ];
+      }
       return [
         context(`:white_check_mark: Approved by ${approverList(approvals)}${decided}.`),
         section(`:arrows_counterclockwise: *In progress*${progress}: ${tally ? tallyText(tally, job) : 'starting'}`),
+        cancelButton(job),
       ];
     case 'completed': {
       const icon = tally && anyTrouble(tally) ? ':warning:' : ':white_check_mark:';
       return [
         context(`Approved by ${approverList(approvals)}${decided}.`),
+        ...(job.cancelledAt !== null ? [context(cancelledText(job))] : []),
         section(`${icon} *Finished*: ${tally ? tallyText(tally, job) : ''} · details in the thread`),
       ];
     }
@@ -299,6 +313,40 @@ function statusBlocks(job: Job, approvals: readonly Approval[], tally?: Tally, w
     case 'expired':
       return [context(`:hourglass: Expired${decided} without enough approvals. Nothing was rebooted.`)];
   }
+}
+
+function cancelledText(job: Job): string {
+  return `:octagonal_sign: Cancelled by <@${job.cancelledBy ?? 'unknown'}>${job.cancelledAt !== null ? ` at ${slackDate(job.cancelledAt)}` : ''}.`;
+}
+
+/**
+ * Cancel of an approved or running job, behind Slack's confirm dialog
+ * (https://api.slack.com/reference/block-kit/composition-objects#confirm): a stray click stops a reboot half done.
+ */
+function cancelButton(job: Job): KnownBlock {
+  return {
+    type: 'actions',
+    block_id: `cancel:${job.id}`,
+    elements: [
+      {
+        type: 'button',
+        action_id: CANCEL_ACTION,
+        text: { type: 'plain_text', text: 'Cancel' },
+        style: 'danger',
+        value: job.id,
+        confirm: {
+          title: { type: 'plain_text', text: 'Cancel this reboot?' },
+          text: {
+            type: 'mrkdwn',
+            text: truncate(`No further batch or wave of \`${job.id}\` is sent; instances not yet sent are reported cancelled. Reboots already sent cannot be undone and are verified to their verdict.`, 300),
+          },
+          confirm: { type: 'plain_text', text: 'Cancel the reboot' },
+          deny: { type: 'plain_text', text: 'Keep it running' },
+          style: 'danger',
+        },
+      },
+    ],
+  };
 }
 
 function approvalButtons(job: Job): KnownBlock {
@@ -350,6 +398,8 @@ export function outcomeLine(o: JobOutcome): string {
       return truncate(`:x: ${id} ${escapeMrkdwn(o.detail)}`, 600);
     case 'not_started':
       return `:white_circle: ${id} ${escapeMrkdwn(o.reason)}`;
+    case 'cancelled':
+      return `:stop_button: ${id} ${o.reason}`;
     case 'checked':
       return `:large_green_circle: ${id} would reboot${o.detail ? ` (${escapeMrkdwn(o.detail)})` : ''}`;
     case 'failed':
@@ -402,8 +452,8 @@ const NAME_MAX = 40;
 /** Longest heading a grouped section starts with, fences included. */
 const HEADING_MAX = 100;
 
-/** Statuses listed compactly (ids in a code block): those that ended as asked. */
-const COMPACT: ReadonlySet<OutcomeStatus> = new Set(['verified', 'succeeded', 'checked']);
+/** Statuses listed compactly (ids in a code block): those that ended as asked, and those a cancel kept from being sent (one reason for all). */
+const COMPACT: ReadonlySet<OutcomeStatus> = new Set(['verified', 'succeeded', 'checked', 'cancelled']);
 
 /** Group order and heading per status: what needs a look first. */
 const GROUPS: ReadonlyArray<{ status: OutcomeStatus; heading: string }> = [
@@ -412,6 +462,7 @@ const GROUPS: ReadonlyArray<{ status: OutcomeStatus; heading: string }> = [
   { status: 'unknown', heading: ':grey_question: *Unknown*: check these before retrying' },
   { status: 'unconfirmed', heading: ':large_yellow_circle: *Running, unconfirmed*' },
   { status: 'not_started', heading: ':white_circle: *Not started*' },
+  { status: 'cancelled', heading: ':stop_button: *Cancelled: not sent*' },
   { status: 'verified', heading: ':white_check_mark: *Verified: back up and running*' },
   { status: 'succeeded', heading: ':white_check_mark: *Reboot accepted*' },
   { status: 'checked', heading: ':large_green_circle: *Would reboot*' },
@@ -460,6 +511,7 @@ export const STATUS_WORDS: Record<OutcomeStatus, string> = {
   unknown: 'unknown',
   unconfirmed: 'running, unconfirmed',
   not_started: 'not started',
+  cancelled: 'cancelled',
   verified: 'verified',
   succeeded: 'reboot accepted',
   checked: 'would reboot',
@@ -519,11 +571,15 @@ export function noteMessage(text: string): SlackMessage {
 }
 
 export function summaryMessage(job: Job, tally: Tally, catalog: Catalog = defaultCatalog): SlackMessage {
+  if (job.state === 'cancelled') {
+    return noteMessage(`:octagonal_sign: Reboot \`${job.id}\` on ${placeText(job, catalog)} was cancelled by <@${job.cancelledBy ?? 'unknown'}> before it started: nothing was rebooted.`);
+  }
+  const cancelled = job.cancelledAt !== null ? ` (cancelled by <@${job.cancelledBy ?? 'unknown'}>: ${tally.cancelled} not sent)` : '';
   const icon = anyTrouble(tally) ? ':warning:' : ':white_check_mark:';
   const what = job.dryRun ? 'Dry run' : 'Reboot';
   const failed = job.dryRun ? '' : ` (${failedCount(tally)} failed in all, not-back included)`;
   const text =
-    `${icon} ${what} \`${job.id}\` finished on ${placeText(job, catalog)}: ${tallyText(tally, job)}${failedCount(tally) > 0 ? failed : ''}` +
+    `${icon} ${what} \`${job.id}\` finished${cancelled} on ${placeText(job, catalog)}: ${tallyText(tally, job)}${failedCount(tally) > 0 ? failed : ''}` +
     (tally.unknown > 0 && !job.dryRun ? `. Instances marked unknown may or may not be rebooting: check them before retrying.` : '');
   return noteMessage(text);
 }
@@ -537,9 +593,13 @@ export function incidentMessage(
 ): SlackMessage {
   const link = permalink ? ` <${permalink}|thread>` : '';
   const head = `${job.dryRun ? 'Dry-run reboot' : job.force ? 'FORCE reboot' : 'Reboot'} of ${plural(job.ids.length, 'instance')} (account \`${job.account}\`) on ${providerLabel(job, catalog)} ${job.region}`;
+  const ended =
+    job.state === 'cancelled'
+      ? `:octagonal_sign: ${head} cancelled by <@${job.cancelledBy ?? 'unknown'}> before it started; nothing was rebooted.${link}`
+      : `${tally && anyTrouble(tally) ? ':warning:' : ':white_check_mark:'} ${head} completed${job.cancelledAt !== null ? ` after a cancel by <@${job.cancelledBy ?? 'unknown'}>` : ''}: ${tally ? tallyText(tally, job) : ''}.${link}`;
   const text =
     event === 'approved'
       ? `:rotating_light: ${head} approved by ${job.decidedBy ? job.decidedBy.split(',').map((u) => `<@${u}>`).join(', ') : 'approvers'}, requested by <@${job.requester}>.${link}`
-      : `${tally && anyTrouble(tally) ? ':warning:' : ':white_check_mark:'} ${head} completed: ${tally ? tallyText(tally, job) : ''}.${link}`;
+      : ended;
   return noteMessage(text);
 }

@@ -89,7 +89,8 @@ export class SlackReporter implements JobEvents {
 
   completed(job: Job): OutboxWrite[] {
     this.names.delete(job.id);
-    const file = job.ids.length >= RESULTS_FILE_MIN_INSTANCES ? [this.inChannel(job, { kind: 'results_file' })] : [];
+    // A job cancelled before it started has no results to tabulate.
+    const file = job.ids.length >= RESULTS_FILE_MIN_INSTANCES && job.state !== 'cancelled' ? [this.inChannel(job, { kind: 'results_file' })] : [];
     return [...this.cardChanged(job), ...file, this.inChannel(job, { kind: 'summary' }), ...this.incident(job, 'completed')];
   }
 

@@ -26,6 +26,7 @@ export function outcomeCells(o: JobOutcome | undefined): [status: string, code: 
       return [o.status, o.code, o.message, o.requestId ?? ''];
     case 'unknown':
     case 'not_started':
+    case 'cancelled':
       return [o.status, '', o.reason, ''];
     case 'succeeded':
     case 'checked':

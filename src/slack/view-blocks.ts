@@ -33,6 +33,7 @@ export const STATE_LABELS: Record<JobState, string> = {
   completed: ':checkered_flag: finished',
   denied: ':no_entry: denied',
   expired: ':hourglass: expired',
+  cancelled: ':no_entry_sign: cancelled',
 };
 
 function section(text: string): KnownBlock {

@@ -37,6 +37,7 @@ export type AuditEvent =
   | 'permission check'
   | 'verifying'
   | 'rollout stopped'
+  | 'cancelled'
   /** Someone asked for the audit trail as a file (`/reboot audit`). */
   | 'audit exported';
 
@@ -67,7 +68,10 @@ export interface JobSummary {
  */
 export type JobFilter = { channel: string } | { requester: string } | { channels: readonly string[]; requester: string | null };
 
-export type NewJob = Omit<Job, 'state' | 'decidedAt' | 'decidedBy' | 'completedAt' | 'cardTs' | 'reapprovalReason' | 'account' | 'approvers'> & {
+export type NewJob = Omit<
+  Job,
+  'state' | 'decidedAt' | 'decidedBy' | 'completedAt' | 'cardTs' | 'reapprovalReason' | 'cancelledAt' | 'cancelledBy' | 'account' | 'approvers'
+> & {
   /** DEFAULT_ACCOUNT when absent. */
   account?: string;
   /** Null or absent: REBOOT_APPROVERS decides. */
@@ -83,6 +87,18 @@ export type ApprovalResult =
   | { kind: 'duplicate'; job: Job; approvals: Approval[] }
   | { kind: 'not-pending'; job: Job }
   | { kind: 'expired'; job: Job };
+
+/**
+ * `/reboot cancel` or the Cancel button, as stored. A pending or approved job ends `cancelled` at once. A running
+ * job is marked cancelled, and in the same transaction every batch still `planned` is closed with `cancelled`
+ * outcomes: the runner's claim of a batch (markBatchSending) only takes a planned one, so of a batch's send and
+ * the cancel exactly one wins. Batches already sent run to their verdict and the job then completes.
+ */
+export type CancelResult =
+  | { kind: 'cancelled'; job: Job; was: 'pending' | 'approved' }
+  | { kind: 'stopping'; job: Job; cancelled: JobOutcome[]; inFlight: number }
+  | { kind: 'already-cancelled'; job: Job }
+  | { kind: 'finished'; job: Job };
 
 export interface LeaseHolder {
   /** Unique per process start. */
@@ -190,6 +206,8 @@ export interface Store {
   abandon(jobId: string, now: number, reason: string): Awaitable<boolean>;
   /** approved → pending again, approvals cleared: an old approval is no licence to reboot now. */
   lapseApproval(jobId: string, now: number, expiresAt: number, reason: string, report?: Report<Job>): Awaitable<boolean>;
+  /** Cancels a job that has not finished (see CancelResult); `reason` is the reported text of the unsent instances. */
+  cancel(jobId: string, userId: string, now: number, reason: string, report?: Report<CancelResult>): Awaitable<CancelResult | undefined>;
   /** Refused clicks and commands leave a trace like accepted ones. */
   recordRefusal(jobId: string, actor: string, now: number, reason: string, data?: Record<string, unknown>): Awaitable<void>;
   /** What a person did that changes no job state (an audit export): audited under their id, with its Slack writes. */

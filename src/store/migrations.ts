@@ -130,6 +130,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_requester_recent ON jobs(requester, created_at, id);
   `,
   `
+  -- Issue 10: /reboot cancel. Who cancelled a job and when; a running job keeps running until what was sent is seen through.
+  ALTER TABLE jobs ADD COLUMN cancelled_at INTEGER;
+  ALTER TABLE jobs ADD COLUMN cancelled_by TEXT;
+  `,
+  `
   -- Issue 11: the provider account a job runs under, and the approvers its policy rule named when it was
   -- requested (JSON {users, groups}; NULL for older jobs, which REBOOT_APPROVERS governs).
   ALTER TABLE jobs ADD COLUMN account TEXT NOT NULL DEFAULT 'default';

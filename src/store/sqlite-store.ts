@@ -19,6 +19,7 @@ import type {
   AuditEntry,
   AuditEvent,
   BatchAfter,
+  CancelResult,
   CreateResult,
   JobFilter,
   JobSummary,
@@ -48,6 +49,7 @@ const OutcomeSchema: z.ZodType<JobOutcome> = z.union([
   z.object({ id: z.string(), status: z.literal('unknown'), reason: z.string() }),
   z.object({ id: z.string(), status: z.enum(['verified', 'unconfirmed', 'not_back']), detail: z.string() }),
   z.object({ id: z.string(), status: z.literal('not_started'), reason: z.string() }),
+  z.object({ id: z.string(), status: z.literal('cancelled'), reason: z.string() }),
 ]);
 
 const ClockSchema = z.object({ field: z.string(), raw: z.string(), at: z.number(), precisionMs: z.number(), provesReboot: z.boolean() });
@@ -67,7 +69,7 @@ const ReadingSchema: z.ZodType<InstanceReading> = z.union([
 const ReadErrorsSchema: z.ZodType<ReadError[]> = z.array(z.object({ code: z.string(), message: z.string(), ids: z.number() }));
 
 const StatusSchema: z.ZodType<OutcomeStatus> = z.enum(OUTCOME_STATUSES as [OutcomeStatus, ...OutcomeStatus[]]);
-const JobStateSchema = z.enum(['pending', 'approved', 'running', 'completed', 'denied', 'expired']);
+const JobStateSchema = z.enum(['pending', 'approved', 'running', 'completed', 'denied', 'expired', 'cancelled']);
 // Only the shape: whether a name is in the catalog was checked when the request came in, and a job of a
 // provider since dropped from the catalog must still load, so the runner can close it as not configured.
 const ProviderSchema = z.string().regex(PROVIDER_NAME);
@@ -95,6 +97,8 @@ interface JobRow {
   rolling: number | null;
   account: string;
   approvers: string | null;
+  cancelled_at: number | null;
+  cancelled_by: string | null;
 }
 
 interface OutboxDbRow {
@@ -113,7 +117,7 @@ interface OutboxDbRow {
  * and parsing them was most of `getJob`'s cost, and the outbox reads the same job for row after row.
  */
 const JOB_COLUMNS = `id, state, provider, region, force, dry_run, reason, requester, channel, approvals_needed, created_at,
-  expires_at, decided_at, decided_by, completed_at, card_ts, reapproval_reason, verify, rolling, account, approvers`;
+  expires_at, decided_at, decided_by, completed_at, card_ts, reapproval_reason, verify, rolling, cancelled_at, cancelled_by, account, approvers`;
 
 /**
  * A job's parsed ids. Nothing updates `jobs.ids` after the insert, so a job's ids are known by its id; the
@@ -164,6 +168,8 @@ function jobFromRow(row: JobRow, ids: string[]): Job {
     completedAt: row.completed_at,
     cardTs: row.card_ts,
     reapprovalReason: row.reapproval_reason,
+    cancelledAt: row.cancelled_at,
+    cancelledBy: row.cancelled_by,
   };
 }
 
@@ -639,6 +645,47 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Durable like markBatchSending: a cancel that was answered "cancelled" must hold after a power loss too, or a
+   * batch it stopped could be sent after the restart.
+   */
+  cancel(jobId: string, userId: string, now: number, reason: string, report: Report<CancelResult> = none): CancelResult | undefined {
+    return this.durably(() => {
+      const job = this.getJob(jobId);
+      if (!job) return undefined;
+      const result = this.cancelLocked(job, userId, now, reason);
+      if (result.kind === 'cancelled' || result.kind === 'stopping') this.write(report(result));
+      return result;
+    });
+  }
+
+  private cancelLocked(job: Job, userId: string, now: number, reason: string): CancelResult {
+    if (job.state === 'pending' || job.state === 'approved') {
+      const was = job.state;
+      this.sql(`UPDATE jobs SET state = 'cancelled', cancelled_at = ?, cancelled_by = ?, completed_at = ? WHERE id = ? AND state = ?`).run(now, userId, now, job.id, was);
+      this.audit(job.id, 'cancelled', userId, now, { was });
+      return { kind: 'cancelled', job: this.requireJob(job.id), was };
+    }
+    if (job.state !== 'running') return { kind: 'finished', job };
+    if (job.cancelledAt !== null) return { kind: 'already-cancelled', job };
+    this.sql(`UPDATE jobs SET cancelled_at = ?, cancelled_by = ? WHERE id = ? AND state = 'running' AND cancelled_at IS NULL`).run(now, userId, job.id);
+    const batches = this.batches(job.id);
+    const insert = this.sql('INSERT OR IGNORE INTO outcomes (job_id, instance_id, outcome, status, at) VALUES (?, ?, ?, ?, ?)');
+    const cancelled: JobOutcome[] = [];
+    for (const batch of batches.filter((b) => b.state === 'planned')) {
+      for (const id of batch.ids) {
+        const outcome: JobOutcome = { id, status: 'cancelled', reason };
+        if (insert.run(job.id, id, JSON.stringify(outcome), outcome.status, now).changes !== 1) continue;
+        cancelled.push(outcome);
+        this.audit(job.id, 'outcome', 'system', now, outcome);
+      }
+      this.sql(`UPDATE batches SET state = 'done' WHERE job_id = ? AND seq = ? AND state = 'planned'`).run(job.id, batch.seq);
+    }
+    const inFlight = batches.filter((b) => b.state !== 'planned' && b.state !== 'done').length;
+    this.audit(job.id, 'cancelled', userId, now, { was: 'running', notSent: cancelled.length, batchesInFlight: inFlight });
+    return { kind: 'stopping', job: this.requireJob(job.id), cancelled, inFlight };
+  }
+
   recordRefusal(jobId: string, actor: string, now: number, reason: string, data?: Record<string, unknown>): void {
     this.audit(jobId, 'refused', actor, now, { reason, ...data });
   }
@@ -770,7 +817,7 @@ export class SqliteStore implements Store {
       // Ended before the cut-off, and nothing of theirs still waiting for Slack: a row being delivered needs its job.
       const due = this.sql(
         `SELECT id, json_array_length(ids) AS instances FROM jobs
-         WHERE state IN ('completed', 'denied', 'expired') AND COALESCE(completed_at, decided_at, created_at) < ?
+         WHERE state IN ('completed', 'denied', 'expired', 'cancelled') AND COALESCE(completed_at, decided_at, created_at) < ?
            AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job_id = jobs.id AND outbox.state IN ('pending', 'sending'))
          LIMIT ?`,
       ).all(before, limits.jobs) as Array<{ id: string; instances: number }>;

@@ -161,6 +161,25 @@ describe('help', () => {
   });
 });
 
+describe('cancel', () => {
+  it.each(['cancel r-abcdefgh23', 'CANCEL r-abcdefgh23', '  cancel  `r-abcdefgh23` ', 'Cancel,r-abcdefgh23', 'cancel r-ABCDEFGH23'])('%j cancels the request', (text) => {
+    expect(parse(text)).toEqual({ kind: 'cancel', jobId: 'r-abcdefgh23' });
+  });
+
+  it.each([
+    ['cancel', '`/reboot cancel` needs a request id'],
+    ['cancel r-abcdefgh23 r-abcdefgh24', '`/reboot cancel` takes one request id'],
+    ['cancel r-abc', 'is not a request id'],
+    ['cancel <!channel>', 'is not a request id'],
+  ])('%j is an error naming what is wrong', (text, message) => {
+    expect(error(text).message).toContain(message);
+  });
+
+  it('is listed in the usage', () => {
+    expect(usageText()).toContain('`/reboot cancel <request>`');
+  });
+});
+
 describe('provider', () => {
   it.each<[string, ProviderName, string, string]>([
     ['alibaba', 'alibaba', 'cn-hangzhou', ALI],

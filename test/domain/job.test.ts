@@ -76,9 +76,10 @@ describe('tallyOf', () => {
       unconfirmed: 0,
       not_back: 0,
       not_started: 0,
+      cancelled: 0,
       waiting: 2,
     });
-    expect(tallyOf({ ids: ['a'] }, [])).toEqual({ total: 1, succeeded: 0, checked: 0, failed: 0, unknown: 0, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 1 });
+    expect(tallyOf({ ids: ['a'] }, [])).toEqual({ total: 1, succeeded: 0, checked: 0, failed: 0, unknown: 0, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, cancelled: 0, waiting: 1 });
   });
 });
 

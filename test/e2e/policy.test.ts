@@ -220,6 +220,10 @@ describe('policy file and named accounts', () => {
     // The pending request was made under the old rule: GROUP_MEMBER is still not its approver.
     expect(await h.replyTo(await h.driver.clickButton(GROUP_MEMBER, card, 'reboot_approve'))).toContain('not allowed to approve');
     expect(h.bot.store.getJob(pending.id)).toMatchObject({ approvalsNeeded: 2, approvers: { users: [APPROVER_1, APPROVER_2], groups: [] } });
+    // Nor may they cancel it: cancelling is for the requester and the job's own approvers.
+    const cancel = JSON.parse((await h.driver.command(GROUP_MEMBER, CHANNEL, `cancel ${pending.id}`)).body) as Reply;
+    expect(cancel.text).toContain('Only the requester (<@U0REQUESTER>) or an approver may cancel');
+    expect(h.bot.store.getJob(pending.id)?.state).toBe('pending');
     const fresh = await h.request(`alibaba ${REGION} ${C} --account prod`);
     expect(fresh.reply).toContain('(1 needed)');
 

@@ -48,6 +48,8 @@ export interface HarnessOptions {
   rebootMs?: number;
   /** The bot's logger; silent when absent. Its secrets are registered for redaction first, as main.ts does. */
   log?: Logger;
+  /** Makes each simulated account a temporary key with this security token (set in the token variables too). */
+  securityToken?: string;
   /** Socket Mode instead of HTTP: the app token and the WebSocket URL apps.connections.open hands out. */
   socketMode?: { appToken: string; url: string };
   /** A policy file's text (YAML or JSON): written to a temporary file that REBOOT_POLICY names. */
@@ -82,6 +84,7 @@ export class Harness {
     const sims = await startSimulators({
       providers: opts.providers,
       rebootMs: opts.rebootMs ?? 300,
+      ...(opts.securityToken === undefined ? {} : { securityToken: opts.securityToken }),
       ...(opts.catalog ? { catalog: opts.catalog } : {}),
     });
     const h = new Harness(sims, opts);

@@ -187,7 +187,7 @@ describe('Runner: sending', () => {
     r.start(J);
     await r.idle();
     expect(store.outcomes(J)).toEqual([answer[0], answer[1], { id: c, status: 'unknown', reason: `timeout after 3 tries${UNREAD}` }]);
-    expect(store.auditTrail(J).find((e) => e.event === 'completed')?.data).toEqual({ total: 3, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 0 });
+    expect(store.auditTrail(J).find((e) => e.event === 'completed')?.data).toEqual({ total: 3, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, cancelled: 0, waiting: 0 });
   });
 
   it('a provider that throws (our bug, after the request may have left) gives unknown outcomes, never a resend', async () => {
@@ -461,7 +461,7 @@ describe('Runner: reporting', () => {
     ]);
     expect(rows[3]?.message).toEqual({ kind: 'incident', event: 'completed' });
     expect(rows.every((row) => row.jobId === J)).toBe(true);
-    expect(store.auditTrail(J).filter((e) => e.event === 'completed').map((e) => e.data)).toEqual([{ total: 4, succeeded: 4, checked: 0, failed: 0, unknown: 0, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 0 }]);
+    expect(store.auditTrail(J).filter((e) => e.event === 'completed').map((e) => e.data)).toEqual([{ total: 4, succeeded: 4, checked: 0, failed: 0, unknown: 0, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, cancelled: 0, waiting: 0 }]);
   });
 
   it('without an incident channel, completion writes no incident row', async () => {
@@ -509,5 +509,95 @@ describe('Runner: reporting', () => {
     expect(calls).toBe(6);
     expect(mismatches).toEqual([]);
     expect(store.outcomes(J)).toHaveLength(9);
+  });
+});
+
+describe('Runner: cancel and bounded shutdown', () => {
+  /** A provider whose first call waits until `release` is called: a batch held in flight. */
+  function heldProvider(): { provider: FakeProvider; release: () => void; inFlight: Promise<void> } {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inFlight = new Promise<void>((resolve) => (entered = resolve));
+    const provider = fakeProvider(providerInfo({ maxBatch: 1, limits: { maxConcurrent: 1, minTimeMs: 20 } }), async (call) => {
+      if (seqOf(call) === 0) {
+        entered();
+        await gate;
+      }
+      return succeededAll(call);
+    });
+    return { provider, release, inFlight };
+  }
+
+  it('a cancel stored while batch 0 is in flight: batch 0 is reported as answered, every later batch is cancelled and never sent', async () => {
+    const ids = instanceIds(5);
+    const { provider, release, inFlight } = heldProvider();
+    approvedJob(ids);
+    const r = runner({ alibaba: provider });
+    r.start(J);
+    await inFlight;
+    const result = store.cancel(J, APPROVER, clock.now, 'cancelled before it was sent');
+    expect(result).toMatchObject({ kind: 'stopping', inFlight: 1 });
+    expect(result?.kind === 'stopping' ? result.cancelled.map((o) => o.id) : []).toEqual(ids.slice(1));
+    release();
+    await r.idle();
+    expect(provider.calls.map((c) => c.ids)).toEqual([[ids[0]]]);
+    expect(store.outcomes(J).map((o) => [o.id, o.status])).toEqual([...ids.slice(1).map((id) => [id, 'cancelled']), [ids[0], 'succeeded']]);
+    expect(store.getJob(J)).toMatchObject({ state: 'completed', cancelledBy: APPROVER });
+    expect(store.tally(J)).toMatchObject({ succeeded: 1, cancelled: 4, waiting: 0 });
+    expect(store.cancel(J, APPROVER, clock.now, 'again')?.kind).toBe('finished');
+  });
+
+  it('shutdown: nothing new is sent at once; it waits for the call in flight up to the grace, then leaves the rest planned and the job running', async () => {
+    const ids = instanceIds(4);
+    const { provider, release, inFlight } = heldProvider();
+    approvedJob(ids);
+    const r = runner({ alibaba: provider });
+    r.start(J);
+    await inFlight;
+    const started = Date.now();
+    expect(await r.shutdown(80)).toBe(false);
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(logged.some((l) => l.msg === 'shutdown: waiting for in-flight provider calls' && JSON.stringify(l.data?.jobs) === JSON.stringify([{ jobId: J, batches: 1, verifying: false }]))).toBe(true);
+    release();
+    await r.idle();
+    // The held call's answer is still stored (the store is open here); nothing after it went out, and the job is left.
+    expect(provider.calls).toHaveLength(1);
+    expect(store.batches(J).map((b) => b.state)).toEqual(['done', 'planned', 'planned', 'planned']);
+    expect(store.getJob(J)?.state).toBe('running');
+    expect(logged.some((l) => l.msg === 'job left for the next start')).toBe(true);
+
+    // The next start resumes it: the three planned batches are sent once each.
+    const next = runner({ alibaba: provider });
+    await next.recover();
+    await next.idle();
+    expect(provider.calls.map((c) => c.ids[0])).toEqual(ids);
+    expect(store.getJob(J)?.state).toBe('completed');
+  });
+
+  it('after a cancel, a large job ends without pushing its unsent batches through the rate limit one by one', async () => {
+    const ids = instanceIds(30);
+    let first!: () => void;
+    const firstSent = new Promise<void>((resolve) => (first = resolve));
+    const provider = fakeProvider(providerInfo({ maxBatch: 1, limits: { maxConcurrent: 1, minTimeMs: 100 } }), (call) => {
+      first();
+      return succeededAll(call);
+    });
+    approvedJob(ids);
+    const r = runner({ alibaba: provider });
+    r.start(J);
+    await firstSent;
+    const started = Date.now();
+    store.cancel(J, APPROVER, clock.now, 'cancelled before it was sent');
+    await r.idle();
+    // Queued all at once, the 29 cancelled batches would take 2.9 s of 100 ms slots; a few are queued ahead at most.
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(provider.calls.length).toBeLessThanOrEqual(2);
+    expect(store.tally(J)).toMatchObject({ succeeded: provider.calls.length, cancelled: 30 - provider.calls.length, waiting: 0 });
+    expect(store.getJob(J)?.state).toBe('completed');
+  });
+
+  it('shutdown with nothing in flight returns at once', async () => {
+    expect(await runner({}).shutdown(10_000)).toBe(true);
   });
 });

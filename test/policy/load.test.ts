@@ -1,4 +1,4 @@
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -97,6 +97,33 @@ describe('parsePolicy', () => {
     expect(errorOf('rules:\n  - approvers: [U0A1]\n')).toContain('rules[0].approvers: a --force request needs 2 approvals');
     // A group may hold any number: not provably short.
     expect(() => parsePolicy('rules:\n  - approvers: [S0GROUP]\n    approvals: 5\n', 'p', ctx)).not.toThrow();
+  });
+});
+
+describe('accounts from a credentials file or with a security token', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("the README's example loads, its staging account read from a credentials file", () => {
+    dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const file = join(dir, 'ali-staging.json');
+    writeFileSync(file, JSON.stringify({ accessKeyId: 'LTAIstaging', accessKeySecret: 'staging-secret' }));
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const example = /## Policy and accounts[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toContain('credentialsFile: /run/secrets/ali-staging.json');
+    const loaded = parsePolicy(example!.replace('/run/secrets/ali-staging.json', file), 'README.md', ctx);
+    expect(loaded.policy.accounts.alibaba).toEqual(['default', 'prod', 'staging']);
+    expect(loaded.accountProvider('alibaba', 'staging')).toBeDefined();
+  });
+
+  it('a security token variable joins the pair; a credentials file that cannot be read is a load error at its account', () => {
+    dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const withToken = 'accounts:\n  alibaba:\n    sts: { accessKeyIdEnv: ALI_PROD_AK, accessKeySecretEnv: ALI_PROD_SK, securityTokenEnv: ALI_TOKEN }\nrules:\n  - approvers: [S0G]\n';
+    const loaded = parsePolicy(withToken, 'p.yaml', { ...ctx, env: { ...ctx.env, ALI_TOKEN: 'sts-token-value' } });
+    expect(loaded.secrets).toContain('sts-token-value');
+    expect(errorOf(withToken)).toContain('p.yaml:3:10: accounts.alibaba.sts: securityTokenEnv: the variable ALI_TOKEN is not set'.replace('p.yaml', 'policy.yaml'));
+    const missing = 'accounts:\n  alibaba:\n    staging: { credentialsFile: ' + join(dir, 'nope.json') + ' }\nrules:\n  - approvers: [S0G]\n';
+    expect(errorOf(missing)).toMatch(/^policy\.yaml:3:14: accounts\.alibaba\.staging: /);
   });
 });
 

@@ -26,6 +26,8 @@ const job: Job = {
   reapprovalReason: null,
   account: 'default',
   approvers: null,
+  cancelledAt: null,
+  cancelledBy: null,
 };
 
 const preflight: Pick<Preflight, 'readings'> = {

@@ -26,6 +26,8 @@ const job = (over: Partial<Job> = {}): Job => ({
   reapprovalReason: null,
   account: 'default',
   approvers: null,
+  cancelledAt: null,
+  cancelledBy: null,
   ...over,
 });
 

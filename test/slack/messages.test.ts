@@ -45,6 +45,8 @@ const job = (over: Partial<Job> = {}): Job => ({
   reapprovalReason: null,
   account: 'default',
   approvers: null,
+  cancelledAt: null,
+  cancelledBy: null,
   ...over,
 });
 
@@ -68,14 +70,22 @@ describe('Block Kit builders', () => {
     expect(escapeMrkdwn('<>&')).toBe('&lt;&gt;&amp;');
   });
 
-  it('show buttons only while pending, with a danger confirm for --force', () => {
+  it('show approve/deny only while pending, with a danger confirm for --force; Cancel (confirmed) only while approved or running and not yet cancelled', () => {
+    type Actions = { elements: Array<{ action_id: string; confirm?: { style: string; title: { text: string } } }> };
+    const actionIds = (j: Job): string[] => requestCard({ job: j, approvals: [] }).blocks.filter((b) => b.type === 'actions').flatMap((b) => (b as Actions).elements.map((e) => e.action_id));
     const pending = requestCard({ job: job({ force: true, approvalsNeeded: 2 }), approvals: [] });
-    const actions = pending.blocks.find((b) => b.type === 'actions') as { elements: Array<{ action_id: string; confirm?: { style: string } }> };
+    const actions = pending.blocks.find((b) => b.type === 'actions') as Actions;
     expect(actions.elements.map((e) => e.action_id)).toEqual(['reboot_approve', 'reboot_deny']);
     expect(actions.elements[0]!.confirm?.style).toBe('danger');
-    for (const state of ['approved', 'running', 'completed', 'denied', 'expired'] as const) {
-      expect(requestCard({ job: job({ state }), approvals: [] }).blocks.some((b) => b.type === 'actions')).toBe(false);
+    for (const state of ['approved', 'running'] as const) {
+      const card = requestCard({ job: job({ state }), approvals: [] });
+      const cancel = (card.blocks.find((b) => b.type === 'actions') as Actions).elements;
+      expect(cancel.map((e) => e.action_id)).toEqual(['reboot_cancel']);
+      expect(cancel[0]!.confirm?.style).toBe('danger');
+      expect(cancel[0]!.confirm?.title.text).toBe('Cancel this reboot?');
     }
+    expect(actionIds(job({ state: 'running', cancelledAt: 5_000, cancelledBy: 'U0REQ' }))).toEqual([]);
+    for (const state of ['completed', 'denied', 'expired', 'cancelled'] as const) expect(actionIds(job({ state }))).toEqual([]);
   });
 
   it('Deny is not styled as the dangerous choice: nothing is rebooted by it', () => {
@@ -117,7 +127,7 @@ describe('Block Kit builders', () => {
       { id: 'b', status: 'failed', code: 'X', message: 'y' },
       { id: 'c', status: 'unknown', reason: 'r' },
     ]);
-    expect(t).toEqual({ total: 4, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, waiting: 1 });
+    expect(t).toEqual({ total: 4, succeeded: 1, checked: 0, failed: 1, unknown: 1, verified: 0, unconfirmed: 0, not_back: 0, not_started: 0, cancelled: 0, waiting: 1 });
   });
 });
 
@@ -173,6 +183,19 @@ describe('results messages', () => {
       ':white_check_mark: *Verified: back up and running* · 2\n```i-ok1  web-1\ni-ok2```',
     ]);
     expect(Object.fromEntries(outcomeLines(asThread(msg)))).toEqual({ 'i-bad': ['failed'], 'i-gone': ['not_back'], 'i-q': ['unknown'], 'i-ok1': ['succeeded'], 'i-ok2': ['succeeded'] });
+  });
+
+  it('cancelled instances: one line each in the lines layout, compact under their own heading when grouped; the crash trials read both', () => {
+    const reason = 'cancelled by <@U0REQ> before it was sent';
+    const cancelled: JobOutcome[] = [{ id: 'i-c1', status: 'cancelled', reason }, { id: 'i-c2', status: 'cancelled', reason }];
+    const ok: JobOutcome = { id: 'i-ok', status: 'verified', detail: 'back up, running (after 40 s)' };
+    const lines = resultsMessage('lines', [...cancelled, ok].map((o) => resultEntry(o, undefined, 'lines')));
+    expect(blockTexts(lines.blocks)[0]).toContain(`:stop_button: \`i-c1\` ${reason}`);
+    expect(Object.fromEntries(outcomeLines(asThread(lines)))).toEqual({ 'i-c1': ['cancelled'], 'i-c2': ['cancelled'], 'i-ok': ['succeeded'] });
+    const grouped = resultsMessage('grouped', [...cancelled, ok].map((o) => resultEntry(o, undefined, 'grouped')));
+    expect(blockTexts(grouped.blocks)).toContain(':stop_button: *Cancelled: not sent* · 2\n```i-c1\ni-c2```');
+    expect(Object.fromEntries(outcomeLines(asThread(grouped)))).toEqual({ 'i-c1': ['cancelled'], 'i-c2': ['cancelled'], 'i-ok': ['succeeded'] });
+    expect(grouped.text).toBe('Results: 2 cancelled, 1 verified');
   });
 
   it('grouped: a name cannot break out of its code block or ping anyone; what an entry costs is what it adds', () => {

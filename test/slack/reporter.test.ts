@@ -25,6 +25,8 @@ const job: Job = {
   reapprovalReason: null,
   account: 'default',
   approvers: null,
+  cancelledAt: null,
+  cancelledBy: null,
 };
 
 const card = { channel: OPS, jobId: job.id, message: { kind: 'update_card' }, coalesceKey: `card:${job.id}` };
@@ -106,6 +108,9 @@ describe.each([
     expect(rows.map((r) => r.message.kind)).toEqual(['update_card', 'results_file', 'summary', ...incidentRow('completed').map((r) => r.message.kind)]);
     expect(rows[1]).toStrictEqual({ channel: OPS, jobId: job.id, message: { kind: 'results_file' } });
     everyRowIsValid(rows);
+    // Cancelled before it started: nothing to tabulate, but the summary and the incident notice still go.
+    const cancelled = reporter.completed({ ...job, state: 'cancelled', cancelledAt: 3_000, cancelledBy: REQUESTER, ids: instanceIds(1001) });
+    expect(cancelled.map((r) => r.message.kind)).toEqual(['update_card', 'summary', ...incidentRow('completed').map((r) => r.message.kind)]);
   });
 
   it('superseded: rewrites that copy, keyed by job and stale ts', () => {

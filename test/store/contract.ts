@@ -141,6 +141,39 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       expect((await b.batches(J)).map((x) => x.state)).toEqual(['sending', 'planned']);
     });
 
+    it('a cancel and a batch claim across connections: of the two, exactly one wins each batch', async () => {
+      await a.createJob(job(), '…');
+      await a.approve(J, 'U1', 2000);
+      await a.startRun(J, [{ wave: 0, ids: ['i-bp1aaaaaaaaaaaaaaaaa'] }, { wave: 1, ids: ['i-bp1bbbbbbbbbbbbbbbbb'] }], 2001);
+      expect(await a.markBatchSending(J, 0, 2002)).toBe(true);
+      const reported: string[] = [];
+      const result = await b.cancel(J, 'U0REQ', 2003, 'cancelled', (r) => {
+        reported.push(r.kind);
+        return [card()];
+      });
+      expect(result).toMatchObject({ kind: 'stopping', inFlight: 1, cancelled: [{ id: 'i-bp1bbbbbbbbbbbbbbbbb', status: 'cancelled', reason: 'cancelled' }] });
+      expect(reported).toEqual(['stopping']);
+      expect(await a.markBatchSending(J, 1, 2004)).toBe(false);
+      expect((await a.batches(J)).map((x) => x.state)).toEqual(['sending', 'done']);
+      expect(await a.getJob(J)).toMatchObject({ state: 'running', cancelledAt: 2003, cancelledBy: 'U0REQ' });
+      expect((await a.cancel(J, 'U1', 2005, 'again'))?.kind).toBe('already-cancelled');
+      expect((await a.auditTrail(J)).filter((e) => e.event === 'cancelled')).toHaveLength(1);
+    });
+
+    it('a pending or approved job is cancelled outright; a finished one is left alone and nothing is reported', async () => {
+      await a.createJob(job(), '…');
+      expect(await b.cancel(J, 'U0REQ', 2000, 'x')).toMatchObject({ kind: 'cancelled', was: 'pending', job: { state: 'cancelled', cancelledBy: 'U0REQ' } });
+      expect(await a.approve(J, 'U1', 2001)).toMatchObject({ kind: 'not-pending' });
+      const reports: string[] = [];
+      expect((await a.cancel(J, 'U1', 2002, 'x', (r) => (reports.push(r.kind), [])))?.kind).toBe('finished');
+      expect(reports).toEqual([]);
+      await a.createJob(job({ id: 'r-bbbbbbbbbb' }), '…');
+      await a.approve('r-bbbbbbbbbb', 'U1', 2003);
+      expect(await a.cancel('r-bbbbbbbbbb', 'U1', 2004, 'x')).toMatchObject({ kind: 'cancelled', was: 'approved' });
+      expect(await a.startRun('r-bbbbbbbbbb', [{ wave: 0, ids: ['i-bp1aaaaaaaaaaaaaaaaa'] }], 2005)).toBe(false);
+      expect(await a.cancel('r-zzzzzzzzzz', 'U1', 2006, 'x')).toBeUndefined();
+    });
+
     it('outcomes are stored once per instance and the audit trail is append-only', async () => {
       await a.createJob(job(), '…');
       await a.approve(J, 'U1', 2000);

@@ -1,31 +1,40 @@
 /** Alibaba Cloud ECS, described for the catalog. */
 import { accessKeyEnvironment } from '../access-key-env.js';
-import type { ProviderDescriptor } from '../descriptor.js';
-import { createAlibabaProvider, type AlibabaCredentials } from './client.js';
+import { openCredentialSource, type CredentialSpec } from '../credentials.js';
+import { accountEnv, tokensOf, type ProviderDescriptor } from '../descriptor.js';
+import { createAlibabaProvider } from './client.js';
 import { alibabaInfo } from './info.js';
 import { AlibabaSimulator } from './simulator.js';
 
-type Credentials = AlibabaCredentials & { endpoint?: string };
+interface Credentials {
+  access: CredentialSpec;
+  endpoint?: string;
+}
 
 const VARIABLES = {
   keyId: 'ALIBABA_CLOUD_ACCESS_KEY_ID',
   secret: 'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+  // The variable Alibaba's own credential chain reads for an STS token (aliyun/credentials-nodejs, env provider).
+  token: 'ALIBABA_CLOUD_SECURITY_TOKEN',
+  // Ours: ALIBABA_CLOUD_CREDENTIALS_FILE already names Alibaba's INI profile file, a different format.
+  file: 'REBOOT_ALIBABA_CREDENTIALS_FILE',
   endpoint: 'ALIBABA_CLOUD_ECS_ENDPOINT',
 } as const;
 
 export const alibaba: ProviderDescriptor<Credentials> = {
   info: alibabaInfo,
-  env: accessKeyEnvironment(VARIABLES, ({ keyId, secret, endpoint }) => ({
-    accessKeyId: keyId,
-    accessKeySecret: secret,
-    ...(endpoint ? { endpoint } : {}),
-  })),
-  create: ({ endpoint, ...credentials }, tuning) =>
-    createAlibabaProvider({ credentials, retry: tuning.retry, timeoutMs: tuning.timeoutMs, ...(endpoint ? { endpoint } : {}) }),
+  env: accessKeyEnvironment(VARIABLES, ({ access, endpoint }) => ({ access, ...(endpoint ? { endpoint } : {}) })),
+  create: ({ endpoint, access }, tuning) =>
+    createAlibabaProvider({
+      credentials: { source: openCredentialSource(access, tuning.logger ? { logger: tuning.logger } : {}) },
+      retry: tuning.retry,
+      timeoutMs: tuning.timeoutMs,
+      ...(endpoint ? { endpoint } : {}),
+    }),
   local: {
     keyId: 'LTAI5tLocalSimulator',
-    simulator: (account, options) => new AlibabaSimulator({ credentials: { [account.keyId]: account.secret }, ...options }),
-    env: (account, url) => ({ [VARIABLES.keyId]: account.keyId, [VARIABLES.secret]: account.secret, [VARIABLES.endpoint]: url }),
+    simulator: (account, options) => new AlibabaSimulator({ credentials: { [account.keyId]: account.secret }, ...tokensOf(account), ...options }),
+    env: (account, url) => ({ ...accountEnv(VARIABLES, account), [VARIABLES.endpoint]: url }),
     fleet: [
       { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a001', state: 'running', name: 'web-hz-1' },
       { region: 'cn-hangzhou', id: 'i-bp1g6zv0ce8oghu7a002', state: 'running', name: 'web-hz-2' },

@@ -26,9 +26,16 @@ import {
 export type { QueryPair } from '../signing.js';
 
 export const ALGORITHM = 'ACS3-HMAC-SHA256';
+/** Where an STS key's token goes on V3-signed requests (signed, as every x-acs-* header). */
+export const SECURITY_TOKEN_HEADER = 'x-acs-security-token';
 
 export interface AlibabaSignerConfig {
-  credentials: { accessKeyId: string; accessKeySecret: string };
+  /**
+   * securityToken: an STS key's token, sent as x-acs-security-token. Being an x-acs-* header it is signed like the
+   * others, as the SDK does (darabonba-openapi ts/src/client.ts doRequest: `x-acs-security-token` is set from the
+   * credential's token before getAuthorization signs every x-acs-* header).
+   */
+  credentials: { accessKeyId: string; accessKeySecret: string; securityToken?: string };
   now?: () => Date;
   /** x-acs-signature-nonce, unique per request: ECS refuses a repeated one (SignatureNonceUsed). */
   nonce?: () => string;
@@ -49,8 +56,10 @@ export function createAlibabaSigner(config: AlibabaSignerConfig): RequestSigner 
         'x-acs-date': isoSeconds(options?.signingDate ?? now()),
         'x-acs-signature-nonce': nonce(),
         'x-acs-content-sha256': hashedPayload,
+        ...(config.credentials.securityToken === undefined ? {} : { [SECURITY_TOKEN_HEADER]: config.credentials.securityToken }),
       });
-      const signed = sign({ method: request.method, path: request.path, query: request.query, headers, hashedPayload, ...config.credentials });
+      const { accessKeyId, accessKeySecret } = config.credentials;
+      const signed = sign({ method: request.method, path: request.path, query: request.query, headers, hashedPayload, accessKeyId, accessKeySecret });
       const query = canonicalQueryString(request.query);
       return signedRequest(request, headers, query, signed);
     },

@@ -9,13 +9,15 @@ import {
   firstValue,
   parseQueryBoolean,
   retryAfterHeaders,
+  SimulatedKeys,
   SimulatorServer,
   type FleetState,
+  type TokenCheck,
   type SimulatedInstance,
   type SimulatorRequest,
   type SimulatorResponse,
 } from '../simulator-kit.js';
-import { verify, type QueryPair } from './signer.js';
+import { parseAuthorization, SECURITY_TOKEN_HEADER, verify, type QueryPair } from './signer.js';
 
 /**
  * What RAM lets the account's keys do.
@@ -33,6 +35,8 @@ export interface SimulatedAccess {
 export interface AlibabaSimulatorOptions {
   /** AccessKeyId → AccessKeySecret. */
   credentials: Record<string, string>;
+  /** AccessKeyId → SecurityToken: these keys are STS keys and need their token on every request. */
+  securityTokens?: Record<string, string>;
   rebootMs?: number;
   /** The simulated cloud's clock, for clock-skew tests. */
   now?: () => Date;
@@ -100,6 +104,19 @@ export const ERRORS = {
   badNextToken: { status: 400, code: 'InvalidParameter.NextToken', message: 'The specified parameter NextToken is not valid.' },
 } as const satisfies Record<string, ApiError>;
 
+/**
+ * The gateway's answers about an STS token. InvalidSecurityToken.Expired / .MismatchWithAccessKey / .Malformed are the
+ * POP gateway's common codes (https://api.aliyun.com/document/Ecs/2014-05-26/errorCode; statuses UNCONFIRMED, 400 like
+ * the other signature errors). A temporary key sent without its token: UNCONFIRMED which code, MissingSecurityToken here.
+ */
+const TOKEN_ERRORS: Record<TokenCheck, ApiError | undefined> = {
+  ok: undefined,
+  unsigned: ERRORS.incompleteSignature,
+  missing: { status: 400, code: 'MissingSecurityToken', message: 'SecurityToken is mandatory for this temporary access key.' },
+  wrong: { status: 400, code: 'InvalidSecurityToken.MismatchWithAccessKey', message: 'Specified SecurityToken mismatch with the AccessKey.' },
+  expired: { status: 400, code: 'InvalidSecurityToken.Expired', message: 'Specified SecurityToken is expired.' },
+};
+
 function invalidParameter(name: string): ApiError {
   return { status: 400, code: `Invalid${name}.ValueNotSupported`, message: `The specified parameter ${name} is not valid.` };
 }
@@ -124,7 +141,8 @@ interface RebootParams {
 }
 
 export class AlibabaSimulator extends SimulatorServer {
-  private readonly credentials: Record<string, string>;
+  /** The account's keys; tests rotate them and expire tokens between calls. */
+  readonly accounts: SimulatedKeys;
   private readonly now: () => Date;
   /** `${accessKeyId} ${nonce}` → when it was first seen, kept for twice the skew window. */
   private readonly nonces = new Map<string, number>();
@@ -135,7 +153,7 @@ export class AlibabaSimulator extends SimulatorServer {
 
   constructor(options: AlibabaSimulatorOptions) {
     super(options.rebootMs);
-    this.credentials = { ...options.credentials };
+    this.accounts = new SimulatedKeys(options.credentials, options.securityTokens);
     this.now = options.now ?? (() => new Date());
     this.access = { read: 'allowed', reboot: 'allowed', ...options.access };
     this.describePageSize = options.describePageSize ?? MAX_PAGE_SIZE;
@@ -183,13 +201,19 @@ export class AlibabaSimulator extends SimulatorServer {
 
   /** The gateway's checks, in its order: signature shape, key, body hash, signature, clock, replay. */
   private authenticate(req: SimulatorRequest, query: QueryPair[]): ApiError | undefined {
-    const result = verify({ ...req, query }, (ak) => this.credentials[ak]);
+    const result = verify({ ...req, query }, (ak) => this.accounts.secretOf(ak));
     if (!result.ok) {
       if (result.reason === 'malformed') return ERRORS.incompleteSignature;
       if (result.reason === 'unknown-key') return ERRORS.unknownKey;
       if (result.reason === 'content-hash') return ERRORS.contentHash;
       return ERRORS.signatureMismatch;
     }
+    // V3 signs every x-acs-* header the request carries, the token's included (signer.ts SECURITY_TOKEN_HEADER).
+    const signedHeaders = parseAuthorization(req.headers['authorization'])?.signedHeaders ?? [];
+    const token = req.headers[SECURITY_TOKEN_HEADER];
+    if (token !== undefined && !signedHeaders.includes(SECURITY_TOKEN_HEADER)) return ERRORS.incompleteSignature;
+    const tokenRefusal = TOKEN_ERRORS[this.accounts.checkToken(result.accessKeyId, token, undefined)];
+    if (tokenRefusal) return tokenRefusal;
     const date = req.headers['x-acs-date'] ?? '';
     if (!ACS_DATE.test(date) || Number.isNaN(Date.parse(date))) return ERRORS.dateFormat;
     const nowMs = this.now().getTime();

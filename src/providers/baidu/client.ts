@@ -8,6 +8,7 @@
  */
 import { errorMessage } from '../../errors.js';
 import { z } from 'zod';
+import { perRequestSigner, sourceOf, withToken, type CredentialSource, type KeysOrSource } from '../credentials.js';
 import { guardProvider, resendVerdict, type CallScope, type GuardedCalls, type ResendAnswer, type ResendEvidence } from '../guard.js';
 import { retryAfterMs, sendHttp, serverTimeOf, TransportError, type HttpResponse } from '../http.js';
 import { failAll, failedOutcome, parseJsonOrUndefined, unknownOutcome } from '../outcomes.js';
@@ -21,9 +22,22 @@ import { baiduEndpoint, CONTENT_TYPE, ErrorBody, requestIdOf, truncate } from '.
 
 export { baiduEndpoint } from './wire.js';
 
-export interface BaiduCredentials {
+export interface BaiduKeys {
   accessKeyId: string;
   secretAccessKey: string;
+  /** BCE_SESSION_TOKEN: the token of an STS key. */
+  securityToken?: string;
+}
+
+export type BaiduCredentials = KeysOrSource<BaiduKeys>;
+
+/** BCE's answer to an expired session token (UNCONFIRMED: see simulator.ts TOKEN_ERRORS). */
+export function isBaiduTokenExpired(code: string): boolean {
+  return code === 'SessionTokenExpired';
+}
+
+function baiduSource(credentials: BaiduCredentials): CredentialSource {
+  return sourceOf(credentials, (k) => withToken(k.accessKeyId, k.secretAccessKey, k.securityToken));
 }
 
 // The reboot page promises an empty body; bce-sdk-go (services/bcc/api/model.go) parses this optional shape, so accept it too.
@@ -40,14 +54,29 @@ function evidence(answer: ResendAnswer): ResendEvidence {
 }
 
 export function createBaiduProvider(options: ClientOptions<BaiduCredentials>): Provider {
-  return guardProvider(baiduInfo, baiduCalls(options), { secrets: [options.credentials.secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+  const source = baiduSource(options.credentials);
+  return guardProvider(baiduInfo, baiduCalls({ ...options, credentials: { source } }), {
+    secrets: [],
+    credentials: source,
+    isTokenExpired: isBaiduTokenExpired,
+    ...(options.onCall ? { onCall: options.onCall } : {}),
+  });
 }
 
 /** The client's own calls, before the guard wraps them (exported so tests can see what the client itself returns). */
 export function baiduCalls(options: ClientOptions<BaiduCredentials>): GuardedCalls {
   const sleep = options.sleep ?? realSleep;
+  const source = baiduSource(options.credentials);
+  // Credentials are asked for at every request, so a rotated key or token is used from the next request on.
   const signerFor = (scope: CallScope): RequestSigner =>
-    scope.track(createBaiduSigner({ credentials: options.credentials, ...(options.now ? { now: options.now } : {}) }));
+    scope.track(
+      perRequestSigner(source, ({ keyId, secret, token }) =>
+        createBaiduSigner({
+          credentials: { accessKeyId: keyId, secretAccessKey: secret, ...(token === undefined ? {} : { securityToken: token }) },
+          ...(options.now ? { now: options.now } : {}),
+        }),
+      ),
+    );
 
   async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
     let origin: string;

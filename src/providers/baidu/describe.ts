@@ -90,6 +90,9 @@ const REQUEST_CODES: ReadonlySet<string> = new Set([
   'SignatureDoesNotMatch',
   'InvalidHTTPAuthHeader',
   'RequestExpired',
+  // The session token's refusals (UNCONFIRMED codes, simulator.ts TOKEN_ERRORS): a per-id read carries the same token.
+  'InvalidSessionToken',
+  'SessionTokenExpired',
   'InvalidVersion',
   'InvalidURI',
 ]);

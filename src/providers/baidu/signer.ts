@@ -25,8 +25,15 @@ export const BCE_AUTH_VERSION = 'bce-auth-v1';
 /** Both official SDKs default to 1800 s; the server honours whatever the auth string says. */
 export const DEFAULT_EXPIRATION_SECONDS = 1800;
 
+/**
+ * Where an STS key's token goes. Both SDKs set it before signing and sign every x-bce-* header whatever list they
+ * are given (npm @baiducloud/sdk src/bce_base_client.js sendRequest sets it, src/auth.js headersCanonicalization
+ * takes /^x-bce-/; bce-sdk-go auth/signer.go likewise, but x-bce-request-id), so it is signed.
+ */
+export const SECURITY_TOKEN_HEADER = 'x-bce-security-token';
+
 export interface BaiduSignerConfig {
-  credentials: { accessKeyId: string; secretAccessKey: string };
+  credentials: { accessKeyId: string; secretAccessKey: string; securityToken?: string };
   now?: () => Date;
   expirationSeconds?: number;
 }
@@ -43,6 +50,7 @@ export function createBaiduSigner(config: BaiduSignerConfig): RequestSigner {
       const timestamp = isoSeconds(options?.signingDate ?? now());
       const own: Record<string, string> = { host: hostHeader(new URL(request.origin)), 'x-bce-date': timestamp };
       if (request.body !== undefined) own['content-length'] = String(Buffer.byteLength(request.body, 'utf8'));
+      if (config.credentials.securityToken !== undefined) own[SECURITY_TOKEN_HEADER] = config.credentials.securityToken;
       const headers = withSignerHeaders(request.headers, own);
       const path = decodeRawPath(request.path);
       // Our own paths are well formed; a malformed one is a bug, and signing it anyway would only earn a refusal.
@@ -50,7 +58,8 @@ export function createBaiduSigner(config: BaiduSignerConfig): RequestSigner {
       const signed = signBceRequest(
         { method: request.method, path, query: request.query, headers },
         {
-          ...config.credentials,
+          accessKeyId: config.credentials.accessKeyId,
+          secretAccessKey: config.credentials.secretAccessKey,
           timestamp,
           expirationSeconds: config.expirationSeconds ?? DEFAULT_EXPIRATION_SECONDS,
           signedHeaders: Object.keys(headers),

@@ -10,17 +10,21 @@ import { parseJsonOrUndefined } from '../outcomes.js';
 import { decodeRawPath, decodeRawQuery, isoSeconds } from '../signing.js';
 import {
   retryAfterHeaders,
+  SimulatedKeys,
   SimulatorServer,
+  type TokenCheck,
   type FleetState,
   type SimulatedInstance,
   type SimulatorRequest,
   type SimulatorResponse,
 } from '../simulator-kit.js';
-import { bceSignatureMatches, parseBceAuthorization, type BceRequest } from './signer.js';
+import { bceSignatureMatches, parseBceAuthorization, SECURITY_TOKEN_HEADER, type BceRequest } from './signer.js';
 
 export interface BaiduSimulatorOptions {
   /** accessKeyId → secretAccessKey. */
   credentials: Record<string, string>;
+  /** AccessKeyId → session token: these keys are STS keys and need their x-bce-security-token on every request. */
+  securityTokens?: Record<string, string>;
   rebootMs?: number;
   /** Access keys that authenticate but lack BCC permissions: answered 403 AccessDenied. */
   deniedAccessKeys?: readonly string[];
@@ -107,8 +111,22 @@ const ERRORS = {
   },
 } satisfies Record<string, BaiduError>;
 
+/**
+ * BCE's answers about a session token: UNCONFIRMED, no captured page gives the codes (the common table stops at
+ * InvalidAccessKeyId/InvalidHTTPAuthHeader). InvalidSessionToken / SessionTokenExpired, 400 and 403, are this
+ * simulator's names; the client's isBaiduTokenExpired must change with them.
+ */
+const TOKEN_ERRORS: Record<TokenCheck, BaiduError | undefined> = {
+  ok: undefined,
+  unsigned: ERRORS.badSignature,
+  missing: { status: 400, code: 'InvalidSessionToken', message: 'The session token is missing for this temporary access key.' },
+  wrong: { status: 400, code: 'InvalidSessionToken', message: 'The session token is invalid.' },
+  expired: { status: 403, code: 'SessionTokenExpired', message: 'The session token has expired.' },
+};
+
 export class BaiduSimulator extends SimulatorServer {
-  private readonly credentials: ReadonlyMap<string, string>;
+  /** The account's keys; tests rotate them and expire tokens between calls. */
+  readonly accounts: SimulatedKeys;
   private readonly denied: ReadonlySet<string>;
   private readonly now: () => Date;
   private readonly batchRead: NonNullable<BaiduSimulatorOptions['batchRead']>;
@@ -120,7 +138,7 @@ export class BaiduSimulator extends SimulatorServer {
 
   constructor(options: BaiduSimulatorOptions) {
     super(options.rebootMs);
-    this.credentials = new Map(Object.entries(options.credentials));
+    this.accounts = new SimulatedKeys(options.credentials, options.securityTokens);
     this.denied = new Set(options.deniedAccessKeys ?? []);
     this.now = options.now ?? (() => new Date());
     this.batchRead = options.batchRead ?? 'omit';
@@ -229,13 +247,18 @@ export class BaiduSimulator extends SimulatorServer {
     const header = req.headers.authorization;
     const auth = header === undefined ? undefined : parseBceAuthorization(header);
     if (!auth) return ERRORS.missingAuth;
-    const secret = this.credentials.get(auth.accessKeyId);
+    const secret = this.accounts.secretOf(auth.accessKeyId);
     if (secret === undefined) return ERRORS.unknownKey;
     const nowMs = this.now().getTime();
     if (nowMs > auth.timestampMs + auth.expirationSeconds * 1000 || auth.timestampMs > nowMs + MAX_FUTURE_SKEW_MS) {
       return { status: 400, code: 'RequestExpired', message: `Request has expired. Timestamp date is ${auth.timestamp}.` };
     }
     if (!bceSignatureMatches(bce, auth, secret)) return ERRORS.badSignature;
+    // Both SDKs sign it (signer.ts SECURITY_TOKEN_HEADER); UNCONFIRMED that BCE refuses it unsigned, this simulator does.
+    // An empty signed-headers part means the default set, which takes every x-bce-* header (signer.ts defaultHeaderNames).
+    const signed = auth.signedHeaders.length === 0 || auth.signedHeaders.includes(SECURITY_TOKEN_HEADER);
+    const tokenError = TOKEN_ERRORS[this.accounts.checkToken(auth.accessKeyId, req.headers[SECURITY_TOKEN_HEADER], signed)];
+    if (tokenError) return tokenError;
     if (this.denied.has(auth.accessKeyId)) return ERRORS.denied;
     return undefined;
   }

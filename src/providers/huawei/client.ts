@@ -25,10 +25,18 @@ import { DESCRIBE_PAGE_SIZE, readingOf, ServerListSchema, type ServerList } from
 import { huaweiInfo } from './info.js';
 import { followJob, JobSchema, type FollowOptions, type JobQuery } from './job-follower.js';
 import { createHuaweiSigner } from './signer.js';
+import { perRequestSigner, sourceOf, withToken, type CredentialSource, type KeysOrSource } from '../credentials.js';
 
-export interface HuaweiCredentials {
+export interface HuaweiKeys {
   accessKeyId: string;
   secretAccessKey: string;
+  /** HUAWEICLOUD_SDK_SECURITY_TOKEN: a temporary AK/SK's token. */
+  securityToken?: string;
+}
+
+export type HuaweiCredentials = KeysOrSource<HuaweiKeys> & HuaweiProjects;
+
+export interface HuaweiProjects {
   /** Used for every region that has no entry in `projectIds` (HUAWEICLOUD_SDK_PROJECT_ID). */
   projectId?: string;
   /** A project id is per account and region. */
@@ -57,7 +65,20 @@ export function huaweiEndpoint(region: string, override?: string): string {
   return `https://ecs.${region}.${domain}`;
 }
 
-export function projectIdFor(credentials: HuaweiCredentials, region: string): string | undefined {
+/**
+ * An expired temporary AK/SK: API Gateway answers APIGW.0301, its IAM authentication failure, for this as for a wrong
+ * signature ("An expired token is used", https://support.huaweicloud.com/intl/en-us/apig-faq/apig-faq-0003.html);
+ * only the message tells them apart. UNCONFIRMED wording: a message naming the token and its expiry is read as one.
+ */
+export function isHuaweiTokenExpired(code: string, message: string): boolean {
+  return (code === 'APIGW.0301' || code === 'APIG.0301') && /token/i.test(message) && /expire/i.test(message);
+}
+
+function huaweiSource(credentials: HuaweiCredentials): CredentialSource {
+  return sourceOf<HuaweiKeys>(credentials, (k) => withToken(k.accessKeyId, k.secretAccessKey, k.securityToken));
+}
+
+export function projectIdFor(credentials: HuaweiProjects, region: string): string | undefined {
   return credentials.projectIds?.[region] || credentials.projectId || undefined;
 }
 
@@ -372,7 +393,15 @@ async function queryJob(send: Send, region: string, projectId: string, jobId: st
 // ---- the provider ---------------------------------------------------------------------------------
 
 export function createHuaweiProvider(options: HuaweiClientOptions): Provider {
-  return guardProvider(huaweiInfo, huaweiCalls(options), { secrets: [options.credentials.secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+  const source = huaweiSource(options.credentials);
+  const { projectId, projectIds } = options.credentials;
+  const credentials: HuaweiCredentials = { source, ...(projectId === undefined ? {} : { projectId }), ...(projectIds === undefined ? {} : { projectIds }) };
+  return guardProvider(huaweiInfo, huaweiCalls({ ...options, credentials }), {
+    secrets: [],
+    credentials: source,
+    isTokenExpired: isHuaweiTokenExpired,
+    ...(options.onCall ? { onCall: options.onCall } : {}),
+  });
 }
 
 /** The client's own calls, before the guard wraps them (exported so tests can see what the client itself returns). */
@@ -386,10 +415,18 @@ export function huaweiCalls(options: HuaweiClientOptions): GuardedCalls {
     now: options.now ?? ((): Date => new Date()),
     sleep,
   };
-  const { accessKeyId, secretAccessKey } = options.credentials;
+  const source = huaweiSource(options.credentials);
 
   function sendFor(scope: CallScope): Send {
-    const signer = scope.track(createHuaweiSigner({ credentials: { accessKeyId, secretAccessKey }, ...(options.now ? { now: options.now } : {}) }));
+    // Credentials are asked for at every request, so a rotated key or token is used from the next request on.
+    const signer = scope.track(
+      perRequestSigner(source, ({ keyId, secret, token }) =>
+        createHuaweiSigner({
+          credentials: { accessKeyId: keyId, secretAccessKey: secret, ...(token === undefined ? {} : { securityToken: token }) },
+          ...(options.now ? { now: options.now } : {}),
+        }),
+      ),
+    );
     return sender(signer, options.endpoint, options.timeoutMs);
   }
 

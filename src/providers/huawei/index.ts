@@ -1,16 +1,21 @@
 /** Huawei Cloud ECS, described for the catalog. */
 import { z } from 'zod';
 import { accessKeyEnvironment } from '../access-key-env.js';
-import type { ProviderDescriptor } from '../descriptor.js';
-import { createHuaweiProvider, type HuaweiCredentials } from './client.js';
+import { openCredentialSource, type CredentialSpec } from '../credentials.js';
+import { accountEnv, tokensOf, type ProviderDescriptor } from '../descriptor.js';
+import { createHuaweiProvider, type HuaweiProjects } from './client.js';
 import { huaweiInfo } from './info.js';
 import { HuaweiSimulator } from './simulator.js';
 
-type Credentials = HuaweiCredentials & { endpoint?: string };
+type Credentials = HuaweiProjects & { access: CredentialSpec; endpoint?: string };
 
 const VARIABLES = {
   keyId: 'HUAWEICLOUD_SDK_AK',
   secret: 'HUAWEICLOUD_SDK_SK',
+  // The SDK's own name for a temporary AK/SK's token: npm @huaweicloud/huaweicloud-sdk-core ClientBuilder.js
+  // getInputParamCredential maps HUAWEICLOUD_SDK_SECURITY_TOKEN onto withSecurityToken.
+  token: 'HUAWEICLOUD_SDK_SECURITY_TOKEN',
+  file: 'REBOOT_HUAWEI_CREDENTIALS_FILE',
   endpoint: 'HUAWEICLOUD_ECS_ENDPOINT',
 } as const;
 const PROJECT_ID = 'HUAWEICLOUD_SDK_PROJECT_ID';
@@ -24,19 +29,18 @@ const FileSection = z.object({ projectIds: z.record(z.string(), z.string().regex
 
 export const huawei: ProviderDescriptor<Credentials> = {
   info: huaweiInfo,
-  env: accessKeyEnvironment({ ...VARIABLES, optional: [PROJECT_ID] }, ({ keyId, secret, endpoint, optional }) => {
+  env: accessKeyEnvironment({ ...VARIABLES, optional: [PROJECT_ID] }, ({ access, endpoint, optional }) => {
     const projectId = optional[PROJECT_ID];
     return {
-      accessKeyId: keyId,
-      secretAccessKey: secret,
+      access,
       ...(projectId ? { projectId } : {}),
       ...(endpoint ? { endpoint } : {}),
     };
   }),
   file: FileSection,
-  create: ({ endpoint, ...credentials }, tuning) =>
+  create: ({ endpoint, access, ...projects }, tuning) =>
     createHuaweiProvider({
-      credentials,
+      credentials: { source: openCredentialSource(access, tuning.logger ? { logger: tuning.logger } : {}), ...projects },
       retry: tuning.retry,
       timeoutMs: tuning.timeoutMs,
       ...(endpoint ? { endpoint } : {}),
@@ -46,10 +50,9 @@ export const huawei: ProviderDescriptor<Credentials> = {
     }),
   local: {
     keyId: 'HWLOCALSIMULATOR',
-    simulator: (account, options) => new HuaweiSimulator({ credentials: { [account.keyId]: account.secret }, ...options }),
+    simulator: (account, options) => new HuaweiSimulator({ credentials: { [account.keyId]: account.secret }, ...tokensOf(account), ...options }),
     env: (account, url) => ({
-      [VARIABLES.keyId]: account.keyId,
-      [VARIABLES.secret]: account.secret,
+      ...accountEnv(VARIABLES, account),
       [VARIABLES.endpoint]: url,
       [PROJECT_ID]: SIMULATED_PROJECT,
     }),

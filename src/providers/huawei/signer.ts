@@ -22,8 +22,16 @@ import {
 
 export const SDK_ALGORITHM = 'SDK-HMAC-SHA256';
 
+/**
+ * Where a temporary AK/SK's security token goes. The SDK adds it to the request's headers before signing, and it
+ * signs every header (npm @huaweicloud/huaweicloud-sdk-core auth/BaseCredentials.js addAuthHeaders, then
+ * auth/AKSKSigner.js sign over all headers), so it is signed.
+ */
+export const SECURITY_TOKEN_HEADER = 'x-security-token';
+
 export interface HuaweiSignerConfig {
-  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** securityToken: HUAWEICLOUD_SDK_SECURITY_TOKEN, a temporary AK/SK's token. */
+  credentials: { accessKeyId: string; secretAccessKey: string; securityToken?: string };
   now?: () => Date;
 }
 
@@ -33,7 +41,12 @@ export function createHuaweiSigner(config: HuaweiSignerConfig): RequestSigner {
   return {
     sign(request: UnsignedRequest, options?: { signingDate?: Date }): SignedRequest {
       const sdkDate = compactIso(options?.signingDate ?? now());
-      const headers = withSignerHeaders(request.headers, { host: hostHeader(new URL(request.origin)), 'x-sdk-date': sdkDate });
+      const { accessKeyId, secretAccessKey, securityToken } = config.credentials;
+      const headers = withSignerHeaders(request.headers, {
+        host: hostHeader(new URL(request.origin)),
+        'x-sdk-date': sdkDate,
+        ...(securityToken === undefined ? {} : { [SECURITY_TOKEN_HEADER]: securityToken }),
+      });
       const signed = signRequest({
         method: request.method,
         path: request.path,
@@ -41,7 +54,8 @@ export function createHuaweiSigner(config: HuaweiSignerConfig): RequestSigner {
         headers,
         body: request.body ?? '',
         sdkDate,
-        ...config.credentials,
+        accessKeyId,
+        secretAccessKey,
       });
       const query = canonicalQueryString(request.query);
       // The canonical URI's extra trailing slash is for signing only: the URL keeps the path as given.

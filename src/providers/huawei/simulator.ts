@@ -11,16 +11,19 @@ import { parseJsonOrUndefined } from '../outcomes.js';
 import { constantTimeEqual, decodeRawQuery, isoSeconds } from '../signing.js';
 import {
   retryAfterHeaders,
+  SimulatedKeys,
   SimulatorServer,
   type SimulatedInstance,
   type SimulatorRequest,
   type SimulatorResponse,
 } from '../simulator-kit.js';
-import { expectedSignature, parseAuthorization, parseSdkDate } from './signer.js';
+import { expectedSignature, parseAuthorization, parseSdkDate, SECURITY_TOKEN_HEADER } from './signer.js';
 
 export interface HuaweiSimulatorOptions {
   /** Access key id → secret key. */
   credentials: Record<string, string>;
+  /** AK → security token: these are temporary AK/SKs and need their X-Security-Token on every request. */
+  securityTokens?: Record<string, string>;
   /** How long one server's reboot (and its sub-job) takes. */
   rebootMs?: number;
   /**
@@ -187,7 +190,8 @@ function unknownServer(id: string): Record<DetailKey, unknown> {
 }
 
 export class HuaweiSimulator extends SimulatorServer {
-  private readonly credentials: Record<string, string>;
+  /** The account's keys; tests rotate them and expire tokens between calls. */
+  readonly accounts: SimulatedKeys;
   private readonly rebootMs: number;
   private readonly spreadMs: number;
   /** How long a never-back server's sub-job runs before it fails; tests lengthen it past the bot's job timeout. */
@@ -198,7 +202,7 @@ export class HuaweiSimulator extends SimulatorServer {
 
   constructor(options: HuaweiSimulatorOptions) {
     super(options.rebootMs ?? 200);
-    this.credentials = { ...options.credentials };
+    this.accounts = new SimulatedKeys(options.credentials, options.securityTokens);
     this.rebootMs = options.rebootMs ?? 200;
     this.spreadMs = options.subJobSpreadMs ?? this.rebootMs / 2;
     this.stuckSubJobMs = options.stuckSubJobMs ?? this.rebootMs * 10;
@@ -276,7 +280,7 @@ export class HuaweiSimulator extends SimulatorServer {
     if (!auth) {
       return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: Authorization header missing or malformed', requestId);
     }
-    const secret = Object.hasOwn(this.credentials, auth.accessKeyId) ? this.credentials[auth.accessKeyId] : undefined;
+    const secret = this.accounts.secretOf(auth.accessKeyId);
     if (secret === undefined) {
       // The real message for an unknown AK is not documented; APIGW.0301 is the gateway's IAM AK/SK failure.
       return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: ak does not exist', requestId);
@@ -297,6 +301,15 @@ export class HuaweiSimulator extends SimulatorServer {
     if (expected === undefined || !constantTimeEqual(expected, auth.signature)) {
       return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: verify aksk signature fail', requestId);
     }
+    // The SDK signs every header, the token's included (signer.ts SECURITY_TOKEN_HEADER).
+    const token = req.headers[SECURITY_TOKEN_HEADER];
+    const tokenCheck = this.accounts.checkToken(auth.accessKeyId, token, auth.signedHeaders.includes(SECURITY_TOKEN_HEADER));
+    // APIGW.0301 for every token problem ("An expired token is used", https://support.huaweicloud.com/intl/en-us/apig-faq/apig-faq-0003.html);
+    // the messages are UNCONFIRMED, this simulator's wording.
+    if (tokenCheck === 'missing') return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: security token is required for a temporary AK', requestId);
+    if (tokenCheck === 'unsigned') return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: x-security-token must be signed', requestId);
+    if (tokenCheck === 'wrong') return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: verify security token fail', requestId);
+    if (tokenCheck === 'expired') return gatewayError(401, 'APIGW.0301', 'Incorrect IAM authentication information: the security token has expired', requestId);
     return undefined;
   }
 

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { reportToWatch } from '../call-watch.js';
+import { perRequestSigner, sourceOf, withToken, type CredentialSource, type KeysOrSource } from '../credentials.js';
 import { guardProvider, mayResend, resendVerdict, type CallScope, type GuardedCalls, type ResendAnswer, type ResendEvidence } from '../guard.js';
 import { retryAfterMs, serverTimeOf, TransportError, type HttpResponse } from '../http.js';
 import { failedOutcome, parseJsonOrUndefined, unknownOutcome } from '../outcomes.js';
@@ -18,9 +19,18 @@ import { volcengineInfo } from './info.js';
 import { createVolcengineSigner, type QueryPair } from './signer.js';
 import { plural } from '../../plural.js';
 
-export interface VolcengineCredentials {
+/** Volcengine's answer to an expired session token (UNCONFIRMED: see simulator.ts TOKEN_ERRORS). */
+export function isVolcengineTokenExpired(code: string): boolean {
+  return code === 'SessionTokenExpired';
+}
+
+export type VolcengineCredentials = KeysOrSource<VolcengineKeys>;
+
+export interface VolcengineKeys {
   accessKeyId: string;
   secretAccessKey: string;
+  /** VOLCENGINE_SESSION_TOKEN: the token of an STS key. */
+  securityToken?: string;
 }
 
 const ACTION = 'RebootInstances';
@@ -193,9 +203,17 @@ function unknownReason(cause: string, attempts: number): string {
  */
 export function volcengineCalls(options: ClientOptions<VolcengineCredentials>): GuardedCalls {
   const sleep = options.sleep ?? realSleep;
-  const { accessKeyId, secretAccessKey } = options.credentials;
+  const source = volcengineSource(options.credentials);
+  // Credentials are asked for at every request, so a rotated key or token is used from the next request on.
   const signerFor = (region: string): RequestSigner =>
-    createVolcengineSigner({ credentials: { accessKeyId, secretAccessKey }, region, service: SERVICE, ...(options.now ? { now: options.now } : {}) });
+    perRequestSigner(source, ({ keyId, secret, token }) =>
+      createVolcengineSigner({
+        credentials: { accessKeyId: keyId, secretAccessKey: secret, ...(token === undefined ? {} : { securityToken: token }) },
+        region,
+        service: SERVICE,
+        ...(options.now ? { now: options.now } : {}),
+      }),
+    );
   const origin = (region: string): string => volcengineEndpoint(region, options.endpoint);
 
   async function reboot(call: RebootCall, scope: CallScope): Promise<BatchResult> {
@@ -280,7 +298,16 @@ export function volcengineCalls(options: ClientOptions<VolcengineCredentials>): 
 export function createVolcengineProvider(options: ClientOptions<VolcengineCredentials>): Provider {
   // Fail at start-up, not at the first reboot, when the endpoint is unusable.
   if (options.endpoint) volcengineEndpoint('', options.endpoint);
-  const { secretAccessKey } = options.credentials;
-  return guardProvider(volcengineInfo, volcengineCalls(options), { secrets: [secretAccessKey], ...(options.onCall ? { onCall: options.onCall } : {}) });
+  const source = volcengineSource(options.credentials);
+  return guardProvider(volcengineInfo, volcengineCalls({ ...options, credentials: { source } }), {
+    secrets: [],
+    credentials: source,
+    isTokenExpired: isVolcengineTokenExpired,
+    ...(options.onCall ? { onCall: options.onCall } : {}),
+  });
+}
+
+function volcengineSource(credentials: VolcengineCredentials): CredentialSource {
+  return sourceOf(credentials, (k) => withToken(k.accessKeyId, k.secretAccessKey, k.securityToken));
 }
 

@@ -26,6 +26,12 @@ import {
 export type { QueryPair } from '../signing.js';
 
 export const ALGORITHM = 'HMAC-SHA256';
+/**
+ * Where an STS key's token goes. The SDK sets it among the headers before computing SignedHeaders, so it is signed
+ * (npm @volcengine/openapi lib/base/sign.js: addHeaders sets X-Security-Token from credentials.sessionToken; only
+ * authorization, content-type, content-length, user-agent, presigned-expires and expect are left unsigned).
+ */
+export const SECURITY_TOKEN_HEADER = 'x-security-token';
 export const EMPTY_BODY_SHA256 = sha256Hex('');
 /** The gateway's default X-Expires: how far X-Date may be from the server clock. */
 export const DEFAULT_EXPIRES_SECONDS = 900;
@@ -49,6 +55,7 @@ export function createVolcengineSigner(config: VolcengineSignerConfig): RequestS
         host: hostHeader(new URL(request.origin)),
         'x-date': xDate,
         'x-content-sha256': bodySha256,
+        ...(config.credentials.securityToken === undefined ? {} : { [SECURITY_TOKEN_HEADER]: config.credentials.securityToken }),
       });
       const path = decodeRawPath(request.path);
       // Our own paths are well formed; a malformed one is a bug, and signing it anyway would only earn a refusal.
@@ -65,6 +72,8 @@ export function createVolcengineSigner(config: VolcengineSignerConfig): RequestS
 export interface SigningKeys {
   accessKeyId: string;
   secretAccessKey: string;
+  /** VOLCENGINE_SESSION_TOKEN: an STS key's token, sent (and signed) as X-Security-Token. */
+  securityToken?: string;
 }
 
 export interface SigningInput {
@@ -210,7 +219,7 @@ export type VerifyFailureCode =
   | 'SignatureDoesNotMatch';
 
 export type VerifyResult =
-  | { ok: true; accessKeyId: string; region: string; service: string }
+  | { ok: true; accessKeyId: string; region: string; service: string; signedHeaders: readonly string[] }
   /** `region` is what the credential scope named, when it could be read (error bodies echo it). */
   | { ok: false; code: VerifyFailureCode; region?: string };
 
@@ -267,5 +276,5 @@ export function verifyRequest(
     { accessKeyId: auth.accessKeyId, secretAccessKey: secret },
   );
   if (!constantTimeEqual(expected.signature, auth.signature)) return { ok: false, code: 'SignatureDoesNotMatch', region };
-  return { ok: true, accessKeyId: auth.accessKeyId, region, service: auth.service };
+  return { ok: true, accessKeyId: auth.accessKeyId, region, service: auth.service, signedHeaders: signed };
 }

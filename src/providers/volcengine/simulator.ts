@@ -10,13 +10,15 @@ import {
   firstValue,
   parseQueryBoolean,
   retryAfterHeaders,
+  SimulatedKeys,
   SimulatorServer,
+  type TokenCheck,
   type FleetState,
   type SimulatedInstance,
   type SimulatorRequest,
   type SimulatorResponse,
 } from '../simulator-kit.js';
-import { DEFAULT_EXPIRES_SECONDS, verifyRequest, type QueryPair, type VerifyFailureCode } from './signer.js';
+import { DEFAULT_EXPIRES_SECONDS, SECURITY_TOKEN_HEADER, verifyRequest, type QueryPair, type VerifyFailureCode } from './signer.js';
 
 const SERVICE = 'ecs';
 const REBOOT = 'RebootInstances';
@@ -67,6 +69,19 @@ const GATEWAY_ERRORS: Record<VerifyFailureCode | 'ServiceNotFound' | 'InvalidAct
   AccountFlowLimitExceeded: { status: 429, codeN: 100027, message: 'You have exceeded the request rate limit of your account.' },
 };
 
+/**
+ * The gateway's answers about a session token. SessionTokenInvalid (400, "The session-toke is invalid.") is in the
+ * IAM error table (https://www.volcengine.com/docs/6257/64992, no CodeN given); UNCONFIRMED which code the ECS gateway
+ * gives for an expired token: SessionTokenExpired here, by analogy with that table's AccessKeyIsExpire.
+ */
+const TOKEN_ERRORS: Record<TokenCheck, { code: string; spec: ErrorSpec } | undefined> = {
+  ok: undefined,
+  unsigned: { code: 'SignatureDoesNotMatch', spec: GATEWAY_ERRORS.SignatureDoesNotMatch },
+  missing: { code: 'SessionTokenInvalid', spec: { status: 400, message: 'The session-token is invalid.' } },
+  wrong: { code: 'SessionTokenInvalid', spec: { status: 400, message: 'The session-token is invalid.' } },
+  expired: { code: 'SessionTokenExpired', spec: { status: 400, message: 'The session-token is expired.' } },
+};
+
 /** Request-level errors of RebootInstances, with the HTTP status and message of its reference (https://www.volcengine.com/docs/6396/101069). */
 export const REQUEST_ERRORS = {
   InvalidArgument: { status: 400, message: 'The specified argument is invalid.' },
@@ -100,6 +115,8 @@ export type InstanceErrorCode = keyof typeof INSTANCE_ERRORS;
 export interface VolcengineSimulatorOptions {
   /** accessKeyId → secretAccessKey */
   credentials: Record<string, string>;
+  /** AccessKeyId → session token: these keys are STS keys and need their X-Security-Token on every request. */
+  securityTokens?: Record<string, string>;
   rebootMs?: number;
   /** Server clock, for clock-skew tests. */
   now?: () => Date;
@@ -127,7 +144,8 @@ interface Injected<C> {
 }
 
 export class VolcengineSimulator extends SimulatorServer {
-  private readonly credentials: Record<string, string>;
+  /** The account's keys; tests rotate them and expire tokens between calls. */
+  readonly accounts: SimulatedKeys;
   private readonly now: () => Date;
   private readonly tokens = new Map<string, Remembered>();
   private readonly requestErrors: Array<Injected<RequestErrorCode>> = [];
@@ -140,7 +158,7 @@ export class VolcengineSimulator extends SimulatorServer {
 
   constructor(options: VolcengineSimulatorOptions) {
     super(options.rebootMs);
-    this.credentials = { ...options.credentials };
+    this.accounts = new SimulatedKeys(options.credentials, options.securityTokens);
     this.now = options.now ?? (() => new Date());
   }
 
@@ -168,9 +186,13 @@ export class VolcengineSimulator extends SimulatorServer {
     const pairs = decodeRawQuery(req.query) ?? [];
     const meta = { action: firstValue(pairs, 'Action') ?? '', version: firstValue(pairs, 'Version') ?? '', region: '' };
 
-    const verified = verifyRequest(req, (ak) => this.credentials[ak], this.now(), DEFAULT_EXPIRES_SECONDS);
+    const verified = verifyRequest(req, (ak) => this.accounts.secretOf(ak), this.now(), DEFAULT_EXPIRES_SECONDS);
     if (!verified.ok) return this.error(GATEWAY_ERRORS[verified.code], verified.code, { ...meta, region: verified.region ?? '' });
     meta.region = verified.region;
+    // The SDK always signs X-Security-Token (signer.ts SECURITY_TOKEN_HEADER); an unsigned one could be swapped in transit.
+    const tokenCheck = this.accounts.checkToken(verified.accessKeyId, req.headers[SECURITY_TOKEN_HEADER], verified.signedHeaders.includes(SECURITY_TOKEN_HEADER));
+    const tokenError = TOKEN_ERRORS[tokenCheck];
+    if (tokenError) return this.error(tokenError.spec, tokenError.code, meta);
     if (verified.service !== SERVICE) return this.error(GATEWAY_ERRORS.ServiceNotFound, 'ServiceNotFound', meta);
     if ((meta.action !== REBOOT && meta.action !== DESCRIBE) || meta.version !== VERSION) {
       return this.error(GATEWAY_ERRORS.InvalidActionOrVersion, 'InvalidActionOrVersion', meta);

@@ -397,3 +397,46 @@ describe('cross-check with @baiducloud/sdk src/auth.js: the describe requests, e
     expect(signed.headers['authorization']).toBe(sdkAuthorization('TEST_AK', 'TEST_SK', signed));
   });
 });
+
+describe('an STS key: x-bce-security-token', () => {
+  const token = 'ZjkyZDZkZWZlNjYxNDBlZjhjZDg3YzA1Y2Q2OGExMTJ8AAAAAA==';
+  const signer = createBaiduSigner({ credentials: { accessKeyId: 'STS_AK', secretAccessKey: 'STS_SK', securityToken: token } });
+  const signingDate = new Date('2024-01-01T00:00:00Z');
+  const require = createRequire(import.meta.url);
+  const Auth = require('@baiducloud/sdk/src/auth.js') as new (ak: string, sk: string) => SdkAuth;
+
+  it('sends the token and signs it among the headers it names, as bce-sdk-go does; the SDK Auth given the same list agrees', () => {
+    const signed = signer.sign({ method: 'GET', origin: 'https://bcc.bj.baidubce.com', path: '/v2/instance/i-YufwpQAe', query: [], headers: {} }, { signingDate });
+    expect(signed.headers['x-bce-security-token']).toBe(token);
+    expect(signed.headers['authorization']).toMatch(/^bce-auth-v1\/STS_AK\/2024-01-01T00:00:00Z\/1800\/host;x-bce-date;x-bce-security-token\/[0-9a-f]{64}$/);
+    const sdk = new Auth('STS_AK', 'STS_SK').generateAuthorization(
+      'GET',
+      '/v2/instance/i-YufwpQAe',
+      {},
+      { host: 'bcc.bj.baidubce.com', 'x-bce-date': '2024-01-01T00:00:00Z', 'x-bce-security-token': token },
+      Date.parse('2024-01-01T00:00:00Z') / 1000,
+      1800,
+      ['host', 'x-bce-date', 'x-bce-security-token'],
+    );
+    expect(signed.headers['authorization']).toBe(sdk);
+    const auth = parseBceAuthorization(signed.headers['authorization'] ?? '')!;
+    const received: BceRequest = { method: 'GET', path: '/v2/instance/i-YufwpQAe', query: [], headers: signed.headers };
+    expect(bceSignatureMatches(received, auth, 'STS_SK')).toBe(true);
+    expect(bceSignatureMatches({ ...received, headers: { ...signed.headers, 'x-bce-security-token': 'swapped' } }, auth, 'STS_SK')).toBe(false);
+  });
+
+  it('the JS SDK signs it even with its default list: every x-bce-* header is signed (auth.js headersCanonicalization)', () => {
+    // bce_base_client.js sets x-bce-security-token and calls generateAuthorization without headersToSign.
+    const sdk = new Auth('STS_AK', 'STS_SK').generateAuthorization(
+      'GET',
+      '/v2/instance/i-YufwpQAe',
+      {},
+      { host: 'bcc.bj.baidubce.com', 'x-bce-date': '2024-01-01T00:00:00Z', 'x-bce-security-token': token },
+      Date.parse('2024-01-01T00:00:00Z') / 1000,
+      1800,
+      [],
+    );
+    const ours = signer.sign({ method: 'GET', origin: 'https://bcc.bj.baidubce.com', path: '/v2/instance/i-YufwpQAe', query: [], headers: {} }, { signingDate });
+    expect(sdk).toBe(ours.headers['authorization']);
+  });
+});

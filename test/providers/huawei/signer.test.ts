@@ -389,3 +389,35 @@ describe('cross-check of the describe request (ListServersDetails filtered by id
     );
   });
 });
+
+describe('a temporary AK/SK: X-Security-Token, signed as the SDK signs every header', () => {
+  it('sends the token, signs it, and matches AKSKSigner given the header BaseCredentials adds', () => {
+    const token = 'gQpjbi1ub3J0aC00jFsZXhhbXBsZS1zZWN1cml0eS10b2tlbg';
+    const host = 'ecs.cn-north-4.myhuaweicloud.com';
+    const body = JSON.stringify({ reboot: { type: 'SOFT', servers: [{ id: SERVER }] } });
+    const signed = createHuaweiSigner({ credentials: { accessKeyId: 'TEST_AK', secretAccessKey: 'TEST_SK', securityToken: token } }).sign(
+      {
+        method: 'POST',
+        origin: `https://${host}`,
+        path: `/v1/${PROJECT}/cloudservers/action`,
+        query: [],
+        headers: { 'content-type': 'application/json;charset=UTF-8', 'x-project-id': PROJECT },
+        body,
+      },
+      { signingDate: new Date('2024-01-01T00:00:00Z') },
+    );
+    expect(signed.headers['x-security-token']).toBe(token);
+    expect(signed.headers['authorization']).toContain('SignedHeaders=content-type;host;x-project-id;x-sdk-date;x-security-token,');
+    // BaseCredentials.addAuthHeaders puts X-Security-Token among the headers before AKSKSigner.sign signs them all.
+    const sdk = AKSKSigner.sign(
+      {
+        endpoint: `https://${host}/v1/${PROJECT}/cloudservers/action`,
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json;charset=UTF-8', 'X-Project-Id': PROJECT, 'X-Sdk-Date': '20240101T000000Z', 'X-Security-Token': token, host },
+        data: JSON.parse(body) as unknown,
+      },
+      { getAk: () => 'TEST_AK', getSk: () => 'TEST_SK' },
+    );
+    expect(signed.headers['authorization']).toBe(sdk['Authorization']);
+  });
+});
