@@ -33,8 +33,9 @@ export interface VerifyRules {
   settleReadings: number;
 }
 
-export function newWatch(id: string, acceptedAt: number, watchedSince: number, before: InstanceReading | undefined, jobProved: boolean): Watch {
-  return { id, acceptedAt, watchedSince, before, jobProved, sawReboot: false, runningUnproven: 0, last: undefined };
+/** `sawReboot`: a read after the call (the follow-up read of an ambiguous answer) already saw the reboot under way. */
+export function newWatch(id: string, acceptedAt: number, watchedSince: number, before: InstanceReading | undefined, jobProved: boolean, sawReboot = false): Watch {
+  return { id, acceptedAt, watchedSince, before, jobProved, sawReboot, runningUnproven: 0, last: undefined };
 }
 
 /** The acceptance time at the field's precision: a minute-precision StartTime written in the same minute counts. */

@@ -428,14 +428,17 @@ export class Runner {
     const final: JobOutcome[] = outcomes.filter((o) => o.status !== 'succeeded' && o.status !== 'unknown');
     const accepted: Accepted = { ids: outcomes.filter((o) => o.status === 'succeeded').map((o) => o.id), acceptedAt, jobProved };
     const unknown = outcomes.filter((o): o is Extract<InstanceOutcome, { status: 'unknown' }> => o.status === 'unknown');
+    // Instances whose follow-up read saw the reboot itself: that reading is their proof, verification need only see them back.
+    const seenRebooting: string[] = [];
     if (unknown.length > 0) {
       const read = await readStates(this.deps.limiters, provider, job.region, unknown.map((o) => o.id), job.account);
       for (const o of unknown) {
         const seen = reconcile(read.readings.get(o.id), before.get(o.id), acceptedAt);
-        if (seen.proven) accepted.ids.push(o.id);
+        if (seen.proven) seenRebooting.push(o.id);
         else final.push({ ...o, reason: `${o.reason}; ${seen.now}` });
       }
     }
+    accepted.ids.push(...seenRebooting);
     if (!verification) {
       const byId = new Map(outcomes.map((o) => [o.id, o]));
       for (const id of accepted.ids) {
@@ -446,7 +449,9 @@ export class Runner {
       return;
     }
     await this.record(job, batch, inCallOrder(final, outcomes), accepted.ids.length > 0 ? { state: 'verifying', acceptedAt } : { state: 'done' });
-    verification.add(batch.seq, accepted.ids, acceptedAt, jobProved);
+    const proved = new Set(seenRebooting);
+    verification.add(batch.seq, accepted.ids.filter((id) => !proved.has(id)), acceptedAt, jobProved);
+    verification.add(batch.seq, seenRebooting, acceptedAt, jobProved, true);
   }
 
   private async unfinished(job: Job, batch: Batch): Promise<string[]> {

@@ -65,7 +65,7 @@ export class Verification {
   constructor(private readonly deps: VerificationDeps) {}
 
   /** Starts watching instances whose reboot the cloud accepted at `acceptedAt` (its clock). */
-  add(seq: number, ids: readonly string[], acceptedAt: number, jobProved: boolean): void {
+  add(seq: number, ids: readonly string[], acceptedAt: number, jobProved: boolean, sawReboot = false): void {
     const now = this.deps.now();
     const { tuning } = this.deps;
     const early = this.deps.provider.info.clockProvesReboot !== true;
@@ -73,7 +73,7 @@ export class Verification {
     const thenMs = early ? tuning.intervalMs : Math.min(Math.round(tuning.intervalMs * 1.5), tuning.maxIntervalMs);
     for (const id of ids) {
       if (this.entries.has(id)) continue;
-      const entry = { watch: newWatch(id, acceptedAt, now, this.deps.before.get(id), jobProved), seq, nextAt: now + firstMs, intervalMs: thenMs };
+      const entry = { watch: newWatch(id, acceptedAt, now, this.deps.before.get(id), jobProved, sawReboot), seq, nextAt: now + firstMs, intervalMs: thenMs };
       this.entries.set(id, entry);
     }
     if (ids.length === 0 || this.stopped) return;

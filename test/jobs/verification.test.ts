@@ -21,12 +21,17 @@ const silent: Logger = { debug: () => undefined, info: () => undefined, warn: ()
 
 type Behaviour = 'normal' | 'never-back' | 'stopped' | 'missing';
 
-/** A cloud of running instances: a reboot shows Starting for `rebootMs`, then Running. */
+/**
+ * A cloud of running instances: a reboot shows Starting for `rebootMs` and until a read has seen it, then Running. The
+ * "until seen" keeps verdicts independent of the machine's load: a read delayed past the window by a busy CI machine
+ * would otherwise find no trace of the reboot and report it unconfirmed. `rebootMs` 0 is a reboot never seen at all.
+ */
 class SmallCloud {
   readonly reboots: RebootCall[] = [];
   readonly reads: DescribeCall[] = [];
   readonly rebootedAt = new Map<string, number>();
   readonly behaviour = new Map<string, Behaviour>();
+  private readonly seenRebooting = new Set<string>();
   answer: (call: RebootCall) => BatchResult = (call) => ({ outcomes: call.ids.map((id): InstanceOutcome => ({ id, status: 'succeeded' })) });
   permission: PermissionCheck | undefined;
 
@@ -37,7 +42,8 @@ class SmallCloud {
     if (behaviour === 'missing') return { id, found: false };
     if (behaviour === 'stopped') return { id, found: true, name: `vm-${id.slice(-2)}`, phase: 'stopped', rawStatus: 'Stopped', rebooting: false };
     const at = this.rebootedAt.get(id);
-    const busy = at !== undefined && (behaviour === 'never-back' || Date.now() - at < this.rebootMs);
+    const busy = at !== undefined && this.rebootMs > 0 && (behaviour === 'never-back' || !this.seenRebooting.has(id) || Date.now() - at < this.rebootMs);
+    if (busy) this.seenRebooting.add(id);
     return busy
       ? { id, found: true, name: `vm-${id.slice(-2)}`, phase: 'transitioning', rawStatus: 'Starting', rebooting: true }
       : { id, found: true, name: `vm-${id.slice(-2)}`, phase: 'running', rawStatus: 'Running', rebooting: false };
@@ -49,7 +55,10 @@ class SmallCloud {
       reboot: (call) => {
         this.reboots.push(call);
         const result = this.answer(call);
-        for (const id of call.ids) this.rebootedAt.set(id, Date.now());
+        for (const id of call.ids) {
+          this.rebootedAt.set(id, Date.now());
+          this.seenRebooting.delete(id);
+        }
         return Promise.resolve(result);
       },
       describe: (call) => {
