@@ -666,9 +666,12 @@ describe('Outbox: 100 concurrent jobs at Slack’s real pace', () => {
       results(job, `i-${job.id}`);
       store.enqueue([{ channel: INCIDENTS, jobId: job.id, message: { kind: 'incident', event: 'completed' } }]);
     }
-    const queued = Date.now();
-    await until(() => (outboxRows(store).every((r) => r.channel !== INCIDENTS || r.state === 'done') ? true : undefined), 'every incident notice', 15_000);
-    expect(Date.now() - queued).toBeLessThan(10_000);
+    await until(() => (outboxRows(store).every((r) => r.channel !== INCIDENTS || r.state === 'done') ? true : undefined), 'every incident notice', 20_000);
+    // The 200 notices leave as digests, not 200 posts a second apart: how soon that is on a given machine is the bench's
+    // figure (bench/busy.ts), not this test's.
+    // All 200 are queued before the outbox looks, so they need 4 digests of DIGEST_MAX_BLOCKS (50), and the first look
+    // may catch only the first few.
+    expect(slack.topLevel(INCIDENTS).length).toBeLessThanOrEqual(8);
     // Everything but the card updates past chat.update's 50 a minute, which wait for the next minute.
     await until(() => (outboxRows(store).every((r) => r.message.kind === 'update_card' || r.state === 'done') ? true : undefined), 'every thread row', 15_000);
     expect(outboxRows(store).filter((r) => r.message.kind === 'update_card' && r.state === 'pending')).toHaveLength(50);
