@@ -4,6 +4,7 @@
  */
 import { OutboxMessageSchema, type OutboxMessage } from '../../src/domain/outbox-message.js';
 import type { ProviderInfo, ProviderName, RateLimits } from '../../src/providers/provider.js';
+import type { Job } from '../../src/domain/job.js';
 import type { NewJob } from '../../src/store/contract.js';
 import type { SqliteStore } from '../../src/store/sqlite-store.js';
 
@@ -31,6 +32,37 @@ export function newJob(over: Partial<NewJob> = {}): NewJob {
     approvalsNeeded: 1,
     createdAt: 1_000,
     expiresAt: 1_000 + 3_600_000,
+    ...over,
+  };
+}
+
+/** A job as the store returns it, for suites that render or reason about one without a store: pending, one instance. */
+export function storedJob(over: Partial<Job> = {}): Job {
+  return {
+    id: 'r-aaaaaaaaaa',
+    state: 'pending',
+    provider: 'alibaba',
+    region: 'cn-hangzhou',
+    ids: ['i-bp1aaaaaaaaaaaaaaaaa'],
+    force: false,
+    dryRun: false,
+    verify: true,
+    rolling: null,
+    reason: null,
+    requester: 'U0REQ',
+    channel: OPS,
+    approvalsNeeded: 1,
+    createdAt: 0,
+    expiresAt: 900_000,
+    decidedAt: null,
+    decidedBy: null,
+    completedAt: null,
+    cardTs: null,
+    reapprovalReason: null,
+    account: 'default',
+    approvers: null,
+    cancelledAt: null,
+    cancelledBy: null,
     ...over,
   };
 }

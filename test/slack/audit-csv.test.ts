@@ -2,33 +2,16 @@ import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/domain/job.js';
 import type { Preflight } from '../../src/domain/preflight.js';
 import { AUDIT_CSV_HEADER, auditCsv } from '../../src/slack/audit-csv.js';
+import { storedJob } from '../helpers/fixtures.js';
 
-const job: Job = {
-  id: 'r-aaaaaaaaaa',
+const job: Job = storedJob({
   state: 'completed',
-  provider: 'alibaba',
-  region: 'cn-hangzhou',
   ids: ['i-1', 'i-2', 'i-3'],
-  force: false,
-  dryRun: false,
-  verify: true,
-  rolling: null,
   reason: '=HYPERLINK("http://evil")',
-  requester: 'U0REQ',
-  channel: 'C0OPS',
-  approvalsNeeded: 1,
   createdAt: Date.UTC(2026, 0, 2, 3, 4, 5),
   expiresAt: 0,
-  decidedAt: null,
-  decidedBy: null,
-  completedAt: null,
   cardTs: '1.2',
-  reapprovalReason: null,
-  account: 'default',
-  approvers: null,
-  cancelledAt: null,
-  cancelledBy: null,
-};
+});
 
 const preflight: Pick<Preflight, 'readings'> = {
   readings: new Map([['i-1', { id: 'i-1', found: true, name: '@web-1', state: 'running' } as never]]),

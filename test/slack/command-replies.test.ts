@@ -2,34 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { emptyTally, type Job } from '../../src/domain/job.js';
 import { ageText, cardPermalink, listText, statusText } from '../../src/slack/command-replies.js';
 import type { JobSummary } from '../../src/store/contract.js';
+import { storedJob } from '../helpers/fixtures.js';
 
-const job = (over: Partial<Job> = {}): Job => ({
-  id: 'r-aaaaaaaaaa',
-  state: 'pending',
-  provider: 'alibaba',
-  region: 'cn-hangzhou',
-  ids: ['i-bp1aaaaaaaaaaaaaaaaa'],
-  force: false,
-  dryRun: false,
-  verify: true,
-  rolling: null,
-  reason: null,
-  requester: 'U0REQ',
-  channel: 'C0OPS',
-  approvalsNeeded: 2,
-  createdAt: 1_700_000_000_000,
-  expiresAt: 1_700_000_900_000,
-  decidedAt: null,
-  decidedBy: null,
-  completedAt: null,
-  cardTs: '1700000000.000100',
-  reapprovalReason: null,
-  account: 'default',
-  approvers: null,
-  cancelledAt: null,
-  cancelledBy: null,
-  ...over,
-});
+const job = (over: Partial<Job> = {}): Job =>
+  storedJob({ approvalsNeeded: 2, createdAt: 1_700_000_000_000, expiresAt: 1_700_000_900_000, cardTs: '1700000000.000100', ...over });
 
 describe('statusText', () => {
   it('a pending request: who asked, approvals so far of how many, the link', () => {

@@ -21,34 +21,9 @@ import {
   tallyText,
 } from '../../src/slack/messages.js';
 import { outcomeLines } from '../../chaos/observe.js';
+import { storedJob } from '../helpers/fixtures.js';
 
-const job = (over: Partial<Job> = {}): Job => ({
-  id: 'r-aaaaaaaaaa',
-  state: 'pending',
-  provider: 'alibaba',
-  region: 'cn-hangzhou',
-  ids: ['i-bp1aaaaaaaaaaaaaaaaa'],
-  force: false,
-  dryRun: false,
-  verify: true,
-  rolling: null,
-  reason: null,
-  requester: 'U0REQ',
-  channel: 'C0OPS',
-  approvalsNeeded: 1,
-  createdAt: 0,
-  expiresAt: 900_000,
-  decidedAt: null,
-  decidedBy: null,
-  completedAt: null,
-  cardTs: null,
-  reapprovalReason: null,
-  account: 'default',
-  approvers: null,
-  cancelledAt: null,
-  cancelledBy: null,
-  ...over,
-});
+const job = (over: Partial<Job> = {}): Job => storedJob(over);
 
 function sectionTexts(blocks: unknown[]): string[] {
   return (blocks as Array<{ type: string; text?: { text: string } }>).filter((b) => b.type === 'section' && b.text).map((b) => b.text!.text);

@@ -13,21 +13,15 @@ import { MESSAGE_TEXT_LIMIT, RESULTS_BUDGET, outcomeLine, resultEntry, resultsMe
 import { RESULTS_HOLD_MS, SlackReporter } from '../../src/slack/reporter.js';
 import { outcomeLines } from '../../chaos/observe.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { INCIDENTS, OPS, REQUESTER, instanceIds, newJob, outboxRows } from '../helpers/fixtures.js';
+import { INCIDENTS, OPS, REQUESTER, instanceIds, newJob, outboxRows, storedJob } from '../helpers/fixtures.js';
 
-const job: Job = {
+const job: Job = storedJob({
   ...newJob({ id: 'r-report0001' }),
   state: 'running',
   decidedAt: 2_000,
   decidedBy: 'U0APP',
-  completedAt: null,
   cardTs: '1700000000.000001',
-  reapprovalReason: null,
-  account: 'default',
-  approvers: null,
-  cancelledAt: null,
-  cancelledBy: null,
-};
+});
 
 const card = { channel: OPS, jobId: job.id, message: { kind: 'update_card' }, coalesceKey: `card:${job.id}` };
 

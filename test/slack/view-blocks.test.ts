@@ -8,36 +8,11 @@ import { blockTexts } from '../../src/local/fake-slack.js';
 import { defaultCatalog } from '../../src/providers/catalog.js';
 import type { JobSummary } from '../../src/store/contract.js';
 import { ageText, homeView, instancesModal, MODAL_TITLE_LIMIT, SECTION_TEXT_LIMIT, VIEW_BLOCK_LIMIT, VIEW_BYTES_LIMIT } from '../../src/slack/view-blocks.js';
+import { storedJob } from '../helpers/fixtures.js';
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
 
-const job = (over: Partial<Job> = {}): Job => ({
-  id: 'r-aaaaaaaaaa',
-  state: 'pending',
-  provider: 'alibaba',
-  region: 'cn-hangzhou',
-  ids: ids(3),
-  force: false,
-  dryRun: false,
-  verify: true,
-  rolling: null,
-  reason: null,
-  requester: 'U0REQ',
-  channel: 'C0OPS',
-  approvalsNeeded: 1,
-  createdAt: 0,
-  expiresAt: 900_000,
-  decidedAt: null,
-  decidedBy: null,
-  completedAt: null,
-  cardTs: null,
-  reapprovalReason: null,
-  account: 'default',
-  approvers: null,
-  cancelledAt: null,
-  cancelledBy: null,
-  ...over,
-});
+const job = (over: Partial<Job> = {}): Job => storedJob({ ids: ids(3), ...over });
 
 function named(all: readonly string[], name: (i: number) => string): Preflight {
   return {
