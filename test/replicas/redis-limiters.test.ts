@@ -139,6 +139,17 @@ describe('LimiterPool shared through Redis by two replicas', () => {
     expect(await admin.hget(`b_${prefix}:huawei:${region}:instances_settings`, 'reservoir')).toBe('3');
   });
 
+  it('limiter state lost in Redis (keys flushed, as by a restart or their expiry): both replicas set it up again and keep the rate', async () => {
+    const region = freshRegion();
+    const pools = [replica(), replica()];
+    await pushThrough(pools, spaced, region, 1, 0);
+    expect(await deleteKeys(admin, `${prefix}:alibaba:${region}:`)).toBeGreaterThan(0);
+    const { starts, byReplica } = await pushThrough(pools, spaced, region, 3, 0);
+    expect(byReplica).toEqual([3, 3]);
+    starts.forEach((at, k) => expect(at - starts[0]!).toBeGreaterThanOrEqual(k * minTime - SLACK_MS));
+    expect(await admin.exists(`b_${prefix}:alibaba:${region}:calls_settings`)).toBe(1);
+  });
+
   it("a task's own failure rejects its call once, and is not scheduled again", async () => {
     const pool = replica();
     const info = providerInfo({ limits: { maxConcurrent: 1, minTimeMs: 0 } });
