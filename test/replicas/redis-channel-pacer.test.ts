@@ -4,21 +4,18 @@
  * channel within its gap, and share a method's budget. Each pacer of the contract suite gets a fresh prefix.
  */
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { openRedis } from '../../src/redis/client.js';
 import { LocalChannelPacer, type ChannelPacer, type PacerLimits } from '../../src/slack/channel-pacer.js';
 import { RedisChannelPacer } from '../../src/slack/redis-channel-pacer.js';
 import { channelPacerSuite } from '../slack/channel-pacer-suite.js';
 import { connectTestRedis, deleteKeys, freePort, sleep, TEST_REDIS_URL, uniquePrefix } from './redis.js';
 
-let admin: Redis;
+// At load: a Redis that does not answer fails the whole file with the reason (no test is counted as skipped).
+const admin: Redis = await connectTestRedis();
 const prefix = uniquePrefix();
 const clients: Redis[] = [];
 let pacers = 0;
-
-beforeAll(async () => {
-  admin = await connectTestRedis();
-});
 
 afterAll(async () => {
   for (const client of clients.splice(0)) client.disconnect(false);

@@ -23,7 +23,7 @@ export async function connectTestRedis(url = TEST_REDIS_URL): Promise<Redis> {
   } catch (err) {
     client.disconnect(false);
     throw new Error(
-      `test:replicas needs Redis at ${url} (REBOOT_TEST_REDIS_URL), which did not answer: ${err instanceof Error ? err.message : String(err)}. ` +
+      `test:replicas needs Redis at ${url} (REBOOT_TEST_REDIS_URL), which did not answer (${err instanceof Error ? err.message : String(err)}). ` +
         'Start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
     );
   }
