@@ -30,6 +30,9 @@ import { ChannelMemberships } from './slack/channel-memberships.js';
 import { slackErrorLabel } from './slack/error-label.js';
 import { registerListeners } from './slack/listeners.js';
 import { Outbox } from './slack/outbox.js';
+import { DEFAULT_METHOD_BUDGETS } from './slack/channel-pacer.js';
+import { RedisChannelPacer } from './slack/redis-channel-pacer.js';
+import { closeRedis, openRedis } from './redis/client.js';
 import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
 import { registerViews } from './slack/views.js';
 import { takeLease } from './store/lease.js';
@@ -78,6 +81,8 @@ export interface Tuning {
   retentionSweepMs: number;
   /** How long /readyz keeps Slack's auth.test answer (src/observability/readiness.ts). */
   readinessAuthCacheMs: number;
+  /** With REBOOT_REDIS_URL, the start of every shared limit's key; replicas must agree on it, tests pick their own. */
+  redisKeyPrefix: string;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -103,6 +108,7 @@ export const DEFAULT_TUNING: Tuning = {
   retentionFirstRunMs: 60_000,
   retentionSweepMs: 3_600_000,
   readinessAuthCacheMs: 30_000,
+  redisKeyPrefix: 'reboot',
 };
 
 export interface BotOptions {
@@ -195,7 +201,10 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   );
   // Names for the compact results come from pre-flight's readings, read in the same transaction.
   const events = new SlackReporter(config.incidentChannel, { preflightOf: (jobId) => store.preflight(jobId), holdMs: tuning.resultsHoldMs });
-  const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
+  // Shared limits (REBOOT_REDIS_URL): provider limits and Slack pacing are kept in Redis for every replica at once.
+  const redis = config.redisUrl ? openRedis(config.redisUrl, { log, health, purpose: 'Slack pacing' }) : undefined;
+  const shared = redis ? { redis, prefix: tuning.redisKeyPrefix, log, health } : undefined;
+  const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs, shared);
   const verify = { firstReadMs: tuning.verifyFirstReadMs, intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
   const runner = new Runner({ store, providers, accountProvider, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify, quiet, metrics });
   const inspector = new Inspector({ store, providers, accountProvider, limiters, events, now, log, quiet });
@@ -232,6 +241,18 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     updatesPerMinute: tuning.slackUpdatesPerMinute,
     permalinksPerMinute: tuning.slackPermalinksPerMinute,
     progressUpdateIntervalMs: tuning.cardProgressIntervalMs,
+    ...(redis
+      ? {
+          pacer: new RedisChannelPacer(
+            redis,
+            {
+              channelIntervalMs: tuning.channelIntervalMs,
+              perMinute: { ...DEFAULT_METHOD_BUDGETS, 'chat.update': tuning.slackUpdatesPerMinute, 'chat.getPermalink': tuning.slackPermalinksPerMinute },
+            },
+            tuning.redisKeyPrefix,
+          ),
+        }
+      : {}),
     idleMs: tuning.outboxIdleMs,
     maxBackoffMs: tuning.outboxMaxBackoffMs,
     now,
@@ -311,6 +332,13 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       await draining;
       // Give queued Slack writes a moment; whatever is left stays in the store for the next start.
       await outbox.drain(Math.min(5000, Math.max(500, left()))).catch(() => undefined);
+      if (redis) {
+        // The outbox waits for Redis before each write (src/redis/client.ts): a Redis that does not answer would hold
+        // its stop for ever. After a moment the connection is closed under it; a write caught between Slack's answer
+        // and its bookkeeping is sent again at the next start, as after a crash (src/slack/outbox.ts).
+        await Promise.race([outbox.stop(), delay(Math.min(5000, Math.max(1000, left())))]);
+        closeRedis(redis);
+      }
       await outbox.stop();
       await limiters.stop();
       await lease.release();

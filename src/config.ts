@@ -59,6 +59,13 @@ const EnvSchema = z.object({
   LOG_LEVEL: LogLevelSchema.default('info'),
   /** /readyz fails once an outbox row due for delivery has waited this long (src/observability/readiness.ts). */
   REBOOT_READY_OUTBOX_STUCK: Duration.default(5 * 60_000),
+  /**
+   * Redis holding the rate limits every replica shares (src/jobs/limiters.ts, src/slack/redis-channel-pacer.ts);
+   * without it each process keeps its own in memory.
+   */
+  REBOOT_REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .optional(),
 });
 
 /** The variables read here; the providers' own are their descriptors' (`env.variables`). */
@@ -112,6 +119,8 @@ export interface Config {
   logLevel: Level;
   /** REBOOT_READY_OUTBOX_STUCK. */
   readyOutboxStuckMs: number;
+  /** REBOOT_REDIS_URL: the shared limits' Redis; absent, limits are kept per process. */
+  redisUrl?: string;
   providers: ProviderCredentials;
   /** Each provider's section of REBOOT_CONFIG, which its named accounts share (src/policy/load.ts). */
   providerSections: Partial<Record<ProviderName, object>>;
@@ -173,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
     retentionMs: e.REBOOT_RETENTION,
     logLevel: e.LOG_LEVEL,
     readyOutboxStuckMs: e.REBOOT_READY_OUTBOX_STUCK,
+    ...(e.REBOOT_REDIS_URL ? { redisUrl: e.REBOOT_REDIS_URL } : {}),
     providers,
     providerSections: Object.fromEntries(sections),
     ...(e.REBOOT_POLICY ? { policyPath: e.REBOOT_POLICY } : {}),
@@ -225,7 +235,14 @@ function readConfigFile(path: string | undefined, catalog: Catalog): ConfigFile 
 
 /** Values that must never be logged or posted. */
 export function secretsOf(config: Config): string[] {
-  return [config.slack.botToken, config.slack.appToken, config.slack.signingSecret, ...config.providerSecrets].filter(
+  return [config.slack.botToken, config.slack.appToken, config.slack.signingSecret, ...redisSecrets(config.redisUrl), ...config.providerSecrets].filter(
     (s): s is string => typeof s === 'string',
   );
+}
+
+/** A Redis URL's password (https://www.iana.org/assignments/uri-schemes/prov/redis), as written and decoded. */
+function redisSecrets(url: string | undefined): string[] {
+  if (!url) return [];
+  const password = new URL(url).password;
+  return password === '' ? [] : [password, decodeURIComponent(password)];
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseDuration } from '../src/config.js';
+import { ConfigError, loadConfig, parseDuration, secretsOf } from '../src/config.js';
 import { createLogger, redact, registerSecrets } from '../src/log.js';
 
 describe('configuration', () => {
@@ -83,6 +83,17 @@ describe('configuration', () => {
     expect(parseDuration('90d')).toBe(90 * 86_400_000);
     expect(parseDuration('1.5d')).toBe(36 * 3_600_000);
     expect(parseDuration('3w')).toBeUndefined();
+  });
+
+  it('REBOOT_REDIS_URL: absent by default; redis:// and rediss:// taken; any other scheme refused naming it; its password is a secret', () => {
+    expect(loadConfig({ REBOOT_CONFIG: undefined }).redisUrl).toBeUndefined();
+    expect(loadConfig({ REBOOT_REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(secretsOf(loadConfig({ REBOOT_REDIS_URL: 'redis://127.0.0.1:6379' }))).toEqual([]);
+    const tls = loadConfig({ REBOOT_REDIS_URL: 'rediss://bot:p%40ss-word@redis.internal:6380/2' });
+    expect(tls.redisUrl).toBe('rediss://bot:p%40ss-word@redis.internal:6380/2');
+    expect(secretsOf(tls)).toEqual(expect.arrayContaining(['p%40ss-word', 'p@ss-word']));
+    expect(() => loadConfig({ REBOOT_REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/REBOOT_REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/);
+    expect(() => loadConfig({ REBOOT_REDIS_URL: 'localhost:6379' })).toThrow(/REBOOT_REDIS_URL/);
   });
 
   it('REBOOT_RETENTION defaults to 90 days, takes days or hours, and rejects garbage', () => {

@@ -38,6 +38,11 @@ export interface ChannelPacer {
   methodOpenAt(method: SlackMethod, now: number): Awaitable<number>;
   /** Slack answered a write to `channel` (with anything, a 429 included): the channel's gap starts now. */
   answered(channel: string, now: number): Awaitable<void>;
+  /**
+   * A write granted for `channel` was not sent after all (another process had claimed its rows): a pacer that
+   * holds a channel from its grant (RedisChannelPacer, across replicas) lets it go; nothing is owed to Slack.
+   */
+  released(channel: string): Awaitable<void>;
   /** A 429: chat.postMessage pauses the channel, a tiered method pauses the method everywhere. */
   rateLimited(method: SlackMethod, channel: string | undefined, retryAfterMs: number, now: number): Awaitable<void>;
 }
@@ -49,7 +54,7 @@ export type Slot = { granted: true } | { granted: false; retryAt: number };
  * little after it starts here, so a window timed exactly from the start could let one call too many arrive within
  * Slack's minute (the bench's fake Slack answered such calls 429).
  */
-const WINDOW_MS = 61_000;
+export const WINDOW_MS = 61_000;
 
 /** Calls per sliding minute of the tiered methods (https://api.slack.com/apis/rate-limits#tiers). */
 export const DEFAULT_METHOD_BUDGETS: Readonly<Partial<Record<SlackMethod, number>>> = {
@@ -87,6 +92,9 @@ export class LocalChannelPacer implements ChannelPacer {
   answered(channel: string, now: number): void {
     this.channelNext.set(channel, Math.max(this.channelNext.get(channel) ?? 0, now + this.limits.channelIntervalMs));
   }
+
+  /** In one process the outbox sends one write per channel at a time (Outbox.inFlight): nothing is held here. */
+  released(): void {}
 
   rateLimited(method: SlackMethod, channel: string | undefined, retryAfterMs: number, now: number): void {
     const until = now + retryAfterMs;

@@ -302,7 +302,10 @@ export class Outbox {
   }
 
   private async deliver(row: OutboxRow): Promise<void> {
-    if (!(await this.store.claimOutbox(row.id))) return;
+    if (!(await this.store.claimOutbox(row.id))) {
+      await this.pacer.released(row.channel);
+      return;
+    }
     const method = methodOf(row);
     try {
       await this.send(row);
@@ -344,7 +347,10 @@ export class Outbox {
     const fit = digestFit(notices);
     const claimed = new Set(await this.store.claimOutboxRows(rows.slice(0, fit).map((r) => r.id)));
     const sending = rows.slice(0, fit).filter((r) => claimed.has(r.id));
-    if (sending.length === 0) return;
+    if (sending.length === 0) {
+      await this.pacer.released(head.channel);
+      return;
+    }
     try {
       await this.post(head.channel, incidentDigest(notices.slice(0, fit).filter((_, i) => claimed.has(rows[i]?.id ?? -1))));
     } catch (err) {
