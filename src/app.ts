@@ -166,8 +166,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     quiet,
     observabilityRoutes(metrics, readiness, log),
   );
-  // Names for the compact results come from pre-flight's readings, read in the same transaction.
-  const events = new SlackReporter(config.incidentChannel, { preflightOf: (jobId) => store.preflight(jobId), holdMs: tuning.resultsHoldMs });
+  // Names for the compact results come from pre-flight's readings: the store reads them in the transaction that reports the outcomes.
+  const events = new SlackReporter(config.incidentChannel, { holdMs: tuning.resultsHoldMs });
   const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs);
   const verify = { firstReadMs: tuning.verifyFirstReadMs, intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
   const runner = new Runner({ store, providers, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify, quiet, metrics });

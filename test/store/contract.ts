@@ -186,6 +186,25 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       ]);
     });
 
+    it('a report of outcomes gets the names pre-flight read for their instances, from the same transaction', async () => {
+      const [x, y] = job().ids as [string, string];
+      const z = 'i-bp1ccccccccccccccccc';
+      await a.createJob(job({ ids: [x, y, z] }), '…');
+      const web = { id: x, found: true as const, name: 'web-1', phase: 'running' as const, rawStatus: 'Running', rebooting: false };
+      await b.recordPreflight(J, { readings: [web, { ...web, id: y, name: null }, { id: z, found: false }], errors: [], done: true }, 1500);
+      await a.approve(J, 'U1', 2000);
+      await a.startRun(J, [{ wave: 0, ids: [x] }, { wave: 1, ids: [y, z] }], 2001);
+      const seen: Array<[string[], Array<[string, string]>]> = [];
+      await b.recordOutcomes(J, 0, [{ id: x, status: 'succeeded' }], { state: 'done' }, 2002, (stored, names) => {
+        seen.push([stored.map((o) => o.id), [...names]]);
+        return [];
+      });
+      expect(seen).toEqual([[[x], [[x, 'web-1']]]]);
+      const cancelled = await a.cancel(J, 'U0REQ', 2003, 'cancelled');
+      expect(cancelled).toMatchObject({ kind: 'stopping', cancelled: [{ id: y }, { id: z }] });
+      expect(cancelled?.kind === 'stopping' ? [...cancelled.names] : undefined).toEqual([]);
+    });
+
     it('an async job id is stored with the outcomes that came with it', async () => {
       await a.createJob(job(), '…');
       await a.approve(J, 'U1', 2000);
