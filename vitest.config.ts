@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The replica suites need PostgreSQL and Redis (vitest.replicas.config.ts, `npm run test:replicas`): `npm test` stays self-contained.
+    exclude: ['test/replicas/**', 'node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // End-to-end suites start HTTP servers on port 0 and SQLite files in temp dirs,
