@@ -40,7 +40,12 @@ export async function requirePostgres(): Promise<void> {
 export async function freshSchema(): Promise<{ schema: string; drop(): Promise<void> }> {
   const schema = `reboot_test_${randomBytes(6).toString('hex')}`;
   await admin(`CREATE SCHEMA ${schema}`);
-  return { schema, drop: () => admin(`DROP SCHEMA ${schema} CASCADE`) };
+  return {
+    schema,
+    async drop() {
+      await admin(`DROP SCHEMA ${schema} CASCADE`);
+    },
+  };
 }
 
 export async function admin(sql: string): Promise<pg.QueryResult> {
