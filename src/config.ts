@@ -44,6 +44,11 @@ const EnvSchema = z.object({
     .regex(/^[CG][A-Z0-9]{2,}$/, 'must be a channel id such as C0123ABCD')
     .optional(),
   REBOOT_DB: z.string().min(1).default('./data/reboot-bot.db'),
+  /**
+   * PostgreSQL instead of the SQLite file (src/store/pg-store.ts): the store replicas share. A secret, as it may
+   * hold a password. https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS
+   */
+  REBOOT_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
   REBOOT_FORCE_APPROVALS: PositiveInt.max(10).default(2),
   REBOOT_APPROVAL_TTL: Duration.default(15 * 60_000),
   /** How long a rebooted instance may take to be seen running again before it is reported not back. */
@@ -97,6 +102,8 @@ export interface Config {
   approvers: { users: string[]; groups: string[] };
   incidentChannel?: string;
   dbPath: string;
+  /** REBOOT_DATABASE_URL: when set, the store is PostgreSQL and `dbPath` is unused. */
+  databaseUrl?: string;
   forceApprovals: number;
   approvalTtlMs: number;
   /** REBOOT_VERIFY_TIMEOUT. */
@@ -159,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
     approvers: parseApprovers(e.REBOOT_APPROVERS),
     ...(e.REBOOT_INCIDENT_CHANNEL ? { incidentChannel: e.REBOOT_INCIDENT_CHANNEL } : {}),
     dbPath: e.REBOOT_DB,
+    ...(e.REBOOT_DATABASE_URL ? { databaseUrl: e.REBOOT_DATABASE_URL } : {}),
     forceApprovals: e.REBOOT_FORCE_APPROVALS,
     approvalTtlMs: e.REBOOT_APPROVAL_TTL,
     verifyTimeoutMs: e.REBOOT_VERIFY_TIMEOUT,
@@ -217,7 +225,21 @@ function readConfigFile(path: string | undefined, catalog: Catalog): ConfigFile 
 
 /** Values that must never be logged or posted. */
 export function secretsOf(config: Config): string[] {
-  return [config.slack.botToken, config.slack.appToken, config.slack.signingSecret, ...config.providerSecrets].filter(
-    (s): s is string => typeof s === 'string',
+  return [config.slack.botToken, config.slack.appToken, config.slack.signingSecret, ...config.providerSecrets, ...databaseSecrets(config.databaseUrl)].filter(
+    (s): s is string => typeof s === 'string' && s !== '',
   );
+}
+
+/** The database URL, and its password on its own (an error may quote it without the rest), as written and decoded. */
+function databaseSecrets(url: string | undefined): string[] {
+  if (url === undefined) return [];
+  const password = URL.canParse(url) ? new URL(url).password : '';
+  if (password === '') return [url];
+  let decoded = password;
+  try {
+    decoded = decodeURIComponent(password);
+  } catch {
+    // Not percent-encoded validly: the raw form is the one to hide.
+  }
+  return [url, password, decoded];
 }

@@ -14,6 +14,7 @@ import { registerSecrets, silentLogger, type Logger } from '../../src/log.js';
 import type { Catalog } from '../../src/providers/catalog.js';
 import type { ProviderName } from '../../src/providers/provider.js';
 import { buildProviders } from '../../src/providers/registry.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
 
 export const CHANNEL = 'C0OPS';
 export const INCIDENT = 'C0INCIDENT';
@@ -50,6 +51,8 @@ export interface HarnessOptions {
   securityToken?: string;
   /** Socket Mode instead of HTTP: the app token and the WebSocket URL apps.connections.open hands out. */
   socketMode?: { appToken: string; url: string };
+  /** PostgreSQL instead of the SQLite file (REBOOT_DATABASE_URL): a database the test owns (test/replicas/pg.ts). */
+  databaseUrl?: string;
 }
 
 export class Harness {
@@ -93,6 +96,7 @@ export class Harness {
       REBOOT_DB: join(h.dir, 'reboot-bot.db'),
       REBOOT_VERIFY_TIMEOUT: '10s',
       ...(opts.socketMode ? { SLACK_APP_TOKEN: opts.socketMode.appToken } : {}),
+      ...(opts.databaseUrl ? { REBOOT_DATABASE_URL: opts.databaseUrl } : {}),
       ...sims.env,
       ...opts.env,
     };
@@ -133,6 +137,13 @@ export class Harness {
       else this.env[name] = value;
     }
     await this.boot();
+  }
+
+  /** The bot's SQLite store, which tests read synchronously; a harness on PostgreSQL has none. */
+  get sqlite(): SqliteStore {
+    const { store } = this.bot;
+    if (!(store instanceof SqliteStore)) throw new Error('this harness runs on PostgreSQL: read h.bot.store, awaiting its answers');
+    return store;
   }
 
   get dbPath(): string {

@@ -48,6 +48,21 @@ export async function freshSchema(): Promise<{ schema: string; drop(): Promise<v
   };
 }
 
+/** A database of its own (for a whole bot, which takes the connection's default schema), and its removal. */
+export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `reboot_test_${randomBytes(6).toString('hex')}`;
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      // WITH (FORCE): a connection the bot left behind does not keep it (PostgreSQL 13+).
+      await admin(`DROP DATABASE ${name} WITH (FORCE)`);
+    },
+  };
+}
+
 export async function admin(sql: string): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000 });
   await client.connect();
