@@ -303,7 +303,7 @@ async function openStore(config: Config, log: Logger): Promise<Store> {
 }
 
 /** The database as messages name it: the file, or the server and database without the URL's credentials. */
-function databaseName(config: Config): string {
+export function databaseName(config: Config): string {
   if (config.databaseUrl === undefined) return config.dbPath;
   const url = new URL(config.databaseUrl);
   return `postgres://${url.host}${url.pathname}`;
