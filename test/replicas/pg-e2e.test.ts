@@ -3,7 +3,7 @@
  * Slack and the Alibaba simulator, with a PgStore in a database of its own. One full flow, request → approve →
  * reboot → thread results, and what the database then holds.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AlibabaSimulator } from '../../src/providers/alibaba/simulator.js';
 import { PgStore } from '../../src/store/pg-store.js';
 import { APPROVER_1, CHANNEL, Harness, INCIDENT, hasButtons, textOf } from '../helpers/harness.js';
@@ -13,11 +13,12 @@ const REGION = 'cn-hangzhou';
 const A = 'i-bp1aaaaaaaaaaaaaaaaa';
 const B = 'i-bp1bbbbbbbbbbbbbbbbb';
 
-beforeAll(requirePostgres);
+// Each test fails, naming the server, when PostgreSQL does not answer.
+beforeEach(requirePostgres);
 
 describe('the bot on PostgreSQL, end to end', () => {
-  let h: Harness;
-  let db: { url: string; drop(): Promise<void> };
+  let h: Harness | undefined;
+  let db: { url: string; drop(): Promise<void> } | undefined;
 
   beforeEach(async () => {
     db = await freshDatabase();
@@ -26,11 +27,15 @@ describe('the bot on PostgreSQL, end to end', () => {
     for (const id of [A, B]) sim.fleet.add(REGION, id);
   });
   afterEach(async () => {
-    await h.stop();
-    await db.drop();
+    // Absent when PostgreSQL did not answer: that failure is the one to read.
+    await h?.stop();
+    await db?.drop();
+    h = undefined;
+    db = undefined;
   });
 
   it('request → approve → reboot → thread results and summary, all stored in PostgreSQL; a restart finds the job done', async () => {
+    if (!h) throw new Error('the harness did not start');
     const store = h.bot.store;
     expect(store).toBeInstanceOf(PgStore);
     const { reply, card } = await h.request(`alibaba ${REGION} ${A},${B} --reason "kernel patch"`);

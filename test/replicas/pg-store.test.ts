@@ -3,14 +3,15 @@
  * processes, each test in a schema of its own; and what only PostgreSQL has: migrations under a lock, and
  * transitions racing from two processes at once.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { OutboxWrite } from '../../src/domain/outbox-message.js';
 import { PG_MIGRATIONS } from '../../src/store/pg-migrations.js';
 import type { PgStore } from '../../src/store/pg-store.js';
 import { describeStoreContract, job } from '../store/contract.js';
 import { admin, freshSchema, openStore, requirePostgres } from './pg.js';
 
-beforeAll(requirePostgres);
+// Each test fails, naming the server, when PostgreSQL does not answer.
+beforeEach(requirePostgres);
 
 describeStoreContract('PostgreSQL', async () => {
   const { schema, drop } = await freshSchema();

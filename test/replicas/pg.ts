@@ -20,8 +20,18 @@ export function shownUrl(url: string): string {
   }
 }
 
-/** Throws a clear error when PostgreSQL does not answer within a few seconds. */
-export async function requirePostgres(): Promise<void> {
+let answering: Promise<void> | undefined;
+
+/**
+ * Throws a clear error when PostgreSQL does not answer within a few seconds. Run before each test (the server is
+ * asked once per file), so every test fails with that message: a failed beforeAll would leave them "skipped".
+ */
+export function requirePostgres(): Promise<void> {
+  answering ??= checkPostgres();
+  return answering;
+}
+
+async function checkPostgres(): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000 });
   try {
     await client.connect();

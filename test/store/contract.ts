@@ -42,13 +42,15 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
   describe(`store contract: ${name}`, () => {
     let a: Store;
     let b: Store;
-    let pair: StorePair;
+    let pair: StorePair | undefined;
     beforeEach(async () => {
       pair = await open();
       ({ a, b } = pair);
     });
     afterEach(async () => {
-      await pair.close();
+      // Absent when opening failed (a server that does not answer): that failure is the one to read.
+      await pair?.close();
+      pair = undefined;
     });
 
     it('exactly one approval wins pending → approved across connections', async () => {
