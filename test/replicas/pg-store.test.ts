@@ -5,6 +5,9 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { OutboxWrite } from '../../src/domain/outbox-message.js';
+import { HealthBoard } from '../../src/health.js';
+import { silentLogger } from '../../src/log.js';
+import { DatabaseInUseError, takeLease } from '../../src/store/lease.js';
 import { PG_MIGRATIONS } from '../../src/store/pg-migrations.js';
 import type { PgStore } from '../../src/store/pg-store.js';
 import { describeStoreContract, job } from '../store/contract.js';
@@ -50,6 +53,19 @@ describe('PostgreSQL store specifics', () => {
       const again = await openStore(schema);
       expect(again.migrationsApplied).toBe(0);
       await again.close();
+    });
+  });
+
+  it('the single-writer lease holds across two processes on one database: the second is refused until the first lets go', async () => {
+    await withTwo(async (a, b) => {
+      const watch = { health: new HealthBoard(), log: silentLogger, now: Date.now };
+      const timing = { heartbeatMs: 60_000, staleMs: 30_000 };
+      const first = await takeLease(a, 'postgres://db/test', timing, watch);
+      await expect(takeLease(b, 'postgres://db/test', timing, watch)).rejects.toThrow(DatabaseInUseError);
+      await first.release();
+      const second = await takeLease(b, 'postgres://db/test', timing, watch);
+      expect(await a.renewLease(first.holder.id, Date.now())).toBe(false);
+      await second.release();
     });
   });
 
