@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The suites that need the shared services of a multi-replica setup (PostgreSQL, Redis): `npm run test:replicas`.
- * A service that does not answer fails its suite; nothing here is skipped.
+ * `npm run test:replicas`: the suites that need the shared services (PostgreSQL on 127.0.0.1:5432, Redis on
+ * 127.0.0.1:6379, see .ci/run). They fail, never skip, when a service does not answer. `npm test` leaves them out.
  */
 export default defineConfig({
   test: {

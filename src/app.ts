@@ -35,7 +35,9 @@ import { RedisChannelPacer } from './slack/redis-channel-pacer.js';
 import { closeRedis, openRedis } from './redis/client.js';
 import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
 import { registerViews } from './slack/views.js';
+import type { Store } from './store/contract.js';
 import { takeLease } from './store/lease.js';
+import { PgStore } from './store/pg-store.js';
 import { RetentionSweep } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -130,7 +132,8 @@ export interface BotOptions {
 
 export interface RunningBot {
   app: App;
-  store: SqliteStore;
+  /** A SqliteStore, or a PgStore when REBOOT_DATABASE_URL is set. */
+  store: Store;
   runner: Runner;
   outbox: Outbox;
   health: HealthBoard;
@@ -156,9 +159,9 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   if (!token) throw new Error('SLACK_BOT_TOKEN is required outside local mode');
 
   const health = new HealthBoard(now);
-  const store = new SqliteStore(config.dbPath);
-  const lease = await takeLease(store, config.dbPath, { heartbeatMs: tuning.leaseHeartbeatMs, staleMs: tuning.leaseStaleMs }, { health, log, now, ...(opts.onLeaseLost ? { onLost: opts.onLeaseLost } : {}) }).catch((err: unknown) => {
-    store.close();
+  const store = await openStore(config, log);
+  const lease = await takeLease(store, databaseName(config), { heartbeatMs: tuning.leaseHeartbeatMs, staleMs: tuning.leaseStaleMs }, { health, log, now, ...(opts.onLeaseLost ? { onLost: opts.onLeaseLost } : {}) }).catch(async (err: unknown) => {
+    await store.close();
     throw err;
   });
   const metrics = new BotMetrics(store, now, Object.keys(opts.providers));
@@ -199,8 +202,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     quiet,
     observabilityRoutes(metrics, readiness, log),
   );
-  // Names for the compact results come from pre-flight's readings, read in the same transaction.
-  const events = new SlackReporter(config.incidentChannel, { preflightOf: (jobId) => store.preflight(jobId), holdMs: tuning.resultsHoldMs });
+  // Names for the compact results come from pre-flight's readings: the store reads them in the transaction that reports the outcomes.
+  const events = new SlackReporter(config.incidentChannel, { holdMs: tuning.resultsHoldMs });
   // Shared limits (REBOOT_REDIS_URL): provider limits and Slack pacing are kept in Redis for every replica at once.
   const redis = config.redisUrl ? openRedis(config.redisUrl, { log, health, purpose: 'Slack pacing' }) : undefined;
   const shared = redis ? { redis, prefix: tuning.redisKeyPrefix, log, health } : undefined;
@@ -342,9 +345,26 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       await outbox.stop();
       await limiters.stop();
       await lease.release();
-      store.close();
+      await store.close();
     },
   };
+}
+
+/** PostgreSQL when REBOOT_DATABASE_URL is set (shared by replicas), else the SQLite file (one process). */
+async function openStore(config: Config, log: Logger): Promise<Store> {
+  if (config.databaseUrl === undefined) return new SqliteStore(config.dbPath);
+  return PgStore.open({
+    url: config.databaseUrl,
+    // An idle connection that breaks is replaced by the pool; the next query on a dead server fails where it is made.
+    onError: (err) => log.warn('database connection failed', { error: errorMessage(err) }),
+  });
+}
+
+/** The database as messages name it: the file, or the server and database without the URL's credentials. */
+export function databaseName(config: Config): string {
+  if (config.databaseUrl === undefined) return config.dbPath;
+  const url = new URL(config.databaseUrl);
+  return `postgres://${url.host}${url.pathname}`;
 }
 
 function delay(ms: number): Promise<void> {

@@ -44,6 +44,11 @@ const EnvSchema = z.object({
     .regex(/^[CG][A-Z0-9]{2,}$/, 'must be a channel id such as C0123ABCD')
     .optional(),
   REBOOT_DB: z.string().min(1).default('./data/reboot-bot.db'),
+  /**
+   * PostgreSQL instead of the SQLite file (src/store/pg-store.ts): the store replicas share. A secret, as it may
+   * hold a password. https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS
+   */
+  REBOOT_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
   REBOOT_FORCE_APPROVALS: PositiveInt.max(10).default(2),
   REBOOT_APPROVAL_TTL: Duration.default(15 * 60_000),
   /** How long a rebooted instance may take to be seen running again before it is reported not back. */
@@ -106,6 +111,8 @@ export interface Config {
   approvers: { users: string[]; groups: string[] };
   incidentChannel?: string;
   dbPath: string;
+  /** REBOOT_DATABASE_URL: when set, the store is PostgreSQL and `dbPath` is unused. */
+  databaseUrl?: string;
   forceApprovals: number;
   approvalTtlMs: number;
   /** REBOOT_VERIFY_TIMEOUT. */
@@ -174,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
     approvers: parseApprovers(e.REBOOT_APPROVERS),
     ...(e.REBOOT_INCIDENT_CHANNEL ? { incidentChannel: e.REBOOT_INCIDENT_CHANNEL } : {}),
     dbPath: e.REBOOT_DB,
+    ...(e.REBOOT_DATABASE_URL ? { databaseUrl: e.REBOOT_DATABASE_URL } : {}),
     forceApprovals: e.REBOOT_FORCE_APPROVALS,
     approvalTtlMs: e.REBOOT_APPROVAL_TTL,
     verifyTimeoutMs: e.REBOOT_VERIFY_TIMEOUT,
@@ -235,14 +243,29 @@ function readConfigFile(path: string | undefined, catalog: Catalog): ConfigFile 
 
 /** Values that must never be logged or posted. */
 export function secretsOf(config: Config): string[] {
-  return [config.slack.botToken, config.slack.appToken, config.slack.signingSecret, ...redisSecrets(config.redisUrl), ...config.providerSecrets].filter(
-    (s): s is string => typeof s === 'string',
-  );
+  return [
+    config.slack.botToken,
+    config.slack.appToken,
+    config.slack.signingSecret,
+    ...config.providerSecrets,
+    ...(config.redisUrl ? urlPasswords(config.redisUrl) : []),
+    // The whole database URL too: an error may quote it with its user and host.
+    ...(config.databaseUrl ? [config.databaseUrl, ...urlPasswords(config.databaseUrl)] : []),
+  ].filter((s): s is string => typeof s === 'string' && s !== '');
 }
 
-/** A Redis URL's password (https://www.iana.org/assignments/uri-schemes/prov/redis), as written and decoded. */
-function redisSecrets(url: string | undefined): string[] {
-  if (!url) return [];
-  const password = new URL(url).password;
-  return password === '' ? [] : [password, decodeURIComponent(password)];
+/**
+ * A URL's password (https://www.iana.org/assignments/uri-schemes/prov/redis, https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS),
+ * as written and decoded: an error may quote it without the rest of the URL.
+ */
+function urlPasswords(url: string): string[] {
+  const password = URL.canParse(url) ? new URL(url).password : '';
+  if (password === '') return [];
+  let decoded = password;
+  try {
+    decoded = decodeURIComponent(password);
+  } catch {
+    // Not percent-encoded validly: the raw form is the one to hide.
+  }
+  return [password, decoded];
 }

@@ -22,6 +22,8 @@ const PATTERNS: RegExp[] = [
   // <scheme>-auth-v<n>/<key>/<time>/<expiry>/<headers>/<signature> (Baidu's bce-auth-v1): the signature ends it.
   /(-auth-v\d+\/[^/\s]+\/[^/\s]+\/\d+\/[^/\s]*\/)[0-9a-f]{64}/gi,
   /(v0=)[0-9a-f]{64}/g,
+  // The password of a connection URL (REBOOT_DATABASE_URL), registered or not: postgres://user:<password>@host.
+  /(postgres(?:ql)?:\/\/[^:/\s@]*:)[^@\s]+(?=@)/gi,
 ];
 
 const MASK = '[redacted]';

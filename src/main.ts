@@ -1,5 +1,5 @@
 /** Entry point: configuration → transport (Socket Mode, HTTP, or local mode) → start. */
-import { startBot } from './app.js';
+import { databaseName, startBot } from './app.js';
 import { errorMessage } from './errors.js';
 import { ConfigError, loadConfig, secretsOf } from './config.js';
 import { runLocalMode } from './local/local-mode.js';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     policy,
     onLeaseLost: () => {
       // Two writers would report each other's in-flight batches as unknown: the newcomer wins.
-      process.stderr.write(`reboot-bot: another process took over ${config.dbPath}; stopping\n`);
+      process.stderr.write(`reboot-bot: another process took over ${databaseName(config)}; stopping\n`);
       process.exit(1);
     },
   });

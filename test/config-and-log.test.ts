@@ -74,6 +74,17 @@ describe('configuration', () => {
     expect(() => loadConfig({ REBOOT_CONFIG: file })).toThrow(/projectIds/);
   });
 
+  it('REBOOT_DATABASE_URL: unset keeps SQLite; a postgres:// URL is taken, its password a secret; anything else is refused', () => {
+    expect(loadConfig({}).databaseUrl).toBeUndefined();
+    const url = 'postgres://reboot:s3cr%40t-pw@db.internal:5432/reboot';
+    const config = loadConfig({ REBOOT_DATABASE_URL: url });
+    expect(config.databaseUrl).toBe(url);
+    expect(secretsOf(config)).toEqual(expect.arrayContaining([url, 's3cr%40t-pw', 's3cr@t-pw']));
+    expect(loadConfig({ REBOOT_DATABASE_URL: 'postgresql://db.internal/reboot' }).databaseUrl).toBe('postgresql://db.internal/reboot');
+    expect(() => loadConfig({ REBOOT_DATABASE_URL: 'mysql://db.internal/reboot' })).toThrow(/REBOOT_DATABASE_URL: must be a postgres:\/\/ URL/);
+    expect(() => loadConfig({ REBOOT_DATABASE_URL: 'db.internal:5432' })).toThrow(/REBOOT_DATABASE_URL/);
+  });
+
   it('parses durations', () => {
     expect(parseDuration('15m')).toBe(900_000);
     expect(parseDuration('250ms')).toBe(250);
@@ -106,6 +117,11 @@ describe('configuration', () => {
 });
 
 describe('log redaction', () => {
+  it('masks the password of a database URL even when it was never registered', () => {
+    expect(redact('connect postgres://reboot:hunter2-xyz@db.internal:5432/reboot failed')).toBe('connect postgres://reboot:[redacted]@db.internal:5432/reboot failed');
+    expect(redact('postgres://db.internal/reboot')).toBe('postgres://db.internal/reboot');
+  });
+
   it('masks registered secrets, Slack tokens and signatures', () => {
     registerSecrets(['super-secret-value-123']);
     const lines: string[] = [];

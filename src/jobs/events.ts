@@ -6,6 +6,7 @@
 import type { Job } from '../domain/job.js';
 import type { OutboxWrite } from '../domain/outbox-message.js';
 import type { JobOutcome } from '../domain/outcome.js';
+import type { InstanceNames } from '../store/contract.js';
 
 export interface JobEvents {
   /** A new request: its card. */
@@ -14,8 +15,8 @@ export interface JobEvents {
   cardChanged(job: Job): OutboxWrite[];
   /** The approval that lets the job run: the card and the incident channel. */
   approved(job: Job): OutboxWrite[];
-  /** Outcomes stored just now: their thread lines and the card's tally. */
-  outcomes(job: Job, outcomes: readonly JobOutcome[]): OutboxWrite[];
+  /** Outcomes stored just now: their thread lines (with the names pre-flight found, when given) and the card's tally. */
+  outcomes(job: Job, outcomes: readonly JobOutcome[], names?: InstanceNames): OutboxWrite[];
   /** A line in the job's thread; a newer note with the same key replaces one still waiting. */
   note(job: Job, text: string, key?: string): OutboxWrite[];
   /** The job finished (or, approved, was cancelled before it started): the card, the summary in the thread, the incident channel. */

@@ -313,10 +313,10 @@ function cancelReport(ctx: RequestContext, result: CancelResult): OutboxWrite[] 
     case 'cancelled':
       return result.was === 'approved' ? ctx.events.completed(result.job) : ctx.events.cardChanged(result.job);
     case 'stopping': {
-      const { job, cancelled, inFlight } = result;
+      const { job, cancelled, names, inFlight } = result;
       const sent = inFlight > 0 ? ` What was already sent (${inFlight} batch${inFlight === 1 ? '' : 'es'}) is followed to its verdict.` : '';
       const text = `:octagonal_sign: Cancelled by <@${job.cancelledBy ?? 'unknown'}>: no further batch or wave is sent; ${cancelled.length} instance${cancelled.length === 1 ? '' : 's'} not sent.${sent}`;
-      return [...ctx.events.outcomes(job, cancelled), ...ctx.events.note(job, text)];
+      return [...ctx.events.outcomes(job, cancelled, names), ...ctx.events.note(job, text)];
     }
     default:
       return [];

@@ -487,9 +487,9 @@ export class Runner {
   private async record(job: Job, batch: Batch, outcomes: readonly JobOutcome[], after: BatchAfter, extra: OutboxWrite[] = []): Promise<void> {
     const { store, events, now } = this.deps;
     let recorded: readonly JobOutcome[] = [];
-    await store.recordOutcomes(job.id, batch.seq, outcomes, after, now(), (stored) => {
+    await store.recordOutcomes(job.id, batch.seq, outcomes, after, now(), (stored, names) => {
       recorded = stored;
-      return [...events.outcomes(job, stored), ...extra];
+      return [...events.outcomes(job, stored, names), ...extra];
     });
     // Counted after the commit, and only the outcomes the store took (a repeat after a restart is not new).
     this.deps.metrics?.instancesSettled(job.provider, recorded);

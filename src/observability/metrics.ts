@@ -8,6 +8,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { OUTCOME_STATUSES, type OutcomeStatus } from '../domain/outcome.js';
 import type { ProviderName } from '../providers/provider.js';
+import type { Awaitable } from '../store/contract.js';
 
 /** How a request left the pending state. */
 export const REQUEST_OUTCOMES = ['approved', 'denied', 'withdrawn', 'expired', 'cancelled', 'abandoned'] as const;
@@ -27,9 +28,10 @@ export function httpStatusLabel(status: number): HttpCallStatus {
 }
 
 /** What /metrics reads from the store on each scrape. */
+/** The store's reads behind the gauges; a networked store answers with promises, which prom-client's collect awaits. */
 export interface MetricsSource {
-  outboxBacklog(now: number): ReadonlyArray<{ channel: string; depth: number; oldestCreatedAt: number }>;
-  runningJobCount(): number;
+  outboxBacklog(now: number): Awaitable<ReadonlyArray<{ channel: string; depth: number; oldestCreatedAt: number }>>;
+  runningJobCount(): Awaitable<number>;
 }
 
 export class BotMetrics {
@@ -67,9 +69,10 @@ export class BotMetrics {
       help: 'Slack writes waiting in the outbox, per channel.',
       labelNames: ['channel'],
       registers,
-      collect() {
+      async collect() {
+        const backlog = await source.outboxBacklog(now());
         this.reset();
-        for (const row of source.outboxBacklog(now())) this.set({ channel: row.channel }, row.depth);
+        for (const row of backlog) this.set({ channel: row.channel }, row.depth);
       },
     });
     new Gauge({
@@ -77,18 +80,19 @@ export class BotMetrics {
       help: 'Age of the oldest Slack write waiting in the outbox, per channel.',
       labelNames: ['channel'],
       registers,
-      collect() {
-        this.reset();
+      async collect() {
         const at = now();
-        for (const row of source.outboxBacklog(at)) this.set({ channel: row.channel }, Math.max(0, at - row.oldestCreatedAt) / 1000);
+        const backlog = await source.outboxBacklog(at);
+        this.reset();
+        for (const row of backlog) this.set({ channel: row.channel }, Math.max(0, at - row.oldestCreatedAt) / 1000);
       },
     });
     new Gauge({
       name: 'reboot_jobs_running',
       help: 'Jobs in the running state.',
       registers,
-      collect() {
-        this.set(source.runningJobCount());
+      async collect() {
+        this.set(await source.runningJobCount());
       },
     });
     collectDefaultMetrics({ register: this.registry });

@@ -1,14 +1,14 @@
 /**
  * The Slack side of the job core's events: which channel, which kind of message, which rows coalesce.
- * It builds outbox rows that the store commits with the state change they report, reading nothing but the
- * names pre-flight found. Cards and results are rendered at delivery time (cards from the job's current
+ * It builds outbox rows that the store commits with the state change they report, reading nothing: the names
+ * pre-flight found come with the outcomes, read by the store in the same transaction. Cards and results are rendered at delivery time (cards from the job's current
  * state, so a coalesced update is never stale).
  */
 import type { Job } from '../domain/job.js';
 import type { JobOutcome } from '../domain/outcome.js';
 import type { OutboxMessage, OutboxWrite, ResultsLayout } from '../domain/outbox-message.js';
-import type { Preflight } from '../domain/preflight.js';
 import type { JobEvents } from '../jobs/events.js';
+import type { InstanceNames } from '../store/contract.js';
 import { LINES_LAYOUT_MAX_INSTANCES, RESULTS_BUDGET, resultEntry } from './messages.js';
 
 /**
@@ -21,33 +21,18 @@ export const RESULTS_HOLD_MS = 15_000;
 /** Above this many instances, the thread also gets the whole per-instance table as a CSV file. */
 export const RESULTS_FILE_MIN_INSTANCES = 1001;
 
-/**
- * Where instance names come from: the job's pre-flight readings. Read synchronously inside the store
- * transaction that reports the outcomes; absent, results show ids only.
- */
-export type PreflightSource = (jobId: string) => Preflight;
-
 export interface ReporterOptions {
-  /** Names for the compact lists; without it they show ids only. */
-  preflightOf?: PreflightSource;
   /** Overrides RESULTS_HOLD_MS. */
   holdMs?: number;
 }
 
-/** Jobs whose finished pre-flight names are kept, so a large job reads them once, not per batch. */
-const NAME_CACHE_JOBS = 32;
-
 export class SlackReporter implements JobEvents {
-  private readonly names = new Map<string, ReadonlyMap<string, string>>();
-
-  private readonly preflightOf: PreflightSource | undefined;
   private readonly holdMs: number;
 
   constructor(
     private readonly incidentChannel: string | undefined,
     options: ReporterOptions = {},
   ) {
-    this.preflightOf = options.preflightOf;
     this.holdMs = options.holdMs ?? RESULTS_HOLD_MS;
   }
 
@@ -66,13 +51,12 @@ export class SlackReporter implements JobEvents {
   /**
    * Results merge into the job's waiting results row up to RESULTS_BUDGET characters. A small job keeps one
    * line per instance; a large one is grouped (successes as ids in code blocks) and its rows are held a
-   * while to fill up.
+   * while to fill up. Only the grouped layout shows names (`names`, what pre-flight read, as the store hands them over).
    */
-  outcomes(job: Job, outcomes: readonly JobOutcome[]): OutboxWrite[] {
+  outcomes(job: Job, outcomes: readonly JobOutcome[], names?: InstanceNames): OutboxWrite[] {
     if (outcomes.length === 0) return [];
     const layout: ResultsLayout = job.ids.length <= LINES_LAYOUT_MAX_INSTANCES ? 'lines' : 'grouped';
-    const names = layout === 'grouped' ? this.namesOf(job.id) : undefined;
-    const entries = outcomes.map((o) => resultEntry(o, names?.get(o.id), layout));
+    const entries = outcomes.map((o) => resultEntry(o, layout === 'grouped' ? names?.get(o.id) : undefined, layout));
     const results: OutboxWrite = {
       channel: job.channel,
       jobId: job.id,
@@ -88,7 +72,6 @@ export class SlackReporter implements JobEvents {
   }
 
   completed(job: Job): OutboxWrite[] {
-    this.names.delete(job.id);
     // A job cancelled before it started has no results to tabulate.
     const file = job.ids.length >= RESULTS_FILE_MIN_INSTANCES && job.state !== 'cancelled' ? [this.inChannel(job, { kind: 'results_file' })] : [];
     return [...this.cardChanged(job), ...file, this.inChannel(job, { kind: 'summary' }), ...this.incident(job, 'completed')];
@@ -104,20 +87,6 @@ export class SlackReporter implements JobEvents {
 
   auditRequested(job: Job, user: string): OutboxWrite[] {
     return [this.inChannel(job, { kind: 'audit_file', requestedBy: user })];
-  }
-
-  /** Instance names pre-flight read; kept once pre-flight has finished, so later batches do not read them again. */
-  private namesOf(jobId: string): ReadonlyMap<string, string> | undefined {
-    const cached = this.names.get(jobId);
-    if (cached !== undefined || this.preflightOf === undefined) return cached;
-    const preflight = this.preflightOf(jobId);
-    const names = new Map<string, string>();
-    for (const [id, reading] of preflight.readings) if (reading.found && reading.name) names.set(id, reading.name);
-    if (preflight.checkedAt !== null) {
-      if (this.names.size >= NAME_CACHE_JOBS) this.names.delete(this.names.keys().next().value as string);
-      this.names.set(jobId, names);
-    }
-    return names;
   }
 
   private incident(job: Job, event: 'approved' | 'completed'): OutboxWrite[] {

@@ -96,7 +96,7 @@ export type ApprovalResult =
  */
 export type CancelResult =
   | { kind: 'cancelled'; job: Job; was: 'pending' | 'approved' }
-  | { kind: 'stopping'; job: Job; cancelled: JobOutcome[]; inFlight: number }
+  | { kind: 'stopping'; job: Job; cancelled: JobOutcome[]; names: InstanceNames; inFlight: number }
   | { kind: 'already-cancelled'; job: Job }
   | { kind: 'finished'; job: Job };
 
@@ -153,6 +153,17 @@ export interface OutboxBacklog {
 
 /** Outbox rows for a transition's result; pure, it runs inside the transaction. */
 export type Report<R> = (result: R) => OutboxWrite[];
+
+/**
+ * The names pre-flight found for some instances, by id (instances read without a name are absent): what results
+ * show next to the ids. A transition that reports outcomes reads them for those outcomes' instances in its own
+ * transaction and hands them to its report, which stays pure: it never reads the store, so it runs the same
+ * inside SQLite's synchronous transaction and inside PostgreSQL's asynchronous one.
+ */
+export type InstanceNames = ReadonlyMap<string, string>;
+
+/** recordOutcomes' report: the outcomes stored now, with the names of their instances. */
+export type OutcomesReport = (stored: JobOutcome[], names: InstanceNames) => OutboxWrite[];
 
 export interface OutboxHeadsOptions {
   /**
@@ -226,14 +237,14 @@ export interface Store {
   markBatchSending(jobId: string, seq: number, now: number): Awaitable<boolean>;
   /** sending → planned again: only for providers whose idempotency token makes a resend safe. */
   replanBatch(jobId: string, seq: number): Awaitable<void>;
-  /** Stores outcomes (the first per instance wins) and moves the batch on; `report` gets the ones stored now. */
+  /** Stores outcomes (the first per instance wins) and moves the batch on; `report` gets the ones stored now, with their names. */
   recordOutcomes(
     jobId: string,
     seq: number,
     outcomes: readonly JobOutcome[],
     after: BatchAfter,
     now: number,
-    report?: Report<JobOutcome[]>,
+    report?: OutcomesReport,
   ): Awaitable<JobOutcome[]>;
   /** running → completed with its final tally; undefined when it was already completed. */
   completeRun(jobId: string, now: number, report?: Report<{ job: Job; tally: Tally }>): Awaitable<Tally | undefined>;

@@ -7,13 +7,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { z } from 'zod';
 import { DEFAULT_ACCOUNT, emptyTally, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
-import { OUTCOME_STATUSES, type JobOutcome, type OutcomeStatus } from '../domain/outcome.js';
+import type { JobOutcome } from '../domain/outcome.js';
 import { LANE_KINDS } from '../domain/outbox-lanes.js';
-import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite, type ResultEntry } from '../domain/outbox-message.js';
-import type { Preflight, ReadError } from '../domain/preflight.js';
-import { PROVIDER_NAME, type InstanceReading } from '../providers/provider.js';
+import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite } from '../domain/outbox-message.js';
+import type { Preflight } from '../domain/preflight.js';
 import type {
   ApprovalResult,
   AuditEntry,
@@ -21,12 +19,14 @@ import type {
   BatchAfter,
   CancelResult,
   CreateResult,
+  InstanceNames,
   JobFilter,
   JobSummary,
   LeaseHolder,
   LeaseResult,
   NewJob,
   OutboxHeadsOptions,
+  OutcomesReport,
   PreflightUpdate,
   PruneLimits,
   OutboxBacklog,
@@ -35,44 +35,29 @@ import type {
   Store,
 } from './contract.js';
 import { MIGRATIONS } from './migrations.js';
-
-const OutcomeSchema: z.ZodType<JobOutcome> = z.union([
-  z.object({ id: z.string(), status: z.literal('succeeded'), detail: z.string().optional() }),
-  z.object({ id: z.string(), status: z.literal('checked'), detail: z.string().optional() }),
-  z.object({
-    id: z.string(),
-    status: z.literal('failed'),
-    code: z.string(),
-    message: z.string(),
-    requestId: z.string().optional(),
-  }),
-  z.object({ id: z.string(), status: z.literal('unknown'), reason: z.string() }),
-  z.object({ id: z.string(), status: z.enum(['verified', 'unconfirmed', 'not_back']), detail: z.string() }),
-  z.object({ id: z.string(), status: z.literal('not_started'), reason: z.string() }),
-  z.object({ id: z.string(), status: z.literal('cancelled'), reason: z.string() }),
-]);
-
-const ClockSchema = z.object({ field: z.string(), raw: z.string(), at: z.number(), precisionMs: z.number(), provesReboot: z.boolean() });
-const ReadingSchema: z.ZodType<InstanceReading> = z.union([
-  z.object({ id: z.string(), found: z.literal(false), rawStatus: z.string().optional() }),
-  z.object({
-    id: z.string(),
-    found: z.literal(true),
-    name: z.string().nullable(),
-    phase: z.enum(['running', 'stopped', 'transitioning', 'locked', 'other']),
-    rawStatus: z.string(),
-    rebooting: z.boolean(),
-    lockReason: z.string().optional(),
-    clock: ClockSchema.optional(),
-  }),
-]);
-const ReadErrorsSchema: z.ZodType<ReadError[]> = z.array(z.object({ code: z.string(), message: z.string(), ids: z.number() }));
-
-const StatusSchema: z.ZodType<OutcomeStatus> = z.enum(OUTCOME_STATUSES as [OutcomeStatus, ...OutcomeStatus[]]);
-const JobStateSchema = z.enum(['pending', 'approved', 'running', 'completed', 'denied', 'expired', 'cancelled']);
-// Only the shape: whether a name is in the catalog was checked when the request came in, and a job of a
-// provider since dropped from the catalog must still load, so the runner can close it as not configured.
-const ProviderSchema = z.string().regex(PROVIDER_NAME);
+import {
+  costOf,
+  fitting,
+  itemsOf,
+  JobStateSchema,
+  none,
+  OutcomeSchema,
+  outboxRowFrom,
+  parseIds,
+  payloadOf,
+  ProviderSchema,
+  ReadErrorsSchema,
+  ReadingSchema,
+  sqlList,
+  StatusSchema,
+  THREAD_CLOSERS,
+  withItems,
+  type OutboxDbRow,
+  type ThreadItemsMessage,
+  StoredApprovers,
+  approversColumn,
+  requestedAuditData,
+} from './rows.js';
 
 /** A job's row without its ids: those are read (and parsed) once per job, see `SqliteStore.jobFrom`. */
 interface JobRow {
@@ -101,17 +86,6 @@ interface JobRow {
   cancelled_by: string | null;
 }
 
-interface OutboxDbRow {
-  id: number;
-  channel: string;
-  kind: string;
-  job_id: string | null;
-  coalesce_key: string | null;
-  payload: string;
-  attempts: number;
-  not_before: number;
-}
-
 /**
  * Every column of `jobs` but `ids`. A 5,000-id job's ids are some 110 kB of JSON: reading them into a string
  * and parsing them was most of `getJob`'s cost, and the outbox reads the same job for row after row.
@@ -130,19 +104,6 @@ interface CachedIds {
 
 /** How many jobs' parsed ids are kept: the outbox reads the same few jobs for row after row. */
 const IDS_CACHE_JOBS = 512;
-
-/**
- * Ids the store wrote itself (JSON.stringify of a string array): checked for shape, without zod, which
- * costs a hundred times more per element (https://zod.dev , measured in this issue: 400 µs for 5,000 ids).
- */
-function parseIds(text: string): string[] {
-  const value: unknown = JSON.parse(text);
-  if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string')) throw new Error('stored ids are not a list of strings');
-  return value;
-}
-
-// Written by createJob from a validated policy rule; read back through zod all the same (it is a JSON column).
-const StoredApprovers = z.object({ users: z.array(z.string()), groups: z.array(z.string()) });
 
 function jobFromRow(row: JobRow, ids: string[]): Job {
   return {
@@ -171,66 +132,6 @@ function jobFromRow(row: JobRow, ids: string[]): Job {
     cancelledAt: row.cancelled_at,
     cancelledBy: row.cancelled_by,
   };
-}
-
-function outboxRowFrom(row: OutboxDbRow): OutboxRow {
-  return {
-    id: row.id,
-    channel: row.channel,
-    jobId: row.job_id,
-    coalesceKey: row.coalesce_key,
-    message: OutboxMessageSchema.parse({ ...(JSON.parse(row.payload) as object), kind: row.kind }),
-    attempts: row.attempts,
-    notBefore: row.not_before,
-  };
-}
-
-/** The row's payload: the message without its kind, which has a column of its own. */
-function payloadOf(write: OutboxWrite): string {
-  const { kind: _kind, ...rest } = write.message;
-  return JSON.stringify(rest);
-}
-
-const none = (): OutboxWrite[] => [];
-
-/** A list of kinds as SQL string literals (constants of this codebase, never user input). */
-function sqlList(kinds: readonly string[]): string {
-  return kinds.map((k) => `'${k}'`).join(', ');
-}
-
-/** Thread rows that end a job's waiting results: nothing may merge into results queued before them. */
-const THREAD_CLOSERS: ReadonlySet<OutboxMessage['kind']> = new Set(['thread_note', 'summary', 'results_file', 'audit_file']);
-
-type ThreadItemsMessage = Extract<OutboxMessage, { kind: 'thread_lines' | 'thread_results' }>;
-type ThreadItems = { layout: string; items: ReadonlyArray<string | ResultEntry> };
-
-/** A mergeable row's items, and the layout only rows alike may merge under (old line rows have one). */
-function itemsOf(message: OutboxMessage): ThreadItems {
-  if (message.kind === 'thread_lines') return { layout: 'lines', items: message.lines };
-  if (message.kind === 'thread_results') return { layout: message.layout, items: message.entries };
-  throw new Error(`outbox rows of kind ${message.kind} do not merge`);
-}
-
-const costOf = (items: ReadonlyArray<string | ResultEntry>): number => items.reduce((sum, item) => sum + itemCost(item), 0);
-const itemCost = (item: string | ResultEntry): number => (typeof item === 'string' ? 1 : item.cost);
-
-/** How many of `items`, from the first, fit in `room`. */
-function fitting(items: ReadonlyArray<string | ResultEntry>, room: number): number {
-  let used = 0;
-  let n = 0;
-  for (const item of items) {
-    used += itemCost(item);
-    if (used > room) break;
-    n += 1;
-  }
-  return n;
-}
-
-/** The same kind of message holding `items` instead. */
-function withItems(message: ThreadItemsMessage, items: ReadonlyArray<string | ResultEntry>): ThreadItemsMessage {
-  return message.kind === 'thread_lines'
-    ? { kind: 'thread_lines', lines: items.filter((i): i is string => typeof i === 'string') }
-    : { kind: 'thread_results', layout: message.layout, entries: items.filter((i): i is ResultEntry => typeof i !== 'string') };
 }
 
 export class SqliteStore implements Store {
@@ -506,6 +407,16 @@ export class SqliteStore implements Store {
     return tally;
   }
 
+  /** The names pre-flight read for these outcomes' instances; just the name of each reading, without parsing it. */
+  private namesOf(jobId: string, outcomes: readonly JobOutcome[]): InstanceNames {
+    if (outcomes.length === 0) return new Map();
+    const rows = this.sql(
+      `SELECT instance_id, json_extract(reading, '$.name') AS name FROM instance_state
+       WHERE job_id = ? AND instance_id IN (SELECT value FROM json_each(?)) AND json_extract(reading, '$.found') = 1`,
+    ).all(jobId, JSON.stringify(outcomes.map((o) => o.id))) as Array<{ instance_id: string; name: unknown }>;
+    return new Map(rows.filter((r): r is { instance_id: string; name: string } => typeof r.name === 'string' && r.name !== '').map((r) => [r.instance_id, r.name]));
+  }
+
   preflight(jobId: string): Preflight {
     const job = this.sql('SELECT preflight_at, preflight_errors FROM jobs WHERE id = ?').get(jobId) as
       | { preflight_at: number | null; preflight_errors: string | null }
@@ -552,14 +463,9 @@ export class SqliteStore implements Store {
         job.approvalsNeeded === 0 ? job.createdAt : null,
         job.approvalsNeeded === 0 ? 'dry run' : null,
         job.account ?? DEFAULT_ACCOUNT,
-        job.approvers ? JSON.stringify({ users: job.approvers.users, groups: job.approvers.groups }) : null,
+        approversColumn(job),
       );
-      // The account and the approvers the policy gave it: what the command text alone would not say.
-      this.audit(job.id, 'requested', job.requester, job.createdAt, {
-        command: commandText,
-        account: job.account ?? DEFAULT_ACCOUNT,
-        ...(job.approvers ? { approvers: { users: job.approvers.users, groups: job.approvers.groups } } : {}),
-      });
+      this.audit(job.id, 'requested', job.requester, job.createdAt, requestedAuditData(job, commandText));
       if (job.approvalsNeeded === 0) this.audit(job.id, 'approved', 'system', job.createdAt, { reason: 'a dry run only reads; it needs no approval' });
       const created = this.requireJob(job.id);
       this.write(report(created));
@@ -683,7 +589,7 @@ export class SqliteStore implements Store {
     }
     const inFlight = batches.filter((b) => b.state !== 'planned' && b.state !== 'done').length;
     this.audit(job.id, 'cancelled', userId, now, { was: 'running', notSent: cancelled.length, batchesInFlight: inFlight });
-    return { kind: 'stopping', job: this.requireJob(job.id), cancelled, inFlight };
+    return { kind: 'stopping', job: this.requireJob(job.id), cancelled, names: this.namesOf(job.id, cancelled), inFlight };
   }
 
   recordRefusal(jobId: string, actor: string, now: number, reason: string, data?: Record<string, unknown>): void {
@@ -755,7 +661,7 @@ export class SqliteStore implements Store {
     outcomes: readonly JobOutcome[],
     after: BatchAfter,
     now: number,
-    report: Report<JobOutcome[]> = none,
+    report: OutcomesReport = none,
   ): JobOutcome[] {
     return this.tx(() => {
       const insert = this.sql('INSERT OR IGNORE INTO outcomes (job_id, instance_id, outcome, status, at) VALUES (?, ?, ?, ?, ?)');
@@ -775,7 +681,7 @@ export class SqliteStore implements Store {
         this.sql(`UPDATE batches SET state = 'verifying', accepted_at = ? WHERE job_id = ? AND seq = ?`).run(after.acceptedAt, jobId, seq);
         this.audit(jobId, 'verifying', 'system', now, { seq, acceptedAt: after.acceptedAt });
       }
-      this.write(report(stored));
+      this.write(report(stored, this.namesOf(jobId, stored)));
       return stored;
     });
   }

@@ -71,7 +71,7 @@ describe('alibaba end to end', () => {
     expect(incident[1]).toContain('completed');
     expect(h.slack.violations).toEqual([]);
 
-    const events = h.bot.store.auditTrail(h.bot.store.jobsInState('completed')[0]!.id).map((e) => e.event);
+    const events = h.sqlite.auditTrail(h.sqlite.jobsInState('completed')[0]!.id).map((e) => e.event);
     expect(events).toEqual(['requested', 'preflight', 'approval', 'approved', 'started', 'batch sent', 'verifying', 'outcome', 'outcome', 'completed']);
   });
 
@@ -85,7 +85,7 @@ describe('alibaba end to end', () => {
     expect(fleet.totalReboots()).toBe(0);
     expect(rebootCalls('alibaba', sim.requests)).toHaveLength(0);
     // A late approve changes nothing.
-    const late = await h.driver.click(APPROVER_1, CHANNEL, card.ts, 'reboot_approve', h.bot.store.jobsInState('denied')[0]!.id);
+    const late = await h.driver.click(APPROVER_1, CHANNEL, card.ts, 'reboot_approve', h.sqlite.jobsInState('denied')[0]!.id);
     await h.settle();
     expect(await h.replyTo(late)).toContain('already denied');
     expect(fleet.totalReboots()).toBe(0);
@@ -96,7 +96,7 @@ describe('alibaba end to end', () => {
     const res = await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
     await h.settle();
     expect(await h.replyTo(res)).toContain('cannot approve your own');
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(1);
     expect(hasButtons(h.slack.message(CHANNEL, card.ts)!)).toBe(true);
     expect(fleet.totalReboots()).toBe(0);
   });
@@ -108,7 +108,7 @@ describe('alibaba end to end', () => {
     const res = await h.driver.clickButton(STRANGER, card, 'reboot_approve');
     await h.settle();
     expect(await h.replyTo(res)).toContain('not allowed');
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(1);
     expect(h.slack.message(CHANNEL, card.ts)!.updates).toBe(updates);
     const deny = await h.driver.clickButton(STRANGER, card, 'reboot_deny');
     await h.settle();
@@ -228,12 +228,12 @@ describe('alibaba expiry', () => {
         return m && !hasButtons(m) ? m : undefined;
       }, 'card to expire');
       expect(textOf(expired)).toContain('Expired');
-      const jobId = h.bot.store.jobsInState('expired')[0]!.id;
+      const jobId = h.sqlite.jobsInState('expired')[0]!.id;
       const late = await h.driver.click(APPROVER_1, CHANNEL, card.ts, 'reboot_approve', jobId);
       await h.settle();
       expect(await h.replyTo(late)).toContain('expired');
       expect(h.sims.sims.alibaba!.fleet.totalReboots()).toBe(0);
-      expect(h.bot.store.auditTrail(jobId).map((e) => e.event)).toEqual(['requested', 'preflight', 'expired']);
+      expect(h.sqlite.auditTrail(jobId).map((e) => e.event)).toEqual(['requested', 'preflight', 'expired']);
     } finally {
       await h.stop();
     }

@@ -77,16 +77,16 @@ describe('cancelling a request', () => {
     const jobId = idOf(reply);
     expect(await cancel(REQUESTER, jobId)).toContain(`Request \`${jobId}\` is cancelled`);
     await h.settle();
-    expect(h.bot.store.getJob(jobId)).toMatchObject({ state: 'cancelled', cancelledBy: REQUESTER });
+    expect(h.sqlite.getJob(jobId)).toMatchObject({ state: 'cancelled', cancelledBy: REQUESTER });
     const live = card(posted.ts);
     expect(hasButtons(live)).toBe(false);
     expect(textOf(live)).toContain(`Cancelled by <@${REQUESTER}> at`);
     expect(textOf(live)).toContain('Nothing was rebooted');
-    expect(h.bot.store.auditTrail(jobId).filter((e) => e.event === 'cancelled')).toEqual([expect.objectContaining({ actor: REQUESTER, data: { was: 'pending' } })]);
+    expect(h.sqlite.auditTrail(jobId).filter((e) => e.event === 'cancelled')).toEqual([expect.objectContaining({ actor: REQUESTER, data: { was: 'pending' } })]);
     const approveLate = await h.driver.click(APPROVER_1, CHANNEL, posted.ts, 'reboot_approve', jobId);
     expect(await h.replyTo(approveLate)).toContain('was cancelled');
     await h.settle();
-    expect(h.bot.store.getJob(jobId)?.state).toBe('cancelled');
+    expect(h.sqlite.getJob(jobId)?.state).toBe('cancelled');
     expect(reboots()).toBe(before);
     expect(await (await fetch(`${h.bot.url}/metrics`)).text()).toContain('reboot_requests_total{outcome="cancelled"} 1\n');
     // Never approved, so the incident channel never heard of it and hears nothing now.
@@ -102,9 +102,9 @@ describe('cancelling a request', () => {
     const click = await h.driver.click(STRANGER, CHANNEL, posted.ts, 'reboot_cancel', jobId);
     expect(await h.replyTo(click)).toContain('Only the requester');
     await h.settle();
-    expect(h.bot.store.getJob(jobId)).toMatchObject({ state: 'pending', cancelledAt: null });
+    expect(h.sqlite.getJob(jobId)).toMatchObject({ state: 'pending', cancelledAt: null });
     expect(textOf(card(posted.ts))).toBe(before);
-    expect(h.bot.store.auditTrail(jobId).filter((e) => e.event === 'refused').map((e) => [e.actor, (e.data as { reason: string }).reason])).toEqual([
+    expect(h.sqlite.auditTrail(jobId).filter((e) => e.event === 'refused').map((e) => [e.actor, (e.data as { reason: string }).reason])).toEqual([
       [STRANGER, 'cancel by a non-approver'],
       [STRANGER, 'cancel by a non-approver'],
     ]);
@@ -125,9 +125,9 @@ describe('cancelling a request', () => {
     expect(text).toContain('no further batch or wave is sent');
     await h.settle();
 
-    const job = h.bot.store.getJob(jobId)!;
+    const job = h.sqlite.getJob(jobId)!;
     expect(job).toMatchObject({ state: 'completed', cancelledBy: GROUP_MEMBER });
-    const outcomes = h.bot.store.outcomes(jobId);
+    const outcomes = h.sqlite.outcomes(jobId);
     const cancelled = outcomes.filter((o) => o.status === 'cancelled').map((o) => o.id);
     const sent = outcomes.filter((o) => o.status !== 'cancelled');
     expect(cancelled.length).toBeGreaterThan(0);
@@ -138,7 +138,7 @@ describe('cancelling a request', () => {
     // Verification of what was sent went on to a verdict (Baidu has no time field: a missed transition is "unconfirmed").
     expect(sent.map((o) => o.status).filter((s) => s !== 'verified' && s !== 'unconfirmed')).toEqual([]);
     // The audit trail: no batch was claimed after the cancel.
-    const trail = h.bot.store.auditTrail(jobId);
+    const trail = h.sqlite.auditTrail(jobId);
     const at = trail.findIndex((e) => e.event === 'cancelled');
     expect(trail[at]).toMatchObject({ actor: GROUP_MEMBER, data: { was: 'running', notSent: cancelled.length } });
     expect(trail.slice(at).filter((e) => e.event === 'batch sent')).toHaveLength(0);
@@ -170,8 +170,8 @@ describe('cancelling a request', () => {
     expect(button.confirm).toMatchObject({ title: { text: 'Cancel this reboot?' }, style: 'danger' });
     await h.driver.clickButton(REQUESTER, live, 'reboot_cancel');
     await h.settle();
-    expect(h.bot.store.getJob(jobId)).toMatchObject({ state: 'completed', cancelledBy: REQUESTER });
-    expect(h.bot.store.outcomes(jobId).some((o) => o.status === 'cancelled')).toBe(true);
+    expect(h.sqlite.getJob(jobId)).toMatchObject({ state: 'completed', cancelledBy: REQUESTER });
+    expect(h.sqlite.outcomes(jobId).some((o) => o.status === 'cancelled')).toBe(true);
     expect(textOf(card(cardTs))).toContain(`Cancelled by <@${REQUESTER}>`);
     expect(h.slack.violations).toEqual([]);
 
@@ -181,7 +181,7 @@ describe('cancelling a request', () => {
     const click = await h.driver.click(APPROVER_1, CHANNEL, pending.ts, 'reboot_cancel', idOf(reply));
     await h.settle();
     expect(h.driver.responsesTo(click.responseUrl)).toEqual([]);
-    expect(h.bot.store.getJob(idOf(reply))).toMatchObject({ state: 'cancelled', cancelledBy: APPROVER_1 });
+    expect(h.sqlite.getJob(idOf(reply))).toMatchObject({ state: 'cancelled', cancelledBy: APPROVER_1 });
   });
 
   it('a finished job cannot be cancelled: "already finished", nothing changes', async () => {
@@ -190,13 +190,13 @@ describe('cancelling a request', () => {
     const jobId = idOf(reply);
     await h.driver.clickButton(APPROVER_1, posted, 'reboot_approve');
     await h.settle();
-    const trail = h.bot.store.auditTrail(jobId).length;
+    const trail = h.sqlite.auditTrail(jobId).length;
     const before = textOf(card(posted.ts));
     expect(await cancel(REQUESTER, jobId)).toBe(`Request \`${jobId}\` has already finished (completed); there is nothing to cancel. Nothing was changed.`);
     await h.settle();
-    expect(h.bot.store.auditTrail(jobId)).toHaveLength(trail);
+    expect(h.sqlite.auditTrail(jobId)).toHaveLength(trail);
     expect(textOf(card(posted.ts))).toBe(before);
-    expect(h.bot.store.getJob(jobId)).toMatchObject({ state: 'completed', cancelledAt: null });
+    expect(h.sqlite.getJob(jobId)).toMatchObject({ state: 'completed', cancelledAt: null });
   });
 
   it('a cancel survives a restart: sent right before one, or stored just before a kill the runner never saw', async () => {
@@ -205,8 +205,8 @@ describe('cancelling a request', () => {
     expect(await cancel(REQUESTER, first.jobId)).toContain('no further batch');
     await h.restart();
     await h.settle();
-    expect(h.bot.store.getJob(first.jobId)).toMatchObject({ state: 'completed', cancelledBy: REQUESTER });
-    const cancelledFirst = h.bot.store.outcomes(first.jobId).filter((o) => o.status === 'cancelled').map((o) => o.id);
+    expect(h.sqlite.getJob(first.jobId)).toMatchObject({ state: 'completed', cancelledBy: REQUESTER });
+    const cancelledFirst = h.sqlite.outcomes(first.jobId).filter((o) => o.status === 'cancelled').map((o) => o.id);
     for (const id of first.ids) expect(rebootCount(id)).toBe(cancelledFirst.includes(id) ? 0 : 1);
 
     // Stored by a process that was killed before its runner looked again: the next start honours it.
@@ -223,8 +223,8 @@ describe('cancelling a request', () => {
     });
     await h.settle();
     expect(reboots()).toBe(sentBeforeKill);
-    expect(h.bot.store.getJob(second.jobId)).toMatchObject({ state: 'completed', cancelledBy: APPROVER_1 });
-    const outcomes = h.bot.store.outcomes(second.jobId);
+    expect(h.sqlite.getJob(second.jobId)).toMatchObject({ state: 'completed', cancelledBy: APPROVER_1 });
+    const outcomes = h.sqlite.outcomes(second.jobId);
     expect(outcomes).toHaveLength(5);
     for (const o of outcomes) expect(rebootCount(o.id)).toBe(o.status === 'cancelled' ? 0 : 1);
     expect(h.slack.thread(second.cardTs).filter((m) => textOf(m).includes('finished (cancelled by'))).toHaveLength(1);

@@ -44,7 +44,7 @@ describe('invalid and hostile commands', () => {
     expect(body.text.endsWith('\n`/reboot help` for usage')).toBe(true);
     expect(body.text).not.toContain('*Usage:*');
     await h.settle();
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(0);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(0);
     expect(writes()).toBe(before.calls);
     expect(h.slack.responses).toHaveLength(0);
     expect(h.sims.sims.alibaba!.requests.length).toBe(before.requests);
@@ -67,18 +67,18 @@ describe('invalid and hostile commands', () => {
     });
     expect(stale.statusCode).toBe(401);
     await stale.body.text();
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(0);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(0);
   });
 
   it('a forged button value for another channel changes nothing', async () => {
     const { card } = await h.request(`alibaba cn-hangzhou ${GOOD}`);
-    const jobId = h.bot.store.jobsInState('pending')[0]!.id;
+    const jobId = h.sqlite.jobsInState('pending')[0]!.id;
     const res = await h.driver.click('U0APPROVER1', 'C0OTHER', card.ts, 'reboot_approve', jobId);
     expect(await h.replyTo(res)).toContain('not known');
     const bogus = await h.driver.click('U0APPROVER1', CHANNEL, card.ts, 'reboot_approve', 'r-../../etc');
     expect(await h.replyTo(bogus)).toContain('could not be read');
     await h.settle();
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(1);
     expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('Waiting for approval');
   });
 
@@ -99,9 +99,9 @@ describe('a channel the bot cannot post in', () => {
       const told = await h.replyTo(res);
       expect(told).toContain('not_in_channel');
       expect(told).toContain('/invite @rebootbot');
-      const job = h.bot.store.jobsInState('expired')[0]!;
+      const job = h.sqlite.jobsInState('expired')[0]!;
       // Pre-flight may read the instances meanwhile; nothing that could reboot is sent.
-      expect(h.bot.store.auditTrail(job.id).map((e) => e.event).filter((e) => e !== 'preflight')).toEqual(['requested', 'card failed']);
+      expect(h.sqlite.auditTrail(job.id).map((e) => e.event).filter((e) => e !== 'preflight')).toEqual(['requested', 'card failed']);
       expect(rebootCalls('alibaba', h.sims.sims.alibaba!.requests)).toHaveLength(0);
     } finally {
       await h.stop();

@@ -31,14 +31,14 @@ function threadText(cardTs: string): string {
 }
 
 function auditEvents(jobId: string): Array<{ event: string; actor: string; data: unknown }> {
-  return h.bot.store.auditTrail(jobId).map(({ event, actor, data }) => ({ event, actor, data }));
+  return h.sqlite.auditTrail(jobId).map(({ event, actor, data }) => ({ event, actor, data }));
 }
 
 describe('a state change and the Slack messages that report it commit together', () => {
   it('outcomes whose thread lines could not be queued are not kept either: after a restart every instance is in the thread', async () => {
     const all = await aliHarness(3);
     const { card } = await h.request(`alibaba ${REGION} ${all.join(' ')}`);
-    const store = h.bot.store;
+    const store = h.sqlite;
     // The process "dies" between storing the outcomes and queuing their lines.
     const record = store.recordOutcomes.bind(store);
     store.recordOutcomes = (jobId, seq, outcomes, after, now) =>
@@ -62,7 +62,7 @@ describe('a state change and the Slack messages that report it commit together',
   it('an approval whose incident notice could not be queued is not kept: the clicker is told and may click again', async () => {
     const [a] = await aliHarness(1);
     const { card } = await h.request(`alibaba ${REGION} ${a}`);
-    const store = h.bot.store;
+    const store = h.sqlite;
     const approve = store.approve.bind(store);
     let failNext = true;
     store.approve = (jobId, userId, now, report) =>
@@ -103,7 +103,7 @@ describe('a running job whose provider lost its credentials across a restart', (
       { ALIBABA_CLOUD_ACCESS_KEY_ID: undefined, ALIBABA_CLOUD_ACCESS_KEY_SECRET: undefined },
     );
     await h.settle();
-    expect(h.bot.store.jobsInState('completed')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('completed')).toHaveLength(1);
     const thread = threadText(card.ts);
     expect(thread).toContain(`\`${all[0]}\` *ProviderNotConfigured*`);
     // The second batch may have left before the restart: unknown, never "failed".
@@ -127,8 +127,8 @@ describe('approvals do not survive long downtime', () => {
     });
     await h.settle();
     expect(rebootCalls('alibaba', h.sims.sims.alibaba!.requests)).toHaveLength(0);
-    const job = h.bot.store.jobsInState('pending')[0]!;
-    expect(h.bot.store.approvals(job.id)).toEqual([]);
+    const job = h.sqlite.jobsInState('pending')[0]!;
+    expect(h.sqlite.approvals(job.id)).toEqual([]);
     const live = h.slack.message(CHANNEL, card.ts)!;
     expect(textOf(live)).toContain('Approval lapsed');
     expect(hasButtons(live)).toBe(true);
@@ -154,7 +154,7 @@ describe('request integrity', () => {
     expect(second.body).toContain('already received');
     expect(third.body).toContain('already received');
     await h.settle();
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(1);
     expect(h.cards()).toHaveLength(1);
   });
 
@@ -168,13 +168,13 @@ describe('request integrity', () => {
     const slightlyAhead = await h.driver.postRaw(body, Math.floor(Date.now() / 1000) + 60);
     expect(slightlyAhead.status).toBe(200);
     await h.settle();
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(1);
   });
 
   it('a click that does not name its card (no container.message_ts) changes nothing', async () => {
     const [a] = await aliHarness(1);
     const { card } = await h.request(`alibaba ${REGION} ${a}`);
-    const jobId = h.bot.store.jobsInState('pending')[0]!.id;
+    const jobId = h.sqlite.jobsInState('pending')[0]!.id;
     const responseUrl = h.slack.newResponseUrl();
     const payload = blockActionsPayload({ user: APPROVER_1, channel: CHANNEL, messageTs: card.ts, actionId: 'reboot_approve', value: jobId, responseUrl, team: 'T0FAKE' });
     delete payload.container;
@@ -182,14 +182,14 @@ describe('request integrity', () => {
     expect(res.status).toBe(200);
     expect(await h.replyTo({ responseUrl })).toContain('could not be read');
     await h.settle();
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(1);
     expect(rebootCalls('alibaba', h.sims.sims.alibaba!.requests)).toHaveLength(0);
   });
 
   it('refused clicks leave an audit row each: self-approval, a non-approver, a click from another channel', async () => {
     const [a] = await aliHarness(1);
     const { card } = await h.request(`alibaba ${REGION} ${a}`);
-    const jobId = h.bot.store.jobsInState('pending')[0]!.id;
+    const jobId = h.sqlite.jobsInState('pending')[0]!.id;
     await h.replyTo(await h.driver.clickButton(REQUESTER, card, 'reboot_approve'));
     await h.replyTo(await h.driver.clickButton(STRANGER, card, 'reboot_approve'));
     await h.replyTo(await h.driver.click(APPROVER_1, 'C0ELSEWHERE', card.ts, 'reboot_approve', jobId));
@@ -201,7 +201,7 @@ describe('request integrity', () => {
       [APPROVER_1, 'approve click from another channel'],
       [STRANGER, 'deny by a non-approver'],
     ]);
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(1);
   });
 
   it('user text echoed in an error is escaped, even inside code spans', async () => {
@@ -226,9 +226,9 @@ describe('a card posted twice across a crash', () => {
       store.close();
     });
     const live = await waitFor(() => (h.cards().length === 2 ? h.cards()[1] : undefined), 'second card');
-    const jobId = h.bot.store.jobsInState('pending')[0]!.id;
+    const jobId = h.sqlite.jobsInState('pending')[0]!.id;
     // Slack has the second copy a moment before the bot has stored its ts.
-    await waitFor(() => h.bot.store.requireJob(jobId).cardTs === live.ts, 'the live card stored');
+    await waitFor(() => h.sqlite.requireJob(jobId).cardTs === live.ts, 'the live card stored');
     const click = await h.driver.clickButton(APPROVER_1, orphan, 'reboot_approve');
     expect(await h.replyTo(click)).toContain('old copy');
     await h.settle();
@@ -237,7 +237,7 @@ describe('a card posted twice across a crash', () => {
     expect(textOf(rewritten)).toContain('superseded');
     expect(textOf(rewritten)).toContain('live card');
     expect(hasButtons(h.slack.message(CHANNEL, live.ts)!)).toBe(true);
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(1);
     expect(auditEvents(jobId).map((e) => e.event)).toContain('card superseded');
   });
 });

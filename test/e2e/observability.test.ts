@@ -36,7 +36,7 @@ async function approvedJob(h: Harness): Promise<void> {
   h.sims.sims.alibaba!.faults.inject({ kind: 'throttle', count: 1 });
   const click = await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
   expect(click.status).toBe(200);
-  await waitFor(() => h.bot.store.jobsInState('completed').length === 1, 'job completed', 10_000);
+  await waitFor(() => h.sqlite.jobsInState('completed').length === 1, 'job completed', 10_000);
   await h.settle();
 }
 
@@ -138,15 +138,15 @@ describe('GET /readyz', () => {
   it('is not ready while the database cannot be written', async () => {
     h = await Harness.start({ providers: ['alibaba'], tuning: { readinessAuthCacheMs: 0 } });
     // A read-only connection: every write fails with SQLITE_READONLY (https://www.sqlite.org/pragma.html#pragma_query_only).
-    h.bot.store.db.pragma('query_only = ON');
+    h.sqlite.db.pragma('query_only = ON');
     const down = await readyz(h);
     expect(down.status).toBe(503);
     expect(down.body.problems?.map((p) => p.check)).toEqual(['database']);
     expect(down.body.reason).toMatch(/database cannot be written: attempt to write a readonly database/);
-    h.bot.store.db.pragma('query_only = OFF');
+    h.sqlite.db.pragma('query_only = OFF');
     expect((await readyz(h)).status).toBe(200);
     // The probe's write was rolled back: nothing of it is left.
-    expect(h.bot.store.db.prepare(`SELECT COUNT(*) AS n FROM lease WHERE name = 'readiness-probe'`).get()).toEqual({ n: 0 });
+    expect(h.sqlite.db.prepare(`SELECT COUNT(*) AS n FROM lease WHERE name = 'readiness-probe'`).get()).toEqual({ n: 0 });
   });
 
   it('is not ready once a due Slack write has waited past REBOOT_READY_OUTBOX_STUCK during a Slack outage, and ready again after', async () => {
@@ -194,7 +194,7 @@ describe('job logs', () => {
     for (const id of [A, B]) h.sims.sims.alibaba!.fleet.add(REGION, id);
     await approvedJob(h);
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    const jobId = h.bot.store.jobsInState('completed')[0]?.id;
+    const jobId = h.sqlite.jobsInState('completed')[0]?.id;
     expect(jobId).toBeDefined();
     const completed = parsed.find((l) => l.msg === 'job completed');
     expect(completed).toMatchObject({ level: 'info', jobId, provider: 'alibaba', region: REGION });

@@ -86,13 +86,13 @@ describe('policy file and named accounts', () => {
   /** Sends the command and expects an ephemeral refusal that stored, posted and sent nothing. */
   async function refused(user: string, channel: string, text: string): Promise<string> {
     const writes = (): number => h.slack.calls.filter((c) => c.method.startsWith('chat.')).length;
-    const before = { writes: writes(), jobs: h.bot.store.recentJobs({ requester: user }, 100).length, cloud: ecs.requests.length + h.sims.sims.volcengine!.requests.length };
+    const before = { writes: writes(), jobs: h.sqlite.recentJobs({ requester: user }, 100).length, cloud: ecs.requests.length + h.sims.sims.volcengine!.requests.length };
     const res = await h.driver.command(user, channel, text);
     expect(res.status).toBe(200);
     const body = JSON.parse(res.body) as Reply;
     expect(body.response_type).toBe('ephemeral');
     await h.settle();
-    expect(h.bot.store.recentJobs({ requester: user }, 100)).toHaveLength(before.jobs);
+    expect(h.sqlite.recentJobs({ requester: user }, 100)).toHaveLength(before.jobs);
     expect(writes()).toBe(before.writes);
     expect(ecs.requests.length + h.sims.sims.volcengine!.requests.length).toBe(before.cloud);
     expect(body.text).toContain(':no_entry: Not requested');
@@ -111,8 +111,8 @@ describe('policy file and named accounts', () => {
     const { reply, card } = await h.request(`alibaba ${REGION} ${A} -a prod --reason "kernel patch"`);
     expect(reply).toContain('(2 needed) on account `prod`');
     expect(textOf(card)).toContain('*Account*\n`prod`');
-    const job = h.bot.store.recentJobs({ requester: REQUESTER }, 1)[0]!;
-    expect(h.bot.store.getJob(job.id)).toMatchObject({ account: 'prod', approvalsNeeded: 2, approvers: { users: [APPROVER_1, APPROVER_2], groups: [] } });
+    const job = h.sqlite.recentJobs({ requester: REQUESTER }, 1)[0]!;
+    expect(h.sqlite.getJob(job.id)).toMatchObject({ account: 'prod', approvalsNeeded: 2, approvers: { users: [APPROVER_1, APPROVER_2], groups: [] } });
 
     // Approvers: REBOOT_APPROVERS' group member is not one of this rule's approvers.
     expect(await h.replyTo(await h.driver.clickButton(GROUP_MEMBER, card, 'reboot_approve'))).toContain('not allowed to approve');
@@ -120,7 +120,7 @@ describe('policy file and named accounts', () => {
     expect(await h.replyTo(await h.driver.clickButton(APPROVER_1, card, 'reboot_approve'))).toContain('(1 of 2)');
     await h.driver.clickButton(APPROVER_2, card, 'reboot_approve');
     await h.settle();
-    await waitFor(() => h.bot.store.getJob(job.id)?.state === 'completed', 'the prod job to complete');
+    await waitFor(() => h.sqlite.getJob(job.id)?.state === 'completed', 'the prod job to complete');
 
     expect(ecs.fleet.get(REGION, A)?.rebootCount).toBe(1);
     const reboots = rebootCalls('alibaba', ecs.requests);
@@ -130,7 +130,7 @@ describe('policy file and named accounts', () => {
     expect(summary).toContain('account `prod`');
     const status = JSON.parse((await h.driver.command(REQUESTER, CHANNEL, `status ${job.id}`)).body) as Reply;
     expect(status.text).toContain('account `prod`');
-    expect(h.bot.store.auditTrail(job.id)[0]?.data).toMatchObject({ account: 'prod', approvers: { users: [APPROVER_1, APPROVER_2], groups: [] } });
+    expect(h.sqlite.auditTrail(job.id)[0]?.data).toMatchObject({ account: 'prod', approvers: { users: [APPROVER_1, APPROVER_2], groups: [] } });
   });
 
   it('--account staging: signed with the staging key, which this ECS does not know; the default account with the default key', async () => {
@@ -138,13 +138,13 @@ describe('policy file and named accounts', () => {
     expect((JSON.parse(staging.body) as Reply).text).toContain('on account `staging`');
     const card = await waitFor(() => h.slack.topLevel(STAGING_CHANNEL).at(-1), 'staging card');
     await h.settle();
-    const job = h.bot.store.recentJobs({ channel: STAGING_CHANNEL }, 1)[0]!;
-    expect(h.bot.store.getJob(job.id)).toMatchObject({ account: 'staging', approvers: { users: [], groups: ['S0ONCALL'] } });
+    const job = h.sqlite.recentJobs({ channel: STAGING_CHANNEL }, 1)[0]!;
+    expect(h.sqlite.getJob(job.id)).toMatchObject({ account: 'staging', approvers: { users: [], groups: ['S0ONCALL'] } });
     // This rule's approvers are S0ONCALL: APPROVER_1 (of the prod rule) may not approve here.
     expect(await h.replyTo(await h.driver.clickButton(APPROVER_1, card, 'reboot_approve'))).toContain('not allowed to approve');
     await h.driver.clickButton(GROUP_MEMBER, card, 'reboot_approve');
     await h.settle();
-    await waitFor(() => h.bot.store.getJob(job.id)?.state === 'completed', 'the staging job to end');
+    await waitFor(() => h.sqlite.getJob(job.id)?.state === 'completed', 'the staging job to end');
     const stagingCalls = ecs.requests.filter((r) => r.headers.authorization?.includes(`Credential=${STAGING_KEY.id}`));
     // Pre-flight's read and the reboot were made with the staging key and refused as an unknown key.
     expect(rebootCalls('alibaba', stagingCalls)).toHaveLength(1);
@@ -214,16 +214,16 @@ describe('policy file and named accounts', () => {
 
   it('reload(): a new file decides new requests, a pending request keeps its approvers; an invalid file keeps the old policy', async () => {
     const { card } = await h.request(`alibaba ${REGION} ${B} --account prod`);
-    const pending = h.bot.store.recentJobs({ requester: REQUESTER }, 1)[0]!;
+    const pending = h.sqlite.recentJobs({ requester: REQUESTER }, 1)[0]!;
     h.writePolicy(POLICY.replace(`approvers: [${APPROVER_1}, ${APPROVER_2}]\n    approvals: 2`, `approvers: [S0ONCALL]\n    approvals: 1`));
     expect(h.policy.reload()).toBe('reloaded');
     // The pending request was made under the old rule: GROUP_MEMBER is still not its approver.
     expect(await h.replyTo(await h.driver.clickButton(GROUP_MEMBER, card, 'reboot_approve'))).toContain('not allowed to approve');
-    expect(h.bot.store.getJob(pending.id)).toMatchObject({ approvalsNeeded: 2, approvers: { users: [APPROVER_1, APPROVER_2], groups: [] } });
+    expect(h.sqlite.getJob(pending.id)).toMatchObject({ approvalsNeeded: 2, approvers: { users: [APPROVER_1, APPROVER_2], groups: [] } });
     // Nor may they cancel it: cancelling is for the requester and the job's own approvers.
     const cancel = JSON.parse((await h.driver.command(GROUP_MEMBER, CHANNEL, `cancel ${pending.id}`)).body) as Reply;
     expect(cancel.text).toContain('Only the requester (<@U0REQUESTER>) or an approver may cancel');
-    expect(h.bot.store.getJob(pending.id)?.state).toBe('pending');
+    expect(h.sqlite.getJob(pending.id)?.state).toBe('pending');
     const fresh = await h.request(`alibaba ${REGION} ${C} --account prod`);
     expect(fresh.reply).toContain('(1 needed)');
 
@@ -257,7 +257,7 @@ describe('without a policy file', () => {
     const body = JSON.parse(res.body) as Reply;
     expect(body.text).toContain('REBOOT_APPROVERS allows this, but a `--force` reboot needs 2 approvals and only 1 of its approvers (<@U0APPROVER2>) could give one');
     await h.settle();
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(0);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(0);
     const { reply } = await h.request(`alibaba ${REGION} ${A} --force`);
     expect(reply).toContain('(2 needed) on account `default`');
   });

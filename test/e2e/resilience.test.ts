@@ -33,8 +33,8 @@ describe('crash recovery', () => {
     expect(thread).toContain(`\`${a}\` *unknown*`);
     expect(thread).toContain('may or may not');
     expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('1 unknown');
-    const job = h.bot.store.jobsInState('completed')[0]!;
-    expect(h.bot.store.auditTrail(job.id).map((e) => e.event)).toContain('resumed');
+    const job = h.sqlite.jobsInState('completed')[0]!;
+    expect(h.sqlite.auditTrail(job.id).map((e) => e.event)).toContain('resumed');
   });
 
   it('an approved job that had not started yet runs once after the restart', async () => {

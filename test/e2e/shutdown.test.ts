@@ -54,10 +54,10 @@ describe('bounded shutdown', () => {
     // Without verification, the reboot calls are the only requests after pre-flight: the first one hangs longer than
     // the grace (still inside the client's 2 s timeout).
     const { card } = await h.request(`baidu ${REGION} ${ids.join(' ')} --no-verify`);
-    const jobId = h.bot.store.jobsInState('pending')[0]!.id;
+    const jobId = h.sqlite.jobsInState('pending')[0]!.id;
     h.sims.sims.baidu!.faults.inject({ kind: 'latency', count: 1, ms: 1800 });
     await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
-    await waitFor(() => h.bot.store.batches(jobId).some((b) => b.state === 'sending'), 'first batch claimed', 10_000);
+    await waitFor(() => h.sqlite.batches(jobId).some((b) => b.state === 'sending'), 'first batch claimed', 10_000);
 
     const started = Date.now();
     let stoppedAfter = 0;
@@ -79,13 +79,13 @@ describe('bounded shutdown', () => {
     expect(lines.some((l) => l.msg === 'shutdown grace over; in-flight batches are left stored for the next start')).toBe(true);
 
     await h.settle();
-    await waitFor(() => h.bot.store.getJob(jobId)?.state === 'completed', 'job completed by the new bot', 15_000);
+    await waitFor(() => h.sqlite.getJob(jobId)?.state === 'completed', 'job completed by the new bot', 15_000);
     await h.settle();
     // Counted at the cloud: every instance rebooted exactly once, across both processes.
     for (const id of ids) expect(h.sims.sims.baidu!.fleet.get(REGION, id)!.rebootCount).toBe(1);
     expect(reboots()).toBe(N);
     // The batch caught in flight is reported as the honest "unknown" or, when a read proves the reboot, verified.
-    expect(h.bot.store.outcomes(jobId)).toHaveLength(N);
+    expect(h.sqlite.outcomes(jobId)).toHaveLength(N);
     expect(textOf(h.slack.message(CHANNEL, card.ts)!)).toContain('Finished');
   });
 
@@ -93,10 +93,10 @@ describe('bounded shutdown', () => {
     const lines: LogLine[] = [];
     const { ids } = await start('10s', recordingLogger(lines));
     const { card } = await h.request(`baidu ${REGION} ${ids.join(' ')} --no-verify`);
-    const jobId = h.bot.store.jobsInState('pending')[0]!.id;
+    const jobId = h.sqlite.jobsInState('pending')[0]!.id;
     h.sims.sims.baidu!.faults.inject({ kind: 'latency', count: 1, ms: 700 });
     await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
-    await waitFor(() => h.bot.store.batches(jobId).some((b) => b.state === 'sending'), 'first batch claimed', 10_000);
+    await waitFor(() => h.sqlite.batches(jobId).some((b) => b.state === 'sending'), 'first batch claimed', 10_000);
 
     const started = Date.now();
     let stoppedAfter = 0;
@@ -118,7 +118,7 @@ describe('bounded shutdown', () => {
     expect(reboots()).toBe(1);
 
     await h.settle();
-    await waitFor(() => h.bot.store.getJob(jobId)?.state === 'completed', 'job completed by the new bot', 15_000);
+    await waitFor(() => h.sqlite.getJob(jobId)?.state === 'completed', 'job completed by the new bot', 15_000);
     for (const id of ids) expect(h.sims.sims.baidu!.fleet.get(REGION, id)!.rebootCount).toBe(1);
     expect(reboots()).toBe(N);
   });

@@ -86,7 +86,7 @@ describe('a database that cannot be written', () => {
     h = await Harness.start({ providers: ['alibaba'] });
     const [a] = ids(1);
     h.sims.sims.alibaba!.fleet.add(REGION, a!);
-    const store = h.bot.store;
+    const store = h.sqlite;
     const heads = store.outboxHeads.bind(store);
     let failing = true;
     store.outboxHeads = () => {
@@ -112,7 +112,7 @@ describe('a database that cannot be written', () => {
     h.sims.sims.alibaba!.fleet.add(REGION, a!);
     const { card } = await h.request(`alibaba ${REGION} ${a}`);
     await h.settle();
-    const db = h.bot.store.db;
+    const db = h.sqlite.db;
     // A real SQLITE_FULL: the database may not grow by a single page, and its pages are filled.
     const pages = db.pragma('page_count', { simple: true }) as number;
     db.pragma(`max_page_count = ${pages}`);
@@ -125,7 +125,7 @@ describe('a database that cannot be written', () => {
     }
     const click = await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
     expect(await h.replyTo(click)).toContain('could not be recorded');
-    expect(h.bot.store.jobsInState('pending')).toHaveLength(1);
+    expect(h.sqlite.jobsInState('pending')).toHaveLength(1);
     expect(rebootCalls('alibaba', h.sims.sims.alibaba!.requests)).toHaveLength(0);
     db.prepare(`DELETE FROM audit WHERE job_id = 'filler'`).run();
     db.pragma('max_page_count = 1073741823');

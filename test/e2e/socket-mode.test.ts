@@ -44,7 +44,7 @@ describe('Socket Mode (SLACK_APP_TOKEN set)', () => {
         channel: CHANNEL,
         messageTs: card.ts,
         actionId: 'reboot_approve',
-        value: h.bot.store.jobsInState('pending')[0]!.id,
+        value: h.sqlite.jobsInState('pending')[0]!.id,
         responseUrl: h.slack.newResponseUrl(),
         team: 'T0FAKE',
       }),

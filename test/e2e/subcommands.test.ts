@@ -48,7 +48,7 @@ describe('/reboot status, list, audit, regions and help', () => {
 
   /** Every row the bot keeps, to prove a command stored nothing. */
   function rowCounts(): Record<string, number> {
-    const count = (table: string): number => (h.bot.store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    const count = (table: string): number => (h.sqlite.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
     return { jobs: count('jobs'), audit: count('audit'), outbox: count('outbox'), approvals: count('approvals') };
   }
 
@@ -109,7 +109,7 @@ describe('/reboot status, list, audit, regions and help', () => {
   });
 
   it('list shows the last 10 of this channel newest first; --mine the caller\'s own in every channel', async () => {
-    const mineBefore = h.bot.store.recentJobs({ requester: STRANGER }, 100).length;
+    const mineBefore = h.sqlite.recentJobs({ requester: STRANGER }, 100).length;
     const ids: string[] = [];
     for (let i = 0; i < 11; i++) ids.push(jobIdOf((await h.request(`alibaba ${REGION} ${i % 2 === 0 ? A : `${A} ${B}`}`, STRANGER)).reply));
     const strangerElsewhere = jobIdOf(await ask(`alibaba ${REGION} ${B} --dry-run`, STRANGER, OTHER));

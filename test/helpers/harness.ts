@@ -16,6 +16,7 @@ import type { ProviderName } from '../../src/providers/provider.js';
 import { policyContext, PolicyHolder } from '../../src/policy/load.js';
 import { defaultCatalog } from '../../src/providers/catalog.js';
 import { buildProviders } from '../../src/providers/registry.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
 
 export const CHANNEL = 'C0OPS';
 export const INCIDENT = 'C0INCIDENT';
@@ -54,6 +55,8 @@ export interface HarnessOptions {
   socketMode?: { appToken: string; url: string };
   /** A policy file's text (YAML or JSON): written to a temporary file that REBOOT_POLICY names. */
   policy?: string;
+  /** PostgreSQL instead of the SQLite file (REBOOT_DATABASE_URL): a database the test owns (test/replicas/pg.ts). */
+  databaseUrl?: string;
 }
 
 export class Harness {
@@ -100,6 +103,7 @@ export class Harness {
       REBOOT_DB: join(h.dir, 'reboot-bot.db'),
       REBOOT_VERIFY_TIMEOUT: '10s',
       ...(opts.socketMode ? { SLACK_APP_TOKEN: opts.socketMode.appToken } : {}),
+      ...(opts.databaseUrl ? { REBOOT_DATABASE_URL: opts.databaseUrl } : {}),
       ...sims.env,
       ...(opts.policy !== undefined ? { REBOOT_POLICY: h.policyPath } : {}),
       ...opts.env,
@@ -151,6 +155,13 @@ export class Harness {
       else this.env[name] = value;
     }
     await this.boot();
+  }
+
+  /** The bot's SQLite store, which tests read synchronously; a harness on PostgreSQL has none. */
+  get sqlite(): SqliteStore {
+    const { store } = this.bot;
+    if (!(store instanceof SqliteStore)) throw new Error('this harness runs on PostgreSQL: read h.bot.store, awaiting its answers');
+    return store;
   }
 
   get dbPath(): string {

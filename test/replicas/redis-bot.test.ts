@@ -55,15 +55,15 @@ describe('the bot with shared limits in Redis', () => {
     const sim = h.sims.sims.alibaba!;
     expect(rebootCalls('alibaba', sim.requests)).toHaveLength(0);
     expect(sim.fleet.get(REGION, A)?.rebootCount).toBe(0);
-    const [job] = h.bot.store.jobsInState('running');
+    const [job] = h.sqlite.jobsInState('running');
     expect(job?.ids).toEqual([A]);
-    expect(h.bot.store.outcomes(job!.id)).toEqual([]);
+    expect(h.sqlite.outcomes(job!.id)).toEqual([]);
     expect(h.bot.health.has('redis:provider limits')).toBe(true);
 
     await own.start();
     await waitFor(() => sim.fleet.get(REGION, A)?.rebootCount === 1, 'the reboot once Redis is back', 20_000);
     await h.settle();
-    await waitFor(() => h.bot.store.jobsInState('completed').length === 1, 'the job to complete', 20_000);
+    await waitFor(() => h.sqlite.jobsInState('completed').length === 1, 'the job to complete', 20_000);
     expect(rebootCalls('alibaba', sim.requests)).toHaveLength(1);
     expect(sim.fleet.get(REGION, A)?.rebootCount).toBe(1);
     const finalCard = h.slack.message(CHANNEL, card.ts)!;
@@ -75,7 +75,7 @@ describe('the bot with shared limits in Redis', () => {
     const { card } = await h.request(`alibaba ${REGION} ${A}`);
     await own.kill();
     await h.driver.clickButton(APPROVER_1, card, 'reboot_approve');
-    await waitFor(() => h.bot.store.jobsInState('running').length === 1, 'the run to start');
+    await waitFor(() => h.sqlite.jobsInState('running').length === 1, 'the run to start');
     const stopping = Date.now();
     await h.restart();
     // At most 5 s for the outbox to drain and 5 s for it to stop, well within REBOOT_SHUTDOWN_GRACE (20 s); a stop
@@ -85,7 +85,7 @@ describe('the bot with shared limits in Redis', () => {
     await sleep(1000);
     expect(sim.fleet.get(REGION, A)?.rebootCount).toBe(0);
     await own.start();
-    await waitFor(() => h.bot.store.jobsInState('completed').length === 1, 'the job to complete', 20_000);
+    await waitFor(() => h.sqlite.jobsInState('completed').length === 1, 'the job to complete', 20_000);
     expect(rebootCalls('alibaba', sim.requests)).toHaveLength(1);
     expect(sim.fleet.get(REGION, A)?.rebootCount).toBe(1);
   });

@@ -27,21 +27,21 @@ describe('retention sweep in the running bot', () => {
     const { card } = await bot.request(`alibaba ${REGION} ${A}`);
     await bot.driver.clickButton(APPROVER_2, card, 'reboot_deny');
     await bot.settle();
-    const [denied] = bot.bot.store.jobsInState('denied');
+    const [denied] = bot.sqlite.jobsInState('denied');
     expect(denied).toBeDefined();
     await bot.request(`alibaba ${REGION} ${B}`);
-    const [pending] = bot.bot.store.jobsInState('pending');
+    const [pending] = bot.sqlite.jobsInState('pending');
     expect(pending).toBeDefined();
     // Still there right after it ended: the retention period has not passed.
-    expect(bot.bot.store.getJob(denied!.id)).toBeDefined();
+    expect(bot.sqlite.getJob(denied!.id)).toBeDefined();
 
-    await waitFor(() => bot.bot.store.getJob(denied!.id) === undefined, 'denied job pruned', 10_000);
-    expect(bot.bot.store.auditTrail(denied!.id)).toEqual([]);
-    expect(bot.bot.store.getJob(pending!.id)?.state).toBe('pending');
-    expect(bot.bot.store.auditTrail(pending!.id).map((e) => e.event)).toContain('requested');
+    await waitFor(() => bot.sqlite.getJob(denied!.id) === undefined, 'denied job pruned', 10_000);
+    expect(bot.sqlite.auditTrail(denied!.id)).toEqual([]);
+    expect(bot.sqlite.getJob(pending!.id)?.state).toBe('pending');
+    expect(bot.sqlite.auditTrail(pending!.id).map((e) => e.event)).toContain('requested');
     // The delivered rows went too; nothing undelivered was lost.
-    await waitFor(() => (bot.bot.store.db.prepare(`SELECT COUNT(*) AS n FROM outbox WHERE state = 'done'`).get() as { n: number }).n === 0, 'delivered rows pruned', 10_000);
-    expect(bot.bot.store.outboxPendingCount()).toBe(0);
+    await waitFor(() => (bot.sqlite.db.prepare(`SELECT COUNT(*) AS n FROM outbox WHERE state = 'done'`).get() as { n: number }).n === 0, 'delivered rows pruned', 10_000);
+    expect(bot.sqlite.outboxPendingCount()).toBe(0);
   });
 });
 
