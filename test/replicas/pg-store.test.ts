@@ -81,6 +81,19 @@ describe('PostgreSQL store specifics', () => {
     });
   });
 
+  it('two processes expiring the same requests at once: each expires once, with one card update', async () => {
+    await withTwo(async (a, b, schema) => {
+      const ids = Array.from({ length: 5 }, (_, i) => `r-expire000${i}`);
+      for (const id of ids) await a.createJob(job({ id, createdAt: 1000, expiresAt: 2000 }), '…');
+      const cardUpdate = (j: { id: string; channel: string }): OutboxWrite[] => [{ channel: j.channel, jobId: j.id, message: { kind: 'update_card' } }];
+      const [byA, byB] = await Promise.all([a.expireDue(5000, cardUpdate), b.expireDue(5000, cardUpdate)]);
+      expect([...byA, ...byB].map((j) => j.id).sort()).toEqual(ids);
+      const rows = await admin(`SELECT job_id FROM ${schema}.outbox WHERE kind = 'update_card' ORDER BY job_id`);
+      expect(rows.rows.map((r: { job_id: string }) => r.job_id)).toEqual(ids);
+      for (const id of ids) expect((await b.getJob(id))?.state).toBe('expired');
+    });
+  });
+
   it('a batch claimed from two processes at once is sent by one; a cancel racing the claims closes only the rest', async () => {
     await withTwo(async (a, b) => {
       const ids = Array.from({ length: 6 }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
