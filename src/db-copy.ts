@@ -41,9 +41,9 @@ async function main(): Promise<number> {
   registerSecrets([to, password, safeDecode(password)]);
   try {
     const counts = await copySqliteToPostgres({ from, to });
-    console.log(`copied ${from} to ${shown(to)} in one transaction:`);
-    for (const { table, rows } of counts) console.log(`  ${table.padEnd(15)} ${rows}`);
-    console.log('Now set REBOOT_DATABASE_URL and start the bot; keep the SQLite file until you are sure.');
+    process.stdout.write(`copied ${from} to ${shown(to)} in one transaction:\n`);
+    for (const { table, rows } of counts) process.stdout.write(`  ${table.padEnd(15)} ${rows}\n`);
+    process.stdout.write('Now set REBOOT_DATABASE_URL and start the bot; keep the SQLite file until you are sure.\n');
     return 0;
   } catch (err) {
     // An error may quote the URL; redact masks it and its password (src/log.ts).
