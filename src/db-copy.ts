@@ -12,8 +12,8 @@ import { copySqliteToPostgres, CopyRefusedError } from './store/copy.js';
 const USAGE = 'usage: npm run db:copy -- --from <sqlite file> --to <postgres url>';
 
 const ArgsSchema = z.object({
-  from: z.string().min(1),
-  to: z.string().refine((url) => URL.canParse(url) && /^postgres(ql)?:$/.test(new URL(url).protocol), 'a postgres:// URL'),
+  from: z.string({ error: 'required: the SQLite file (REBOOT_DB)' }).min(1),
+  to: z.string({ error: 'required: the postgres:// URL (REBOOT_DATABASE_URL)' }).refine((url) => URL.canParse(url) && /^postgres(ql)?:$/.test(new URL(url).protocol), 'a postgres:// URL'),
 });
 
 /** The URL with its password masked. */
