@@ -208,6 +208,56 @@ describe('compose.yaml', () => {
   });
 });
 
+describe('compose.replicas.yaml', () => {
+  const Service = z.object({
+    build: z.string().optional(),
+    image: z.string(),
+    env_file: z.string().optional(),
+    environment: z.record(z.string(), z.string()).optional(),
+    volumes: z.array(z.string()).optional(),
+    ports: z.array(z.string()).optional(),
+    depends_on: z.record(z.string(), z.object({ condition: z.string() })).optional(),
+    healthcheck: z.object({ test: z.array(z.string()) }).optional(),
+    deploy: z.object({ replicas: z.number() }).optional(),
+    profiles: z.array(z.string()).optional(),
+    entrypoint: z.array(z.string()).optional(),
+  });
+  const text = read('compose.replicas.yaml');
+  const compose = z.object({ services: z.record(z.string(), Service), volumes: z.record(z.string(), z.null()) }).parse(parseYaml(text));
+  const { 'reboot-bot': bot, postgres, redis, 'db-copy': copy } = compose.services;
+  // compose.yaml, the single-process deployment this one grows from.
+  const single = z.object({ services: z.record(z.string(), Service) }).parse(parseYaml(read('compose.yaml')));
+  const named = (volumes: string[] | undefined, at: string) => volumes?.find((v) => v.split(':')[1] === at)?.split(':')[0];
+
+  it('runs two replicas of the same image build as compose.yaml, on PostgreSQL and Redis once both are healthy', () => {
+    expect(bot?.build).toBe('.');
+    expect(bot?.image).toBe(single.services['reboot-bot']?.image);
+    expect(bot?.env_file).toBe('reboot-bot.env');
+    expect(bot?.deploy?.replicas).toBe(2);
+    expect(bot?.environment?.REBOOT_DATABASE_URL).toMatch(/^postgres:\/\/reboot:\$\{REBOOT_PG_PASSWORD:\?[^}]+\}@postgres:5432\/reboot$/);
+    expect(bot?.environment?.REBOOT_REDIS_URL).toBe('redis://redis:6379');
+    expect(bot?.depends_on).toEqual({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+    // Two replicas cannot both bind one host port.
+    expect(bot?.ports?.every((p) => !p.includes(':'))).toBe(true);
+    expect(text).toMatch(/standby/);
+  });
+
+  it('keeps PostgreSQL 15 and Redis 7 on named volumes, with health checks', () => {
+    expect(postgres?.image).toBe('postgres:15');
+    expect(redis?.image).toBe('redis:7');
+    expect(postgres?.healthcheck?.test).toContain('pg_isready');
+    expect(redis?.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    expect(Object.keys(compose.volumes)).toEqual(expect.arrayContaining([named(postgres?.volumes, '/var/lib/postgresql/data'), named(redis?.volumes, '/data')]));
+  });
+
+  it('has a db-copy service, only run on demand, from compose.yaml\'s SQLite volume, the URL never on its command line', () => {
+    expect(copy?.profiles).toEqual(['copy']);
+    expect(named(copy?.volumes, '/data')).toBe('reboot-bot-data');
+    expect(single.services['reboot-bot']?.volumes).toContain('reboot-bot-data:/data');
+    expect(copy?.entrypoint?.join(' ')).toContain('dist/src/db-copy.js --from /data/reboot-bot.db --to "$$REBOOT_DATABASE_URL"');
+  });
+});
+
 describe('reboot-bot.env.example', () => {
   const lines = read('reboot-bot.env.example').split('\n');
   const setting = /^(# )?([A-Z][A-Z0-9_]*)=(.*)$/;
