@@ -36,7 +36,7 @@ import { closeRedis, openRedis } from './redis/client.js';
 import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
 import { registerViews } from './slack/views.js';
 import type { Store } from './store/contract.js';
-import { takeLease } from './store/lease.js';
+import { takeLease, waitForLease } from './store/lease.js';
 import { PgStore } from './store/pg-store.js';
 import { RetentionSweep } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -160,7 +160,11 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
 
   const health = new HealthBoard(now);
   const store = await openStore(config, log);
-  const lease = await takeLease(store, databaseName(config), { heartbeatMs: tuning.leaseHeartbeatMs, staleMs: tuning.leaseStaleMs }, { health, log, now, ...(opts.onLeaseLost ? { onLost: opts.onLeaseLost } : {}) }).catch(async (err: unknown) => {
+  const leaseTiming = { heartbeatMs: tuning.leaseHeartbeatMs, staleMs: tuning.leaseStaleMs };
+  const leaseWatch = { health, log, now, ...(opts.onLeaseLost ? { onLost: opts.onLeaseLost } : {}) };
+  // On a shared PostgreSQL a second replica is a standby: it waits for the lease instead of exiting, and takes over
+  // when the holder stops or dies. SQLite is one process's file: a second process there is a mistake, refused at once.
+  const lease = await (config.databaseUrl ? waitForLease(store, databaseName(config), leaseTiming, leaseWatch) : takeLease(store, databaseName(config), leaseTiming, leaseWatch)).catch(async (err: unknown) => {
     await store.close();
     throw err;
   });

@@ -71,6 +71,34 @@ export async function takeLease(store: Store, dbPath: string, timing: LeaseTimin
   };
 }
 
+/**
+ * takeLease for a standby replica (a shared PostgreSQL database): while another live process holds the lease this
+ * one waits, asking again every heartbeat, and takes over once the holder lets go (a clean stop) or falls silent for
+ * `staleMs` (a crash). What the holder left in flight is then recovered as at a restart (Runner.recover). Each new
+ * holder is logged once. `shouldStop` ends the wait (a shutdown signal while standing by).
+ */
+export async function waitForLease(
+  store: Store,
+  dbPath: string,
+  timing: LeaseTiming,
+  watch: LeaseWatch,
+  shouldStop: () => boolean = () => false,
+): Promise<HeldLease> {
+  let announced: string | undefined;
+  for (;;) {
+    try {
+      return await takeLease(store, dbPath, timing, watch);
+    } catch (err) {
+      if (!(err instanceof DatabaseInUseError) || shouldStop()) throw err;
+      if (announced !== err.message.split(' (heartbeat')[0]) {
+        announced = err.message.split(' (heartbeat')[0];
+        watch.log.info('standing by: another replica holds the database; this one takes over when it stops or falls silent', { reason: err.message });
+      }
+      await new Promise((resolve) => setTimeout(resolve, timing.heartbeatMs));
+    }
+  }
+}
+
 /** Leases this process holds now (more than one only where tests run several bots in one process). */
 let leasesHeldHere = 0;
 
