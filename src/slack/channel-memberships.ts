@@ -4,7 +4,7 @@
  * otherwise cost a Tier 3 call per page. A failed lookup is not cached, so the next opening tries again.
  */
 import { z } from 'zod';
-import { errorMessage } from '../errors.js';
+import { slackErrorLabel } from './error-label.js';
 
 const ConversationsPage = z.object({
   ok: z.literal(true),
@@ -45,7 +45,7 @@ export class ChannelMemberships {
         if (cursor === undefined) break;
       }
     } catch (err) {
-      return { kind: 'unknown', error: slackErrorCode(err) };
+      return { kind: 'unknown', error: slackErrorLabel(err) };
     }
     this.cache.delete(user);
     this.cache.set(user, { channels, at: this.now() });
@@ -57,10 +57,3 @@ export class ChannelMemberships {
   }
 }
 
-const PlatformError = z.object({ data: z.object({ error: z.string().min(1) }) });
-
-/** Slack's error code of a failed Web API call (`missing_scope`, `expired_trigger_id`…), else the error's message. */
-export function slackErrorCode(err: unknown): string {
-  const platform = PlatformError.safeParse(err);
-  return platform.success ? platform.data.data.error : errorMessage(err);
-}

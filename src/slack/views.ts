@@ -8,12 +8,14 @@
  */
 import type { App, RespondFn, types } from '@slack/bolt';
 import { z } from 'zod';
+import { REQUEST_ID } from '../../commands/reboot.js';
 import type { Job } from '../domain/job.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Catalog } from '../providers/catalog.js';
 import type { Store } from '../store/contract.js';
-import { slackErrorCode, type ChannelMemberships } from './channel-memberships.js';
+import type { ChannelMemberships } from './channel-memberships.js';
+import { slackErrorLabel } from './error-label.js';
 import { SHOW_IDS_ACTION } from './messages.js';
 import { HOME_RECENT_LIMIT, homeView, instancesModal } from './view-blocks.js';
 
@@ -25,7 +27,7 @@ export interface ViewsContext {
   log: Logger;
 }
 
-const JobId = z.string().regex(/^r-[a-z2-7]{10}$/);
+const JobId = z.string().regex(REQUEST_ID);
 
 const ShowIdsClick = z.object({
   trigger_id: z.string().min(1),
@@ -71,7 +73,7 @@ export function registerViews(app: App, ctx: ViewsContext): void {
     try {
       await client.views.open({ trigger_id: parsed.data.trigger_id, view });
     } catch (err) {
-      const code = slackErrorCode(err);
+      const code = slackErrorLabel(err);
       ctx.log.warn('views.open failed', { jobId: job.id, error: code });
       await tell(respond, `The list of \`${job.id}\`'s ${job.ids.length} ids could not be opened (Slack answered ${code}). Click *Show all* again, or type \`/reboot audit ${job.id}\`.`);
     }
@@ -97,7 +99,7 @@ export function registerViews(app: App, ctx: ViewsContext): void {
     try {
       await client.views.publish({ user_id: user, view });
     } catch (err) {
-      ctx.log.warn('views.publish failed', { user, error: slackErrorCode(err) });
+      ctx.log.warn('views.publish failed', { user, error: slackErrorLabel(err) });
     }
   });
 }
