@@ -78,7 +78,7 @@ export function statusText({ job, approvals, tally, wave, cardLink }: StatusView
   return lines.join('\n');
 }
 
-/** "just now", "5 min ago", "3 h ago", "2 days ago". */
+/** "just now", "5 min ago", "3 h ago", "2 days ago": for `/reboot list`, and the fallback of the Home tab's live {ago} date token. */
 export function ageText(ms: number): string {
   const minutes = Math.floor(Math.max(0, ms) / 60_000);
   if (minutes < 1) return 'just now';

@@ -11,6 +11,7 @@ import type { JobOutcome } from '../domain/outcome.js';
 import { stateText, type Preflight } from '../domain/preflight.js';
 import type { Catalog } from '../providers/catalog.js';
 import type { JobSummary } from '../store/contract.js';
+import { ageText } from './command-replies.js';
 import { codeName, escapeMrkdwn, plural, providerLabel, STATUS_WORDS, tallyText, truncate } from './messages.js';
 
 type KnownBlock = types.KnownBlock;
@@ -141,15 +142,6 @@ export interface HomeInput {
   channelsUnreadable: string | null;
   now: number;
   catalog: Catalog;
-}
-
-/** "just now", "5 min ago", "3 h ago", "2 d ago": the fallback of Slack's live {ago} date token. */
-export function ageText(ms: number): string {
-  const minutes = Math.floor(ms / 60_000);
-  if (minutes < 1) return 'just now';
-  if (minutes < 60) return `${minutes} min ago`;
-  const hours = Math.floor(minutes / 60);
-  return hours < 48 ? `${hours} h ago` : `${Math.floor(hours / 24)} d ago`;
 }
 
 function requestLine(job: JobSummary, now: number, catalog: Catalog): string {

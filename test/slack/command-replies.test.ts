@@ -74,10 +74,11 @@ describe('listText', () => {
   });
 
   it('ages read naturally', () => {
-    expect([0, 59_000, 60_000, 3_600_000, 47 * 3_600_000, 48 * 3_600_000, 30 * 86_400_000].map(ageText)).toEqual([
+    expect([0, 59_000, 60_000, 3_599_999, 3_600_000, 47 * 3_600_000, 48 * 3_600_000, 30 * 86_400_000].map(ageText)).toEqual([
       'just now',
       'just now',
       '1 min ago',
+      '59 min ago',
       '1 h ago',
       '47 h ago',
       '2 days ago',

@@ -7,7 +7,7 @@ import type { Preflight } from '../../src/domain/preflight.js';
 import { blockTexts } from '../../src/local/fake-slack.js';
 import { defaultCatalog } from '../../src/providers/catalog.js';
 import type { JobSummary } from '../../src/store/contract.js';
-import { ageText, homeView, instancesModal, MODAL_TITLE_LIMIT, SECTION_TEXT_LIMIT, VIEW_BLOCK_LIMIT, VIEW_BYTES_LIMIT } from '../../src/slack/view-blocks.js';
+import { homeView, instancesModal, MODAL_TITLE_LIMIT, SECTION_TEXT_LIMIT, VIEW_BLOCK_LIMIT, VIEW_BYTES_LIMIT } from '../../src/slack/view-blocks.js';
 import { storedJob } from '../helpers/fixtures.js';
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `i-bp1${String(i).padStart(17, '0')}`);
@@ -105,17 +105,5 @@ describe('homeView', () => {
     const text = blockTexts(homeView({ jobs: [], channelsUnreadable: 'ratelimited', now: 0, catalog: defaultCatalog }).blocks).join('\n');
     expect(text).toContain('Your channels could not be read from Slack (ratelimited), so only your own requests are shown.');
     expect(text).toContain('No reboot requests yet');
-  });
-
-  it('ages read as a person would say them', () => {
-    expect([0, 59_000, 60_000, 3_599_999, 3_600_000, 47 * 3_600_000, 48 * 3_600_000].map(ageText)).toEqual([
-      'just now',
-      'just now',
-      '1 min ago',
-      '59 min ago',
-      '1 h ago',
-      '47 h ago',
-      '2 d ago',
-    ]);
   });
 });
