@@ -6,13 +6,13 @@
  * rule of REBOOT_APPROVERS and the default accounts, as before policies existed.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { readFileSync, type FSWatcher } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { DEFAULT_ACCOUNT, type ApproverList } from '../domain/job.js';
 import { errorMessage } from '../errors.js';
+import { watchFile } from '../files/watch-file.js';
 import type { Logger } from '../log.js';
 import type { Catalog } from '../providers/catalog.js';
 import type { ProviderTuning } from '../providers/descriptor.js';
@@ -388,23 +388,19 @@ export class PolicyHolder {
     }
   }
 
-  /**
-   * Reloads when the file changes. The directory is watched, not the file: an editor or a deployment that
-   * replaces the file by renaming a new one over it would leave a watch on the old file's inode blind
-   * (https://nodejs.org/api/fs.html#inodes). Unchanged content is not reloaded again (see `reload`).
-   */
+  /** Reloads when the file changes (src/files/watch-file.ts); unchanged content is not reloaded again (see `reload`). */
   watch(): void {
     const { path } = this.opts;
     if (path === undefined || this.watcher !== undefined) return;
-    const name = basename(path);
-    this.watcher = watch(dirname(path), { persistent: false }, (_event, changed) => {
-      // Kubernetes swaps a mounted file through a `..data` symlink: changes to it count too.
-      if (changed !== null && changed !== name && !changed.startsWith('..')) return;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.reload(), this.opts.debounceMs ?? 200);
-      this.timer.unref();
-    });
-    this.watcher.on('error', (err) => this.opts.log.warn('policy file watch failed; SIGHUP still reloads it', { path, error: errorMessage(err) }));
+    this.watcher = watchFile(
+      path,
+      () => {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.reload(), this.opts.debounceMs ?? 200);
+        this.timer.unref();
+      },
+      (err) => this.opts.log.warn('policy file watch failed; SIGHUP still reloads it', { path, error: errorMessage(err) }),
+    );
   }
 
   close(): void {

@@ -4,9 +4,9 @@
  * progress therefore signs each call with the newest credentials, and an expired temporary key fails a call at
  * once, before anything is sent. Provider-independent: each cloud maps `Credentials` onto its own signer.
  */
-import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { readFileSync, statSync, type FSWatcher } from 'node:fs';
 import { z } from 'zod';
+import { watchFile } from '../files/watch-file.js';
 import { registerSecrets, silentLogger, type Logger } from '../log.js';
 import type { RequestSigner } from './signing.js';
 
@@ -139,13 +139,8 @@ export function credentialsFromFile(path: string, options: FileSourceOptions = {
 
   let watcher: FSWatcher | undefined;
   try {
-    const name = basename(path);
-    watcher = watch(dirname(path), { persistent: false }, (_event, changed) => {
-      if (changed === null || changed.toString() === name) refresh();
-    });
-    watcher.on('error', () => {
-      // The stat on every use still sees changes; a directory that vanished is the file being unreadable.
-    });
+    // The stat on every use still sees changes the watch misses; a directory that vanished is the file being unreadable.
+    watcher = watchFile(path, refresh, () => undefined);
   } catch {
     watcher = undefined;
   }
