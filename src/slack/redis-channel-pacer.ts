@@ -25,8 +25,8 @@ const KEY_MARGIN_MS = 60_000;
 
 /**
  * KEYS: method pause, method window, channel next, channel hold (the last two absent without a channel).
- * ARGV: now, budget (-1: none), window, member, hold ms (0: do not hold), margin.
- * Returns 0 when granted (and reserved), else the time to ask again.
+ * ARGV: now, budget (-1: none), window, member, hold ms (0: do not hold), margin, look only (1: reserve nothing).
+ * Returns 0 when granted (and reserved), else the time to ask again; looking only, when a call could start.
  */
 const TRY_START = `
 local now = tonumber(ARGV[1])
@@ -53,7 +53,7 @@ if #KEYS == 4 then
   local held = redis.call('PTTL', KEYS[4])
   if held > 0 and now + math.min(held, 1000) > at then at = now + math.min(held, 1000) end
 end
-if at > now then return at end
+if ARGV[7] == '1' or at > now then return at end
 if budget >= 0 then
   redis.call('ZADD', KEYS[2], now, ARGV[4])
   redis.call('PEXPIRE', KEYS[2], window + tonumber(ARGV[6]))
@@ -62,26 +62,6 @@ if #KEYS == 4 and tonumber(ARGV[5]) > 0 then
   redis.call('SET', KEYS[4], ARGV[4], 'PX', tonumber(ARGV[5]))
 end
 return 0
-`;
-
-/** KEYS: method pause, method window. ARGV: now, budget (-1: none), window. When the method could start. */
-const METHOD_OPEN_AT = `
-local now = tonumber(ARGV[1])
-local budget = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local at = now
-local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
-if paused > at then at = paused end
-if budget < 0 then return at end
-local count = redis.call('ZCOUNT', KEYS[2], '(' .. (now - window), '+inf')
-if count < budget then return at end
-local leaves = now + window
-if budget > 0 then
-  local recent = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. (now - window), '+inf', 'WITHSCORES', 'LIMIT', count - budget, 1)
-  leaves = tonumber(recent[2]) + window
-end
-if leaves > at then at = leaves end
-return at
 `;
 
 /** KEYS: a time key, then optionally a hold to let go. ARGV: the time, now, margin. Moves the time later, never earlier. */
@@ -111,13 +91,14 @@ export class RedisChannelPacer implements ChannelPacer {
   async tryStart(method: SlackMethod, channel: string | undefined, now: number): Promise<Slot> {
     const member = `${now}:${this.clientId}:${(this.counter += 1)}`;
     const keys = [this.key('paused', method), this.key('recent', method), ...(channel === undefined ? [] : [this.key('next', channel), this.key('hold', channel)])];
-    const args = [now, this.budget(method), WINDOW_MS, member, channel === undefined ? 0 : HOLD_MS, KEY_MARGIN_MS];
+    const args = [now, this.budget(method), WINDOW_MS, member, channel === undefined ? 0 : HOLD_MS, KEY_MARGIN_MS, 0];
     const retryAt = Millis.parse(await this.redis.eval(TRY_START, keys.length, ...keys, ...args));
     return retryAt === 0 ? { granted: true } : { granted: false, retryAt };
   }
 
   async methodOpenAt(method: SlackMethod, now: number): Promise<number> {
-    return Millis.parse(await this.redis.eval(METHOD_OPEN_AT, 2, this.key('paused', method), this.key('recent', method), now, this.budget(method), WINDOW_MS));
+    const keys = [this.key('paused', method), this.key('recent', method)];
+    return Millis.parse(await this.redis.eval(TRY_START, keys.length, ...keys, now, this.budget(method), WINDOW_MS, '', 0, KEY_MARGIN_MS, 1));
   }
 
   async answered(channel: string, now: number): Promise<void> {
