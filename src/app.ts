@@ -320,6 +320,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
         health,
         takeOver: async (work) => (work.kind === 'run' ? runner.resume(work.jobId, work.state) : inspector.start(work.jobId)),
         outboxRequeued: () => outbox.kick(),
+        freeGoneSlots: () => limiters.releaseGoneClients(),
         ...(pacer ? { releaseHolds: async (replica) => void (await pacer.releaseHoldsOf(replica.id)) } : {}),
         onLost: () => opts.onLeaseLost?.(),
       })

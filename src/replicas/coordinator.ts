@@ -36,6 +36,11 @@ export interface CoordinatorDeps {
   outboxRequeued(): void;
   /** A dead replica's hold on Slack channels (src/slack/redis-channel-pacer.ts) is let go. */
   releaseHolds?(replica: LeaseHolder): Promise<void>;
+  /**
+   * Frees the shared provider-limit slots of replicas gone mid-call (LimiterPool.releaseGoneClients): asked every
+   * sweep, as the limiter notices a silent client later than the registry does.
+   */
+  freeGoneSlots?(): Promise<number>;
   /** This replica was found dead by another: the process must stop at once. */
   onLost(): void;
 }
@@ -130,6 +135,8 @@ export class ReplicaCoordinator {
         }
       }
       if ((await this.registry.requeueOrphanOutbox()) > 0) this.deps.outboxRequeued();
+      const freed = (await this.deps.freeGoneSlots?.()) ?? 0;
+      if (freed > 0) log.warn("freed provider-limit slots of a replica gone mid-call", { slots: freed });
       health.clear('replica');
     } catch (err) {
       // The database may be down: nobody can take this replica's work meanwhile, and its claims are fenced there.
