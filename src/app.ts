@@ -121,8 +121,11 @@ export interface BotOptions {
   log: Logger;
   tuning?: Partial<Tuning>;
   now?: () => number;
-  /** Called when another process took over the database lease: this one must stop at once. */
-  onLeaseLost?: () => void;
+  /**
+   * Called when another process took over the database lease, or (active-active) another replica found this one
+   * silent and took over its jobs: this one must stop at once. `why` says which, for the operator.
+   */
+  onLeaseLost?: (why: string) => void;
   /**
    * The policy in force (REBOOT_POLICY, src/policy/load.ts), which the caller reloads; absent: REBOOT_APPROVERS
    * for every channel and the default accounts, as before policy files existed.
@@ -162,7 +165,8 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const store = await openStore(config, log);
   const redisKeyPrefix = tuning.redisKeyPrefix ?? config.redisPrefix;
   const leaseTiming = { heartbeatMs: tuning.leaseHeartbeatMs, staleMs: tuning.leaseStaleMs };
-  const leaseWatch = { health, log, now, ...(opts.onLeaseLost ? { onLost: opts.onLeaseLost } : {}) };
+  const onLeaseLost = opts.onLeaseLost;
+  const leaseWatch = { health, log, now, ...(onLeaseLost ? { onLost: () => onLeaseLost(`another process took over ${databaseName(config)}`) } : {}) };
   // PostgreSQL and Redis: every process is an active replica, registered instead of holding the database alone
   // (src/replicas/coordinator.ts). PostgreSQL alone: limits cannot be shared, so a second process is a standby that
   // waits for the lease and takes over when the holder stops or dies. SQLite is one process's file: a second
@@ -322,7 +326,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
         outboxRequeued: () => outbox.kick(),
         freeGoneSlots: () => limiters.releaseGoneClients(),
         ...(pacer ? { releaseHolds: async (replica) => void (await pacer.releaseHoldsOf(replica.id)) } : {}),
-        onLost: () => opts.onLeaseLost?.(),
+        onLost: () => onLeaseLost?.(`another replica found this one silent for ${config.replicaTimeoutMs} ms and took over its jobs`),
       })
     : undefined;
   if (coordinator) {
