@@ -37,7 +37,7 @@ import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
 import { registerViews } from './slack/views.js';
 import type { Store } from './store/contract.js';
 import { takeLease, waitForLease } from './store/lease.js';
-import { newReplica, ReplicaCoordinator } from './replicas/coordinator.js';
+import { joinReplicas, ReplicaCoordinator } from './replicas/coordinator.js';
 import { PgStore } from './store/pg-store.js';
 import { RetentionSweep } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -171,7 +171,13 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   // (src/replicas/coordinator.ts). PostgreSQL alone: limits cannot be shared, so a second process is a standby that
   // waits for the lease and takes over when the holder stops or dies. SQLite is one process's file: a second
   // process there is a mistake, refused at once.
-  const registry = store instanceof PgStore && config.redisUrl ? await store.joinReplicas(newReplica()) : undefined;
+  const registry =
+    store instanceof PgStore && config.redisUrl
+      ? await joinReplicas(store, databaseName(config), leaseTiming.staleMs, now()).catch(async (err: unknown) => {
+          await store.close();
+          throw err;
+        })
+      : undefined;
   const lease = registry
     ? undefined
     : await (config.databaseUrl ? waitForLease(store, databaseName(config), leaseTiming, leaseWatch) : takeLease(store, databaseName(config), leaseTiming, leaseWatch)).catch(async (err: unknown) => {

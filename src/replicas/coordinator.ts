@@ -20,7 +20,8 @@ import { errorMessage } from '../errors.js';
 import type { HealthBoard } from '../health.js';
 import type { Logger } from '../log.js';
 import type { LeaseHolder, OrphanWork, ReplicaRegistry } from '../store/contract.js';
-import { isProcessAlive } from '../store/lease.js';
+import { DatabaseInUseError, isHolderAlive, isProcessAlive } from '../store/lease.js';
+import type { PgStore } from '../store/pg-store.js';
 
 /** Orphans claimed per statement: a dead replica's thousand jobs are taken over in a few round trips, not one huge one. */
 const CLAIM_BATCH = 50;
@@ -48,6 +49,20 @@ export interface CoordinatorDeps {
 /** A fresh replica identity for this process start. */
 export function newReplica(): LeaseHolder {
   return { id: randomUUID(), pid: process.pid, host: hostname() };
+}
+
+/**
+ * Registers a new replica of this process, or throws naming the bot without shared limits that holds the database
+ * (a single writer: src/store/lease.ts), which must stop first: it would recover the replicas' jobs as its own.
+ */
+export async function joinReplicas(store: PgStore, database: string, writerStaleMs: number, now: number): Promise<ReplicaRegistry> {
+  const joined = await store.joinReplicas(newReplica(), now, writerStaleMs, isHolderAlive);
+  if (joined.kind === 'joined') return joined.registry;
+  const { holder } = joined;
+  throw new DatabaseInUseError(
+    `database ${database} is in use by pid ${holder.pid} on ${holder.host}, a bot without REBOOT_REDIS_URL (one process per database); ` +
+      'stop it, or give every process the same REBOOT_DATABASE_URL and REBOOT_REDIS_URL to run them all as replicas',
+  );
 }
 
 /** Replicas registered by this very process (several only where tests run several bots in one process). */

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { OutboxWrite } from '../../src/domain/outbox-message.js';
 import { isReplicaAlive } from '../../src/replicas/coordinator.js';
-import type { LeaseHolder } from '../../src/store/contract.js';
+import type { LeaseHolder, ReplicaRegistry } from '../../src/store/contract.js';
 import type { PgStore } from '../../src/store/pg-store.js';
 import { job } from '../store/contract.js';
 import { freshSchema, openStore, requirePostgres } from './pg.js';
@@ -30,6 +30,13 @@ async function withStores(n: number, body: (stores: PgStore[]) => Promise<void>)
   }
 }
 
+/** Registers `holder` as a replica on `store`; fails the test when it is refused. */
+async function join(store: PgStore, holder: LeaseHolder): Promise<ReplicaRegistry> {
+  const joined = await store.joinReplicas(holder, Date.now(), 30_000, () => true);
+  if (joined.kind !== 'joined') throw new Error(`refused: held by ${joined.holder.id}`);
+  return joined.registry;
+}
+
 /** A job stored and approved through `store`, so its run may start. */
 async function approvedJob(store: PgStore, id: string, createdAt = 1000): Promise<void> {
   await store.createJob(job({ id, createdAt, expiresAt: createdAt + 1e9 }), `/reboot ${id}`);
@@ -40,9 +47,9 @@ describe('the replica registry on PostgreSQL', () => {
   it('a replica on this host whose process is gone is removed at once; one elsewhere only once its heartbeat is older than the timeout', async () => {
     await withStores(3, async ([a, ghost, far]) => {
       if (!a || !ghost || !far) throw new Error('stores');
-      const me = await a.joinReplicas(replica('r-me'));
-      await ghost.joinReplicas(replica('r-ghost', { pid: DEAD_PID }));
-      const farAway = await far.joinReplicas(replica('r-far', { host: 'elsewhere.example' }));
+      const me = await join(a, replica('r-me'));
+      await join(ghost, replica('r-ghost', { pid: DEAD_PID }));
+      const farAway = await join(far, replica('r-far', { host: 'elsewhere.example' }));
       // The test's predicate is the coordinator's own: a dead pid here is gone, another host is judged by its heartbeat.
       const judge = (r: LeaseHolder): boolean => isReplicaAlive(r, HERE);
       expect((await me.reap(60_000, judge)).map((r) => r.id)).toEqual(['r-ghost']);
@@ -59,8 +66,8 @@ describe('the replica registry on PostgreSQL', () => {
   it("a replica that renews in time is never removed, and a row with this process's pid that this process did not register is dead", async () => {
     await withStores(2, async ([a, b]) => {
       if (!a || !b) throw new Error('stores');
-      const me = await a.joinReplicas(replica('r-me2'));
-      const other = await b.joinReplicas(replica('r-other', { host: 'elsewhere.example' }));
+      const me = await join(a, replica('r-me2'));
+      const other = await join(b, replica('r-other', { host: 'elsewhere.example' }));
       for (let i = 0; i < 4; i++) {
         await new Promise((r) => setTimeout(r, 120));
         expect(await other.renew()).toBe(true);
@@ -74,14 +81,14 @@ describe('the replica registry on PostgreSQL', () => {
   it('two replicas claiming the orphans of a dead one at the same moment share them out: each job gets exactly one new owner', async () => {
     await withStores(3, async ([dying, a, b]) => {
       if (!dying || !a || !b) throw new Error('stores');
-      const dead = await dying.joinReplicas(replica('r-dead', { pid: DEAD_PID }));
+      const dead = await join(dying, replica('r-dead', { pid: DEAD_PID }));
       const ids = Array.from({ length: 60 }, (_, i) => `r-orph${String(i).padStart(5, 'a')}`.slice(0, 12));
       for (const [i, id] of ids.entries()) {
         await approvedJob(dying, id, 1000 + i);
         expect(await dead.claimRun(id)).toBe(true);
       }
-      const ra = await a.joinReplicas(replica('r-a', { host: 'a.example' }));
-      const rb = await b.joinReplicas(replica('r-b', { host: 'b.example' }));
+      const ra = await join(a, replica('r-a', { host: 'a.example' }));
+      const rb = await join(b, replica('r-b', { host: 'b.example' }));
       // While the owner is registered, its runs are not orphans.
       expect(await ra.claimOrphans(100)).toEqual([]);
       expect(await ra.claimRun(ids[0] ?? '')).toBe(false);
@@ -107,8 +114,8 @@ describe('the replica registry on PostgreSQL', () => {
   it('a replica that lost a run can neither start it nor claim one of its batches; the new owner can', async () => {
     await withStores(2, async ([a, b]) => {
       if (!a || !b) throw new Error('stores');
-      const ra = await a.joinReplicas(replica('r-first'));
-      const rb = await b.joinReplicas(replica('r-second', { host: 'elsewhere.example' }));
+      const ra = await join(a, replica('r-first'));
+      const rb = await join(b, replica('r-second', { host: 'elsewhere.example' }));
       await approvedJob(a, 'r-fencedjob');
       expect(await ra.claimRun('r-fencedjob')).toBe(true);
       expect(await rb.claimRun('r-fencedjob')).toBe(false);
@@ -129,8 +136,8 @@ describe('the replica registry on PostgreSQL', () => {
   it("a pending request's pre-flight belongs to the replica that stored it, and passes to another when that one dies", async () => {
     await withStores(2, async ([a, b]) => {
       if (!a || !b) throw new Error('stores');
-      const ra = await a.joinReplicas(replica('r-reader', { pid: DEAD_PID }));
-      const rb = await b.joinReplicas(replica('r-heir'));
+      const ra = await join(a, replica('r-reader', { pid: DEAD_PID }));
+      const rb = await join(b, replica('r-heir'));
       await a.createJob(job({ id: 'r-preflight', expiresAt: 1e12 }), '/reboot');
       expect(await ra.claimPreflight('r-preflight')).toBe(true);
       expect(await rb.claimPreflight('r-preflight')).toBe(false);
@@ -146,9 +153,9 @@ describe('the replica registry on PostgreSQL', () => {
   it("only a dead replica's outbox rows in flight go back to the queue; a live one's stay with it", async () => {
     await withStores(3, async ([a, b, c]) => {
       if (!a || !b || !c) throw new Error('stores');
-      const ra = await a.joinReplicas(replica('r-live', { host: 'elsewhere.example' }));
-      await b.joinReplicas(replica('r-gone', { pid: DEAD_PID }));
-      const rc = await c.joinReplicas(replica('r-sweeper'));
+      const ra = await join(a, replica('r-live', { host: 'elsewhere.example' }));
+      await join(b, replica('r-gone', { pid: DEAD_PID }));
+      const rc = await join(c, replica('r-sweeper'));
       const note = (channel: string): OutboxWrite => ({ channel, jobId: null, message: { kind: 'thread_lines', lines: ['x'] } });
       await a.enqueue([note('C0AAA'), note('C0BBB')]);
       const [first, second] = (await a.outboxHeads()).sort((x, y) => x.id - y.id);
@@ -169,13 +176,27 @@ describe('the replica registry on PostgreSQL', () => {
   it("a clean leave hands the replica's runs to the others at once, without waiting for the timeout", async () => {
     await withStores(2, async ([a, b]) => {
       if (!a || !b) throw new Error('stores');
-      const ra = await a.joinReplicas(replica('r-leaving', { host: 'elsewhere.example' }));
-      const rb = await b.joinReplicas(replica('r-staying', { host: 'elsewhere.example' }));
+      const ra = await join(a, replica('r-leaving', { host: 'elsewhere.example' }));
+      const rb = await join(b, replica('r-staying', { host: 'elsewhere.example' }));
       await approvedJob(a, 'r-handover');
       expect(await ra.claimRun('r-handover')).toBe(true);
       expect(await rb.claimOrphans(10)).toEqual([]);
       await ra.leave();
       expect(await rb.claimOrphans(10)).toEqual([{ kind: 'run', jobId: 'r-handover', state: 'approved' }]);
+    });
+  });
+
+  it('replicas and a single writer (a bot without Redis) never share a database: whichever came first keeps it', async () => {
+    await withStores(2, async ([a, b]) => {
+      if (!a || !b) throw new Error('stores');
+      const writer = replica('w-writer', { host: 'elsewhere.example' });
+      expect(await a.acquireLease(writer, Date.now(), 30_000, () => true)).toEqual({ kind: 'acquired' });
+      const refused = await b.joinReplicas(replica('r-late', { host: 'elsewhere.example' }), Date.now(), 30_000, () => true);
+      expect(refused).toMatchObject({ kind: 'held', holder: { id: 'w-writer' } });
+      await a.releaseLease('w-writer');
+      await join(b, replica('r-first', { host: 'elsewhere.example' }));
+      // With a replica registered and alive, a single writer is held off as by another writer.
+      expect(await a.acquireLease(replica('w-late', { host: 'elsewhere.example' }), Date.now(), 30_000, () => true)).toMatchObject({ kind: 'held', holder: { id: 'r-first' } });
     });
   });
 });
