@@ -1,0 +1,425 @@
+/**
+ * Issue 12 with real replicas: two bot processes (`node dist/src/main.js`, as `npm start` runs it; chaos/bot-process.ts)
+ * on loopback, sharing one PostgreSQL database and one Redis, both serving Slack at once. The fake Slack and the
+ * Alibaba simulator run in this process and see what both replicas do together:
+ * - a command served by one replica and its approval click by the other run the job once;
+ * - two jobs of 500 instances, approved at the same moment at the two replicas, hold one provider rate together;
+ * - Slack writes to one channel from both replicas keep Slack's 1 per second per channel;
+ * - in Socket Mode each replica opens its own connection, and an event may reach either (in-process bots there).
+ * The build is made current by the suite's globalSetup (test/replicas/build-bot.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BotProcess } from '../../chaos/bot-process.js';
+import { cardsOf, incidentNotices, isSummary, measure, threadOf, ZERO } from '../../chaos/observe.js';
+import { expectSoon, poll, within } from '../../chaos/wait.js';
+import { startBot, type RunningBot } from '../../src/app.js';
+import { FakeSlack, type FakeCall, type FakeMessage } from '../../src/local/fake-slack.js';
+import { blockActionsPayload, findButtonValue, SlackDriver, slashCommandFields } from '../../src/local/slack-driver.js';
+import { SLACK_LIMITS } from '../../src/local/slack-limits.js';
+import { startSimulators, type SimulatorSet } from '../../src/local/simulators.js';
+import { silentLogger } from '../../src/log.js';
+import { buildProviders } from '../../src/providers/registry.js';
+import { SimulatorServer } from '../../src/providers/simulator-kit.js';
+import { rebootCalls } from '../helpers/cloud-requests.js';
+import { APPROVER_1, CHANNEL as HARNESS_CHANNEL, FAST_TUNING, Harness, hasButtons, REQUESTER as HARNESS_REQUESTER } from '../helpers/harness.js';
+import { SocketModeServer } from '../helpers/socket-mode-server.js';
+import { freshDatabase, requirePostgres } from './pg.js';
+import { connectTestRedis, deleteKeys, freePort, TEST_REDIS_URL, uniquePrefix } from './redis.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const REGION = 'cn-hangzhou';
+const REQUESTER = 'U0TWOREQUESTER';
+const APPROVER = 'U0TWOAPPROVER';
+const CHANNEL = 'C0TWOOPS';
+const OTHER_CHANNEL = 'C0TWOOPS2';
+const INCIDENT = 'C0TWOINCIDENT';
+const APPROVE = 'reboot_approve';
+/** How long a silent replica counts as alive (REBOOT_REPLICA_TIMEOUT): short, as a test can afford. */
+const REPLICA_TIMEOUT = '2s';
+/** Slack's floor between two writes to one channel (https://api.slack.com/methods/chat.postMessage#rate_limiting). */
+const CHANNEL_WRITE_MS = 1000;
+/**
+ * Arrival times are read by the fake Slack and the simulator once the request's body is in, so two writes the pacer
+ * spaced by exactly the gap may land a few ms closer; far below what an unshared pacer would show (two writes at once).
+ */
+const ARRIVAL_SLACK_MS = 30;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+beforeEach(requirePostgres);
+
+// At load: a Redis that does not answer fails the whole file with the reason (no test is counted as skipped).
+const redisAdmin: Redis = await connectTestRedis();
+afterAll(() => redisAdmin.disconnect(false));
+
+/** Alibaba instance ids (i- and 8-32 lowercase letters or digits), unique per test by `tag`. */
+function idsOf(tag: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `i-${tag}${String(i).padStart(5, '0')}`);
+}
+
+/**
+ * One test's world: the fake Slack and the Alibaba simulator here, a fresh PostgreSQL database, a Redis key prefix of
+ * its own, and two bot processes on them.
+ */
+class TwoReplicaLab {
+  readonly replicas: BotProcess[] = [];
+  readonly drivers: SlackDriver[] = [];
+  private constructor(
+    readonly slack: FakeSlack,
+    readonly sims: SimulatorSet,
+    readonly db: { url: string; drop(): Promise<void> },
+    readonly prefix: string,
+    readonly dir: string,
+    private readonly signingSecret: string,
+  ) {}
+
+  /** `config` is REBOOT_CONFIG's JSON (e.g. provider limits); `slackLimits` makes the fake Slack refuse what real Slack would. */
+  static async create(opts: { config?: object; slackLimits?: boolean } = {}): Promise<TwoReplicaLab> {
+    const slack = new FakeSlack(opts.slackLimits ? { slackLimits: SLACK_LIMITS } : {});
+    await slack.start();
+    const sims = await startSimulators({ providers: ['alibaba'], rebootMs: 100 });
+    const db = await freshDatabase();
+    const lab = new TwoReplicaLab(slack, sims, db, uniquePrefix(), mkdtempSync(join(tmpdir(), 'reboot-two-replicas-')), randomBytes(24).toString('hex'));
+    const configFile = join(lab.dir, 'config.json');
+    writeFileSync(configFile, `${JSON.stringify(opts.config ?? {})}\n`);
+    for (const name of ['a', 'b']) {
+      lab.replicas.push(
+        new BotProcess({
+          cwd: repoRoot,
+          logFile: join(lab.dir, `replica-${name}.log`),
+          readyTimeoutMs: 20_000,
+          env: {
+            SLACK_BOT_TOKEN: slack.botToken,
+            SLACK_SIGNING_SECRET: lab.signingSecret,
+            SLACK_API_URL: slack.apiUrl,
+            REBOOT_APPROVERS: APPROVER,
+            REBOOT_INCIDENT_CHANNEL: INCIDENT,
+            // Unused with REBOOT_DATABASE_URL; set so that no replica could fall back to a shared ./data file.
+            REBOOT_DB: join(lab.dir, `replica-${name}.db`),
+            REBOOT_DATABASE_URL: db.url,
+            REBOOT_REDIS_URL: TEST_REDIS_URL,
+            REBOOT_REDIS_PREFIX: lab.prefix,
+            REBOOT_REPLICA_TIMEOUT: REPLICA_TIMEOUT,
+            REBOOT_CONFIG: configFile,
+            ...sims.env,
+          },
+        }),
+      );
+    }
+    return lab;
+  }
+
+  /** Starts both replicas, both at once as a deployment does: they migrate the one schema under its advisory lock. */
+  async startReplicas(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => r.start()));
+    this.drivers.push(...this.replicas.map((r) => new SlackDriver(r.url, this.signingSecret, this.slack)));
+  }
+
+  get alibaba(): SimulatorServer {
+    const sim = this.sims.sims.alibaba;
+    if (!(sim instanceof SimulatorServer)) throw new Error('no Alibaba simulator');
+    return sim;
+  }
+
+  /** Sends `/reboot <text>` to one replica and waits for its card in `channel`; returns the card and its request id. */
+  async request(replica: number, channel: string, text: string): Promise<{ card: FakeMessage; jobId: string }> {
+    const before = cardsOf(this.slack.messages, channel).length;
+    const reply = await this.driver(replica).command(REQUESTER, channel, text);
+    if (reply.status !== 200) throw new Error(`/reboot at replica ${replica} answered HTTP ${reply.status}: ${reply.body.slice(0, 200)}`);
+    const card = await expectSoon(() => cardsOf(this.slack.messages, channel)[before], `the card of "${text.slice(0, 60)}…"`, 20_000);
+    const jobId = findButtonValue(card.blocks, APPROVE);
+    if (!jobId) throw new Error('the card has no Approve button');
+    return { card, jobId };
+  }
+
+  /** The approver clicks Approve on `card`, the click going to one replica. */
+  async approve(replica: number, card: FakeMessage): Promise<void> {
+    const ack = await this.driver(replica).clickButton(APPROVER, card, APPROVE);
+    if (ack.status !== 200) throw new Error(`the Approve click at replica ${replica} answered HTTP ${ack.status}`);
+  }
+
+  /** Waits for the job's summary in the thread of its card, then for Slack to stay quiet a while (late duplicates come within it). */
+  async finished(channel: string, jobIds: readonly string[], timeoutMs = 60_000): Promise<void> {
+    await expectSoon(
+      () => jobIds.every((id) => threadOf(this.slack.messages, channel).some((m) => isSummary(m, id))),
+      `the summaries of ${jobIds.join(', ')}`,
+      timeoutMs,
+    );
+    await this.quiet(2500);
+  }
+
+  /** Resolves once no Slack call has arrived for `ms`. */
+  async quiet(ms: number): Promise<void> {
+    await poll(() => Date.now() - (this.slack.calls.at(-1)?.at ?? 0) >= ms, 30_000, 100);
+  }
+
+  driver(replica: number): SlackDriver {
+    const driver = this.drivers[replica];
+    if (!driver) throw new Error(`no replica ${replica}`);
+    return driver;
+  }
+
+  /** The replicas' warnings and errors, for a failing test's message. */
+  logTail(): string {
+    return this.replicas
+      .map((_, i) => {
+        const file = join(this.dir, `replica-${'ab'[i]}.log`);
+        let lines: string[] = [];
+        try {
+          lines = readFileSync(file, 'utf8')
+            .split('\n')
+            .filter((l) => /"level":"?(warn|error|40|50)|^reboot-bot:|Error/.test(l))
+            .slice(-15);
+        } catch {
+          lines = ['(no log)'];
+        }
+        return `replica ${'ab'[i]} (${file}):\n${lines.map((l) => `  ${l.slice(0, 400)}`).join('\n')}`;
+      })
+      .join('\n');
+  }
+
+  async stop(keepDir: boolean): Promise<void> {
+    await Promise.all(this.replicas.map((r) => r.stop(5000)));
+    await Promise.all([this.slack.stop(), this.sims.stop()]);
+    await this.db.drop().catch(() => undefined);
+    await deleteKeys(redisAdmin, this.prefix);
+    if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Writes to `channel` (posts and updates, refused ones included), in order of arrival. */
+function channelWrites(calls: readonly FakeCall[], channel: string): FakeCall[] {
+  return calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && c.args.channel === channel).sort((a, b) => a.at - b.at);
+}
+
+/** The shortest time between two consecutive entries of sorted times; Infinity for fewer than two. */
+function shortestGap(times: readonly number[]): number {
+  let gap = Infinity;
+  for (let i = 1; i < times.length; i += 1) gap = Math.min(gap, times[i]! - times[i - 1]!);
+  return gap;
+}
+
+/** The most entries of sorted `times` inside any window [t, t + windowMs). */
+function peakInWindow(times: readonly number[], windowMs: number): number {
+  let peak = 0;
+  for (let first = 0, last = 0; first < times.length; first += 1) {
+    while (last < times.length && times[last]! < times[first]! + windowMs) last += 1;
+    peak = Math.max(peak, last - first);
+  }
+  return peak;
+}
+
+/**
+ * The cloud's flow control as the test's simulator applies it: it records when each request arrives and answers
+ * Throttling (a fault of the simulator's own queue, so with Alibaba's own error) to any that would make more than
+ * `perWindow` accepted requests within `windowMs`. Returns the arrival times and how many were throttled.
+ */
+function flowControl(sim: SimulatorServer, perWindow: number, windowMs: number): { arrivals: number[]; throttled: () => number; disarm: () => void } {
+  const arrivals: number[] = [];
+  const accepted: number[] = [];
+  let throttled = 0;
+  const disarm = sim.onRequest(() => {
+    const now = Date.now();
+    arrivals.push(now);
+    while (accepted.length > 0 && accepted[0]! <= now - windowMs) accepted.shift();
+    if (accepted.length >= perWindow) {
+      throttled += 1;
+      sim.faults.inject({ kind: 'throttle', count: 1 });
+    } else {
+      accepted.push(now);
+    }
+  });
+  return { arrivals, throttled: () => throttled, disarm };
+}
+
+describe('two replica processes on one PostgreSQL and one Redis', () => {
+  let lab: TwoReplicaLab | undefined;
+
+  afterEach(async ({ task }) => {
+    // A failed test keeps its replicas' logs and names them (task.result is final by now; onTestFailed would come too late).
+    const failed = task.result?.state === 'fail';
+    if (failed && lab) console.error(`two replicas: logs kept in ${lab.dir}\n${lab.logTail()}`);
+    await lab?.stop(failed);
+    lab = undefined;
+  });
+
+  it('a command served by replica A and its approval click by replica B: the job runs once', { timeout: 90_000 }, async () => {
+    lab = await TwoReplicaLab.create();
+    await lab.startReplicas();
+    const sim = lab.alibaba;
+    const ids = idsOf('onejob', 3);
+    for (const id of ids) sim.fleet.add(REGION, id);
+
+    const { card, jobId } = await lab.request(0, CHANNEL, `alibaba ${REGION} ${ids.join(' ')} --reason "two replicas"`);
+    await lab.approve(1, card);
+    await lab.finished(CHANNEL, [jobId]);
+
+    for (const id of ids) expect(sim.fleet.get(REGION, id)?.rebootCount, id).toBe(1);
+    expect(rebootCalls('alibaba', sim.requests)).toHaveLength(1);
+    const rebootCounts = new Map(ids.map((id) => [id, sim.fleet.get(REGION, id)?.rebootCount ?? 0]));
+    const { figures, notes } = measure({ jobId, ids, channel: CHANNEL, incidentChannel: INCIDENT, messages: lab.slack.messages, rebootCounts });
+    // One card, one summary, one incident 'approved' and one 'completed', every instance's line once, none unknown.
+    expect({ figures, notes }).toEqual({ figures: ZERO, notes: [] });
+    const finalCard = lab.slack.message(CHANNEL, card.ts);
+    expect(finalCard && hasButtons(finalCard)).toBe(false);
+    expect(lab.slack.violations).toEqual([]);
+  });
+
+  it('1,000 instances through one provider and region, half approved at each replica at once: one rate for both, zero throttles', { timeout: 120_000 }, async () => {
+    // 5 calls a second for Alibaba, reads and reboots together (src/jobs/limiters.ts: one `calls` limiter per
+    // provider, account and region), kept by both replicas through Redis. REBOOT_CONFIG's `limits` sets it.
+    const minTimeMs = 200;
+    const perSecond = 1000 / minTimeMs;
+    lab = await TwoReplicaLab.create({ config: { limits: { alibaba: { maxConcurrent: 5, minTimeMs } } } });
+    await lab.startReplicas();
+    const sim = lab.alibaba;
+    const first = idsOf('first', 500);
+    const second = idsOf('second', 500);
+    for (const id of [...first, ...second]) sim.fleet.add(REGION, id);
+    // The simulated cloud throttles above the configured rate, with a margin of two calls a second: calls the limiter
+    // started 200 ms apart reach it up to tens of ms closer (signing, a busy event loop releasing two granted starts
+    // at once). Limiters of their own at each replica would run 10 a second whenever both work.
+    const cloud = flowControl(sim, perSecond + 2, 1000);
+
+    // Each request in a channel of its own, so Slack's 1 write per second per channel does not set the pace.
+    const [a, b] = await Promise.all([
+      lab.request(0, CHANNEL, `alibaba ${REGION} ${first.join(' ')} --no-verify`),
+      lab.request(1, OTHER_CHANNEL, `alibaba ${REGION} ${second.join(' ')} --no-verify`),
+    ]);
+    // Pre-flight (5 reads of 100 ids per request) has run at both replicas meanwhile; the approvals go out together,
+    // each to the replica that did not take the command.
+    await Promise.all([lab.approve(1, a.card), lab.approve(0, b.card)]);
+    await Promise.all([lab.finished(CHANNEL, [a.jobId], 90_000), lab.finished(OTHER_CHANNEL, [b.jobId], 90_000)]);
+    cloud.disarm();
+
+    const arrivals = [...cloud.arrivals].sort((x, y) => x - y);
+    const spanMs = arrivals.at(-1)! - arrivals[0]!;
+    const meanPerSecond = ((arrivals.length - 1) * 1000) / spanMs;
+    const peak = peakInWindow(arrivals, 1000);
+    const seen = `${arrivals.length} calls over ${spanMs} ms (${meanPerSecond.toFixed(2)}/s); peak ${peak} in a second; shortest gap ${shortestGap(arrivals)} ms; ${cloud.throttled()} throttled`;
+    // At least the 10 pre-flight reads and the 10 reboot calls of 100 ids.
+    expect(arrivals.length, seen).toBeGreaterThanOrEqual(20);
+    // Over the whole run, the configured rate (starts 200 ms apart), give or take the jitter of the first and last
+    // arrival; doubled, it would be near 10 a second while both replicas work.
+    expect(meanPerSecond, seen).toBeLessThanOrEqual(perSecond * 1.15);
+    expect(peak, seen).toBeLessThanOrEqual(perSecond + 2);
+    expect(cloud.throttled(), seen).toBe(0);
+    expect(sim.requests.filter((r) => r.status !== 200).map((r) => r.status)).toEqual([]);
+
+    const notOnce = [...first, ...second].filter((id) => sim.fleet.get(REGION, id)?.rebootCount !== 1);
+    expect(notOnce, 'instances not rebooted exactly once').toEqual([]);
+    expect(rebootCalls('alibaba', sim.requests)).toHaveLength(10);
+  });
+
+  it("Slack writes to one channel from both replicas stay at Slack's 1 a second", { timeout: 120_000 }, async () => {
+    // The fake Slack answers 429 to a second chat.postMessage to one channel within a second (src/local/slack-limits.ts).
+    lab = await TwoReplicaLab.create({ slackLimits: true });
+    await lab.startReplicas();
+    const sim = lab.alibaba;
+    const first = idsOf('pacea', 2);
+    const second = idsOf('paceb', 2);
+    for (const id of [...first, ...second]) sim.fleet.add(REGION, id);
+
+    // Two requests in one channel at once, one at each replica, each approved at the other: both replicas post cards,
+    // update them and write results into the same channel at the same time.
+    const [a, b] = await Promise.all([
+      lab.request(0, CHANNEL, `alibaba ${REGION} ${first.join(' ')} --no-verify`),
+      lab.request(1, CHANNEL, `alibaba ${REGION} ${second.join(' ')} --no-verify`),
+    ]);
+    await Promise.all([lab.approve(1, a.card), lab.approve(0, b.card)]);
+    await lab.finished(CHANNEL, [a.jobId, b.jobId], 90_000);
+
+    const writes = channelWrites(lab.slack.calls, CHANNEL);
+    const times = writes.map((w) => w.at);
+    const seen = `${writes.length} writes: ${writes.map((w) => `${w.method}@${w.at - times[0]!}`).join(' ')}`;
+    // At least: two cards, their approval updates, and the two summaries (results and progress may share writes).
+    expect(writes.length, seen).toBeGreaterThanOrEqual(6);
+    expect(shortestGap(times), seen).toBeGreaterThanOrEqual(CHANNEL_WRITE_MS - ARRIVAL_SLACK_MS);
+    expect(lab.slack.rateLimitedCalls(), seen).toEqual([]);
+    expect(lab.slack.violations).toEqual([]);
+    const incident = lab.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.args.channel === INCIDENT).map((c) => c.at);
+    expect(shortestGap(incident)).toBeGreaterThanOrEqual(CHANNEL_WRITE_MS - ARRIVAL_SLACK_MS);
+    expect(incidentNotices(lab.slack.messages, INCIDENT)).toEqual({ approved: 2, completed: 2 });
+    for (const id of [...first, ...second]) expect(sim.fleet.get(REGION, id)?.rebootCount, id).toBe(1);
+  });
+});
+
+describe('two replicas in Socket Mode (in-process bots on one PostgreSQL and one Redis)', () => {
+  let h: Harness | undefined;
+  let second: RunningBot | undefined;
+  let secondStarting: Promise<RunningBot> | undefined;
+  let socket: SocketModeServer | undefined;
+  let db: { url: string; drop(): Promise<void> } | undefined;
+  let prefix = '';
+
+  afterEach(async () => {
+    await second?.stop();
+    await h?.stop().catch(() => undefined);
+    // A second replica that never finished starting (a standby) takes over once the first stops: stop it then.
+    if (!second && secondStarting) await (await within(secondStarting.catch(() => undefined), 15_000))?.stop();
+    await socket?.stop();
+    await db?.drop();
+    await deleteKeys(redisAdmin, prefix);
+    h = second = secondStarting = socket = db = undefined;
+  });
+
+  it('each replica opens its own connection; the command arrives over one, the click over the other, and the job runs once', { timeout: 60_000 }, async () => {
+    socket = await SocketModeServer.start();
+    db = await freshDatabase();
+    prefix = uniquePrefix();
+    const id = 'i-bp1sockettworeplic1';
+    h = await Harness.start({
+      providers: ['alibaba'],
+      databaseUrl: db.url,
+      socketMode: { appToken: 'xapp-1-two-replicas', url: socket.url },
+      tuning: { redisKeyPrefix: prefix },
+      // Bolt does not tell which port its Socket Mode HTTP listener took, so each replica gets a free one.
+      env: { PORT: String(await freePort()), REBOOT_REDIS_URL: TEST_REDIS_URL, REBOOT_REDIS_PREFIX: prefix, REBOOT_REPLICA_TIMEOUT: REPLICA_TIMEOUT },
+    });
+    const fleet = h.sims.sims.alibaba!.fleet;
+    fleet.add(REGION, id);
+    secondStarting = startBot({
+      config: { ...h.config, port: await freePort() },
+      providers: buildProviders(h.config.providers, { retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 }, timeoutMs: 2000, poll: { initialDelayMs: 10, maxDelayMs: 40, timeoutMs: 5000 } }),
+      log: silentLogger,
+      tuning: { ...FAST_TUNING, redisKeyPrefix: prefix },
+    });
+    second = await within(secondStarting, 20_000);
+    if (!second) throw new Error('the second replica did not start within 20 s (standing by for the database lease?)');
+
+    // Each replica asked Slack for a connection URL and connected (Slack allows up to 10 per app).
+    expect(await socket.waitForConnections(2)).toHaveLength(2);
+    expect(h.slack.callsTo('apps.connections.open')).toHaveLength(2);
+
+    // Round-robin: the command over one connection, the click over the other.
+    const commandAck = await socket.deliver(
+      'slash_commands',
+      slashCommandFields({ user: HARNESS_REQUESTER, channel: HARNESS_CHANNEL, text: `alibaba ${REGION} ${id}`, responseUrl: h.slack.newResponseUrl(), team: 'T0FAKE' }),
+    );
+    expect(String(commandAck.payload?.text)).toContain('posted for approval');
+    const card = await expectSoon(() => h?.cards()[0], 'the request card', 10_000);
+    const jobId = findButtonValue(card.blocks, APPROVE);
+    if (!jobId) throw new Error('the card has no Approve button');
+    const clickAck = await socket.deliver(
+      'interactive',
+      blockActionsPayload({ user: APPROVER_1, channel: HARNESS_CHANNEL, messageTs: card.ts, actionId: APPROVE, value: jobId, responseUrl: h.slack.newResponseUrl(), team: 'T0FAKE' }),
+    );
+    expect(clickAck.connection).not.toBe(commandAck.connection);
+
+    const bots = [h.bot, second];
+    await expectSoon(() => threadOf(h?.slack.messages ?? [], HARNESS_CHANNEL).some((m) => isSummary(m, jobId)), 'the summary', 30_000);
+    await Promise.all(bots.map((b) => b.settle()));
+    await sleep(500);
+    expect(fleet.get(REGION, id)?.rebootCount).toBe(1);
+    expect(rebootCalls('alibaba', h.sims.sims.alibaba!.requests)).toHaveLength(1);
+    expect(threadOf(h.slack.messages, HARNESS_CHANNEL).filter((m) => isSummary(m, jobId))).toHaveLength(1);
+    expect(hasButtons(h.slack.message(HARNESS_CHANNEL, card.ts)!)).toBe(false);
+    expect((await h.bot.store.getJob(jobId))?.state).toBe('completed');
+  });
+});
