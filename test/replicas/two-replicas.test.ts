@@ -3,7 +3,8 @@
  * on loopback, sharing one PostgreSQL database and one Redis, both serving Slack at once. The fake Slack and the
  * Alibaba simulator run in this process and see what both replicas do together:
  * - a command served by one replica and its approval click by the other run the job once;
- * - two jobs of 500 instances, approved at the same moment at the two replicas, hold one provider rate together;
+ * - two jobs of 500 instances, approved at the same moment at the two replicas, hold one provider rate together (and a
+ *   control, replicas on Redis prefixes of their own, shows the same measurement seeing the rate doubled);
  * - Slack writes to one channel from both replicas keep Slack's 1 per second per channel;
  * - in Socket Mode each replica opens its own connection, and an event may reach either (in-process bots there).
  * The build is made current by the suite's globalSetup (test/replicas/build-bot.ts).
@@ -52,6 +53,14 @@ const ARRIVAL_SLACK_MS = 30;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+async function eventually(probe: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
 beforeEach(requirePostgres);
 
 // At load: a Redis that does not answer fails the whole file with the reason (no test is counted as skipped).
@@ -79,8 +88,12 @@ class TwoReplicaLab {
     private readonly signingSecret: string,
   ) {}
 
-  /** `config` is REBOOT_CONFIG's JSON (e.g. provider limits); `slackLimits` makes the fake Slack refuse what real Slack would. */
-  static async create(opts: { config?: object; slackLimits?: boolean } = {}): Promise<TwoReplicaLab> {
+  /**
+   * `config` is REBOOT_CONFIG's JSON (e.g. provider limits); `slackLimits` makes the fake Slack refuse what real Slack
+   * would; `prefixPerReplica` gives each replica a Redis prefix of its own (under the lab's), so they share nothing in
+   * Redis: the controls.
+   */
+  static async create(opts: { config?: object; slackLimits?: boolean; prefixPerReplica?: boolean } = {}): Promise<TwoReplicaLab> {
     const slack = new FakeSlack(opts.slackLimits ? { slackLimits: SLACK_LIMITS } : {});
     await slack.start();
     const sims = await startSimulators({ providers: ['alibaba'], rebootMs: 100 });
@@ -104,7 +117,7 @@ class TwoReplicaLab {
             REBOOT_DB: join(lab.dir, `replica-${name}.db`),
             REBOOT_DATABASE_URL: db.url,
             REBOOT_REDIS_URL: TEST_REDIS_URL,
-            REBOOT_REDIS_PREFIX: lab.prefix,
+            REBOOT_REDIS_PREFIX: opts.prefixPerReplica ? `${lab.prefix}-${name}` : lab.prefix,
             REBOOT_REPLICA_TIMEOUT: REPLICA_TIMEOUT,
             REBOOT_CONFIG: configFile,
             ...sims.env,
@@ -127,14 +140,22 @@ class TwoReplicaLab {
     return sim;
   }
 
-  /** Sends `/reboot <text>` to one replica and waits for its card in `channel`; returns the card and its request id. */
+  /**
+   * Sends `/reboot <text>` to one replica and waits for the card of that request in `channel` (found by the request id of
+   * the reply: two requests sent at once must not take each other's card), until it can be clicked; returns it and the id.
+   */
   async request(replica: number, channel: string, text: string): Promise<{ card: FakeMessage; jobId: string }> {
-    const before = cardsOf(this.slack.messages, channel).length;
     const reply = await this.driver(replica).command(REQUESTER, channel, text);
     if (reply.status !== 200) throw new Error(`/reboot at replica ${replica} answered HTTP ${reply.status}: ${reply.body.slice(0, 200)}`);
-    const card = await expectSoon(() => cardsOf(this.slack.messages, channel)[before], `the card of "${text.slice(0, 60)}…"`, 20_000);
-    const jobId = findButtonValue(card.blocks, APPROVE);
-    if (!jobId) throw new Error('the card has no Approve button');
+    const jobId = /`(r-[a-z2-7]{10})`/.exec(reply.body)?.[1];
+    if (!jobId) throw new Error(`no request id in the reply of replica ${replica}: ${reply.body.slice(0, 200)}`);
+    // Clickable once the bot has stored Slack's answer to the card (a click on a card it has not confirmed is refused,
+    // src/jobs/requests.ts, card-unconfirmed): its first update (pre-flight's reading) shows it has.
+    const card = await expectSoon(
+      () => cardsOf(this.slack.messages, channel).find((c) => findButtonValue(c.blocks, APPROVE) === jobId && c.updates > 0),
+      `the card of ${jobId}, updated by pre-flight`,
+      30_000,
+    );
     return { card, jobId };
   }
 
@@ -238,6 +259,64 @@ function flowControl(sim: SimulatorServer, perWindow: number, windowMs: number):
   return { arrivals, throttled: () => throttled, disarm };
 }
 
+/**
+ * 5 calls a second for Alibaba, reads and reboots together (src/jobs/limiters.ts: one `calls` limiter per provider,
+ * account and region, shared through Redis by the replicas). REBOOT_CONFIG's `limits` sets it; maxConcurrent is high
+ * enough that the gap, not the calls' latency, sets the pace.
+ */
+const MIN_TIME_MS = 200;
+const PER_SECOND = 1000 / MIN_TIME_MS;
+const RATE_CONFIG = { limits: { alibaba: { maxConcurrent: 5, minTimeMs: MIN_TIME_MS } } };
+
+/**
+ * Two requests of 500 instances, one at each replica at once, each approved at the other replica at once; returns what
+ * the cloud saw. The simulated cloud throttles above the configured rate, with a margin of two calls a second: calls
+ * the limiter started 200 ms apart reach it up to tens of ms closer (signing, a busy event loop releasing two granted
+ * starts at once). Limiters of their own at each replica would run 10 a second whenever both work.
+ */
+async function thousandAtOnce(lab: TwoReplicaLab): Promise<{
+  calls: number;
+  meanPerSecond: number;
+  peak: number;
+  throttled: number;
+  failedStatuses: number[];
+  notOnce: string[];
+  rebootCalls: number;
+  seen: string;
+}> {
+  await lab.startReplicas();
+  const sim = lab.alibaba;
+  const first = idsOf('first', 500);
+  const second = idsOf('second', 500);
+  for (const id of [...first, ...second]) sim.fleet.add(REGION, id);
+  const cloud = flowControl(sim, PER_SECOND + 2, 1000);
+
+  // Each request in a channel of its own, so Slack's 1 write per second per channel does not set the pace.
+  const [a, b] = await Promise.all([
+    lab.request(0, CHANNEL, `alibaba ${REGION} ${first.join(' ')} --no-verify`),
+    lab.request(1, OTHER_CHANNEL, `alibaba ${REGION} ${second.join(' ')} --no-verify`),
+  ]);
+  // Pre-flight (5 reads of 100 ids per request) has run at both replicas meanwhile; the approvals go out together.
+  await Promise.all([lab.approve(1, a.card), lab.approve(0, b.card)]);
+  await Promise.all([lab.finished(CHANNEL, [a.jobId], 90_000), lab.finished(OTHER_CHANNEL, [b.jobId], 90_000)]);
+  cloud.disarm();
+
+  const arrivals = [...cloud.arrivals].sort((x, y) => x - y);
+  const spanMs = arrivals.at(-1)! - arrivals[0]!;
+  const meanPerSecond = ((arrivals.length - 1) * 1000) / spanMs;
+  const peak = peakInWindow(arrivals, 1000);
+  return {
+    calls: arrivals.length,
+    meanPerSecond,
+    peak,
+    throttled: cloud.throttled(),
+    failedStatuses: sim.requests.filter((r) => r.status !== 200).map((r) => r.status),
+    notOnce: [...first, ...second].filter((id) => sim.fleet.get(REGION, id)?.rebootCount !== 1),
+    rebootCalls: rebootCalls('alibaba', sim.requests).length,
+    seen: `${arrivals.length} calls over ${spanMs} ms (${meanPerSecond.toFixed(2)}/s); peak ${peak} in a second; shortest gap ${shortestGap(arrivals)} ms; ${cloud.throttled()} throttled`,
+  };
+}
+
 describe('two replica processes on one PostgreSQL and one Redis', () => {
   let lab: TwoReplicaLab | undefined;
 
@@ -272,49 +351,25 @@ describe('two replica processes on one PostgreSQL and one Redis', () => {
   });
 
   it('1,000 instances through one provider and region, half approved at each replica at once: one rate for both, zero throttles', { timeout: 120_000 }, async () => {
-    // 5 calls a second for Alibaba, reads and reboots together (src/jobs/limiters.ts: one `calls` limiter per
-    // provider, account and region), kept by both replicas through Redis. REBOOT_CONFIG's `limits` sets it.
-    const minTimeMs = 200;
-    const perSecond = 1000 / minTimeMs;
-    lab = await TwoReplicaLab.create({ config: { limits: { alibaba: { maxConcurrent: 5, minTimeMs } } } });
-    await lab.startReplicas();
-    const sim = lab.alibaba;
-    const first = idsOf('first', 500);
-    const second = idsOf('second', 500);
-    for (const id of [...first, ...second]) sim.fleet.add(REGION, id);
-    // The simulated cloud throttles above the configured rate, with a margin of two calls a second: calls the limiter
-    // started 200 ms apart reach it up to tens of ms closer (signing, a busy event loop releasing two granted starts
-    // at once). Limiters of their own at each replica would run 10 a second whenever both work.
-    const cloud = flowControl(sim, perSecond + 2, 1000);
-
-    // Each request in a channel of its own, so Slack's 1 write per second per channel does not set the pace.
-    const [a, b] = await Promise.all([
-      lab.request(0, CHANNEL, `alibaba ${REGION} ${first.join(' ')} --no-verify`),
-      lab.request(1, OTHER_CHANNEL, `alibaba ${REGION} ${second.join(' ')} --no-verify`),
-    ]);
-    // Pre-flight (5 reads of 100 ids per request) has run at both replicas meanwhile; the approvals go out together,
-    // each to the replica that did not take the command.
-    await Promise.all([lab.approve(1, a.card), lab.approve(0, b.card)]);
-    await Promise.all([lab.finished(CHANNEL, [a.jobId], 90_000), lab.finished(OTHER_CHANNEL, [b.jobId], 90_000)]);
-    cloud.disarm();
-
-    const arrivals = [...cloud.arrivals].sort((x, y) => x - y);
-    const spanMs = arrivals.at(-1)! - arrivals[0]!;
-    const meanPerSecond = ((arrivals.length - 1) * 1000) / spanMs;
-    const peak = peakInWindow(arrivals, 1000);
-    const seen = `${arrivals.length} calls over ${spanMs} ms (${meanPerSecond.toFixed(2)}/s); peak ${peak} in a second; shortest gap ${shortestGap(arrivals)} ms; ${cloud.throttled()} throttled`;
-    // At least the 10 pre-flight reads and the 10 reboot calls of 100 ids.
-    expect(arrivals.length, seen).toBeGreaterThanOrEqual(20);
+    lab = await TwoReplicaLab.create({ config: RATE_CONFIG });
+    const run = await thousandAtOnce(lab);
+    expect(run.calls, run.seen).toBeGreaterThanOrEqual(20);
     // Over the whole run, the configured rate (starts 200 ms apart), give or take the jitter of the first and last
     // arrival; doubled, it would be near 10 a second while both replicas work.
-    expect(meanPerSecond, seen).toBeLessThanOrEqual(perSecond * 1.15);
-    expect(peak, seen).toBeLessThanOrEqual(perSecond + 2);
-    expect(cloud.throttled(), seen).toBe(0);
-    expect(sim.requests.filter((r) => r.status !== 200).map((r) => r.status)).toEqual([]);
+    expect(run.meanPerSecond, run.seen).toBeLessThanOrEqual(PER_SECOND * 1.15);
+    expect(run.peak, run.seen).toBeLessThanOrEqual(PER_SECOND + 2);
+    expect(run.throttled, run.seen).toBe(0);
+    expect(run.failedStatuses).toEqual([]);
+    expect(run.notOnce, 'instances not rebooted exactly once').toEqual([]);
+    // 10 calls of 100 ids: none resent.
+    expect(run.rebootCalls).toBe(10);
+  });
 
-    const notOnce = [...first, ...second].filter((id) => sim.fleet.get(REGION, id)?.rebootCount !== 1);
-    expect(notOnce, 'instances not rebooted exactly once').toEqual([]);
-    expect(rebootCalls('alibaba', sim.requests)).toHaveLength(10);
+  it('control: replicas on Redis prefixes of their own keep a limiter each, and the same measurement sees the rate doubled', { timeout: 120_000 }, async () => {
+    lab = await TwoReplicaLab.create({ config: RATE_CONFIG, prefixPerReplica: true });
+    const run = await thousandAtOnce(lab);
+    expect(run.meanPerSecond > PER_SECOND * 1.15 || run.peak > PER_SECOND + 2, run.seen).toBe(true);
+    expect(run.throttled, run.seen).toBeGreaterThan(0);
   });
 
   it("Slack writes to one channel from both replicas stay at Slack's 1 a second", { timeout: 120_000 }, async () => {
@@ -406,6 +461,9 @@ describe('two replicas in Socket Mode (in-process bots on one PostgreSQL and one
     const card = await expectSoon(() => h?.cards()[0], 'the request card', 10_000);
     const jobId = findButtonValue(card.blocks, APPROVE);
     if (!jobId) throw new Error('the card has no Approve button');
+    // A click on a card the bot has not yet confirmed (stored Slack's answer to) is refused (src/jobs/requests.ts).
+    const store = h.bot.store;
+    await eventually(async () => (await store.getJob(jobId))?.cardTs === card.ts, 'the card to be confirmed');
     const clickAck = await socket.deliver(
       'interactive',
       blockActionsPayload({ user: APPROVER_1, channel: HARNESS_CHANNEL, messageTs: card.ts, actionId: APPROVE, value: jobId, responseUrl: h.slack.newResponseUrl(), team: 'T0FAKE' }),
