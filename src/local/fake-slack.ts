@@ -303,6 +303,8 @@ export class FakeSlack extends EventEmitter {
         return this.update(args);
       case 'conversations.history':
         return this.history(args);
+      case 'conversations.replies':
+        return this.replies(args);
       case 'chat.postEphemeral':
         return { ok: true, message_ts: this.nextTs() };
       case 'chat.getPermalink': {
@@ -461,20 +463,37 @@ export class FakeSlack extends EventEmitter {
     const channel = String(args.channel ?? '');
     if (this.channelsWithoutBot.has(channel)) return { ok: false, error: 'not_in_channel' };
     const oldest = Number(args.oldest ?? 0);
+    return this.page(
+      this.topLevel(channel)
+        .filter((m) => Number(m.ts) >= oldest)
+        .reverse(),
+      args,
+    );
+  }
+
+  /** One page of `all` for a paged read: `limit` at a time, the cursor an offset; metadata only with include_all_metadata. */
+  private page(all: readonly FakeMessage[], args: Record<string, unknown>): Record<string, unknown> {
     const limit = Math.max(1, Math.min(999, Number(args.limit ?? 100)));
     const offset = Number(args.cursor ?? 0) || 0;
     const withMetadata = args.include_all_metadata === true || args.include_all_metadata === 'true';
-    const all = this.topLevel(channel)
-      .filter((m) => Number(m.ts) >= oldest)
-      .reverse();
-    const page = all.slice(offset, offset + limit);
     const more = offset + limit < all.length;
     return {
       ok: true,
-      messages: page.map((m) => ({ type: 'message', ts: m.ts, text: m.text, bot_id: 'B0BOT', ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}) })),
+      messages: all
+        .slice(offset, offset + limit)
+        .map((m) => ({ type: 'message', ts: m.ts, text: m.text, bot_id: 'B0BOT', ...(m.threadTs ? { thread_ts: m.threadTs } : {}), ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}) })),
       has_more: more,
       response_metadata: { next_cursor: more ? String(offset + limit) : '' },
     };
+  }
+
+  /** A thread: its parent, then its replies, oldest first, paged like history (https://api.slack.com/methods/conversations.replies). */
+  private replies(args: Record<string, unknown>): Record<string, unknown> {
+    const channel = String(args.channel ?? '');
+    if (this.channelsWithoutBot.has(channel)) return { ok: false, error: 'not_in_channel' };
+    const parent = this.message(channel, String(args.ts ?? ''));
+    if (!parent) return { ok: false, error: 'thread_not_found' };
+    return this.page([parent, ...this.thread(parent.ts)], args);
   }
 
   private update(args: Record<string, unknown>): Record<string, unknown> {

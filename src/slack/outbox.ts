@@ -87,13 +87,19 @@ const PostResult = z.object({ ok: z.literal(true), ts: z.string(), channel: z.st
  */
 const CARD_EVENT = 'reboot_request';
 const cardMetadata = (job: Job): { event_type: string; event_payload: { request_id: string } } => ({ event_type: CARD_EVENT, event_payload: { request_id: job.id } });
+/** A thread message names the outbox row it delivers, so that a retry of that row can find it (conversations.replies). */
+const THREAD_EVENT = 'reboot_thread';
+const threadMetadata = (row: OutboxRow): { event_type: string; event_payload: { request_id: string; outbox_row: string } } => ({
+  event_type: THREAD_EVENT,
+  event_payload: { request_id: row.jobId ?? '', outbox_row: String(row.id) },
+});
 const HistoryPage = z.object({
   ok: z.literal(true),
   messages: z.array(z.object({ ts: z.string(), metadata: z.object({ event_type: z.string(), event_payload: z.record(z.string(), z.unknown()).optional() }).optional() })),
   has_more: z.boolean().optional(),
   response_metadata: z.object({ next_cursor: z.string().optional() }).optional(),
 });
-/** Pages of history read when looking for an earlier copy of a card: the messages since it was queued, 200 a page. */
+/** Pages read when looking for what an earlier try posted: a card among the channel's messages since its job was stored, a thread message among its thread's replies; 200 a page. */
 const HISTORY_PAGES = 5;
 const PermalinkResult = z.object({ ok: z.literal(true), permalink: z.string() });
 
@@ -482,10 +488,10 @@ export class Outbox {
         await this.client.chat.update({ channel: job.channel, ts: threadTs(), ...(await card()) });
         return;
       case 'thread_lines':
-        await this.post(job.channel, resultLinesMessage(message.lines), threadTs());
+        await this.postInThread(row, job, resultLinesMessage(message.lines), threadTs());
         return;
       case 'thread_results':
-        await this.post(job.channel, resultsMessage(message.layout, message.entries), threadTs());
+        await this.postInThread(row, job, resultsMessage(message.layout, message.entries), threadTs());
         return;
       case 'results_file':
         await this.uploadFile(
@@ -515,10 +521,10 @@ export class Outbox {
         );
         return;
       case 'thread_note':
-        await this.post(job.channel, noteMessage(message.text), threadTs());
+        await this.postInThread(row, job, noteMessage(message.text), threadTs());
         return;
       case 'summary':
-        await this.post(job.channel, summaryMessage(job, await tally(), this.opts.catalog), threadTs(), true);
+        await this.postInThread(row, job, summaryMessage(job, await tally(), this.opts.catalog), threadTs(), true);
         return;
       case 'supersede_card': {
         const live = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
@@ -539,25 +545,42 @@ export class Outbox {
   }
 
   /**
-   * The ts of this request's card if Slack already shows it in its channel (posted since the job was stored), else
-   * undefined. A lookup Slack refuses for good (no history scope on an older install, a channel the bot is not in)
-   * falls back to posting, which may show the card twice, as before; a transient failure is retried like the post.
+   * The ts of this request's card if Slack already shows it in its channel (posted since the job was stored).
    */
   private async postedCard(job: Job): Promise<string | undefined> {
+    return this.lookUp(
+      job,
+      'conversations.history',
+      (cursor) =>
+        this.client.conversations.history({
+          channel: job.channel,
+          // The card was queued with its job: nothing older can be it (a second of margin for clocks).
+          oldest: String(Math.floor(job.createdAt / 1000) - 1),
+          limit: 200,
+          include_all_metadata: true,
+          ...(cursor ? { cursor } : {}),
+        }),
+      (m) => m.metadata?.event_type === CARD_EVENT && m.metadata.event_payload?.request_id === job.id,
+    );
+  }
+
+  /**
+   * The ts of the first message of a paged history call that `matches`, looking through HISTORY_PAGES pages at most.
+   * A look-up Slack refuses for good (no history scope on an older install, a channel the bot is not in) finds
+   * nothing, so the caller posts, which may show a message twice, as before; a transient failure throws, and the
+   * row is retried like a failed post.
+   */
+  private async lookUp(
+    job: Job,
+    method: string,
+    page: (cursor: string | undefined) => Promise<unknown>,
+    matches: (m: z.infer<typeof HistoryPage>['messages'][number]) => boolean,
+  ): Promise<string | undefined> {
     try {
       let cursor: string | undefined;
-      for (let page = 0; page < HISTORY_PAGES; page++) {
-        const res = HistoryPage.parse(
-          await this.client.conversations.history({
-            channel: job.channel,
-            // The card was queued with its job: nothing older can be it (a second of margin for clocks).
-            oldest: String(Math.floor(job.createdAt / 1000) - 1),
-            limit: 200,
-            include_all_metadata: true,
-            ...(cursor ? { cursor } : {}),
-          }),
-        );
-        const found = res.messages.find((m) => m.metadata?.event_type === CARD_EVENT && m.metadata.event_payload?.request_id === job.id);
+      for (let n = 0; n < HISTORY_PAGES; n++) {
+        const res = HistoryPage.parse(await page(cursor));
+        const found = res.messages.find(matches);
         if (found) return found.ts;
         cursor = res.response_metadata?.next_cursor;
         if (!res.has_more || !cursor) return undefined;
@@ -567,16 +590,38 @@ export class Outbox {
       const code = (err as { code?: unknown }).code;
       const slackError = code === webApi.ErrorCode.PlatformError ? String((err as { data?: { error?: unknown } }).data?.error) : undefined;
       if (slackError === undefined || TRANSIENT.has(slackError)) throw err;
-      this.opts.metrics?.slackError('conversations.history', slackErrorLabel(err));
-      this.opts.log.warn('cannot look for an earlier copy of a card; posting it, so it may show twice', { jobId: job.id, channel: job.channel, error: slackError });
+      this.opts.metrics?.slackError(method, slackErrorLabel(err));
+      this.opts.log.warn('cannot look for what an earlier try posted; posting it, so it may show twice', { jobId: job.id, channel: job.channel, method, error: slackError });
       return undefined;
     }
   }
 
-  private async post(channel: string, msg: SlackMessage, threadTs?: string, broadcast = false): Promise<void> {
-    const base = { channel, text: msg.text, blocks: msg.blocks, unfurl_links: false, unfurl_media: false };
+  private async post(channel: string, msg: SlackMessage, threadTs?: string, broadcast = false, metadata?: ReturnType<typeof threadMetadata>): Promise<void> {
+    const base = { channel, text: msg.text, blocks: msg.blocks, unfurl_links: false, unfurl_media: false, ...(metadata ? { metadata } : {}) };
     if (threadTs) await this.client.chat.postMessage({ ...base, thread_ts: threadTs, reply_broadcast: broadcast });
     else await this.client.chat.postMessage(base);
+  }
+
+  /**
+   * One row's message in its job's thread. A row tried before (a crash between Slack's answer and its bookkeeping, an
+   * unreadable answer) is first looked for among the thread's replies by its row id, and not posted again when Slack
+   * shows it: its content was fixed at its first try (the store merges nothing more into it).
+   */
+  private async postInThread(row: OutboxRow, job: Job, msg: SlackMessage, threadTs: string, broadcast = false): Promise<void> {
+    if (row.attempts > 0 && (await this.inThread(job, row, threadTs))) {
+      this.opts.log.info('a thread message Slack got on an earlier try is not posted again', { jobId: job.id, row: row.id });
+      return;
+    }
+    await this.post(job.channel, msg, threadTs, broadcast, threadMetadata(row));
+  }
+
+  /** Whether the thread already holds the message of `row`; false when Slack refuses the look-up for good. */
+  private async inThread(job: Job, row: OutboxRow, threadTs: string): Promise<boolean> {
+    const id = String(row.id);
+    return this.lookUp(job, 'conversations.replies', (cursor) =>
+      this.client.conversations.replies({ channel: job.channel, ts: threadTs, limit: 200, include_all_metadata: true, ...(cursor ? { cursor } : {}) }),
+      (m) => m.metadata?.event_type === THREAD_EVENT && m.metadata.event_payload?.outbox_row === id,
+    ).then((ts) => ts !== undefined);
   }
 
   /**

@@ -889,7 +889,7 @@ export class PgStore implements Store {
     // Locked, so a claim for sending (claimOutbox, which takes no thread lock) waits until this merge has committed.
     const open = await q.one<{ id: number; payload: string }>(
       `SELECT o.id, o.payload FROM outbox o
-       WHERE o.job_id = $1 AND o.kind = $2 AND o.state = 'pending'
+       WHERE o.job_id = $1 AND o.kind = $2 AND o.state = 'pending' AND o.attempts = 0
          AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.job_id = o.job_id AND l.id > o.id AND l.state = 'pending' AND l.kind IN (${sqlList([...THREAD_CLOSERS])}))
        ORDER BY o.id DESC LIMIT 1 FOR UPDATE OF o`,
       [jobId, message.kind],

@@ -787,9 +787,11 @@ export class SqliteStore implements Store {
     // Items merge only into a row with nothing of the same thread queued after it (a note, the summary,
     // the file): a job's thread rows leave in order, and merging further back would put these results
     // ahead of a note that came first. Card updates are not in the thread, so they do not count.
+    // Nor into a row tried before: Slack may already show it as it was (src/slack/outbox.ts looks for it before
+    // posting it again), so what it says is fixed from its first try.
     const open = this.sql(
       `SELECT o.id, o.payload FROM outbox o
-       WHERE o.job_id = ? AND o.kind = ? AND o.state = 'pending'
+       WHERE o.job_id = ? AND o.kind = ? AND o.state = 'pending' AND o.attempts = 0
          AND NOT EXISTS (SELECT 1 FROM outbox l WHERE l.job_id = o.job_id AND l.id > o.id AND l.state = 'pending' AND l.kind IN (${sqlList([...THREAD_CLOSERS])}))
        ORDER BY o.id DESC LIMIT 1`,
     ).get(jobId, message.kind) as { id: number; payload: string } | undefined;

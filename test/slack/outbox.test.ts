@@ -430,6 +430,38 @@ describe('Outbox: its own failures and restarts', () => {
     expect(current('r-outbox0004').cardTs).toBe(slack.topLevel(OPS)[0]?.ts);
   });
 
+  it('a thread message Slack got before a crash is not posted again, and nothing more is merged into its row', async () => {
+    const job = jobWithCard('r-outbox0006');
+    makeOutbox().start();
+    await outbox!.drain(3000);
+    await outbox!.stop();
+    outbox = undefined;
+    const cardTs = current(job.id).cardTs!;
+    results(job, 'i-first');
+    const [row] = store.outboxHeads();
+    expect(row?.message.kind).toBe('thread_results');
+    expect(store.claimOutbox(row!.id)).toBe(true);
+    // The previous process posted it, and died before recording it.
+    const client = new webApi.WebClient(slack.botToken, { slackApiUrl: slack.apiUrl, retryConfig: { retries: 0 } });
+    await client.chat.postMessage({
+      channel: OPS,
+      thread_ts: cardTs,
+      text: 'i-first as posted before the crash',
+      metadata: { event_type: 'reboot_thread', event_payload: { request_id: job.id, outbox_row: String(row!.id) } },
+    });
+    store.requeueInterruptedOutbox();
+    // New results after the restart go into a row of their own: the tried one is shown already, as it was.
+    results(job, 'i-second');
+    makeOutbox().start();
+    await outbox!.drain(3000);
+    const thread = slack.thread(cardTs).map((m) => [m.text, ...blockTexts(m.blocks)].join(' '));
+    expect(thread).toHaveLength(2);
+    expect(thread[0]).toContain('before the crash');
+    expect(thread[1]).toContain('i-second');
+    expect(thread[1]).not.toContain('i-first');
+    expect(slack.callsTo('conversations.replies')).toHaveLength(1);
+  });
+
   it('a lookup that fails transiently is tried again, and the card found then is adopted', async () => {
     jobWithCard('r-outbox0005');
     const ts = await postedBeforeTheCrash('r-outbox0005');
