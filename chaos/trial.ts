@@ -2,6 +2,10 @@
  * One crash trial against the real bot process: seed a fleet, ask for a reboot, approve it, SIGKILL
  * the bot at the trial's phase, restart it on the same database, wait for the job to finish, and
  * measure from outside. A fault trial is the same without the kill, with a fault armed instead.
+ *
+ * With two replicas (TrialContext.replicas) the command goes to one and the click to the other
+ * (plan.ts replicaRoles), the replica doing the work is killed and NOT restarted until the job is over:
+ * the survivor must finish it alone. Then the victim is started again and the thread must stay quiet.
  */
 import { join } from 'node:path';
 import type { FakeMessage, FakeSlack } from '../src/local/fake-slack.js';
@@ -11,6 +15,7 @@ import type { ProviderName } from '../src/providers/provider.js';
 import { SimulatorServer, type SimulatorRequest } from '../src/providers/simulator-kit.js';
 import { BotProcess } from './bot-process.js';
 import { cloudOf } from './clouds.js';
+import { replicaRoles, type ReplicaRoles } from './plan.js';
 import type { Disarm, FaultCase } from './faults.js';
 import { cardsOf, incidentNotices, isSummary, measure, threadOf, ZERO, type Figures } from './observe.js';
 import { expectSoon, poll, sleep, within } from './wait.js';
@@ -62,6 +67,8 @@ export interface TrialResult {
   error?: string;
   approveClicks: number;
   durationMs: number;
+  /** --replicas 2: who got the command and the click, and who was killed. */
+  roles?: ReplicaRoles;
 }
 
 /** What one worker owns: a fake Slack and the simulators, on loopback. Trials on one lab run one at a time. */
@@ -80,6 +87,8 @@ export interface TrialContext {
   repoRoot: string;
   /** Bot start-ups allowed this long to answer /healthz. */
   readyTimeoutMs: number;
+  /** Two replicas sharing this environment (database, Redis, replica timeout); absent, one process on SQLite. */
+  replicas?: { env: Record<string, string> };
 }
 
 const pad = (n: number): string => String(n).padStart(3, '0');
@@ -124,22 +133,32 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
   const mentionsOurs = (req: SimulatorRequest): boolean => plan.ids.some((id) => req.path.includes(id) || req.query.includes(id) || req.body.includes(id));
   const isOurReboot = (req: SimulatorRequest): boolean => cloud.isMutating(req) && mentionsOurs(req);
 
-  const bot = new BotProcess({
-    cwd: ctx.repoRoot,
-    logFile: join(ctx.dir, 'bot.log'),
-    readyTimeoutMs: ctx.readyTimeoutMs,
-    env: {
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: signingSecret,
-      SLACK_API_URL: slack.apiUrl,
-      REBOOT_APPROVERS: APPROVER,
-      REBOOT_INCIDENT_CHANNEL: incidentChannel,
-      REBOOT_DB: join(ctx.dir, 'reboot-bot.db'),
-      REBOOT_CONFIG: ctx.lab.configFile,
-      ...sims.env,
-    },
-  });
-  const killer = new Killer(bot);
+  const env = {
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_SIGNING_SECRET: signingSecret,
+    SLACK_API_URL: slack.apiUrl,
+    REBOOT_APPROVERS: APPROVER,
+    REBOOT_INCIDENT_CHANNEL: incidentChannel,
+    REBOOT_CONFIG: ctx.lab.configFile,
+    ...sims.env,
+  };
+  const botProcess = (logName: string, own: Record<string, string>): BotProcess =>
+    new BotProcess({ cwd: ctx.repoRoot, logFile: join(ctx.dir, logName), readyTimeoutMs: ctx.readyTimeoutMs, env: { ...env, ...own } });
+  const replicaMode = ctx.replicas !== undefined;
+  const bots: BotProcess[] = ctx.replicas
+    ? [botProcess('bot-A.log', ctx.replicas.env), botProcess('bot-B.log', ctx.replicas.env)]
+    : [botProcess('bot.log', { REBOOT_DB: join(ctx.dir, 'reboot-bot.db') })];
+  // One process plays every role.
+  const roles: ReplicaRoles = replicaMode ? replicaRoles(plan.index, plan.phase) : { command: 0, click: 0, victim: 0 };
+  const botAt = (replica: 0 | 1 | undefined): BotProcess => bots[replica ?? 0] ?? (bots[0] as BotProcess);
+  const commandBot = botAt(roles.command);
+  const clickBot = botAt(roles.click);
+  const victim = botAt(roles.victim);
+  /** The process that serves the trial's clicks from now on: after a kill, the restarted bot or the survivor. */
+  let serving = clickBot;
+  // A restarted bot listens on a new port, so a driver is made for the process's current URL at each use.
+  const driverOf = (bot: BotProcess): SlackDriver => new SlackDriver(bot.url, signingSecret, slack);
+  const killer = new Killer(victim);
   /** Watchers for the whole trial; the phase's trigger and the fault have their own lists. */
   const watchers: Disarm[] = [];
   const triggers: Disarm[] = [];
@@ -233,11 +252,11 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
   };
 
   try {
-    await bot.start();
-    let driver = new SlackDriver(bot.url, signingSecret, slack);
+    // Both replicas serve at once (issue 12's core), so each must answer /healthz.
+    await Promise.all(bots.map(async (bot) => bot.start()));
     if (plan.fault?.when === 'before-command') armFault();
 
-    const reply = await driver.command(REQUESTER, channel, `${plan.provider} ${plan.region} ${plan.ids.join(' ')}`);
+    const reply = await driverOf(commandBot).command(REQUESTER, channel, `${plan.provider} ${plan.region} ${plan.ids.join(' ')}`);
     if (reply.status !== 200) throw new Error(`/reboot answered HTTP ${reply.status}: ${reply.body.slice(0, 200)}`);
     const card = await expectSoon(() => cardsOf(slack.messages, channel)[0], 'the request card', 15_000);
     jobId = findButtonValue(card.blocks, APPROVE) ?? '';
@@ -245,7 +264,7 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
 
     if (plan.phase === 'mid-approval') {
       approveClicks += 1;
-      const click = driver.clickButton(APPROVER, card, APPROVE);
+      const click = driverOf(clickBot).clickButton(APPROVER, card, APPROVE);
       if (plan.killOnAck) {
         click.then(
           () => killer.trigger('approve click acknowledged'),
@@ -257,7 +276,7 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
       }
     } else if (plan.phase !== 'card-posted') {
       approveClicks += 1;
-      const ack = await driver.clickButton(APPROVER, card, APPROVE);
+      const ack = await driverOf(clickBot).clickButton(APPROVER, card, APPROVE);
       if (ack.status !== 200) throw new Error(`approve click answered HTTP ${ack.status}`);
     }
     if (plan.fault?.when === 'after-approval') armFault();
@@ -269,12 +288,17 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
       for (const disarm of triggers.splice(0)) disarm();
       if (fired !== undefined) {
         await within(killer.exited.then(() => true), 10_000);
-        if (bot.running) throw new Error('the bot survived SIGKILL');
+        if (victim.running) throw new Error('the bot survived SIGKILL');
         releaseHeld?.();
         // Give a held request the cloud acts on time to take effect before the bot comes back.
         if (releaseHeld) await sleep(50);
-        await bot.start();
-        driver = new SlackDriver(bot.url, signingSecret, slack);
+        if (replicaMode) {
+          // No restart: the survivor takes the job over alone; the victim comes back once the job is over.
+          serving = bots.find((b) => b !== victim) ?? victim;
+        } else {
+          await victim.start();
+          serving = victim;
+        }
       }
     }
 
@@ -284,7 +308,7 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
       cardsOf(slack.messages, channel).some((c) => c.updates > 0 && findButtonValue(c.blocks, APPROVE) === undefined);
     // After a kill before the approval, nothing can show it yet: no grace for late notices.
     const graceMs = plan.phase === 'card-posted' ? 0 : 2000;
-    approveClicks += await ensureApproved(slack, () => driver, channel, jobId, approvedEvidence, graceMs);
+    approveClicks += await ensureApproved(slack, () => driverOf(serving), channel, jobId, approvedEvidence, graceMs);
 
     const deadline = plan.provider === 'huawei' ? 60_000 : 40_000;
     completed =
@@ -298,12 +322,18 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
     if (!completed) notes.push(`no summary and 'completed' notice within ${deadline / 1000} s`);
     // Late duplicates (a resent reply, a second summary) come within a pacing slot or two.
     await poll(() => Date.now() - lastActivity >= 2500, 10_000, 100);
+    if (replicaMode && !victim.running && completed) {
+      // Back to two replicas, as the next trial starts with: the returning replica must not redo the ended job.
+      await victim.start();
+      lastActivity = Date.now();
+      await poll(() => Date.now() - lastActivity >= 2500, 10_000, 100);
+    }
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
     releaseHeld?.();
     for (const disarm of [...triggers, ...faults, ...watchers]) disarm();
-    await bot.stop();
+    await Promise.all(bots.map(async (bot) => bot.stop()));
   }
 
   const result: TrialResult = {
@@ -313,6 +343,7 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
     completed,
     approveClicks,
     durationMs: Date.now() - started,
+    ...(replicaMode ? { roles } : {}),
     ...(killer.reason !== undefined ? { killed: killer.reason } : {}),
     ...(error !== undefined ? { error } : {}),
   };
