@@ -37,6 +37,7 @@ import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
 import { registerViews } from './slack/views.js';
 import type { Store } from './store/contract.js';
 import { takeLease, waitForLease } from './store/lease.js';
+import { newReplica, ReplicaCoordinator } from './replicas/coordinator.js';
 import { PgStore } from './store/pg-store.js';
 import { RetentionSweep } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -83,8 +84,8 @@ export interface Tuning {
   retentionSweepMs: number;
   /** How long /readyz keeps Slack's auth.test answer (src/observability/readiness.ts). */
   readinessAuthCacheMs: number;
-  /** With REBOOT_REDIS_URL, the start of every shared limit's key; replicas must agree on it, tests pick their own. */
-  redisKeyPrefix: string;
+  /** With REBOOT_REDIS_URL, the start of every shared limit's key: REBOOT_REDIS_PREFIX unless a test sets its own. */
+  redisKeyPrefix?: string;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -110,7 +111,6 @@ export const DEFAULT_TUNING: Tuning = {
   retentionFirstRunMs: 60_000,
   retentionSweepMs: 3_600_000,
   readinessAuthCacheMs: 30_000,
-  redisKeyPrefix: 'reboot',
 };
 
 export interface BotOptions {
@@ -160,14 +160,20 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
 
   const health = new HealthBoard(now);
   const store = await openStore(config, log);
+  const redisKeyPrefix = tuning.redisKeyPrefix ?? config.redisPrefix;
   const leaseTiming = { heartbeatMs: tuning.leaseHeartbeatMs, staleMs: tuning.leaseStaleMs };
   const leaseWatch = { health, log, now, ...(opts.onLeaseLost ? { onLost: opts.onLeaseLost } : {}) };
-  // On a shared PostgreSQL a second replica is a standby: it waits for the lease instead of exiting, and takes over
-  // when the holder stops or dies. SQLite is one process's file: a second process there is a mistake, refused at once.
-  const lease = await (config.databaseUrl ? waitForLease(store, databaseName(config), leaseTiming, leaseWatch) : takeLease(store, databaseName(config), leaseTiming, leaseWatch)).catch(async (err: unknown) => {
-    await store.close();
-    throw err;
-  });
+  // PostgreSQL and Redis: every process is an active replica, registered instead of holding the database alone
+  // (src/replicas/coordinator.ts). PostgreSQL alone: limits cannot be shared, so a second process is a standby that
+  // waits for the lease and takes over when the holder stops or dies. SQLite is one process's file: a second
+  // process there is a mistake, refused at once.
+  const registry = store instanceof PgStore && config.redisUrl ? await store.joinReplicas(newReplica()) : undefined;
+  const lease = registry
+    ? undefined
+    : await (config.databaseUrl ? waitForLease(store, databaseName(config), leaseTiming, leaseWatch) : takeLease(store, databaseName(config), leaseTiming, leaseWatch)).catch(async (err: unknown) => {
+        await store.close();
+        throw err;
+      });
   const metrics = new BotMetrics(store, now, Object.keys(opts.providers));
   // Every provider call the bot makes is timed and its throttles counted (src/observability/instrument-providers.ts).
   const providers = instrumentProviders(opts.providers, metrics);
@@ -210,11 +216,12 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const events = new SlackReporter(config.incidentChannel, { holdMs: tuning.resultsHoldMs });
   // Shared limits (REBOOT_REDIS_URL): provider limits and Slack pacing are kept in Redis for every replica at once.
   const redis = config.redisUrl ? openRedis(config.redisUrl, { log, health, purpose: 'Slack pacing' }) : undefined;
-  const shared = redis ? { redis, prefix: tuning.redisKeyPrefix, log, health } : undefined;
+  const shared = redis ? { redis, prefix: redisKeyPrefix, log, health } : undefined;
   const limiters = new LimiterPool(config.limits, tuning.budgetPeriodMs, shared);
   const verify = { firstReadMs: tuning.verifyFirstReadMs, intervalMs: tuning.verifyIntervalMs, maxIntervalMs: tuning.verifyMaxIntervalMs, settleReadings: tuning.verifySettleReadings, timeoutMs: config.verifyTimeoutMs };
-  const runner = new Runner({ store, providers, accountProvider, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify, quiet, metrics });
-  const inspector = new Inspector({ store, providers, accountProvider, limiters, events, now, log, quiet });
+  const ownership = registry ? { ownership: registry } : {};
+  const runner = new Runner({ store, providers, accountProvider, limiters, events, now, log, approvalTtlMs: config.approvalTtlMs, verify, quiet, metrics, ...ownership });
+  const inspector = new Inspector({ store, providers, accountProvider, limiters, events, now, log, quiet, ...ownership });
   const approvers = new ApproverDirectory(
     config.approvers,
     async (group) => UserGroupMembers.parse(await bolt.app.client.usergroups.users.list({ usergroup: group })).users,
@@ -239,6 +246,18 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     policy: () => policy.current.policy,
   };
   const responseUrls = new Map<string, string>();
+  // Its holds on channels name this replica, so that they go the moment it is found dead (releaseHoldsOf).
+  const pacer = redis
+    ? new RedisChannelPacer(
+        redis,
+        {
+          channelIntervalMs: tuning.channelIntervalMs,
+          perMinute: { ...DEFAULT_METHOD_BUDGETS, 'chat.update': tuning.slackUpdatesPerMinute, 'chat.getPermalink': tuning.slackPermalinksPerMinute },
+        },
+        redisKeyPrefix,
+        registry?.me.id,
+      )
+    : undefined;
   const outbox = new Outbox(store, {
     quiet,
     token,
@@ -248,18 +267,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     updatesPerMinute: tuning.slackUpdatesPerMinute,
     permalinksPerMinute: tuning.slackPermalinksPerMinute,
     progressUpdateIntervalMs: tuning.cardProgressIntervalMs,
-    ...(redis
-      ? {
-          pacer: new RedisChannelPacer(
-            redis,
-            {
-              channelIntervalMs: tuning.channelIntervalMs,
-              perMinute: { ...DEFAULT_METHOD_BUDGETS, 'chat.update': tuning.slackUpdatesPerMinute, 'chat.getPermalink': tuning.slackPermalinksPerMinute },
-            },
-            tuning.redisKeyPrefix,
-          ),
-        }
-      : {}),
+    ...(pacer ? { pacer } : {}),
     idleMs: tuning.outboxIdleMs,
     maxBackoffMs: tuning.outboxMaxBackoffMs,
     now,
@@ -304,8 +312,25 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   outbox.start();
   const retention = new RetentionSweep(store, { retentionMs: config.retentionMs, firstRunMs: tuning.retentionFirstRunMs, sweepMs: tuning.retentionSweepMs, now, log });
   retention.start();
-  await runner.recover();
-  await inspector.recover();
+  // A replica recovers only what no live replica owns; a single process recovers everything at start.
+  const coordinator = registry
+    ? new ReplicaCoordinator(registry, {
+        timeoutMs: config.replicaTimeoutMs,
+        log,
+        health,
+        takeOver: async (work) => (work.kind === 'run' ? runner.resume(work.jobId, work.state) : inspector.start(work.jobId)),
+        outboxRequeued: () => outbox.kick(),
+        ...(pacer ? { releaseHolds: async (replica) => void (await pacer.releaseHoldsOf(replica.id)) } : {}),
+        onLost: () => opts.onLeaseLost?.(),
+      })
+    : undefined;
+  if (coordinator) {
+    log.info('running as one of several replicas', { replica: coordinator.me.id, timeoutMs: config.replicaTimeoutMs });
+    await coordinator.start();
+  } else {
+    await runner.recover();
+    await inspector.recover();
+  }
 
   return {
     app: bolt.app,
@@ -332,6 +357,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       const left = (): number => Math.max(0, deadline - Date.now());
       const draining = runner.shutdown(config.shutdownGraceMs);
       clearInterval(sweeper);
+      coordinator?.stopClaiming();
       await retention.stop();
       await bolt.app.stop();
       await bolt.idle();
@@ -348,7 +374,9 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
       }
       await outbox.stop();
       await limiters.stop();
-      await lease.release();
+      // A replica hands its unfinished runs to the others at once (they claim them at their next sweep).
+      await coordinator?.leave();
+      await lease?.release();
       await store.close();
     },
   };

@@ -71,6 +71,16 @@ const EnvSchema = z.object({
   REBOOT_REDIS_URL: z
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
     .optional(),
+  /** The start of every shared limit's Redis key: replicas of one bot must agree on it, two bots on one Redis must not. */
+  REBOOT_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only (at most 64)')
+    .default('reboot'),
+  /**
+   * With both REBOOT_DATABASE_URL and REBOOT_REDIS_URL (active-active replicas, src/replicas/coordinator.ts): how long a
+   * replica that stopped renewing its heartbeat still counts as alive, i.e. how soon another takes over its jobs.
+   */
+  REBOOT_REPLICA_TIMEOUT: Duration.refine((ms) => ms >= 600, 'must be at least 600ms').default(30_000),
 });
 
 /** The variables read here; the providers' own are their descriptors' (`env.variables`). */
@@ -128,6 +138,10 @@ export interface Config {
   readyOutboxStuckMs: number;
   /** REBOOT_REDIS_URL: the shared limits' Redis; absent, limits are kept per process. */
   redisUrl?: string;
+  /** REBOOT_REDIS_PREFIX. */
+  redisPrefix: string;
+  /** REBOOT_REPLICA_TIMEOUT. */
+  replicaTimeoutMs: number;
   providers: ProviderCredentials;
   /** Each provider's section of REBOOT_CONFIG, which its named accounts share (src/policy/load.ts). */
   providerSections: Partial<Record<ProviderName, object>>;
@@ -191,6 +205,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, catalog: Catalo
     logLevel: e.LOG_LEVEL,
     readyOutboxStuckMs: e.REBOOT_READY_OUTBOX_STUCK,
     ...(e.REBOOT_REDIS_URL ? { redisUrl: e.REBOOT_REDIS_URL } : {}),
+    redisPrefix: e.REBOOT_REDIS_PREFIX,
+    replicaTimeoutMs: e.REBOOT_REPLICA_TIMEOUT,
     providers,
     providerSections: Object.fromEntries(sections),
     ...(e.REBOOT_POLICY ? { policyPath: e.REBOOT_POLICY } : {}),

@@ -4,7 +4,7 @@
  * never blocks: a failed read is shown on the card, and approving works whatever pre-flight found.
  */
 import type { Logger } from '../log.js';
-import type { Store } from '../store/contract.js';
+import type { ReplicaRegistry, Store } from '../store/contract.js';
 import type { QuietGate } from '../quiet-gate.js';
 import { JobTasks } from './background.js';
 import type { JobEvents } from './events.js';
@@ -20,6 +20,8 @@ export interface InspectorDeps extends JobProviders {
   log: Logger;
   /** Interactive requests first: background work starts once they pause (src/quiet-gate.ts). */
   quiet?: QuietGate;
+  /** Active-active replicas (src/replicas/coordinator.ts): a pre-flight is read only by the replica that owns it. */
+  ownership?: Pick<ReplicaRegistry, 'claimPreflight'>;
 }
 
 export class Inspector {
@@ -31,7 +33,10 @@ export class Inspector {
 
   /** Reads a pending job's instances in the background; a second call for the same job is a no-op. */
   start(jobId: string): void {
-    this.tasks.start(jobId, () => this.inspect(jobId));
+    const owner = this.deps.ownership;
+    this.tasks.start(jobId, async () => {
+      if (!owner || (await owner.claimPreflight(jobId))) await this.inspect(jobId);
+    });
   }
 
   idle(): Promise<void> {

@@ -14,7 +14,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { InstanceMetrics } from '../observability/metrics.js';
 import type { BatchResult, InstanceOutcome, InstanceReading, Provider } from '../providers/provider.js';
-import type { BatchAfter, Store } from '../store/contract.js';
+import type { BatchAfter, ReplicaRegistry, Store } from '../store/contract.js';
 import type { QuietGate } from '../quiet-gate.js';
 import { JobTasks } from './background.js';
 import type { JobEvents } from './events.js';
@@ -36,6 +36,8 @@ export interface RunnerDeps extends JobProviders {
   verify: VerifyTuning;
   /** Counts each instance's outcome once it is recorded (GET /metrics). */
   metrics?: InstanceMetrics;
+  /** Active-active replicas (src/replicas/coordinator.ts): a job is run only by the replica that owns its run. */
+  ownership?: Pick<ReplicaRegistry, 'claimRun' | 'releaseRun'>;
 }
 
 /** What one batch's run hands on: the instances to watch, with the cloud's time of acceptance. */
@@ -65,7 +67,20 @@ export class Runner {
 
   /** Starts (or resumes) a job in the background; a second call for the same job is a no-op. */
   start(jobId: string): void {
-    this.tasks.start(jobId, () => this.run(jobId));
+    this.tasks.start(jobId, () => this.runOwned(jobId));
+  }
+
+  /**
+   * Among replicas, the run's owner alone runs it: a click at another replica, or a sweep that finds the job, is a
+   * no-op while the owner lives. A run that ended gives its ownership back (a lapsed approval may be approved again
+   * at any replica); one that threw keeps it, as a single process keeps a failed job until its restart, rather
+   * than have every replica retry it in turn.
+   */
+  private async runOwned(jobId: string): Promise<void> {
+    const owner = this.deps.ownership;
+    if (owner && !(await owner.claimRun(jobId))) return;
+    await this.run(jobId);
+    if (owner && !this.stopping) await owner.releaseRun(jobId);
   }
 
   /** Resolves when every job started so far has finished (tests, shutdown). */
@@ -115,13 +130,18 @@ export class Runner {
 
   /** On start-up: approved jobs start, running jobs resume. */
   async recover(): Promise<void> {
+    for (const job of await this.deps.store.jobsInState('running')) await this.resume(job.id, 'running');
+    for (const job of await this.deps.store.jobsInState('approved')) await this.resume(job.id, 'approved');
+  }
+
+  /** A job left by a restart, or by a replica that died: a running one resumes from its stored batches, noted in the audit trail. */
+  async resume(jobId: string, state: 'approved' | 'running'): Promise<void> {
     const { store, now } = this.deps;
-    for (const job of await store.jobsInState('running')) {
-      const open = (await store.batches(job.id)).filter((b) => b.state !== 'done').length;
-      await store.noteResumed(job.id, now(), { batches: open });
-      this.start(job.id);
+    if (state === 'running') {
+      const open = (await store.batches(jobId)).filter((b) => b.state !== 'done').length;
+      await store.noteResumed(jobId, now(), { batches: open });
     }
-    for (const job of await store.jobsInState('approved')) this.start(job.id);
+    this.start(jobId);
   }
 
   private async run(jobId: string): Promise<void> {

@@ -74,11 +74,16 @@ if #KEYS == 2 then redis.call('DEL', KEYS[2]) end
 return value
 `;
 
+/** KEYS: a hold. ARGV: the owner's id. Deletes the hold only if that owner's grant holds it. */
+const RELEASE_IF_OWNER = `
+local member = redis.call('GET', KEYS[1])
+if member and string.match(member, '^[^:]*:([^:]*):') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 const Millis = z.coerce.number().int();
 
 export class RedisChannelPacer implements ChannelPacer {
-  /** Makes each reservation's member unique across replicas. */
-  private readonly clientId = randomBytes(6).toString('hex');
   private counter = 0;
 
   constructor(
@@ -86,7 +91,14 @@ export class RedisChannelPacer implements ChannelPacer {
     private readonly limits: PacerLimits,
     /** Start of every key (`<prefix>:slack:…`); replicas sharing a workspace use the same. */
     private readonly prefix: string,
-  ) {}
+    /**
+     * Makes each reservation's member unique across replicas and names whose grant holds a channel: the replica's
+     * id (src/replicas/coordinator.ts), so its holds can be let go when it dies. No colons.
+     */
+    private readonly clientId: string = randomBytes(6).toString('hex'),
+  ) {
+    if (clientId.includes(':')) throw new Error('a pacer client id has no colons');
+  }
 
   async tryStart(method: SlackMethod, channel: string | undefined, now: number): Promise<Slot> {
     const member = `${now}:${this.clientId}:${(this.counter += 1)}`;
@@ -107,6 +119,19 @@ export class RedisChannelPacer implements ChannelPacer {
 
   async released(channel: string): Promise<void> {
     await this.redis.del(this.key('hold', channel));
+  }
+
+  /**
+   * A replica died holding channels (a write granted, never answered): its holds go now instead of after HOLD_MS, so
+   * the survivors write to those channels again at once. The write itself, if Slack got it, shows twice at worst.
+   */
+  async releaseHoldsOf(clientId: string): Promise<number> {
+    let released = 0;
+    const stream = this.redis.scanStream({ match: `${this.prefix}:slack:hold:*`, count: 200 });
+    for await (const keys of stream as AsyncIterable<string[]>) {
+      for (const key of keys) released += Number(await this.redis.eval(RELEASE_IF_OWNER, 1, key, clientId));
+    }
+    return released;
   }
 
   async rateLimited(method: SlackMethod, channel: string | undefined, retryAfterMs: number, now: number): Promise<void> {

@@ -107,6 +107,37 @@ export interface LeaseHolder {
   host: string;
 }
 
+/** Work a replica took over from a dead one (ReplicaRegistry.claimOrphans). */
+export type OrphanWork = { kind: 'run'; jobId: string; state: 'approved' | 'running' } | { kind: 'preflight'; jobId: string };
+
+/**
+ * Active-active replicas on a shared database (src/replicas/coordinator.ts): every replica is registered with a
+ * heartbeat; a job's run and its pre-flight are each owned by one replica; a replica whose row is gone is dead, and
+ * its work may be claimed by another. A store that offers this (PgStore) also fences the claim of a batch
+ * (markBatchSending) and of a run (startRun) by the run's owner, and names the replica sending each outbox row.
+ */
+export interface ReplicaRegistry {
+  readonly me: LeaseHolder;
+  /** Renews this replica's heartbeat; false when another found it dead and removed it: it must stop at once. */
+  renew(): Promise<boolean>;
+  /**
+   * Removes the other replicas whose heartbeat is older than `staleMs` on the database's clock, or that `isAlive`
+   * says are gone (a process on this host); returns them.
+   */
+  reap(staleMs: number, isAlive: (replica: LeaseHolder) => boolean): Promise<LeaseHolder[]>;
+  /** Claims, oldest first, up to `limit` runs and unfinished pre-flights without a live owner (FOR UPDATE SKIP LOCKED). */
+  claimOrphans(limit: number): Promise<OrphanWork[]>;
+  /** Outbox rows a dead replica was sending go back to the queue (Slack may show one twice, never none); how many. */
+  requeueOrphanOutbox(): Promise<number>;
+  /** Takes a job's run: true when it was unowned, this replica's, or a dead replica's, and the job is approved or running. */
+  claimRun(jobId: string): Promise<boolean>;
+  releaseRun(jobId: string): Promise<void>;
+  /** Takes a pending job's unfinished pre-flight, on the same terms. */
+  claimPreflight(jobId: string): Promise<boolean>;
+  /** A clean stop: unregisters and gives up every run and pre-flight this replica owns, for the others to claim at once. */
+  leave(): Promise<void>;
+}
+
 /** How much one `prune` call may delete: it runs on the event loop, so each call stays short. */
 export interface PruneLimits {
   jobs: number;

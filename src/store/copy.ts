@@ -66,7 +66,8 @@ const TABLES: readonly TableSpec[] = [
     table: 'jobs',
     orderBy: 'rowid',
     booleans: ['force', 'dry_run', 'verify'],
-    computed: { instances: (row) => parseIds(String(row.ids)).length },
+    // Owners are replicas' (PostgreSQL migration 3): a copied job has none, and the first replica to sweep claims it.
+    computed: { instances: (row) => parseIds(String(row.ids)).length, run_owner: () => null, preflight_owner: () => null },
   },
   { table: 'approvals', orderBy: 'rowid', generated: ['seq'] },
   { table: 'batches', orderBy: 'job_id, seq' },
@@ -79,7 +80,7 @@ const TABLES: readonly TableSpec[] = [
   },
   { table: 'instance_state', orderBy: 'rowid' },
   { table: 'audit', orderBy: 'id', keepsIds: true },
-  { table: 'outbox', orderBy: 'id', keepsIds: true },
+  { table: 'outbox', orderBy: 'id', keepsIds: true, computed: { claimed_by: () => null } },
 ];
 
 /**

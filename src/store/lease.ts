@@ -113,7 +113,8 @@ function isHolderAlive(pid: number): boolean {
   return pid === process.pid ? leasesHeldHere > 0 : isProcessAlive(pid);
 }
 
-function isProcessAlive(pid: number): boolean {
+/** Whether a process with this pid exists on this host (signal 0 only checks: https://man7.org/linux/man-pages/man2/kill.2.html). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -130,4 +130,21 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN account TEXT NOT NULL DEFAULT 'default';
   ALTER TABLE jobs ADD COLUMN approvers TEXT;
   `,
+  `
+  -- Issue 12, active-active replicas (src/replicas/coordinator.ts, src/store/pg-replicas.ts). Each replica registers
+  -- here and renews its heartbeat on the database's clock; a replica whose row is gone is dead. A job's run and its
+  -- pre-flight are owned by one replica each; the work of a dead one is claimed by another. An outbox row being sent
+  -- names the replica sending it, so only a dead replica's rows go back to the queue.
+  CREATE TABLE replicas (
+    id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL
+  );
+  ALTER TABLE jobs ADD COLUMN run_owner TEXT;
+  ALTER TABLE jobs ADD COLUMN preflight_owner TEXT;
+  ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+  CREATE INDEX jobs_open ON jobs(created_at) WHERE state IN ('pending', 'approved', 'running');
+  `,
 ];

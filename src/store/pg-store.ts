@@ -19,7 +19,6 @@
  * start together migrate once.
  */
 import pg from 'pg';
-import type { PoolClient } from 'pg';
 import { DEFAULT_ACCOUNT, emptyTally, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
 import type { JobOutcome } from '../domain/outcome.js';
 import { LANE_KINDS } from '../domain/outbox-lanes.js';
@@ -45,10 +44,13 @@ import type {
   PreflightUpdate,
   PruneLimits,
   Pruned,
+  ReplicaRegistry,
   Report,
   Store,
 } from './contract.js';
+import { PgReplicaRegistry } from './pg-replicas.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
+import { Session } from './pg-session.js';
 import {
   costOf,
   fitting,
@@ -162,29 +164,6 @@ function jobFromRow(row: JobRow, ids: string[]): Job {
   };
 }
 
-/** Queries on one connection (inside a transaction) or on the pool (one statement each). */
-class Session {
-  /** Set when the transaction queued outbox rows; listeners hear of them after the commit. */
-  queued = false;
-  /** Jobs whose thread lock this transaction holds. */
-  readonly threadLocks = new Set<string>();
-
-  constructor(private readonly db: pg.Pool | PoolClient) {}
-
-  async rows<T>(text: string, values: readonly unknown[] = []): Promise<T[]> {
-    return (await this.db.query(text, [...values])).rows as T[];
-  }
-
-  async one<T>(text: string, values: readonly unknown[] = []): Promise<T | undefined> {
-    return (await this.rows<T>(text, values))[0];
-  }
-
-  /** The number of rows the statement changed. */
-  async run(text: string, values: readonly unknown[] = []): Promise<number> {
-    return (await this.db.query(text, [...values])).rowCount ?? 0;
-  }
-}
-
 export interface PgStoreOptions {
   /** postgres://… (REBOOT_DATABASE_URL). A secret: it may hold a password. */
   url: string;
@@ -202,6 +181,11 @@ export class PgStore implements Store {
   private readonly q: Session;
   private readonly idsCache = new Map<string, { createdAt: number; ids: readonly string[] }>();
   private readonly outboxListeners: Array<() => void> = [];
+  /**
+   * Set once this process joined as an active-active replica (joinReplicas): new jobs' pre-flights are its own, a batch
+   * or a run is claimed only while this replica owns the job's run, and an outbox row being sent names it.
+   */
+  private replicaId: string | null = null;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -302,6 +286,13 @@ export class PgStore implements Store {
   }
 
   // ---- lease -----------------------------------------------------------------------------------
+
+  /** Registers this process as an active-active replica (src/replicas/coordinator.ts); its single-writer lease is not used then. */
+  async joinReplicas(me: LeaseHolder): Promise<ReplicaRegistry> {
+    const registry = await PgReplicaRegistry.join(me, this.q, (fn) => this.tx(fn));
+    this.replicaId = me.id;
+    return registry;
+  }
 
   async acquireLease(me: LeaseHolder, now: number, staleMs: number, isAlive: (pid: number) => boolean): Promise<LeaseResult> {
     return this.tx(async (q): Promise<LeaseResult> => {
@@ -487,8 +478,8 @@ export class PgStore implements Store {
       const approvedNow = job.approvalsNeeded === 0;
       const inserted = await q.run(
         `INSERT INTO jobs (id, state, provider, region, ids, instances, force, dry_run, verify, rolling, reason, requester, channel,
-           approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by, account, approvers)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+           approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by, account, approvers, preflight_owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
          ON CONFLICT (trigger_id) WHERE trigger_id IS NOT NULL DO NOTHING`,
         [
           job.id,
@@ -512,6 +503,8 @@ export class PgStore implements Store {
           approvedNow ? 'dry run' : null,
           job.account ?? DEFAULT_ACCOUNT,
           approversColumn(job),
+          // The replica that stores the request reads its instances (src/jobs/preflight.ts).
+          this.replicaId,
         ],
       );
       if (inserted === 0) {
@@ -692,7 +685,8 @@ export class PgStore implements Store {
 
   async startRun(jobId: string, batches: readonly PlannedBatch[], now: number, report: Report<Job> = none): Promise<boolean> {
     return this.tx(async (q) => {
-      const won = await q.run(`UPDATE jobs SET state = 'running' WHERE id = $1 AND state = 'approved'`, [jobId]);
+      // Fenced: a replica that lost the job's run (it was found dead and the run claimed by another) cannot start it.
+      const won = await q.run(`UPDATE jobs SET state = 'running' WHERE id = $1 AND state = 'approved' AND ($2::text IS NULL OR run_owner = $2)`, [jobId, this.replicaId]);
       if (won !== 1) return false;
       if (batches.length > 0) {
         await q.run(
@@ -710,7 +704,12 @@ export class PgStore implements Store {
   /** The promise "never send twice" rests on this commit; PostgreSQL has flushed it to its WAL when COMMIT returns. */
   async markBatchSending(jobId: string, seq: number, now: number): Promise<boolean> {
     return this.tx(async (q) => {
-      const won = await q.run(`UPDATE batches SET state = 'sending', sent_at = $1 WHERE job_id = $2 AND seq = $3 AND state = 'planned'`, [now, jobId, seq]);
+      // Fenced like startRun: once another replica owns the run, this one sends nothing more, even if it is still alive.
+      const won = await q.run(
+        `UPDATE batches SET state = 'sending', sent_at = $1 WHERE job_id = $2 AND seq = $3 AND state = 'planned'
+           AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = $2 AND j.run_owner = $4))`,
+        [now, jobId, seq, this.replicaId],
+      );
       if (won === 1) await this.audit(q, jobId, 'batch sent', 'system', now, { seq });
       return won === 1;
     });
@@ -947,7 +946,7 @@ export class PgStore implements Store {
   }
 
   private async claimIn(q: Session, id: number): Promise<boolean> {
-    return (await q.run(`UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = $1 AND state = 'pending'`, [id])) === 1;
+    return (await q.run(`UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = $2 WHERE id = $1 AND state = 'pending'`, [id, this.replicaId])) === 1;
   }
 
   async claimOutboxRows(ids: readonly number[]): Promise<number[]> {
@@ -975,7 +974,13 @@ export class PgStore implements Store {
   }
 
   async requeueInterruptedOutbox(): Promise<number> {
-    return this.q.run(`UPDATE outbox SET state = 'pending' WHERE state = 'sending'`);
+    if (this.replicaId === null) return this.q.run(`UPDATE outbox SET state = 'pending' WHERE state = 'sending'`);
+    // A replica requeues its own rows (it has none in flight when the outbox calls this) and dead replicas', never a live one's.
+    return this.q.run(
+      `UPDATE outbox SET state = 'pending', claimed_by = NULL WHERE state = 'sending'
+         AND (claimed_by IS NULL OR claimed_by = $1 OR NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = claimed_by))`,
+      [this.replicaId],
+    );
   }
 
   async outboxPendingCount(): Promise<number> {
