@@ -70,6 +70,8 @@ export async function requireServices(): Promise<void> {
 export interface TrialServices {
   /** What every replica of the trial gets on top of the single-process environment. */
   env: Record<string, string>;
+  /** The database (URL without password) and key prefix, for --keep. */
+  shown: string;
   /** Drops the database and deletes the prefix's keys. */
   release(): Promise<void>;
 }
@@ -88,6 +90,7 @@ export async function trialServices(): Promise<TrialServices> {
       REBOOT_REDIS_PREFIX: prefix,
       REBOOT_REPLICA_TIMEOUT: CHAOS_REPLICA_TIMEOUT,
     },
+    shown: `database ${shownUrl(url.toString())} redis ${CHAOS_REDIS_URL} prefix ${prefix}`,
     async release() {
       // WITH (FORCE): a connection a killed replica left behind does not keep it (PostgreSQL 13+).
       await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

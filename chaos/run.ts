@@ -91,7 +91,9 @@ async function runAll(opts: ChaosOptions, plans: TrialPlan[], root: string): Pro
         try {
           result = await runTrial(plan, { lab, dir, repoRoot, readyTimeoutMs: 20_000, ...(services ? { replicas: { env: services.env } } : {}) });
         } finally {
-          await services?.release().catch((err: unknown) => console.error(`chaos: could not clean up trial ${plan.index}'s database or Redis keys: ${String(err)}`));
+          // --keep keeps the trial's database and Redis keys too, named in its directory, for a look afterwards.
+          if (services && opts.keep) writeFileSync(join(dir, 'replicas.txt'), `${services.shown}\n`);
+          else await services?.release().catch((err: unknown) => console.error(`chaos: could not clean up trial ${plan.index}'s database or Redis keys: ${String(err)}`));
         }
         results.push(result);
         console.log(trialLine(result, opts.verbose));

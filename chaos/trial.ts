@@ -7,6 +7,7 @@
  * (plan.ts replicaRoles), the replica doing the work is killed and NOT restarted until the job is over:
  * the survivor must finish it alone. Then the victim is started again and the thread must stay quiet.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FakeMessage, FakeSlack } from '../src/local/fake-slack.js';
 import { SlackDriver, findButtonValue } from '../src/local/slack-driver.js';
@@ -17,7 +18,7 @@ import { BotProcess } from './bot-process.js';
 import { cloudOf } from './clouds.js';
 import { replicaRoles, type ReplicaRoles } from './plan.js';
 import type { Disarm, FaultCase } from './faults.js';
-import { cardsOf, incidentNotices, isSummary, measure, threadOf, ZERO, type Figures } from './observe.js';
+import { cardsOf, incidentNotices, isSummary, liveJobButtons, measure, threadOf, visibleText, ZERO, type Figures } from './observe.js';
 import { expectSoon, poll, sleep, within } from './wait.js';
 
 export const PHASES = ['card-posted', 'mid-approval', 'batch-in-flight', 'cloud-answered', 'verifying', 'outbox-draining', 'huawei-polling'] as const;
@@ -244,6 +245,10 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
     case undefined:
       break;
   }
+  const approvedEvidence = (): boolean =>
+    rebootRequested ||
+    incidentNotices(slack.messages, incidentChannel).approved > 0 ||
+    cardsOf(slack.messages, channel).some((c) => c.updates > 0 && findButtonValue(c.blocks, APPROVE) === undefined);
   const violationsBefore = slack.violations.length;
   let faultArmedAt: number | undefined;
   const armFault = (): void => {
@@ -275,11 +280,11 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
         killer.trigger('approve click sent', plan.killDelayMs);
       }
     } else if (plan.phase !== 'card-posted') {
-      approveClicks += 1;
-      const ack = await driverOf(clickBot).clickButton(APPROVER, card, APPROVE);
-      if (ack.status !== 200) throw new Error(`approve click answered HTTP ${ack.status}`);
+      // Fault trials (no phase) come this way: an 'after-approval' fault is armed at the first click's ack.
+      approveClicks += await approveFirstTime(() => driverOf(clickBot), card, approvedEvidence, () => {
+        if (plan.fault?.when === 'after-approval') armFault();
+      });
     }
-    if (plan.fault?.when === 'after-approval') armFault();
 
     if (plan.phase) {
       const fired = await within(killer.fired, plan.provider === 'huawei' ? 30_000 : 20_000);
@@ -302,10 +307,6 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
       }
     }
 
-    const approvedEvidence = (): boolean =>
-      rebootRequested ||
-      incidentNotices(slack.messages, incidentChannel).approved > 0 ||
-      cardsOf(slack.messages, channel).some((c) => c.updates > 0 && findButtonValue(c.blocks, APPROVE) === undefined);
     // After a kill before the approval, nothing can show it yet: no grace for late notices.
     const graceMs = plan.phase === 'card-posted' ? 0 : 2000;
     approveClicks += await ensureApproved(slack, () => driverOf(serving), channel, jobId, approvedEvidence, graceMs);
@@ -354,8 +355,30 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
   if (completed && !cardsOf(slack.messages, channel).some((c) => c.text.includes(': finished'))) notes.push('no card shows the job finished');
   if (plan.fault && faultArmedAt !== undefined) notes.push(faultHits(slack, [channel, incidentChannel], faultArmedAt));
   const rebootCounts = new Map(plan.ids.map((id) => [id, sim.fleet.get(plan.region, id)?.rebootCount ?? 0]));
+  // What the trial's channels show, beside the bot logs (kept with --keep): the evidence behind a failing figure.
+  writeFileSync(join(ctx.dir, 'slack.txt'), slackTranscript(slack.messages, [channel, incidentChannel], rebootCounts));
   const m = measure({ jobId, ids: plan.ids, channel, incidentChannel, messages: slack.messages, rebootCounts });
   return { ...result, figures: m.figures, notes: [...notes, ...m.notes] };
+}
+
+/** The bot's answer to a click on a card whose ts it has not stored yet (src/slack/listeners.ts 'card-unconfirmed'). */
+const STILL_POSTING = 'is still being posted';
+
+/**
+ * The approval click of a run phase. The card is in Slack before the bot has stored its ts, and a click in between
+ * is refused ("still being posted", nothing changed); with two replicas the card's poster and the click's taker
+ * differ, so that window includes a database round trip. As a person would, click again. Returns the clicks made.
+ */
+async function approveFirstTime(driver: () => SlackDriver, card: FakeMessage, evidence: () => boolean, onFirstAck: () => void): Promise<number> {
+  for (let clicks = 1; ; clicks += 1) {
+    const ack = await driver().clickButton(APPROVER, card, APPROVE);
+    if (ack.status !== 200) throw new Error(`approve click answered HTTP ${ack.status}`);
+    if (clicks === 1) onFirstAck();
+    const refused = (): boolean => driver().responsesTo(ack.responseUrl).some((r) => String(r.text ?? '').includes(STILL_POSTING));
+    const answer = await poll(() => (refused() ? 'refused' : evidence() ? 'approved' : undefined), 1500, 20);
+    if (answer !== 'refused' || clicks >= 5) return clicks;
+    await sleep(100);
+  }
 }
 
 /**
@@ -409,4 +432,15 @@ function faultHits(slack: FakeSlack, channels: readonly string[], since: number)
   }
   if (counts.size === 0) return 'the fault met no Slack call of this trial';
   return `Slack errors met: ${[...counts].map(([k, n]) => `${k} ×${n}`).join(', ')}`;
+}
+
+/** The trial's channels as a reader sees them, with each card's live buttons, and the cloud's reboot counts. */
+function slackTranscript(messages: readonly FakeMessage[], channels: readonly string[], rebootCounts: ReadonlyMap<string, number>): string {
+  const lines = messages
+    .filter((m) => channels.includes(m.channel))
+    .map((m) => {
+      const where = m.threadTs ? `${m.channel} thread ${m.threadTs}` : `${m.channel} ${m.ts} (updates ${m.updates}, buttons ${liveJobButtons(m).join(',') || 'none'})`;
+      return `--- ${where}\n${visibleText(m)}`;
+    });
+  return [...lines, `--- reboot counts: ${[...rebootCounts].map(([id, n]) => `${id}=${n}`).join(' ')}`, ''].join('\n');
 }
