@@ -141,6 +141,8 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
     REBOOT_APPROVERS: APPROVER,
     REBOOT_INCIDENT_CHANNEL: incidentChannel,
     REBOOT_CONFIG: ctx.lab.configFile,
+    // The bot logs' level (info by default): REBOOT_CHAOS_LOG_LEVEL=debug when a trial needs a closer look.
+    LOG_LEVEL: process.env.REBOOT_CHAOS_LOG_LEVEL ?? 'info',
     ...sims.env,
   };
   const botProcess = (logName: string, own: Record<string, string>): BotProcess =>
