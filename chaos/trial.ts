@@ -397,6 +397,8 @@ async function ensureApproved(
   graceMs: number,
 ): Promise<number> {
   let clicks = 0;
+  /** Clicks answered "still being posted": the card's poster died before storing its ts, and it is posted again. */
+  let early = 0;
   const deadline = Date.now() + 25_000;
   // A restarted bot may still be delivering the card update and incident notice of an approval it stored.
   if (await poll(evidence, graceMs, 25)) return 0;
@@ -405,7 +407,7 @@ async function ensureApproved(
     const open = cardsOf(slack.messages, channel)
       .filter((c) => findButtonValue(c.blocks, APPROVE) === jobId)
       .at(-1);
-    if (!open || clicks >= 5) {
+    if (!open || clicks - early >= 5) {
       await sleep(100);
       continue;
     }
@@ -420,6 +422,11 @@ async function ensureApproved(
       25,
     );
     if (answer === 'approved' || answer?.includes('already approved')) return clicks;
+    if (answer?.includes(STILL_POSTING)) {
+      // Not a lost click: wait for the card to be stored (after a kill, reposted by the survivor or the restart).
+      early += 1;
+      await sleep(500);
+    }
   }
   throw new Error(`the approval of ${jobId} never took`);
 }
