@@ -34,8 +34,9 @@ export interface Figures {
   /** A thread line contradicting the cloud: "rebooting" for an instance never rebooted, or "failed" for one that was. */
   contradicted: number;
   /**
-   * Cards of the channel still offering Approve, Deny or Cancel once the job's summary is in the thread: a card
-   * whose final update never came (or a doubled card nobody updated) invites a click on a job that is over.
+   * The job's card still offering Approve, Deny or Cancel once the job's summary is in its thread: its final update
+   * never came, and it invites a click on a job that is over. A doubled card (posted again after a kill, the bot
+   * never learned the first one's ts, so it cannot update it) is noted and counted in slackDoubled only.
    */
   liveButtons: number;
 }
@@ -212,14 +213,20 @@ export function measure(e: TrialEvidence): Measurement {
       notes.push(`contradicted: ${id} reported ${statuses.join('/')} but the cloud rebooted it ${count} time(s)`);
     }
   }
-  // Only once the job has ended (its summary is there): before that, buttons are the card's business.
+  // Only once the job has ended (its summary is there): before that, buttons are the card's business. The job's
+  // card is the one the summary is threaded under: the bot threads only under the card whose ts it stored.
   let liveButtons = 0;
+  const summaryParents = new Set(thread.filter((m) => isSummary(m, e.jobId)).map((m) => m.threadTs));
   if (summaries > 0) {
     for (const card of cards) {
       const buttons = liveJobButtons(card);
       if (buttons.length === 0) continue;
-      liveButtons += 1;
-      notes.push(`live buttons after the job ended: card ${card.ts} still offers ${buttons.join(', ')}`);
+      if (summaryParents.has(card.ts)) {
+        liveButtons += 1;
+        notes.push(`live buttons after the job ended: card ${card.ts} still offers ${buttons.join(', ')}`);
+      } else {
+        notes.push(`doubled: card ${card.ts}, not the job's, still offers ${buttons.join(', ')} after the job ended`);
+      }
     }
   }
   if (missing.length > 0) notes.push(`missing from thread: ${missing.length} of ${e.ids.length} (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`);

@@ -73,6 +73,15 @@ describe('live buttons once the job ended', () => {
 
     expect(measure({ ...evidence, messages: [card] }).figures.liveButtons).toBe(0);
 
+    // A doubled card the bot never learned of (posted again after a kill) keeps its buttons: noted, not counted here.
+    const orphan = msg(CH, pending.text, pending.blocks);
+    const finished = msg(CH, 'Reboot: finished', section('finished'));
+    const summaryUnderFinished = { ...summary, threadTs: finished.ts };
+    const doubledCard = measure({ ...evidence, messages: [orphan, finished, summaryUnderFinished] });
+    expect(doubledCard.figures.liveButtons).toBe(0);
+    expect(doubledCard.figures.slackDoubled).toBe(1);
+    expect(doubledCard.notes.some((n) => n.includes("not the job's, still offers reboot_approve"))).toBe(true);
+
     const finishedCard = msg(CH, 'Reboot: finished', section('finished'));
     const summaryOfFinished = { ...summary, threadTs: finishedCard.ts };
     expect(measure({ ...evidence, messages: [finishedCard, summaryOfFinished] }).figures.liveButtons).toBe(0);
