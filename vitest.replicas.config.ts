@@ -7,6 +7,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/replicas/**/*.test.ts'],
+    // Suites that run the bot as processes need dist/src/main.js current: built here, once, when a source changed.
+    globalSetup: ['test/replicas/build-bot.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     maxWorkers: 2,

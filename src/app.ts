@@ -37,7 +37,7 @@ import { RESULTS_HOLD_MS, SlackReporter } from './slack/reporter.js';
 import { registerViews } from './slack/views.js';
 import type { Store } from './store/contract.js';
 import { takeLease, waitForLease } from './store/lease.js';
-import { newReplica, ReplicaCoordinator } from './replicas/coordinator.js';
+import { joinReplicas, ReplicaCoordinator } from './replicas/coordinator.js';
 import { PgStore } from './store/pg-store.js';
 import { RetentionSweep } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -121,8 +121,11 @@ export interface BotOptions {
   log: Logger;
   tuning?: Partial<Tuning>;
   now?: () => number;
-  /** Called when another process took over the database lease: this one must stop at once. */
-  onLeaseLost?: () => void;
+  /**
+   * Called when another process took over the database lease, or (active-active) another replica found this one
+   * silent and took over its jobs: this one must stop at once. `why` says which, for the operator.
+   */
+  onLeaseLost?: (why: string) => void;
   /**
    * The policy in force (REBOOT_POLICY, src/policy/load.ts), which the caller reloads; absent: REBOOT_APPROVERS
    * for every channel and the default accounts, as before policy files existed.
@@ -162,12 +165,19 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   const store = await openStore(config, log);
   const redisKeyPrefix = tuning.redisKeyPrefix ?? config.redisPrefix;
   const leaseTiming = { heartbeatMs: tuning.leaseHeartbeatMs, staleMs: tuning.leaseStaleMs };
-  const leaseWatch = { health, log, now, ...(opts.onLeaseLost ? { onLost: opts.onLeaseLost } : {}) };
+  const onLeaseLost = opts.onLeaseLost;
+  const leaseWatch = { health, log, now, ...(onLeaseLost ? { onLost: () => onLeaseLost(`another process took over ${databaseName(config)}`) } : {}) };
   // PostgreSQL and Redis: every process is an active replica, registered instead of holding the database alone
   // (src/replicas/coordinator.ts). PostgreSQL alone: limits cannot be shared, so a second process is a standby that
   // waits for the lease and takes over when the holder stops or dies. SQLite is one process's file: a second
   // process there is a mistake, refused at once.
-  const registry = store instanceof PgStore && config.redisUrl ? await store.joinReplicas(newReplica()) : undefined;
+  const registry =
+    store instanceof PgStore && config.redisUrl
+      ? await joinReplicas(store, databaseName(config), leaseTiming.staleMs, now()).catch(async (err: unknown) => {
+          await store.close();
+          throw err;
+        })
+      : undefined;
   const lease = registry
     ? undefined
     : await (config.databaseUrl ? waitForLease(store, databaseName(config), leaseTiming, leaseWatch) : takeLease(store, databaseName(config), leaseTiming, leaseWatch)).catch(async (err: unknown) => {
@@ -320,8 +330,9 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
         health,
         takeOver: async (work) => (work.kind === 'run' ? runner.resume(work.jobId, work.state) : inspector.start(work.jobId)),
         outboxRequeued: () => outbox.kick(),
+        freeGoneSlots: () => limiters.releaseGoneClients(),
         ...(pacer ? { releaseHolds: async (replica) => void (await pacer.releaseHoldsOf(replica.id)) } : {}),
-        onLost: () => opts.onLeaseLost?.(),
+        onLost: () => onLeaseLost?.(`another replica found this one silent for ${config.replicaTimeoutMs} ms and took over its jobs`),
       })
     : undefined;
   if (coordinator) {

@@ -1,5 +1,5 @@
 /** Entry point: configuration → transport (Socket Mode, HTTP, or local mode) → start. */
-import { databaseName, startBot } from './app.js';
+import { startBot } from './app.js';
 import { errorMessage } from './errors.js';
 import { ConfigError, loadConfig, secretsOf } from './config.js';
 import { runLocalMode } from './local/local-mode.js';
@@ -37,9 +37,9 @@ async function main(): Promise<void> {
     providers,
     log,
     policy,
-    onLeaseLost: () => {
+    onLeaseLost: (why) => {
       // Two writers would report each other's in-flight batches as unknown: the newcomer wins.
-      process.stderr.write(`reboot-bot: another process took over ${databaseName(config)}; stopping\n`);
+      process.stderr.write(`reboot-bot: ${why}; stopping\n`);
       process.exit(1);
     },
   });

@@ -44,6 +44,42 @@ const HEARTBEAT_MS = 1000;
 /** A clustered limiter's keys leave Redis after this long unused (bottleneck's `timeout`), at least two budget periods. */
 const KEY_TTL_MS = 30 * 60_000;
 
+/**
+ * bottleneck's clientTimeout (https://github.com/SGrondin/bottleneck#clustering; its default is 10 s): a client whose
+ * heartbeat (at most every HEARTBEAT_MS) has been silent this long is unresponsive. Until then a stopped or killed
+ * replica that had calls queued keeps the capacity offered to it first, so the survivors wait this long at most.
+ * Five heartbeats: a live replica is not dropped for one slow beat (if it is, LimiterSlot renews its registration).
+ */
+const CLIENT_TIMEOUT_MS = 5_000;
+
+/**
+ * KEYS: a clustered limiter's job_expirations, job_clients and client_last_seen (bottleneck 2.19's key layout,
+ * lib/Scripts.js). ARGV: the last-seen time before which a client is gone. Every job of a gone client is made due
+ * to expire now; bottleneck's own next tick (src/redis/process_tick.lua, "Process 'running' changes") then frees
+ * its slot as it frees any expired job. Returns how many jobs were made due.
+ */
+const EXPIRE_GONE_CLIENTS_JOBS = `
+local gone = {}
+local any = false
+for _, client in ipairs(redis.call('zrangebyscore', KEYS[3], '-inf', ARGV[1])) do
+  gone[client] = true
+  any = true
+end
+if not any then return 0 end
+local made = 0
+local jobs = redis.call('hgetall', KEYS[2])
+for i = 1, #jobs, 2 do
+  if gone[jobs[i + 1]] and redis.call('zscore', KEYS[1], jobs[i]) then
+    redis.call('zadd', KEYS[1], 0, jobs[i])
+    made = made + 1
+  end
+end
+return made
+`;
+
+/** How long a clean stop waits for its limiters to free the slots of calls that finished (Redis may not answer). */
+const STOP_FREE_WAIT_MS = 2000;
+
 /** Pause before handing a call to the limiter again after Redis refused to schedule it: doubles up to the last. */
 const RESCHEDULE_MS = [250, 500, 1000, 2000, 5000, 10_000] as const;
 
@@ -101,6 +137,9 @@ export class LimiterPool {
   private readonly limiters = new Map<string, RegionLimiters>();
   /** Clustered mode only: the pool's own Redis connection, shared by all its limiters. */
   private readonly connection: Bottleneck.IORedisConnection | undefined;
+  /** Clustered mode only: that connection's client, and the ids of the limiters created on it. */
+  private readonly client: Redis | undefined;
+  private readonly clusteredIds = new Set<string>();
   /** Clustered mode only: calls not yet started, to be refused when the pool stops. */
   private readonly waiting = new Set<(err: Error) => void>();
   private stopped = false;
@@ -115,6 +154,7 @@ export class LimiterPool {
   ) {
     if (shared) {
       const client = shared.redis.duplicate();
+      this.client = client;
       watchRedis(client, { purpose: 'provider limits', ...(shared.log ? { log: shared.log } : {}), ...(shared.health ? { health: shared.health } : {}) });
       this.connection = new Bottleneck.IORedisConnection({ client, Redis });
       this.connection.on('error', (err) => this.limiterError(err));
@@ -246,12 +286,33 @@ export class LimiterPool {
       connection: this.connection,
       clearDatastore: false,
       timeout: Math.max(KEY_TTL_MS, 2 * this.budgetPeriodMs),
+      clientTimeout: CLIENT_TIMEOUT_MS,
       // A refilled budget is only noticed on a heartbeat (bottleneck's process_tick): a short period needs short beats.
       heartbeatInterval: Math.max(20, Math.min(HEARTBEAT_MS, Math.floor(this.budgetPeriodMs / 10))),
     };
+    this.clusteredIds.add(clustered.id ?? name);
     const limiter = new Bottleneck(clustered);
     limiter.on('error', (err) => this.limiterError(err, slotOf(), limiter));
     return limiter;
+  }
+
+  /**
+   * Frees, across replicas, the call slots of a replica that died mid-call (kill -9): bottleneck frees a running job
+   * of a vanished client only when the job expires (CALL_EXPIRATION_MS, ten minutes), which would hold a Huawei region
+   * (one call at a time) for that long after a takeover. A client silent past bottleneck's own clientTimeout is gone:
+   * its jobs are made to expire now. The rare client that is alive but cut off from Redis that long loses its slot
+   * early: at worst one call more than maxConcurrent at once, never a call sent twice. Called by every replica sweep
+   * (src/replicas/coordinator.ts); returns how many slots were freed.
+   */
+  async releaseGoneClients(): Promise<number> {
+    const client = this.client;
+    if (!client || this.stopped) return 0;
+    let freed = 0;
+    for (const id of this.clusteredIds) {
+      const keys = [`b_${id}_job_expirations`, `b_${id}_job_clients`, `b_${id}_client_last_seen`];
+      freed += Number(await client.eval(EXPIRE_GONE_CLIENTS_JOBS, keys.length, ...keys, Date.now() - CLIENT_TIMEOUT_MS));
+    }
+    return freed;
   }
 
   async stop(): Promise<void> {
@@ -263,8 +324,15 @@ export class LimiterPool {
     }
     for (const abandon of this.waiting) abandon(new LimiterPoolStoppedError());
     this.waiting.clear();
+    // Queued calls are dropped, and calls that finished free their slots in Redis before the connection goes: a slot
+    // left taken would hold the other replicas back until it expired. Bounded: Redis may not answer.
+    await Promise.race([Promise.all(all.map((l) => l.stop({ dropWaitingJobs: true }).catch(() => undefined))), delay(STOP_FREE_WAIT_MS)]);
     // At once, not after a QUIT Redis may never answer; slots of calls cut short here expire (CALL_EXPIRATION_MS).
     await this.connection.disconnect(false);
     await Promise.all(all.map((l) => l.disconnect(false)));
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -20,7 +20,8 @@ import { errorMessage } from '../errors.js';
 import type { HealthBoard } from '../health.js';
 import type { Logger } from '../log.js';
 import type { LeaseHolder, OrphanWork, ReplicaRegistry } from '../store/contract.js';
-import { isProcessAlive } from '../store/lease.js';
+import { DatabaseInUseError, isHolderAlive, isProcessAlive } from '../store/lease.js';
+import type { PgStore } from '../store/pg-store.js';
 
 /** Orphans claimed per statement: a dead replica's thousand jobs are taken over in a few round trips, not one huge one. */
 const CLAIM_BATCH = 50;
@@ -36,6 +37,11 @@ export interface CoordinatorDeps {
   outboxRequeued(): void;
   /** A dead replica's hold on Slack channels (src/slack/redis-channel-pacer.ts) is let go. */
   releaseHolds?(replica: LeaseHolder): Promise<void>;
+  /**
+   * Frees the shared provider-limit slots of replicas gone mid-call (LimiterPool.releaseGoneClients): asked every
+   * sweep, as the limiter notices a silent client later than the registry does.
+   */
+  freeGoneSlots?(): Promise<number>;
   /** This replica was found dead by another: the process must stop at once. */
   onLost(): void;
 }
@@ -43,6 +49,20 @@ export interface CoordinatorDeps {
 /** A fresh replica identity for this process start. */
 export function newReplica(): LeaseHolder {
   return { id: randomUUID(), pid: process.pid, host: hostname() };
+}
+
+/**
+ * Registers a new replica of this process, or throws naming the bot without shared limits that holds the database
+ * (a single writer: src/store/lease.ts), which must stop first: it would recover the replicas' jobs as its own.
+ */
+export async function joinReplicas(store: PgStore, database: string, writerStaleMs: number, now: number): Promise<ReplicaRegistry> {
+  const joined = await store.joinReplicas(newReplica(), now, writerStaleMs, isHolderAlive);
+  if (joined.kind === 'joined') return joined.registry;
+  const { holder } = joined;
+  throw new DatabaseInUseError(
+    `database ${database} is in use by pid ${holder.pid} on ${holder.host}, a bot without REBOOT_REDIS_URL (one process per database); ` +
+      'stop it, or give every process the same REBOOT_DATABASE_URL and REBOOT_REDIS_URL to run them all as replicas',
+  );
 }
 
 /** Replicas registered by this very process (several only where tests run several bots in one process). */
@@ -130,6 +150,8 @@ export class ReplicaCoordinator {
         }
       }
       if ((await this.registry.requeueOrphanOutbox()) > 0) this.deps.outboxRequeued();
+      const freed = (await this.deps.freeGoneSlots?.()) ?? 0;
+      if (freed > 0) log.warn("freed provider-limit slots of a replica gone mid-call", { slots: freed });
       health.clear('replica');
     } catch (err) {
       // The database may be down: nobody can take this replica's work meanwhile, and its claims are fenced there.

@@ -109,7 +109,7 @@ let leasesHeldHere = 0;
  * https://man7.org/linux/man-pages/man7/pid_namespaces.7.html), so after a crash and `docker restart`
  * the dead holder would otherwise look alive and keep the bot out until its heartbeat went stale.
  */
-function isHolderAlive(pid: number): boolean {
+export function isHolderAlive(pid: number): boolean {
   return pid === process.pid ? leasesHeldHere > 0 : isProcessAlive(pid);
 }
 

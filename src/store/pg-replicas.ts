@@ -19,9 +19,9 @@ export class PgReplicaRegistry implements ReplicaRegistry {
     private readonly tx: <T>(fn: (q: Session) => Promise<T>) => Promise<T>,
   ) {}
 
-  static async join(me: LeaseHolder, q: Session, tx: <T>(fn: (q: Session) => Promise<T>) => Promise<T>): Promise<PgReplicaRegistry> {
+  /** Adds the replica's row (PgStore.joinReplicas, inside its transaction). */
+  static async register(me: LeaseHolder, q: Session): Promise<void> {
     await q.run(`INSERT INTO replicas (id, pid, host, started_at, heartbeat_at) VALUES ($1, $2, $3, ${DB_NOW_MS}, ${DB_NOW_MS})`, [me.id, me.pid, me.host]);
-    return new PgReplicaRegistry(me, q, tx);
   }
 
   async renew(): Promise<boolean> {

@@ -50,7 +50,7 @@ import type {
 } from './contract.js';
 import { PgReplicaRegistry } from './pg-replicas.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
-import { Session } from './pg-session.js';
+import { DB_NOW_MS, Session } from './pg-session.js';
 import {
   costOf,
   fitting,
@@ -287,24 +287,46 @@ export class PgStore implements Store {
 
   // ---- lease -----------------------------------------------------------------------------------
 
-  /** Registers this process as an active-active replica (src/replicas/coordinator.ts); its single-writer lease is not used then. */
-  async joinReplicas(me: LeaseHolder): Promise<ReplicaRegistry> {
-    const registry = await PgReplicaRegistry.join(me, this.q, (fn) => this.tx(fn));
+  /**
+   * Registers this process as an active-active replica (src/replicas/coordinator.ts). Refused while a bot without
+   * shared limits (a single writer, acquireLease) holds the database: the two modes must not work side by side, or
+   * the writer would recover the replicas' jobs as its own. Under the lease's advisory lock, so that a writer and a
+   * replica starting together cannot both get in.
+   */
+  async joinReplicas(me: LeaseHolder, now: number, staleMs: number, isAlive: (pid: number) => boolean): Promise<{ kind: 'joined'; registry: ReplicaRegistry } | Extract<LeaseResult, { kind: 'held' }>> {
+    const held = await this.tx(async (q) => {
+      await q.run('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LEASE_LOCK]);
+      const writer = await this.liveWriter(q, me, now, staleMs, isAlive);
+      if (!writer) await PgReplicaRegistry.register(me, q);
+      return writer;
+    });
+    if (held) return held;
     this.replicaId = me.id;
-    return registry;
+    return { kind: 'joined', registry: new PgReplicaRegistry(me, this.q, (fn) => this.tx(fn)) };
+  }
+
+  /** The single writer holding the database, unless it is this process, silent for `staleMs`, or gone from this host. */
+  private async liveWriter(q: Session, me: LeaseHolder, now: number, staleMs: number, isAlive: (pid: number) => boolean): Promise<Extract<LeaseResult, { kind: 'held' }> | undefined> {
+    const row = await q.one<{ holder: string; pid: number; host: string; heartbeat_at: number }>(`SELECT holder, pid, host, heartbeat_at FROM lease WHERE name = 'writer'`);
+    if (!row || row.holder === me.id) return undefined;
+    const age = now - row.heartbeat_at;
+    const deadHere = row.host === me.host && !isAlive(row.pid);
+    return age < staleMs && !deadHere ? { kind: 'held', holder: { id: row.holder, pid: row.pid, host: row.host }, heartbeatAgeMs: age } : undefined;
   }
 
   async acquireLease(me: LeaseHolder, now: number, staleMs: number, isAlive: (pid: number) => boolean): Promise<LeaseResult> {
     return this.tx(async (q): Promise<LeaseResult> => {
       // The row may not exist yet: the advisory lock makes two first takers take turns.
       await q.run('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, LEASE_LOCK]);
-      const row = await q.one<{ holder: string; pid: number; host: string; heartbeat_at: number }>(
-        `SELECT holder, pid, host, heartbeat_at FROM lease WHERE name = 'writer'`,
+      const writer = await this.liveWriter(q, me, now, staleMs, isAlive);
+      if (writer) return writer;
+      // Active replicas (joinReplicas) hold the database together: a single writer waits until none is left.
+      const replica = await q.one<{ id: string; pid: number; host: string; age: number }>(
+        `SELECT id, pid, host, ${DB_NOW_MS} - heartbeat_at AS age FROM replicas WHERE ${DB_NOW_MS} - heartbeat_at < $1 ORDER BY heartbeat_at DESC LIMIT 1`,
+        [staleMs],
       );
-      if (row && row.holder !== me.id) {
-        const age = now - row.heartbeat_at;
-        const deadHere = row.host === me.host && !isAlive(row.pid);
-        if (age < staleMs && !deadHere) return { kind: 'held', holder: { id: row.holder, pid: row.pid, host: row.host }, heartbeatAgeMs: age };
+      if (replica && !(replica.host === me.host && !isAlive(replica.pid))) {
+        return { kind: 'held', holder: { id: replica.id, pid: replica.pid, host: replica.host }, heartbeatAgeMs: replica.age };
       }
       await q.run(
         `INSERT INTO lease (name, holder, pid, host, heartbeat_at) VALUES ('writer', $1, $2, $3, $4)

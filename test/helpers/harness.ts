@@ -202,6 +202,11 @@ export class Harness {
     return card;
   }
 
+  /** Signed Slack requests to another bot on this harness's workspace (a second replica). */
+  driverAt(url: string): SlackDriver {
+    return new SlackDriver(url, SIGNING_SECRET, this.slack);
+  }
+
   async request(text: string, user = REQUESTER): Promise<{ reply: string; card: FakeMessage }> {
     const before = this.cards().length;
     const res = await this.driver.command(user, CHANNEL, text);

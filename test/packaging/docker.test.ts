@@ -239,7 +239,6 @@ describe('compose.replicas.yaml', () => {
     expect(bot?.depends_on).toEqual({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
     // Two replicas cannot both bind one host port.
     expect(bot?.ports?.every((p) => !p.includes(':'))).toBe(true);
-    expect(text).toMatch(/standby/);
   });
 
   it('keeps PostgreSQL 15 and Redis 7 on named volumes, with health checks', () => {

@@ -24,10 +24,10 @@ afterAll(async () => {
 });
 
 /** One replica's pacer, on its own connection; `shared` names a schedule several replicas use. */
-function replicaPacer(limits: PacerLimits, shared: string, url = TEST_REDIS_URL): RedisChannelPacer {
+function replicaPacer(limits: PacerLimits, shared: string, url = TEST_REDIS_URL, clientId?: string): RedisChannelPacer {
   const client = openRedis(url, { purpose: 'test' });
   clients.push(client);
-  return new RedisChannelPacer(client, limits, `${prefix}:${shared}`);
+  return new RedisChannelPacer(client, limits, `${prefix}:${shared}`, clientId);
 }
 
 channelPacerSuite('RedisChannelPacer', (limits) => replicaPacer(limits, `suite-${(pacers += 1)}`));
@@ -117,5 +117,23 @@ describe('RedisChannelPacer shared by two replicas', () => {
     );
     await sleep(1000);
     expect(settled).toBe(false);
+  });
+});
+
+describe('a replica that died holding a channel', () => {
+  it("has its holds let go by a survivor at once, and only its own: another live replica's hold stays", async () => {
+    const limits: PacerLimits = { channelIntervalMs: 50, perMinute: {} };
+    const dead = replicaPacer(limits, 'holds', TEST_REDIS_URL, 'replica-dead');
+    const live = replicaPacer(limits, 'holds', TEST_REDIS_URL, 'replica-live');
+    const survivor = replicaPacer(limits, 'holds', TEST_REDIS_URL, 'replica-survivor');
+    const now = Date.now();
+    expect((await dead.tryStart('chat.postMessage', 'CDEAD', now)).granted).toBe(true);
+    expect((await live.tryStart('chat.postMessage', 'CLIVE', now)).granted).toBe(true);
+    // Granted and never answered: both channels are held (for a minute, were nobody to let go).
+    expect((await survivor.tryStart('chat.postMessage', 'CDEAD', now + 1)).granted).toBe(false);
+    expect((await survivor.tryStart('chat.postMessage', 'CLIVE', now + 1)).granted).toBe(false);
+    expect(await survivor.releaseHoldsOf('replica-dead')).toBe(1);
+    expect((await survivor.tryStart('chat.postMessage', 'CDEAD', now + 2)).granted).toBe(true);
+    expect((await survivor.tryStart('chat.postMessage', 'CLIVE', now + 2)).granted).toBe(false);
   });
 });

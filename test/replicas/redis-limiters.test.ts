@@ -6,6 +6,7 @@
  * the measurement itself can fail.
  */
 import { performance } from 'node:perf_hooks';
+import Bottleneck from 'bottleneck';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { LimiterPool, LimiterPoolStoppedError } from '../../src/jobs/limiters.js';
@@ -204,4 +205,44 @@ describe('LimiterPool when Redis does not answer', () => {
       await own.kill();
     }
   });
+});
+
+describe('a replica killed in the middle of a call', () => {
+  it("has its call slot freed by the survivors' sweep once bottleneck counts it gone, instead of after the call's ten-minute expiration", async () => {
+    const info = providerInfo({ name: 'huawei', limits: { maxConcurrent: 1, minTimeMs: 0 } });
+    const region = freshRegion();
+    const survivor = replica();
+    // The dying replica, as bottleneck sees it: a client of the same limiter id holding the only slot, then gone
+    // without freeing it (its heartbeat stops, as under kill -9).
+    const url = new URL(TEST_REDIS_URL);
+    const dying = new Bottleneck({
+      id: `${prefix}:huawei:default:${region}:calls`,
+      datastore: 'ioredis',
+      clientOptions: { host: url.hostname, port: Number(url.port || 6379) },
+      clearDatastore: false,
+      maxConcurrent: 1,
+      minTime: 0,
+      clientTimeout: 5000,
+      heartbeatInterval: 1000,
+    });
+    let holding = false;
+    void dying.schedule({ expiration: 10 * 60_000 }, () => {
+      holding = true;
+      return new Promise<void>(() => undefined);
+    }).catch(() => undefined);
+    await until(() => holding, 'the dying replica to hold the slot');
+    await dying.disconnect(false);
+
+    let ran = false;
+    const call = survivor.schedule(info, region, 1, async () => {
+      ran = true;
+    });
+    // Until bottleneck's clientTimeout has passed, the slot is not the survivor's to free.
+    expect(await survivor.releaseGoneClients()).toBe(0);
+    await sleep(5500);
+    expect(ran).toBe(false);
+    expect(await survivor.releaseGoneClients()).toBe(1);
+    await call;
+    expect(ran).toBe(true);
+  }, 20_000);
 });
