@@ -21,6 +21,8 @@ export interface FakeMessage {
   updates: number;
   /** Files shared by this message (files.completeUploadExternal). */
   fileIds?: string[];
+  /** The message's metadata as posted (https://api.slack.com/metadata). */
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
 }
 
 /** Every `text` string inside Block Kit blocks, in order: what a reader of the message sees. */
@@ -299,6 +301,8 @@ export class FakeSlack extends EventEmitter {
         return this.postMessage(args);
       case 'chat.update':
         return this.update(args);
+      case 'conversations.history':
+        return this.history(args);
       case 'chat.postEphemeral':
         return { ok: true, message_ts: this.nextTs() };
       case 'chat.getPermalink': {
@@ -442,10 +446,35 @@ export class FakeSlack extends EventEmitter {
       blocks: Array.isArray(args.blocks) ? (args.blocks as unknown[]) : [],
       replyBroadcast: args.reply_broadcast === true || args.reply_broadcast === 'true',
       updates: 0,
+      ...metadataOf(args.metadata),
     };
     this.messages.push(message);
     this.emit('message', message);
     return { ok: true, channel, ts: message.ts, message: { text: message.text, ts: message.ts } };
+  }
+
+  /**
+   * A channel's top-level messages, newest first, from `oldest` on, `limit` a page, with a cursor for the next
+   * (https://api.slack.com/methods/conversations.history); metadata only with include_all_metadata, as Slack does.
+   */
+  private history(args: Record<string, unknown>): Record<string, unknown> {
+    const channel = String(args.channel ?? '');
+    if (this.channelsWithoutBot.has(channel)) return { ok: false, error: 'not_in_channel' };
+    const oldest = Number(args.oldest ?? 0);
+    const limit = Math.max(1, Math.min(999, Number(args.limit ?? 100)));
+    const offset = Number(args.cursor ?? 0) || 0;
+    const withMetadata = args.include_all_metadata === true || args.include_all_metadata === 'true';
+    const all = this.topLevel(channel)
+      .filter((m) => Number(m.ts) >= oldest)
+      .reverse();
+    const page = all.slice(offset, offset + limit);
+    const more = offset + limit < all.length;
+    return {
+      ok: true,
+      messages: page.map((m) => ({ type: 'message', ts: m.ts, text: m.text, bot_id: 'B0BOT', ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}) })),
+      has_more: more,
+      response_metadata: { next_cursor: more ? String(offset + limit) : '' },
+    };
   }
 
   private update(args: Record<string, unknown>): Record<string, unknown> {
@@ -571,7 +600,8 @@ export class FakeSlack extends EventEmitter {
 
   private nextTs(): string {
     this.tsCounter += 1;
-    return `1700000000.${String(this.tsCounter).padStart(6, '0')}`;
+    // Like Slack's: the epoch second of posting, then a part that keeps every ts unique and increasing.
+    return `${Math.floor(Date.now() / 1000)}.${String(this.tsCounter).padStart(6, '0')}`;
   }
 }
 
@@ -640,4 +670,20 @@ function validConfirm(value: unknown): boolean {
   };
   const styleOk = c.style === undefined || c.style === 'primary' || c.style === 'danger';
   return text(c.title, 100, true) && text(c.text, 300, false) && text(c.confirm, 30, true) && text(c.deny, 30, true) && styleOk;
+}
+
+/** chat.postMessage's `metadata` (an object, or its JSON as a form field), when it has the documented shape. */
+function metadataOf(raw: unknown): Pick<FakeMessage, 'metadata'> {
+  let value: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw) as unknown;
+    } catch {
+      return {};
+    }
+  }
+  if (typeof value !== 'object' || value === null) return {};
+  const { event_type: type, event_payload: payload } = value as { event_type?: unknown; event_payload?: unknown };
+  if (typeof type !== 'string' || typeof payload !== 'object' || payload === null) return {};
+  return { metadata: { event_type: type, event_payload: payload as Record<string, unknown> } };
 }

@@ -81,7 +81,13 @@ export function isReplicaAlive(replica: LeaseHolder, here: string = hostname()):
 
 export class ReplicaCoordinator {
   private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<void> = Promise.resolve();
+  /** The heartbeat and the takeover round run apart: a long takeover (hundreds of jobs) must not let the heartbeat lapse. */
+  private renewing: Promise<void> | undefined;
+  private sweeping: Promise<void> | undefined;
+  /** The Redis chores run apart again: a Redis outage makes them wait (src/redis/client.ts), never the database work. */
+  private chores: Promise<void> | undefined;
+  /** Dead replicas whose Slack channel holds are still to be let go. */
+  private readonly holdsToRelease: LeaseHolder[] = [];
   private lost = false;
   /** Shutting down: the heartbeat goes on (in-flight calls are still being answered), nothing new is taken over. */
   private claiming = true;
@@ -97,13 +103,16 @@ export class ReplicaCoordinator {
     return this.registry.me;
   }
 
-  /** The first sweep (what a restart's recovery was), then one every timeout/6. */
+  /** The first takeover round (what a restart's recovery was), then a heartbeat and a round every timeout/6. */
   async start(): Promise<void> {
-    await this.sweep();
+    const round = (): Promise<void> => (this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined)));
+    // The heartbeat beats from the start: the first round may take long when a dead replica left many jobs.
     this.timer = setInterval(() => {
-      this.sweeping = this.sweeping.then(() => this.sweep());
+      this.renewing ??= this.renew().finally(() => (this.renewing = undefined));
+      void round();
     }, Math.max(100, Math.floor(this.deps.timeoutMs / 6)));
     this.timer.unref();
+    await round();
   }
 
   /** From a shutdown's first moment: keeps renewing, takes nothing over. */
@@ -111,10 +120,10 @@ export class ReplicaCoordinator {
     this.claiming = false;
   }
 
-  /** Stops sweeping; leave() then hands this replica's work to the others. */
+  /** Stops the heartbeat and the rounds; leave() then hands this replica's work to the others. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.sweeping;
+    await Promise.all([this.renewing, this.sweeping]);
   }
 
   async leave(): Promise<void> {
@@ -123,25 +132,31 @@ export class ReplicaCoordinator {
     if (!this.lost) await this.registry.leave();
   }
 
-  /** One round: renew, remove the dead, claim what they left, requeue their Slack writes. Never throws. */
-  async sweep(): Promise<void> {
+  /** The heartbeat. Never throws. */
+  async renew(): Promise<void> {
     if (this.lost) return;
     const { log, health } = this.deps;
     try {
-      if (!(await this.registry.renew())) {
-        this.lost = true;
-        health.set('replica', 'another replica found this one silent and took over its jobs; this process must stop', true);
-        log.error('this replica was declared dead by another and its jobs taken over; stopping');
-        this.deps.onLost();
-        return;
-      }
-      if (!this.claiming) return health.clear('replica');
+      if (await this.registry.renew()) return health.clear('replica heartbeat');
+      this.lost = true;
+      health.set('replica heartbeat', 'another replica found this one silent and took over its jobs; this process must stop', true);
+      log.error('this replica was declared dead by another and its jobs taken over; stopping');
+      this.deps.onLost();
+    } catch (err) {
+      // The database may be down: nobody can take this replica's work meanwhile, and its claims are fenced there.
+      health.set('replica heartbeat', `replica heartbeat failed: ${errorMessage(err)}`, true);
+      log.error('replica heartbeat failed', { error: errorMessage(err) });
+    }
+  }
+
+  /** One takeover round: remove the dead, claim what they left, requeue their Slack writes. Never throws. */
+  async sweep(): Promise<void> {
+    if (this.lost || !this.claiming) return;
+    const { log, health } = this.deps;
+    try {
       const dead = await this.registry.reap(this.deps.timeoutMs, (r) => isReplicaAlive(r));
-      for (const replica of dead) {
-        log.warn('replica gone; taking over its work', { replica: replica.id, pid: replica.pid, host: replica.host });
-        await this.deps.releaseHolds?.(replica);
-      }
-      for (let claimed = CLAIM_BATCH; claimed >= CLAIM_BATCH; ) {
+      for (const replica of dead) log.warn('replica gone; taking over its work', { replica: replica.id, pid: replica.pid, host: replica.host });
+      for (let claimed = CLAIM_BATCH; claimed >= CLAIM_BATCH && this.claiming; ) {
         const orphans = await this.registry.claimOrphans(CLAIM_BATCH);
         claimed = orphans.length;
         for (const work of orphans) {
@@ -150,13 +165,24 @@ export class ReplicaCoordinator {
         }
       }
       if ((await this.registry.requeueOrphanOutbox()) > 0) this.deps.outboxRequeued();
-      const freed = (await this.deps.freeGoneSlots?.()) ?? 0;
-      if (freed > 0) log.warn("freed provider-limit slots of a replica gone mid-call", { slots: freed });
-      health.clear('replica');
+      health.clear('replica takeover');
+      this.holdsToRelease.push(...dead);
+      this.chores ??= this.redisChores().finally(() => (this.chores = undefined));
     } catch (err) {
-      // The database may be down: nobody can take this replica's work meanwhile, and its claims are fenced there.
-      health.set('replica', `replica heartbeat failed: ${errorMessage(err)}`, true);
-      log.error('replica heartbeat failed', { error: errorMessage(err) });
+      health.set('replica takeover', `taking over dead replicas' work failed: ${errorMessage(err)}`, false);
+      log.error("taking over dead replicas' work failed", { error: errorMessage(err) });
+    }
+  }
+
+  /** Lets go of dead replicas' Slack channels and frees their provider-limit slots. Never throws. */
+  private async redisChores(): Promise<void> {
+    const { log } = this.deps;
+    try {
+      for (let replica = this.holdsToRelease.shift(); replica; replica = this.holdsToRelease.shift()) await this.deps.releaseHolds?.(replica);
+      const freed = (await this.deps.freeGoneSlots?.()) ?? 0;
+      if (freed > 0) log.warn('freed provider-limit slots of a replica gone mid-call', { slots: freed });
+    } catch (err) {
+      log.warn("releasing dead replicas' shared limits failed; they expire by themselves", { error: errorMessage(err) });
     }
   }
 }

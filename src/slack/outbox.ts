@@ -79,6 +79,22 @@ const PERMALINK_CACHE_SIZE = 5_000;
 class UndeliverableError extends Error {}
 
 const PostResult = z.object({ ok: z.literal(true), ts: z.string(), channel: z.string() });
+
+/**
+ * Every request card carries its request id as message metadata (https://api.slack.com/metadata), so that a card whose
+ * post may have reached Slack without the bot learning its ts can be found again (conversations.history with
+ * include_all_metadata, https://api.slack.com/methods/conversations.history) instead of posted a second time.
+ */
+const CARD_EVENT = 'reboot_request';
+const cardMetadata = (job: Job): { event_type: string; event_payload: { request_id: string } } => ({ event_type: CARD_EVENT, event_payload: { request_id: job.id } });
+const HistoryPage = z.object({
+  ok: z.literal(true),
+  messages: z.array(z.object({ ts: z.string(), metadata: z.object({ event_type: z.string(), event_payload: z.record(z.string(), z.unknown()).optional() }).optional() })),
+  has_more: z.boolean().optional(),
+  response_metadata: z.object({ next_cursor: z.string().optional() }).optional(),
+});
+/** Pages of history read when looking for an earlier copy of a card: the messages since it was queued, 200 a page. */
+const HISTORY_PAGES = 5;
 const PermalinkResult = z.object({ ok: z.literal(true), permalink: z.string() });
 
 /** A 429's Retry-After (seconds, as the WebClient reports it) in ms; a second when it is missing or unreadable. */
@@ -447,7 +463,18 @@ export class Outbox {
     switch (message.kind) {
       case 'post_card': {
         if (job.cardTs) return;
-        const res = PostResult.parse(await this.client.chat.postMessage({ channel: job.channel, ...(await card()), unfurl_links: false, unfurl_media: false }));
+        // An earlier try may have reached Slack without the bot learning the card's ts: the process stopped between
+        // Slack's answer and storing it (a crash, a replica killed), or the answer was unreadable. That card is
+        // adopted instead of a second one being posted, which would stay on the channel with live buttons.
+        const earlier = row.attempts > 0 ? await this.postedCard(job) : undefined;
+        if (earlier !== undefined) {
+          await store.setCardTs(job.id, earlier);
+          this.opts.log.info('adopted a card posted by an earlier try instead of posting it again', { jobId: job.id, channel: job.channel });
+          return;
+        }
+        const res = PostResult.parse(
+          await this.client.chat.postMessage({ channel: job.channel, ...(await card()), metadata: cardMetadata(job), unfurl_links: false, unfurl_media: false }),
+        );
         await store.setCardTs(job.id, res.ts);
         return;
       }
@@ -508,6 +535,41 @@ export class Outbox {
         await this.post(row.channel, notice);
         return;
       }
+    }
+  }
+
+  /**
+   * The ts of this request's card if Slack already shows it in its channel (posted since the job was stored), else
+   * undefined. A lookup Slack refuses for good (no history scope on an older install, a channel the bot is not in)
+   * falls back to posting, which may show the card twice, as before; a transient failure is retried like the post.
+   */
+  private async postedCard(job: Job): Promise<string | undefined> {
+    try {
+      let cursor: string | undefined;
+      for (let page = 0; page < HISTORY_PAGES; page++) {
+        const res = HistoryPage.parse(
+          await this.client.conversations.history({
+            channel: job.channel,
+            // The card was queued with its job: nothing older can be it (a second of margin for clocks).
+            oldest: String(Math.floor(job.createdAt / 1000) - 1),
+            limit: 200,
+            include_all_metadata: true,
+            ...(cursor ? { cursor } : {}),
+          }),
+        );
+        const found = res.messages.find((m) => m.metadata?.event_type === CARD_EVENT && m.metadata.event_payload?.request_id === job.id);
+        if (found) return found.ts;
+        cursor = res.response_metadata?.next_cursor;
+        if (!res.has_more || !cursor) return undefined;
+      }
+      return undefined;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const slackError = code === webApi.ErrorCode.PlatformError ? String((err as { data?: { error?: unknown } }).data?.error) : undefined;
+      if (slackError === undefined || TRANSIENT.has(slackError)) throw err;
+      this.opts.metrics?.slackError('conversations.history', slackErrorLabel(err));
+      this.opts.log.warn('cannot look for an earlier copy of a card; posting it, so it may show twice', { jobId: job.id, channel: job.channel, error: slackError });
+      return undefined;
     }
   }
 

@@ -214,11 +214,33 @@ describe('request integrity', () => {
   });
 });
 
-describe('a card posted twice across a crash', () => {
-  it('a click on the copy that is not the stored card rewrites that copy as superseded and changes nothing', async () => {
+describe('a card Slack got just before a crash', () => {
+  /** Slack accepted the card, but the bot died before storing its ts (and before marking its row sent). */
+  const forgetCard = (db: string): void => {
+    const store = new SqliteStore(db);
+    store.db.prepare('UPDATE jobs SET card_ts = NULL').run();
+    store.db.prepare(`UPDATE outbox SET state = 'sending' WHERE kind = 'post_card'`).run();
+    store.close();
+  };
+
+  it('is found again by its request id after the restart and kept: no second card, and its buttons work', async () => {
+    const [a] = await aliHarness(1);
+    const { card } = await h.request(`alibaba ${REGION} ${a}`);
+    await h.restart(forgetCard);
+    const jobId = h.sqlite.jobsInState('pending')[0]!.id;
+    await waitFor(() => h.sqlite.requireJob(jobId).cardTs === card.ts, 'the card adopted');
+    await h.settle();
+    expect(h.cards()).toHaveLength(1);
+    expect(h.slack.callsTo('conversations.history').length).toBeGreaterThanOrEqual(1);
+    expect((await h.driver.clickButton(APPROVER_1, card, 'reboot_approve')).status).toBe(200);
+    await waitFor(() => h.sqlite.requireJob(jobId).state === 'completed', 'the job to complete', 15_000);
+  });
+
+  it('posted twice when Slack refuses the look-up: a click on the copy that is not the stored card rewrites that copy as superseded and changes nothing', async () => {
     const [a] = await aliHarness(1);
     const { card: orphan } = await h.request(`alibaba ${REGION} ${a}`);
-    // Slack accepted the card, but the bot died before storing its ts: the restart posts it again.
+    // An install without the history scopes: the restart cannot find the card, and posts it again.
+    h.slack.injectFault('conversations.history', { error: 'missing_scope' });
     await h.restart((db) => {
       const store = new SqliteStore(db);
       store.db.prepare('UPDATE jobs SET card_ts = NULL').run();

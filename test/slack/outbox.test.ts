@@ -4,6 +4,7 @@
  * times, Slack's arrival times against the failure that preceded them), or with a test clock that
  * only moves when the test moves it.
  */
+import { webApi } from '@slack/bolt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tallyOf, type Job } from '../../src/domain/job.js';
 import type { OutboxRow } from '../../src/domain/outbox-message.js';
@@ -386,6 +387,60 @@ describe('Outbox: its own failures and restarts', () => {
     await outbox!.drain(3000);
     expect(slack.topLevel(OPS)).toHaveLength(1);
     expect(outboxRows(store)[0]).toMatchObject({ state: 'done', attempts: 2 });
+  });
+
+  /** A card as the previous process posted it: Slack has it, with its request id in the metadata; the bot never stored its ts. */
+  async function postedBeforeTheCrash(jobId: string): Promise<string> {
+    const client = new webApi.WebClient(slack.botToken, { slackApiUrl: slack.apiUrl, retryConfig: { retries: 0 } });
+    const res = await client.chat.postMessage({ channel: OPS, text: 'the card', metadata: { event_type: 'reboot_request', event_payload: { request_id: jobId } } });
+    return String(res.ts);
+  }
+
+  it('a card Slack got before a crash, whose ts was never stored, is adopted on start instead of posted again', async () => {
+    jobWithCard('r-outbox0002');
+    // A card of another request in the same channel must not be taken for it.
+    await postedBeforeTheCrash('r-someother');
+    const ts = await postedBeforeTheCrash('r-outbox0002');
+    const [row] = store.outboxHeads();
+    expect(store.claimOutbox(row!.id)).toBe(true);
+    makeOutbox().start();
+    await outbox!.drain(3000);
+    expect(current('r-outbox0002').cardTs).toBe(ts);
+    expect(slack.topLevel(OPS)).toHaveLength(2);
+    expect(slack.callsTo('chat.postMessage')).toHaveLength(2);
+    expect(slack.callsTo('conversations.history')).toHaveLength(1);
+  });
+
+  it('a first try posts with its metadata and looks nothing up; a retry that finds no card posts it once', async () => {
+    jobWithCard('r-outbox0003');
+    makeOutbox().start();
+    await outbox!.drain(3000);
+    expect(slack.callsTo('conversations.history')).toHaveLength(0);
+    expect(slack.topLevel(OPS)[0]?.metadata).toEqual({ event_type: 'reboot_request', event_payload: { request_id: 'r-outbox0003' } });
+  });
+
+  it('when Slack refuses the lookup for good (no history scope), the card is posted anyway: twice at worst, never lost', async () => {
+    jobWithCard('r-outbox0004');
+    const [row] = store.outboxHeads();
+    expect(store.claimOutbox(row!.id)).toBe(true);
+    slack.injectFault('conversations.history', { error: 'missing_scope' });
+    makeOutbox().start();
+    await outbox!.drain(3000);
+    expect(slack.topLevel(OPS)).toHaveLength(1);
+    expect(current('r-outbox0004').cardTs).toBe(slack.topLevel(OPS)[0]?.ts);
+  });
+
+  it('a lookup that fails transiently is tried again, and the card found then is adopted', async () => {
+    jobWithCard('r-outbox0005');
+    const ts = await postedBeforeTheCrash('r-outbox0005');
+    const [row] = store.outboxHeads();
+    expect(store.claimOutbox(row!.id)).toBe(true);
+    slack.injectFault('conversations.history', { status: 500 });
+    makeOutbox().start();
+    await outbox!.drain(5000);
+    expect(current('r-outbox0005').cardTs).toBe(ts);
+    expect(slack.topLevel(OPS)).toHaveLength(1);
+    expect(slack.callsTo('conversations.history').length).toBeGreaterThanOrEqual(2);
   });
 });
 
