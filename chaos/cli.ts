@@ -14,9 +14,14 @@ export interface ChaosOptions {
   concurrency: number;
   keep: boolean;
   verbose: boolean;
+  /**
+   * Bot processes per trial: 1 (one process on a SQLite file, restarted after the kill) or 2 (two replicas on a
+   * fresh PostgreSQL database and a Redis key prefix of the trial's own; the survivor of the kill finishes the job).
+   */
+  replicas: 1 | 2;
 }
 
-export const USAGE = `usage: npm run chaos -- [--trials N] [--seed S] [--providers a,b] [--phases p,q] [--no-faults] [--concurrency N] [--keep] [--verbose]
+export const USAGE = `usage: npm run chaos -- [--trials N] [--seed S] [--providers a,b] [--phases p,q] [--no-faults] [--concurrency N] [--replicas N] [--keep] [--verbose]
   --trials N        kill trials (default 40)
   --seed S          seed of the trial plan: provider, phase, fleet and kill timing per trial (default: random, printed)
   --providers a,b   among ${PROVIDERS.join(', ')} (default: all)
@@ -24,6 +29,10 @@ export const USAGE = `usage: npm run chaos -- [--trials N] [--seed S] [--provide
   --faults          run the Slack fault cases after the kill trials (default)
   --no-faults       skip them
   --concurrency N   trials at a time, each with its own bot, fake Slack and simulators (default 2)
+  --replicas N      1: one bot process on SQLite, restarted after the kill (default); 2: two replicas on
+                    PostgreSQL (REBOOT_CHAOS_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) and
+                    Redis (REBOOT_CHAOS_REDIS_URL, default redis://127.0.0.1:6379): the command goes to one, the
+                    click to the other, the one doing the work is killed and the other must finish the job alone
   --keep            keep the temp directory (databases, bot logs) and print its path
   --verbose         print each nonzero finding and the bot log's warnings for failing trials`;
 
@@ -52,6 +61,7 @@ export function parseArgs(argv: readonly string[]): ChaosOptions {
     concurrency: 2,
     keep: false,
     verbose: false,
+    replicas: 1,
   };
   const args = argv.flatMap((a) => (a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a]));
   for (let i = 0; i < args.length; i++) {
@@ -78,6 +88,9 @@ export function parseArgs(argv: readonly string[]): ChaosOptions {
         break;
       case '--concurrency':
         opts.concurrency = int(value(), flag, 1, 8);
+        break;
+      case '--replicas':
+        opts.replicas = int(value(), flag, 1, 2) === 2 ? 2 : 1;
         break;
       case '--keep':
         opts.keep = true;

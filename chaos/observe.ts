@@ -4,6 +4,8 @@
  * each instance. `measure` is pure so it can be tested on hand-made messages.
  */
 import { blockTexts, type FakeMessage } from '../src/local/fake-slack.js';
+import { findButtonValue } from '../src/local/slack-driver.js';
+import { APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION } from '../src/slack/messages.js';
 
 export interface TrialEvidence {
   jobId: string;
@@ -31,9 +33,15 @@ export interface Figures {
   unknown: number;
   /** A thread line contradicting the cloud: "rebooting" for an instance never rebooted, or "failed" for one that was. */
   contradicted: number;
+  /**
+   * The job's card still offering Approve, Deny or Cancel once the job's summary is in its thread: its final update
+   * never came, and it invites a click on a job that is over. A doubled card (posted again after a kill, the bot
+   * never learned the first one's ts, so it cannot update it) is noted and counted in slackDoubled only.
+   */
+  liveButtons: number;
 }
 
-export const ZERO: Figures = { doubled: 0, missingFromThread: 0, slackLost: 0, slackDoubled: 0, unknown: 0, contradicted: 0 };
+export const ZERO: Figures = { doubled: 0, missingFromThread: 0, slackLost: 0, slackDoubled: 0, unknown: 0, contradicted: 0, liveButtons: 0 };
 
 export function addFigures(a: Figures, b: Figures): Figures {
   return {
@@ -43,6 +51,7 @@ export function addFigures(a: Figures, b: Figures): Figures {
     slackDoubled: a.slackDoubled + b.slackDoubled,
     unknown: a.unknown + b.unknown,
     contradicted: a.contradicted + b.contradicted,
+    liveButtons: a.liveButtons + b.liveButtons,
   };
 }
 
@@ -64,6 +73,14 @@ export function threadOf(messages: readonly FakeMessage[], channel: string): Fak
 }
 
 export const isSummary = (m: FakeMessage, jobId: string): boolean => visibleText(m).includes(`\`${jobId}\` finished on`);
+/** The card's request buttons (src/slack/messages.ts); "Show all N ids" is harmless on a finished card and not one. */
+const JOB_BUTTONS = [APPROVE_ACTION, DENY_ACTION, CANCEL_ACTION] as const;
+
+/** The request buttons a message still shows, e.g. ['reboot_approve', 'reboot_deny']. */
+export function liveJobButtons(message: Pick<FakeMessage, 'blocks'>): string[] {
+  return JOB_BUTTONS.filter((action) => findButtonValue(message.blocks, action) !== undefined);
+}
+
 export const isResultLines = (m: FakeMessage): boolean => m.text.startsWith('Results:');
 const isApprovedNotice = (line: string): boolean => line.startsWith(':rotating_light:') && line.includes(' approved by ');
 const isCompletedNotice = (line: string): boolean => / completed: /.test(line) && !line.startsWith(':rotating_light:');
@@ -196,6 +213,22 @@ export function measure(e: TrialEvidence): Measurement {
       notes.push(`contradicted: ${id} reported ${statuses.join('/')} but the cloud rebooted it ${count} time(s)`);
     }
   }
+  // Only once the job has ended (its summary is there): before that, buttons are the card's business. The job's
+  // card is the one the summary is threaded under: the bot threads only under the card whose ts it stored.
+  let liveButtons = 0;
+  const summaryParents = new Set(thread.filter((m) => isSummary(m, e.jobId)).map((m) => m.threadTs));
+  if (summaries > 0) {
+    for (const card of cards) {
+      const buttons = liveJobButtons(card);
+      if (buttons.length === 0) continue;
+      if (summaryParents.has(card.ts)) {
+        liveButtons += 1;
+        notes.push(`live buttons after the job ended: card ${card.ts} still offers ${buttons.join(', ')}`);
+      } else {
+        notes.push(`doubled: card ${card.ts}, not the job's, still offers ${buttons.join(', ')} after the job ended`);
+      }
+    }
+  }
   if (missing.length > 0) notes.push(`missing from thread: ${missing.length} of ${e.ids.length} (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`);
-  return { figures: { doubled, missingFromThread, slackLost, slackDoubled, unknown, contradicted }, notes };
+  return { figures: { doubled, missingFromThread, slackLost, slackDoubled, unknown, contradicted, liveButtons }, notes };
 }

@@ -70,3 +70,28 @@ export function planFaultTrials(rng: Rng, cases: readonly FaultCase[], providers
   }
   return plans;
 }
+
+/** Which of a trial's two replicas (0 = A, 1 = B) gets the slash command, the approval click, and SIGKILL. */
+export interface ReplicaRoles {
+  command: 0 | 1;
+  click: 0 | 1;
+  /** The replica doing the work at the trial's phase; undefined for a fault trial, which kills nobody. */
+  victim?: 0 | 1;
+}
+
+/**
+ * `--replicas 2`: the command goes to one replica and the click to the other, alternating by trial, so every
+ * phase sees both the replica that posted the card and the one that did not die. The victim is the replica doing
+ * the work at the phase: the one that took the command while the card is being posted ('card-posted'), the one that
+ * took the click afterwards, since it claims the job's run (the run owner, see issue 12's core). Every phase makes
+ * sense with replicas: each has a moment where the victim holds something the survivor must take over (an outbox
+ * row in flight, an approval half-stored, a batch sent, a verification or a Huawei job poll under way).
+ */
+export function replicaRoles(index: number, phase: Phase | undefined): ReplicaRoles {
+  const command: 0 | 1 = index % 2 === 0 ? 0 : 1;
+  const click: 0 | 1 = command === 0 ? 1 : 0;
+  if (phase === undefined) return { command, click };
+  return { command, click, victim: phase === 'card-posted' ? command : click };
+}
+
+export const replicaName = (replica: 0 | 1): string => (replica === 0 ? 'A' : 'B');

@@ -6,10 +6,14 @@
  * after the build (`node dist/src/main.js`), SIGKILLs it at a chosen moment of a job, restarts it on
  * the same database and checks what Slack and the clouds saw. Then, unless --no-faults, it runs the
  * Slack fault cases of faults.ts. Exit status 1 when an instance was rebooted twice, an outcome is
- * missing from the thread, a Slack message was lost, or a trial could not be run.
+ * missing from the thread, a Slack message was lost, a card kept live buttons after its job ended, or a
+ * trial could not be run.
+ *
+ * `--replicas 2` runs every trial on two replicas sharing a fresh PostgreSQL database and a Redis key prefix
+ * (replica-services.ts, trial.ts): the replica doing the work is killed and the other must finish the job.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +25,7 @@ import { parseArgs, USAGE, UsageError, type ChaosOptions } from './cli.js';
 import { FAULT_CASES } from './faults.js';
 import { applicablePhases, planFaultTrials, planKillTrials } from './plan.js';
 import { failing, figuresLine, table, total, trialLine } from './report.js';
+import { requireServices, trialServices } from './replica-services.js';
 import { Rng } from './rng.js';
 import { PHASE_HELP, runTrial, type Lab, type TrialPlan, type TrialResult } from './trial.js';
 
@@ -33,7 +38,10 @@ let tempRoot: string | undefined;
 let keepTemp = false;
 const labs: Lab[] = [];
 
-/** Synchronous last resort (SIGINT, watchdog, unexpected error): no bot and no temp dir outlive the run. */
+/**
+ * Synchronous last resort (SIGINT, watchdog, unexpected error): no bot and no temp dir outlive the run. With
+ * --replicas 2 the database of the trial under way (reboot_chaos_…) is left behind: dropping it needs a round trip.
+ */
 function hardStop(code: number, why: string): never {
   console.error(`chaos: ${why}; stopping`);
   for (const child of liveBots) child.kill('SIGKILL');
@@ -54,14 +62,16 @@ async function stopLabs(): Promise<void> {
   await Promise.all(labs.map(async (lab) => Promise.all([lab.slack.stop(), lab.sims.stop()])));
 }
 
-/** The bot log's warnings and errors, for --verbose on a failing trial. */
+/** The bot logs' warnings and errors (bot.log, or bot-A.log and bot-B.log of two replicas), for --verbose on a failing trial. */
 function logTail(dir: string): string[] {
-  const file = join(dir, 'bot.log');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => /"level":"(warn|error)"|^reboot-bot:/.test(l))
-    .slice(-8);
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^bot(-[AB])?\.log$/.test(f)).sort() : [];
+  return files.flatMap((file) => {
+    const lines = readFileSync(join(dir, file), 'utf8')
+      .split('\n')
+      .filter((l) => /"level":"(warn|error)"|^reboot-bot:/.test(l))
+      .slice(-8);
+    return files.length > 1 ? lines.map((l) => `${file}: ${l}`) : lines;
+  });
 }
 
 async function runAll(opts: ChaosOptions, plans: TrialPlan[], root: string): Promise<TrialResult[]> {
@@ -76,7 +86,15 @@ async function runAll(opts: ChaosOptions, plans: TrialPlan[], root: string): Pro
       for (let plan = queue.shift(); plan; plan = queue.shift()) {
         const dir = join(root, `trial-${String(plan.index).padStart(3, '0')}`);
         mkdirSync(dir);
-        const result = await runTrial(plan, { lab, dir, repoRoot, readyTimeoutMs: 20_000 });
+        const services = opts.replicas === 2 ? await trialServices() : undefined;
+        let result: TrialResult;
+        try {
+          result = await runTrial(plan, { lab, dir, repoRoot, readyTimeoutMs: 20_000, ...(services ? { replicas: { env: services.env } } : {}) });
+        } finally {
+          // --keep keeps the trial's database and Redis keys too, named in its directory, for a look afterwards.
+          if (services && opts.keep) writeFileSync(join(dir, 'replicas.txt'), `${services.shown}\n`);
+          else await services?.release().catch((err: unknown) => console.error(`chaos: could not clean up trial ${plan.index}'s database or Redis keys: ${String(err)}`));
+        }
         results.push(result);
         console.log(trialLine(result, opts.verbose));
         if (opts.verbose && (result.error || failing(result.figures))) {
@@ -110,6 +128,14 @@ async function main(): Promise<number> {
     console.error('chaos: dist/src/main.js is missing; run `npm run build` (npm run chaos does)');
     return 2;
   }
+  if (opts.replicas === 2) {
+    try {
+      await requireServices();
+    } catch (err) {
+      console.error(`chaos: ${err instanceof Error ? err.message : String(err)}`);
+      return 2;
+    }
+  }
   keepTemp = opts.keep;
   tempRoot = mkdtempSync(join(tmpdir(), 'reboot-bot-chaos-'));
   process.once('SIGINT', () => hardStop(130, 'interrupted'));
@@ -126,9 +152,15 @@ async function main(): Promise<number> {
 
   console.log(
     `chaos: seed=${opts.seed} kill_trials=${killPlans.length} fault_trials=${faultPlans.length} providers=${opts.providers.join(',')} ` +
-      `concurrency=${workers}${opts.keep ? ` dir=${tempRoot}` : ''}`,
+      `concurrency=${workers} replicas=${opts.replicas}${opts.keep ? ` dir=${tempRoot}` : ''}`,
   );
   for (const phase of opts.phases) console.log(`  ${phase.padEnd(16)} kill when ${PHASE_HELP[phase]}`);
+  if (opts.replicas === 2) {
+    console.log(
+      '  two replicas per trial: the command goes to one, the click to the other (alternating); the one doing the work ' +
+        '(card-posted: the command\'s, else the click\'s) is SIGKILLed and started again only once the survivor has finished the job',
+    );
+  }
   const started = Date.now();
   let results: TrialResult[];
   try {

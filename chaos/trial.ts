@@ -2,7 +2,12 @@
  * One crash trial against the real bot process: seed a fleet, ask for a reboot, approve it, SIGKILL
  * the bot at the trial's phase, restart it on the same database, wait for the job to finish, and
  * measure from outside. A fault trial is the same without the kill, with a fault armed instead.
+ *
+ * With two replicas (TrialContext.replicas) the command goes to one and the click to the other
+ * (plan.ts replicaRoles), the replica doing the work is killed and NOT restarted until the job is over:
+ * the survivor must finish it alone. Then the victim is started again and the thread must stay quiet.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FakeMessage, FakeSlack } from '../src/local/fake-slack.js';
 import { SlackDriver, findButtonValue } from '../src/local/slack-driver.js';
@@ -11,8 +16,9 @@ import type { ProviderName } from '../src/providers/provider.js';
 import { SimulatorServer, type SimulatorRequest } from '../src/providers/simulator-kit.js';
 import { BotProcess } from './bot-process.js';
 import { cloudOf } from './clouds.js';
+import { replicaRoles, type ReplicaRoles } from './plan.js';
 import type { Disarm, FaultCase } from './faults.js';
-import { cardsOf, incidentNotices, isSummary, measure, threadOf, ZERO, type Figures } from './observe.js';
+import { cardsOf, incidentNotices, isSummary, liveJobButtons, measure, threadOf, visibleText, ZERO, type Figures } from './observe.js';
 import { expectSoon, poll, sleep, within } from './wait.js';
 
 export const PHASES = ['card-posted', 'mid-approval', 'batch-in-flight', 'cloud-answered', 'verifying', 'outbox-draining', 'huawei-polling'] as const;
@@ -62,6 +68,8 @@ export interface TrialResult {
   error?: string;
   approveClicks: number;
   durationMs: number;
+  /** --replicas 2: who got the command and the click, and who was killed. */
+  roles?: ReplicaRoles;
 }
 
 /** What one worker owns: a fake Slack and the simulators, on loopback. Trials on one lab run one at a time. */
@@ -80,6 +88,8 @@ export interface TrialContext {
   repoRoot: string;
   /** Bot start-ups allowed this long to answer /healthz. */
   readyTimeoutMs: number;
+  /** Two replicas sharing this environment (database, Redis, replica timeout); absent, one process on SQLite. */
+  replicas?: { env: Record<string, string> };
 }
 
 const pad = (n: number): string => String(n).padStart(3, '0');
@@ -124,22 +134,34 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
   const mentionsOurs = (req: SimulatorRequest): boolean => plan.ids.some((id) => req.path.includes(id) || req.query.includes(id) || req.body.includes(id));
   const isOurReboot = (req: SimulatorRequest): boolean => cloud.isMutating(req) && mentionsOurs(req);
 
-  const bot = new BotProcess({
-    cwd: ctx.repoRoot,
-    logFile: join(ctx.dir, 'bot.log'),
-    readyTimeoutMs: ctx.readyTimeoutMs,
-    env: {
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: signingSecret,
-      SLACK_API_URL: slack.apiUrl,
-      REBOOT_APPROVERS: APPROVER,
-      REBOOT_INCIDENT_CHANNEL: incidentChannel,
-      REBOOT_DB: join(ctx.dir, 'reboot-bot.db'),
-      REBOOT_CONFIG: ctx.lab.configFile,
-      ...sims.env,
-    },
-  });
-  const killer = new Killer(bot);
+  const env = {
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_SIGNING_SECRET: signingSecret,
+    SLACK_API_URL: slack.apiUrl,
+    REBOOT_APPROVERS: APPROVER,
+    REBOOT_INCIDENT_CHANNEL: incidentChannel,
+    REBOOT_CONFIG: ctx.lab.configFile,
+    // The bot logs' level (info by default): REBOOT_CHAOS_LOG_LEVEL=debug when a trial needs a closer look.
+    LOG_LEVEL: process.env.REBOOT_CHAOS_LOG_LEVEL ?? 'info',
+    ...sims.env,
+  };
+  const botProcess = (logName: string, own: Record<string, string>): BotProcess =>
+    new BotProcess({ cwd: ctx.repoRoot, logFile: join(ctx.dir, logName), readyTimeoutMs: ctx.readyTimeoutMs, env: { ...env, ...own } });
+  const replicaMode = ctx.replicas !== undefined;
+  const bots: BotProcess[] = ctx.replicas
+    ? [botProcess('bot-A.log', ctx.replicas.env), botProcess('bot-B.log', ctx.replicas.env)]
+    : [botProcess('bot.log', { REBOOT_DB: join(ctx.dir, 'reboot-bot.db') })];
+  // One process plays every role.
+  const roles: ReplicaRoles = replicaMode ? replicaRoles(plan.index, plan.phase) : { command: 0, click: 0, victim: 0 };
+  const botAt = (replica: 0 | 1 | undefined): BotProcess => bots[replica ?? 0] ?? (bots[0] as BotProcess);
+  const commandBot = botAt(roles.command);
+  const clickBot = botAt(roles.click);
+  const victim = botAt(roles.victim);
+  /** The process that serves the trial's clicks from now on: after a kill, the restarted bot or the survivor. */
+  let serving = clickBot;
+  // A restarted bot listens on a new port, so a driver is made for the process's current URL at each use.
+  const driverOf = (bot: BotProcess): SlackDriver => new SlackDriver(bot.url, signingSecret, slack);
+  const killer = new Killer(victim);
   /** Watchers for the whole trial; the phase's trigger and the fault have their own lists. */
   const watchers: Disarm[] = [];
   const triggers: Disarm[] = [];
@@ -225,6 +247,10 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
     case undefined:
       break;
   }
+  const approvedEvidence = (): boolean =>
+    rebootRequested ||
+    incidentNotices(slack.messages, incidentChannel).approved > 0 ||
+    cardsOf(slack.messages, channel).some((c) => c.updates > 0 && findButtonValue(c.blocks, APPROVE) === undefined);
   const violationsBefore = slack.violations.length;
   let faultArmedAt: number | undefined;
   const armFault = (): void => {
@@ -233,11 +259,11 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
   };
 
   try {
-    await bot.start();
-    let driver = new SlackDriver(bot.url, signingSecret, slack);
+    // Both replicas serve at once (issue 12's core), so each must answer /healthz.
+    await Promise.all(bots.map(async (bot) => bot.start()));
     if (plan.fault?.when === 'before-command') armFault();
 
-    const reply = await driver.command(REQUESTER, channel, `${plan.provider} ${plan.region} ${plan.ids.join(' ')}`);
+    const reply = await driverOf(commandBot).command(REQUESTER, channel, `${plan.provider} ${plan.region} ${plan.ids.join(' ')}`);
     if (reply.status !== 200) throw new Error(`/reboot answered HTTP ${reply.status}: ${reply.body.slice(0, 200)}`);
     const card = await expectSoon(() => cardsOf(slack.messages, channel)[0], 'the request card', 15_000);
     jobId = findButtonValue(card.blocks, APPROVE) ?? '';
@@ -245,7 +271,7 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
 
     if (plan.phase === 'mid-approval') {
       approveClicks += 1;
-      const click = driver.clickButton(APPROVER, card, APPROVE);
+      const click = driverOf(clickBot).clickButton(APPROVER, card, APPROVE);
       if (plan.killOnAck) {
         click.then(
           () => killer.trigger('approve click acknowledged'),
@@ -256,11 +282,11 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
         killer.trigger('approve click sent', plan.killDelayMs);
       }
     } else if (plan.phase !== 'card-posted') {
-      approveClicks += 1;
-      const ack = await driver.clickButton(APPROVER, card, APPROVE);
-      if (ack.status !== 200) throw new Error(`approve click answered HTTP ${ack.status}`);
+      // Fault trials (no phase) come this way: an 'after-approval' fault is armed at the first click's ack.
+      approveClicks += await approveFirstTime(() => driverOf(clickBot), card, approvedEvidence, () => {
+        if (plan.fault?.when === 'after-approval') armFault();
+      });
     }
-    if (plan.fault?.when === 'after-approval') armFault();
 
     if (plan.phase) {
       const fired = await within(killer.fired, plan.provider === 'huawei' ? 30_000 : 20_000);
@@ -269,22 +295,23 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
       for (const disarm of triggers.splice(0)) disarm();
       if (fired !== undefined) {
         await within(killer.exited.then(() => true), 10_000);
-        if (bot.running) throw new Error('the bot survived SIGKILL');
+        if (victim.running) throw new Error('the bot survived SIGKILL');
         releaseHeld?.();
         // Give a held request the cloud acts on time to take effect before the bot comes back.
         if (releaseHeld) await sleep(50);
-        await bot.start();
-        driver = new SlackDriver(bot.url, signingSecret, slack);
+        if (replicaMode) {
+          // No restart: the survivor takes the job over alone; the victim comes back once the job is over.
+          serving = bots.find((b) => b !== victim) ?? victim;
+        } else {
+          await victim.start();
+          serving = victim;
+        }
       }
     }
 
-    const approvedEvidence = (): boolean =>
-      rebootRequested ||
-      incidentNotices(slack.messages, incidentChannel).approved > 0 ||
-      cardsOf(slack.messages, channel).some((c) => c.updates > 0 && findButtonValue(c.blocks, APPROVE) === undefined);
     // After a kill before the approval, nothing can show it yet: no grace for late notices.
     const graceMs = plan.phase === 'card-posted' ? 0 : 2000;
-    approveClicks += await ensureApproved(slack, () => driver, channel, jobId, approvedEvidence, graceMs);
+    approveClicks += await ensureApproved(slack, () => driverOf(serving), channel, jobId, approvedEvidence, graceMs);
 
     const deadline = plan.provider === 'huawei' ? 60_000 : 40_000;
     completed =
@@ -298,12 +325,18 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
     if (!completed) notes.push(`no summary and 'completed' notice within ${deadline / 1000} s`);
     // Late duplicates (a resent reply, a second summary) come within a pacing slot or two.
     await poll(() => Date.now() - lastActivity >= 2500, 10_000, 100);
+    if (replicaMode && !victim.running && completed) {
+      // Back to two replicas, as the next trial starts with: the returning replica must not redo the ended job.
+      await victim.start();
+      lastActivity = Date.now();
+      await poll(() => Date.now() - lastActivity >= 2500, 10_000, 100);
+    }
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
   } finally {
     releaseHeld?.();
     for (const disarm of [...triggers, ...faults, ...watchers]) disarm();
-    await bot.stop();
+    await Promise.all(bots.map(async (bot) => bot.stop()));
   }
 
   const result: TrialResult = {
@@ -313,6 +346,7 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
     completed,
     approveClicks,
     durationMs: Date.now() - started,
+    ...(replicaMode ? { roles } : {}),
     ...(killer.reason !== undefined ? { killed: killer.reason } : {}),
     ...(error !== undefined ? { error } : {}),
   };
@@ -323,8 +357,30 @@ export async function runTrial(plan: TrialPlan, ctx: TrialContext): Promise<Tria
   if (completed && !cardsOf(slack.messages, channel).some((c) => c.text.includes(': finished'))) notes.push('no card shows the job finished');
   if (plan.fault && faultArmedAt !== undefined) notes.push(faultHits(slack, [channel, incidentChannel], faultArmedAt));
   const rebootCounts = new Map(plan.ids.map((id) => [id, sim.fleet.get(plan.region, id)?.rebootCount ?? 0]));
+  // What the trial's channels show, beside the bot logs (kept with --keep): the evidence behind a failing figure.
+  writeFileSync(join(ctx.dir, 'slack.txt'), slackTranscript(slack.messages, [channel, incidentChannel], rebootCounts));
   const m = measure({ jobId, ids: plan.ids, channel, incidentChannel, messages: slack.messages, rebootCounts });
   return { ...result, figures: m.figures, notes: [...notes, ...m.notes] };
+}
+
+/** The bot's answer to a click on a card whose ts it has not stored yet (src/slack/listeners.ts 'card-unconfirmed'). */
+const STILL_POSTING = 'is still being posted';
+
+/**
+ * The approval click of a run phase. The card is in Slack before the bot has stored its ts, and a click in between
+ * is refused ("still being posted", nothing changed); with two replicas the card's poster and the click's taker
+ * differ, so that window includes a database round trip. As a person would, click again. Returns the clicks made.
+ */
+async function approveFirstTime(driver: () => SlackDriver, card: FakeMessage, evidence: () => boolean, onFirstAck: () => void): Promise<number> {
+  for (let clicks = 1; ; clicks += 1) {
+    const ack = await driver().clickButton(APPROVER, card, APPROVE);
+    if (ack.status !== 200) throw new Error(`approve click answered HTTP ${ack.status}`);
+    if (clicks === 1) onFirstAck();
+    const refused = (): boolean => driver().responsesTo(ack.responseUrl).some((r) => String(r.text ?? '').includes(STILL_POSTING));
+    const answer = await poll(() => (refused() ? 'refused' : evidence() ? 'approved' : undefined), 1500, 20);
+    if (answer !== 'refused' || clicks >= 5) return clicks;
+    await sleep(100);
+  }
 }
 
 /**
@@ -341,6 +397,8 @@ async function ensureApproved(
   graceMs: number,
 ): Promise<number> {
   let clicks = 0;
+  /** Clicks answered "still being posted": the card's poster died before storing its ts, and it is posted again. */
+  let early = 0;
   const deadline = Date.now() + 25_000;
   // A restarted bot may still be delivering the card update and incident notice of an approval it stored.
   if (await poll(evidence, graceMs, 25)) return 0;
@@ -349,7 +407,7 @@ async function ensureApproved(
     const open = cardsOf(slack.messages, channel)
       .filter((c) => findButtonValue(c.blocks, APPROVE) === jobId)
       .at(-1);
-    if (!open || clicks >= 5) {
+    if (!open || clicks - early >= 5) {
       await sleep(100);
       continue;
     }
@@ -364,6 +422,11 @@ async function ensureApproved(
       25,
     );
     if (answer === 'approved' || answer?.includes('already approved')) return clicks;
+    if (answer?.includes(STILL_POSTING)) {
+      // Not a lost click: wait for the card to be stored (after a kill, reposted by the survivor or the restart).
+      early += 1;
+      await sleep(500);
+    }
   }
   throw new Error(`the approval of ${jobId} never took`);
 }
@@ -378,4 +441,15 @@ function faultHits(slack: FakeSlack, channels: readonly string[], since: number)
   }
   if (counts.size === 0) return 'the fault met no Slack call of this trial';
   return `Slack errors met: ${[...counts].map(([k, n]) => `${k} ×${n}`).join(', ')}`;
+}
+
+/** The trial's channels as a reader sees them, with each card's live buttons, and the cloud's reboot counts. */
+function slackTranscript(messages: readonly FakeMessage[], channels: readonly string[], rebootCounts: ReadonlyMap<string, number>): string {
+  const lines = messages
+    .filter((m) => channels.includes(m.channel))
+    .map((m) => {
+      const where = m.threadTs ? `${m.channel} thread ${m.threadTs}` : `${m.channel} ${m.ts} (updates ${m.updates}, buttons ${liveJobButtons(m).join(',') || 'none'})`;
+      return `--- ${where}\n${visibleText(m)}`;
+    });
+  return [...lines, `--- reboot counts: ${[...rebootCounts].map(([id, n]) => `${id}=${n}`).join(' ')}`, ''].join('\n');
 }

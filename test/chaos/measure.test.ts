@@ -63,7 +63,7 @@ describe('measure: figures read from Slack and the cloud', () => {
         ['i-ccc', 0],
       ]),
     });
-    expect(figures).toEqual({ doubled: 1, missingFromThread: 1, slackLost: 1, slackDoubled: 2, unknown: 1, contradicted: 0 });
+    expect(figures).toEqual({ doubled: 1, missingFromThread: 1, slackLost: 1, slackDoubled: 2, unknown: 1, contradicted: 0, liveButtons: 0 });
     expect(notes).toContain("lost: incident 'completed' notice");
     expect(notes.some((n) => n.includes('i-ccc'))).toBe(true);
   });
@@ -111,7 +111,7 @@ describe('measure: the compact layout of large jobs', () => {
         ['i-dry', 0],
       ]),
     });
-    expect(figures).toEqual({ doubled: 0, missingFromThread: 1, slackLost: 0, slackDoubled: 1, unknown: 0, contradicted: 1 });
+    expect(figures).toEqual({ doubled: 0, missingFromThread: 1, slackLost: 0, slackDoubled: 1, unknown: 0, contradicted: 1, liveButtons: 0 });
     expect(notes).toContain('doubled: 2 result lines for i-ok1 (succeeded, succeeded)');
     expect(notes).toContain('contradicted: i-never reported succeeded but the cloud rebooted it 0 time(s)');
     expect(notes.some((n) => n.startsWith('missing from thread: 1 of 5 (i-lost)'))).toBe(true);
