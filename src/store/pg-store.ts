@@ -963,6 +963,11 @@ export class PgStore implements Store {
     return rows.map(outboxRowFrom);
   }
 
+  async outboxRow(id: number): Promise<OutboxRow | undefined> {
+    const row = await this.q.one<OutboxDbRow>('SELECT * FROM outbox WHERE id = $1', [id]);
+    return row ? outboxRowFrom(row) : undefined;
+  }
+
   async claimOutbox(id: number): Promise<boolean> {
     return this.claimIn(this.q, id);
   }

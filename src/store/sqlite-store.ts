@@ -871,6 +871,11 @@ export class SqliteStore implements Store {
     return rows.map(outboxRowFrom);
   }
 
+  outboxRow(id: number): OutboxRow | undefined {
+    const row = this.sql('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxDbRow | undefined;
+    return row ? outboxRowFrom(row) : undefined;
+  }
+
   claimOutbox(id: number): boolean {
     return this.sql(`UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ? AND state = 'pending'`).run(id).changes === 1;
   }

@@ -430,6 +430,36 @@ describe('Outbox: its own failures and restarts', () => {
     expect(current('r-outbox0004').cardTs).toBe(slack.topLevel(OPS)[0]?.ts);
   });
 
+  it('results merged into a row between the look at the queue and its claim are sent with it, not lost', async () => {
+    // The runner records outcomes while the outbox is between reading the queue and claiming the row.
+    class MergeBeforeClaim extends SqliteStore {
+      beforeClaim: (() => void) | undefined;
+      override claimOutbox(id: number): boolean {
+        const merge = this.beforeClaim;
+        this.beforeClaim = undefined;
+        merge?.();
+        return super.claimOutbox(id);
+      }
+    }
+    store.close();
+    const merging = new MergeBeforeClaim(':memory:');
+    store = merging;
+    const job = jobWithCard('r-outbox0007');
+    makeOutbox().start();
+    await outbox!.drain(3000);
+    // Small lines, so that the second fits into the first's row.
+    const line = (id: string): void =>
+      store.enqueue([{ channel: job.channel, jobId: job.id, message: { kind: 'thread_results', layout: 'lines', entries: [{ outcome: { id, status: 'succeeded' }, cost: 1 }] }, mergeUpTo: 40 }]);
+    line('i-early');
+    merging.beforeClaim = () => line('i-late');
+    await outbox!.drain(3000);
+    const thread = slack.thread(current(job.id).cardTs!).map((m) => [m.text, ...blockTexts(m.blocks)].join(' ')).join('\n');
+    expect(thread).toContain('i-early');
+    expect(thread).toContain('i-late');
+    // One message: the late line was merged into the early one's row before it left.
+    expect(slack.thread(current(job.id).cardTs!)).toHaveLength(1);
+  });
+
   it('a thread message Slack got before a crash is not posted again, and nothing more is merged into its row', async () => {
     const job = jobWithCard('r-outbox0006');
     makeOutbox().start();
