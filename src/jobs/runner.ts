@@ -38,6 +38,8 @@ export interface RunnerDeps extends JobProviders {
   metrics?: InstanceMetrics;
   /** Active-active replicas (src/replicas/coordinator.ts): a job is run only by the replica that owns its run. */
   ownership?: Pick<ReplicaRegistry, 'claimRun' | 'releaseRun'>;
+  /** With ownership: how long a run that threw stays with this replica before any may resume it (RETRY_FAILED_RUN_MS). */
+  failedRunRetryMs?: number;
 }
 
 /** What one batch's run hands on: the instances to watch, with the cloud's time of acceptance. */
@@ -49,6 +51,9 @@ interface Accepted {
 
 /** Batches of a job waiting in the limiter beyond its concurrency: enough that a free slot always finds one ready. */
 const QUEUED_AHEAD = 8;
+
+/** Among replicas, how long a run that failed stays with its replica before any replica may resume it. */
+const RETRY_FAILED_RUN_MS = 30_000;
 
 /** How often a shutdown that is waiting says what for. */
 const SHUTDOWN_LOG_EVERY_MS = 3000;
@@ -73,13 +78,27 @@ export class Runner {
   /**
    * Among replicas, the run's owner alone runs it: a click at another replica, or a sweep that finds the job, is a
    * no-op while the owner lives. A run that ended gives its ownership back (a lapsed approval may be approved again
-   * at any replica); one that threw keeps it, as a single process keeps a failed job until its restart, rather
-   * than have every replica retry it in turn.
+   * at any replica). One that threw (the database went away mid-run) gives it back after RETRY_FAILED_RUN_MS, so that
+   * a replica's sweep resumes it from the store once the fault has passed, without every replica retrying a job
+   * that keeps failing in a tight loop.
    */
   private async runOwned(jobId: string): Promise<void> {
     const owner = this.deps.ownership;
     if (owner && !(await owner.claimRun(jobId))) return;
-    await this.run(jobId);
+    try {
+      await this.run(jobId);
+    } catch (err) {
+      if (owner) {
+        // Given back once the database takes the release; tried again while it does not.
+        const giveBack = (): void => {
+          setTimeout(() => {
+            if (!this.stopping) owner.releaseRun(jobId).catch(giveBack);
+          }, this.deps.failedRunRetryMs ?? RETRY_FAILED_RUN_MS).unref();
+        };
+        giveBack();
+      }
+      throw err;
+    }
     if (owner && !this.stopping) await owner.releaseRun(jobId);
   }
 

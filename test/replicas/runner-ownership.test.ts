@@ -1,0 +1,87 @@
+/**
+ * The Runner among replicas, on a real PostgreSQL registry: a run that fails part-way (the database connection went
+ * away after the cloud was called) stays with its replica for a while, then is given back and resumed from the store
+ * by a sweep, as a restart would resume it: the batch caught mid-send is not sent again without an idempotency token.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { LimiterPool } from '../../src/jobs/limiters.js';
+import { Runner } from '../../src/jobs/runner.js';
+import { DEFAULT_VERIFY } from '../../src/jobs/verifier.js';
+import { silentLogger } from '../../src/log.js';
+import type { BatchResult, InstanceOutcome, Provider, RebootCall } from '../../src/providers/provider.js';
+import { SlackReporter } from '../../src/slack/reporter.js';
+import type { Store } from '../../src/store/contract.js';
+import { newJob, providerInfo } from '../helpers/fixtures.js';
+import { freshSchema, openStore, requirePostgres } from './pg.js';
+
+beforeEach(requirePostgres);
+
+const J = 'r-failedrun1';
+
+describe('a run that fails part-way among replicas', () => {
+  it('is given back after the retry period and resumed by a sweep: the interrupted batch is unknown, never resent', async () => {
+    const { schema, drop } = await freshSchema();
+    const store = await openStore(schema);
+    try {
+      const joined = await store.joinReplicas({ id: 'r-runner', pid: process.pid, host: 'runner.example' }, Date.now(), 30_000, () => true);
+      if (joined.kind !== 'joined') throw new Error('refused');
+      const registry = joined.registry;
+      // The database goes away once, right after the cloud answered the first batch.
+      let outage = true;
+      const flaky = new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'recordOutcomes' && outage) {
+            return async () => {
+              outage = false;
+              throw new Error('Connection terminated unexpectedly');
+            };
+          }
+          const value: unknown = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      }) as Store;
+      const calls: RebootCall[] = [];
+      const provider: Provider = {
+        info: providerInfo({ resendSafe: false, maxBatch: 1 }),
+        async reboot(call): Promise<BatchResult> {
+          calls.push(call);
+          return { outcomes: call.ids.map((id): InstanceOutcome => ({ id, status: 'succeeded' })) };
+        },
+        describe: () => Promise.resolve({ kind: 'read', readings: [] }),
+      };
+      const runner = new Runner({
+        store: flaky,
+        providers: { alibaba: provider },
+        limiters: new LimiterPool({}, 100),
+        events: new SlackReporter(undefined),
+        now: Date.now,
+        log: silentLogger,
+        approvalTtlMs: 60_000,
+        verify: DEFAULT_VERIFY,
+        ownership: registry,
+        failedRunRetryMs: 300,
+      });
+      await store.createJob(newJob({ id: J, ids: ['i-one', 'i-two'], createdAt: Date.now(), expiresAt: Date.now() + 60_000 }), 'test');
+      expect((await store.approve(J, 'U0APPROVER', Date.now())).kind).toBe('approved');
+      runner.start(J);
+      await runner.idle();
+      expect((await store.getJob(J))?.state).toBe('running');
+      // Still this replica's: no sweep may take it yet.
+      expect(await registry.claimOrphans(10)).toEqual([]);
+      await new Promise((r) => setTimeout(r, 500));
+      const orphans = await registry.claimOrphans(10);
+      expect(orphans).toEqual([{ kind: 'run', jobId: J, state: 'running' }]);
+      await runner.resume(J, 'running');
+      await runner.idle();
+      expect((await store.getJob(J))?.state).toBe('completed');
+      const outcomes = await store.outcomes(J);
+      // Each instance was sent once: the batch whose answer was lost with the connection is unknown, not resent.
+      expect(calls.flatMap((c) => c.ids).sort()).toEqual(['i-one', 'i-two']);
+      expect(outcomes.find((o) => o.status === 'unknown')).toBeDefined();
+      expect(outcomes).toHaveLength(2);
+    } finally {
+      await store.close();
+      await drop();
+    }
+  });
+});
