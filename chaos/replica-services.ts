@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { shownUrl } from '../src/config.js';
 
 export const CHAOS_DATABASE_URL = process.env.REBOOT_CHAOS_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const CHAOS_REDIS_URL = process.env.REBOOT_CHAOS_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -15,17 +16,6 @@ export const CHAOS_REDIS_URL = process.env.REBOOT_CHAOS_REDIS_URL ?? 'redis://12
  * is gone), the timeout only bounds how long a silent one is trusted.
  */
 export const CHAOS_REPLICA_TIMEOUT = '2s';
-
-/** The URL without its password, for messages. */
-function shownUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(not a URL)';
-  }
-}
 
 async function admin(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: CHAOS_DATABASE_URL, connectionTimeoutMillis: 5000 });

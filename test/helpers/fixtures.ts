@@ -134,3 +134,12 @@ export async function until<T>(probe: () => T | undefined | false, what: string,
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** Waits until an asynchronous `probe` holds (a store read, a process's state), polling every 25 ms. */
+export async function eventually(probe: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -9,6 +9,7 @@ import { startBot, type RunningBot } from '../../src/app.js';
 import { silentLogger } from '../../src/log.js';
 import { buildProviders } from '../../src/providers/registry.js';
 import { APPROVER_1, FAST_TUNING, Harness, hasButtons, textOf } from '../helpers/harness.js';
+import { eventually } from '../helpers/fixtures.js';
 import { freshDatabase, requirePostgres } from './pg.js';
 import { connectTestRedis, deleteKeys, TEST_REDIS_URL, uniquePrefix } from './redis.js';
 
@@ -16,14 +17,6 @@ const REGION = 'bj';
 const PROVIDER_TUNING = { retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 }, timeoutMs: 2000, poll: { initialDelayMs: 10, maxDelayMs: 40, timeoutMs: 5000 } };
 
 beforeEach(requirePostgres);
-
-async function eventually(probe: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('two active replicas on one PostgreSQL and one Redis', () => {
   let h: Harness | undefined;

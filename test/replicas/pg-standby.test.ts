@@ -8,6 +8,7 @@ import { startBot, type RunningBot } from '../../src/app.js';
 import { silentLogger } from '../../src/log.js';
 import { buildProviders } from '../../src/providers/registry.js';
 import { APPROVER_1, FAST_TUNING, Harness } from '../helpers/harness.js';
+import { eventually } from '../helpers/fixtures.js';
 import { freshDatabase, requirePostgres } from './pg.js';
 
 const REGION = 'bj';
@@ -15,14 +16,6 @@ const LEASE = { leaseHeartbeatMs: 100, leaseStaleMs: 1000 };
 const PROVIDER_TUNING = { retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 }, timeoutMs: 2000, poll: { initialDelayMs: 10, maxDelayMs: 40, timeoutMs: 5000 } };
 
 beforeEach(requirePostgres);
-
-async function eventually(probe: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('a standby replica on PostgreSQL', () => {
   let h: Harness | undefined;

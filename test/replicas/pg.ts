@@ -5,20 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { shownUrl } from '../../src/config.js';
 import { PgStore } from '../../src/store/pg-store.js';
 
 export const TEST_DATABASE_URL = process.env.REBOOT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** The URL without its password, for messages. */
-export function shownUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(not a URL)';
-  }
-}
 
 let answering: Promise<void> | undefined;
 
