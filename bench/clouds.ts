@@ -90,7 +90,7 @@ export async function benchClouds(instances: number, big: number, only: readonly
     const figures: Figure[] = [];
     const notes: string[] = [
       `cloud floors (bench/floors.ts) rest on each cloud's info.limits and batch sizes, a simulated reboot of ${REBOOT_MS / 1000} s, zero call latency, and the waits the bot is configured to make before it can know: ` +
-        `the first verification read ${VERIFY_SCHEDULE.firstMs / 1000} s after a reboot call (${CLOCKED_VERIFY_SCHEDULE.firstMs / 1000} s where a clock proves the reboot), then ${VERIFY_SCHEDULE.secondMs! / 1000} s growing ×${VERIFY_SCHEDULE.growth} to ${VERIFY_SCHEDULE.maxMs / 1000} s; ` +
+        `the first verification read ${VERIFY_SCHEDULE.firstMs / 1000} s after a reboot call (${CLOCKED_VERIFY_SCHEDULE.firstMs / 1000} s where a clock proves the reboot; where none does, every instance is read within ${DEFAULT_TUNING.verifyFirstReadMs / 1000} s of its call, so a read takes a limiter slot at least that often while the reboots are sent), then ${VERIFY_SCHEDULE.secondMs! / 1000} s growing ×${VERIFY_SCHEDULE.growth} to ${VERIFY_SCHEDULE.maxMs / 1000} s; ` +
         `Huawei's first job poll ${DEFAULT_PROVIDER_TUNING.poll.initialDelayMs / 1000} s after its call, then ×1.5 to ${DEFAULT_PROVIDER_TUNING.poll.maxDelayMs / 1000} s. ` +
         `End-to-end floors add 1 s per chat.postMessage Slack's 1 write/s/channel rule requires.`,
     ];
@@ -106,6 +106,7 @@ export async function benchClouds(instances: number, big: number, only: readonly
         rebootMs: REBOOT_MS,
         ...(ASYNC_JOBS[job.provider] ? { asyncJob: ASYNC_JOBS[job.provider] } : {}),
         ...(job.verify ? { verify: info.clockProvesReboot ? CLOCKED_VERIFY_SCHEDULE : VERIFY_SCHEDULE } : {}),
+        ...(job.verify && !info.clockProvesReboot && !ASYNC_JOBS[job.provider] ? { earlyLookWithinMs: DEFAULT_TUNING.verifyFirstReadMs } : {}),
       };
       const floor = cloudFloorMs(model);
       const times = done.get(job.channel);

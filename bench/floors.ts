@@ -69,6 +69,12 @@ export interface CloudModel {
   asyncJob?: { poll: Backoff; spreadMs: number };
   /** Verification's read schedule (firstReadMs, then intervalMs growing by half up to maxIntervalMs); none with --no-verify. */
   verify?: Backoff;
+  /**
+   * A cloud whose reads carry no clock that proves a reboot (Baidu): verification must see the reboot under way, so
+   * each instance is first read within this long of its reboot call (firstReadMs, "first read within a second",
+   * src/jobs/verifier.ts). Absent where a clock proves it, or where the job poll proves it (Huawei).
+   */
+  earlyLookWithinMs?: number;
 }
 
 /**
@@ -94,12 +100,14 @@ export function rebootCallStarts(m: CloudModel): number[] {
  *   cloud job's end (rebootMs + spreadMs);
  * - with verification: the last batch must be read back running. Its first read at or after rebootMs (or, on an async
  *   cloud, the first read after the poll that proved the job), plus the read calls that batch needs, minTimeMs apart.
+ *   On a cloud without a clock that proves the reboot, the last reboot call itself comes later: the early reads made
+ *   while sending take limiter slots too (sendSpanWithEarlyLooks).
  *   Nor can it beat every call the job needs at all: one reboot call per batch and, for each look the schedule makes
  *   until the reboot is over, one read per maxDescribe instances, each call minTimeMs after the last.
  */
 export function cloudFloorMs(m: CloudModel): number {
   const starts = rebootCallStarts(m);
-  const last = starts[starts.length - 1] ?? 0;
+  const last = Math.max(starts[starts.length - 1] ?? 0, m.verify && m.earlyLookWithinMs ? sendSpanWithEarlyLooks(starts.length, m.limits.minTimeMs, m.earlyLookWithinMs) : 0);
   const lastBatch = m.instances - (starts.length - 1) * m.maxBatch;
   const readsOfLastBatch = Math.ceil(lastBatch / m.maxDescribe);
   const polled = m.asyncJob ? firstLookAtOrAfter(m.asyncJob.poll, m.rebootMs + m.asyncJob.spreadMs) : 0;
@@ -110,6 +118,23 @@ export function cloudFloorMs(m: CloudModel): number {
   const looks = m.asyncJob ? 1 : looksUntil(m.verify, m.rebootMs);
   const allCalls = (starts.length + looks * Math.ceil(m.instances / m.maxDescribe) - 1) * m.limits.minTimeMs;
   return Math.max(lastConfirmed, allCalls);
+}
+
+/**
+ * From the first reboot call to the last, when instances must also be read within `withinMs` of their reboot call
+ * while the reboots are still being sent: at least one read call every `withinMs`, and every call, read or reboot,
+ * takes its own `minTimeMs` of the same limiter, so the reads stretch the sending they must keep up with.
+ */
+export function sendSpanWithEarlyLooks(calls: number, minTimeMs: number, withinMs: number): number {
+  if (calls <= 1 || minTimeMs <= 0) return 0;
+  if (withinMs <= minTimeMs) throw new Error('a read every minTimeMs leaves no slot for the reboots');
+  let reads = 0;
+  for (;;) {
+    const span = (calls - 1 + reads) * minTimeMs;
+    const needed = Math.floor(span / withinMs);
+    if (needed <= reads) return span;
+    reads = needed;
+  }
 }
 
 /** One instance's characters in the compact results layout: `id  name` and its line break (src/slack/messages.ts). */

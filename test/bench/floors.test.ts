@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { atMost, cloudFloorMs, compactLineChars, endToEndFloorMs, firstLookAtOrAfter, looksUntil, rebootCallStarts, slackWritesFloor, withinAllowance, withinRatio, type Backoff, type CloudModel } from '../../bench/floors.js';
+import { atMost, cloudFloorMs, compactLineChars, sendSpanWithEarlyLooks, endToEndFloorMs, firstLookAtOrAfter, looksUntil, rebootCallStarts, slackWritesFloor, withinAllowance, withinRatio, type Backoff, type CloudModel } from '../../bench/floors.js';
 import { alibaba } from '../../src/providers/alibaba/index.js';
 import { baidu } from '../../src/providers/baidu/index.js';
 import { huawei } from '../../src/providers/huawei/index.js';
@@ -35,9 +35,20 @@ describe('bench floors, by hand', () => {
     expect(cloudFloorMs(model(alibaba.info, 5000, true, CLOCKED))).toBe(99 * 250);
   });
 
-  it('Baidu 1,000 (one id per call, 100 ms apart): 99.9 s, and 103.9 s verified', () => {
+  it('Baidu 1,000 (one id per call, 100 ms apart): 99.9 s, and 103.9 s verified when nothing must be read early', () => {
     expect(cloudFloorMs(model(baidu.info, 1000, false))).toBe(99_900);
     expect(cloudFloorMs(model(baidu.info, 1000, true))).toBe(103_900);
+  });
+
+  it('Baidu 1,000 verified, each instance first read within 1 s of its call: 110 reads among the 1,000 calls, then the 4 s look', () => {
+    // 999 gaps + 110 reads, 100 ms each: 110.9 s, in which 110 reads are due (one a second).
+    expect(sendSpanWithEarlyLooks(1000, 100, 1000)).toBe(110_900);
+    expect(Math.floor(110_900 / 1000)).toBe(110);
+    expect(cloudFloorMs({ ...model(baidu.info, 1000, true), earlyLookWithinMs: 1000 })).toBe(110_900 + 4000);
+    // The looser the early look, the fewer reads it takes.
+    expect(sendSpanWithEarlyLooks(1000, 100, 2000)).toBeLessThan(sendSpanWithEarlyLooks(1000, 100, 1000));
+    expect(sendSpanWithEarlyLooks(1, 100, 1000)).toBe(0);
+    expect(() => sendSpanWithEarlyLooks(10, 100, 100)).toThrow();
   });
 
   it('Huawei 1,000: one call, the job poll at 5 s (the job ends at 4.5 s); verified adds the first read and 10 reads 500 ms apart', () => {
