@@ -34,9 +34,9 @@ export interface Figures {
   /** A thread line contradicting the cloud: "rebooting" for an instance never rebooted, or "failed" for one that was. */
   contradicted: number;
   /**
-   * The job's card still offering Approve, Deny or Cancel once the job's summary is in its thread: its final update
-   * never came, and it invites a click on a job that is over. A doubled card (posted again after a kill, the bot
-   * never learned the first one's ts, so it cannot update it) is noted and counted in slackDoubled only.
+   * Cards of the job still offering Approve, Deny or Cancel once the job's summary is in its thread: the job's card
+   * whose final update never came, or a second copy posted after a kill that the bot never learned of (a card found
+   * again by its metadata is adopted instead, src/slack/outbox.ts). Either invites a click on a job that is over.
    */
   liveButtons: number;
 }
@@ -221,12 +221,9 @@ export function measure(e: TrialEvidence): Measurement {
     for (const card of cards) {
       const buttons = liveJobButtons(card);
       if (buttons.length === 0) continue;
-      if (summaryParents.has(card.ts)) {
-        liveButtons += 1;
-        notes.push(`live buttons after the job ended: card ${card.ts} still offers ${buttons.join(', ')}`);
-      } else {
-        notes.push(`doubled: card ${card.ts}, not the job's, still offers ${buttons.join(', ')} after the job ended`);
-      }
+      liveButtons += 1;
+      const which = summaryParents.has(card.ts) ? 'the job\'s card' : "a second copy of the card (the bot never learned its ts)";
+      notes.push(`live buttons after the job ended: ${which} ${card.ts} still offers ${buttons.join(', ')}`);
     }
   }
   if (missing.length > 0) notes.push(`missing from thread: ${missing.length} of ${e.ids.length} (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`);

@@ -73,14 +73,14 @@ describe('live buttons once the job ended', () => {
 
     expect(measure({ ...evidence, messages: [card] }).figures.liveButtons).toBe(0);
 
-    // A doubled card the bot never learned of (posted again after a kill) keeps its buttons: noted, not counted here.
+    // A second copy the bot never learned of (posted again after a kill) keeps its buttons: doubled, and live too.
     const orphan = msg(CH, pending.text, pending.blocks);
     const finished = msg(CH, 'Reboot: finished', section('finished'));
     const summaryUnderFinished = { ...summary, threadTs: finished.ts };
     const doubledCard = measure({ ...evidence, messages: [orphan, finished, summaryUnderFinished] });
-    expect(doubledCard.figures.liveButtons).toBe(0);
+    expect(doubledCard.figures.liveButtons).toBe(1);
     expect(doubledCard.figures.slackDoubled).toBe(1);
-    expect(doubledCard.notes.some((n) => n.includes("not the job's, still offers reboot_approve"))).toBe(true);
+    expect(doubledCard.notes.some((n) => n.includes('a second copy of the card') && n.includes('still offers reboot_approve'))).toBe(true);
 
     const finishedCard = msg(CH, 'Reboot: finished', section('finished'));
     const summaryOfFinished = { ...summary, threadTs: finishedCard.ts };
