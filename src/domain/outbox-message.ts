@@ -83,4 +83,6 @@ export interface OutboxRow {
   message: OutboxMessage;
   attempts: number;
   notBefore: number;
+  /** When it was queued (epoch ms): nothing Slack shows from before then can be its message. */
+  createdAt: number;
 }

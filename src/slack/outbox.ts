@@ -86,13 +86,17 @@ const PostResult = z.object({ ok: z.literal(true), ts: z.string(), channel: z.st
  * include_all_metadata, https://api.slack.com/methods/conversations.history) instead of posted a second time.
  */
 const CARD_EVENT = 'reboot_request';
-const cardMetadata = (job: Job): { event_type: string; event_payload: { request_id: string } } => ({ event_type: CARD_EVENT, event_payload: { request_id: job.id } });
+const cardMetadata = (job: Job): SlackMetadata => ({ event_type: CARD_EVENT, event_payload: { request_id: job.id } });
 /** A thread message names the outbox row it delivers, so that a retry of that row can find it (conversations.replies). */
 const THREAD_EVENT = 'reboot_thread';
-const threadMetadata = (row: OutboxRow): { event_type: string; event_payload: { request_id: string; outbox_row: string } } => ({
+const threadMetadata = (row: OutboxRow): SlackMetadata => ({
   event_type: THREAD_EVENT,
   event_payload: { request_id: row.jobId ?? '', outbox_row: String(row.id) },
 });
+/** An incident digest names the outbox rows it delivers, so that a retry can find them (conversations.history). */
+const ROWS_EVENT = 'reboot_rows';
+const rowsMetadata = (rows: readonly OutboxRow[]): SlackMetadata => ({ event_type: ROWS_EVENT, event_payload: { outbox_rows: rows.map((r) => r.id).join(',') } });
+type SlackMetadata = { event_type: string; event_payload: Record<string, string> };
 const HistoryPage = z.object({
   ok: z.literal(true),
   messages: z.array(z.object({ ts: z.string(), metadata: z.object({ event_type: z.string(), event_payload: z.record(z.string(), z.unknown()).optional() }).optional() })),
@@ -371,14 +375,19 @@ export class Outbox {
       if (await this.store.claimOutbox(row.id)) await this.handleFailure([row], 'chat.postMessage', new UndeliverableError(`outbox row ${row.id} names no known job`));
     }
     const fit = digestFit(notices);
+    const noticeOf = new Map(rows.slice(0, fit).map((r, i) => [r.id, notices[i]]));
     const claimed = new Set(await this.store.claimOutboxRows(rows.slice(0, fit).map((r) => r.id)));
-    const sending = rows.slice(0, fit).filter((r) => claimed.has(r.id));
+    const claimedRows = rows.slice(0, fit).filter((r) => claimed.has(r.id));
+    // Notices of an earlier try that Slack already shows (the process stopped between its answer and the bookkeeping)
+    // are done; only the others are posted.
+    const sending = await this.notShownYet(head.channel, claimedRows);
     if (sending.length === 0) {
       await this.pacer.released(head.channel);
       return;
     }
     try {
-      await this.post(head.channel, incidentDigest(notices.slice(0, fit).filter((_, i) => claimed.has(rows[i]?.id ?? -1))));
+      const digest = incidentDigest(sending.flatMap((r) => noticeOf.get(r.id) ?? []));
+      await this.post(head.channel, digest, undefined, false, rowsMetadata(sending));
     } catch (err) {
       await this.pacer.answered(head.channel, this.opts.now());
       await this.handleFailure(sending, 'chat.postMessage', err);
@@ -536,6 +545,7 @@ export class Outbox {
         return;
       }
       case 'requester_notice':
+        // A direct message: its conversation's history would need im:history, so a retry may show it twice.
         await this.post(row.channel, noteMessage(message.text));
         return;
       case 'incident': {
@@ -569,13 +579,46 @@ export class Outbox {
   }
 
   /**
+   * Of `rows`, those Slack does not show yet in `channel`'s history. Only rows tried before are looked for (a first try
+   * cannot have been shown); the rows found are marked done here. A look-up Slack refuses for good finds nothing.
+   */
+  private async notShownYet(channel: string, rows: readonly OutboxRow[]): Promise<OutboxRow[]> {
+    if (!rows.some((r) => r.attempts > 0)) return [...rows];
+    const wanted = new Set(rows.map((r) => String(r.id)));
+    const shown = new Set<string>();
+    await this.lookUp(
+      { channel },
+      'conversations.history',
+      (cursor) =>
+        this.client.conversations.history({
+          channel,
+          oldest: String(Math.floor(Math.min(...rows.map((r) => r.createdAt)) / 1000) - 1),
+          limit: 200,
+          include_all_metadata: true,
+          ...(cursor ? { cursor } : {}),
+        }),
+      (m) => {
+        const ids = m.metadata?.event_type === ROWS_EVENT ? m.metadata.event_payload?.outbox_rows : undefined;
+        if (typeof ids === 'string') for (const id of ids.split(',')) if (wanted.has(id)) shown.add(id);
+        return shown.size === wanted.size;
+      },
+    );
+    if (shown.size === 0) return [...rows];
+    const done = rows.filter((r) => shown.has(String(r.id)));
+    await this.store.finishOutboxRows(done.map((r) => r.id), 'done');
+    this.opts.log.info('Slack writes shown on an earlier try are not posted again', { channel, rows: done.length });
+    this.delivered(done);
+    return rows.filter((r) => !shown.has(String(r.id)));
+  }
+
+  /**
    * The ts of the first message of a paged history call that `matches`, looking through HISTORY_PAGES pages at most.
    * A look-up Slack refuses for good (no history scope on an older install, a channel the bot is not in) finds
    * nothing, so the caller posts, which may show a message twice, as before; a transient failure throws, and the
    * row is retried like a failed post.
    */
   private async lookUp(
-    job: Job,
+    where: { channel: string; id?: string },
     method: string,
     page: (cursor: string | undefined) => Promise<unknown>,
     matches: (m: z.infer<typeof HistoryPage>['messages'][number]) => boolean,
@@ -595,12 +638,12 @@ export class Outbox {
       const slackError = code === webApi.ErrorCode.PlatformError ? String((err as { data?: { error?: unknown } }).data?.error) : undefined;
       if (slackError === undefined || TRANSIENT.has(slackError)) throw err;
       this.opts.metrics?.slackError(method, slackErrorLabel(err));
-      this.opts.log.warn('cannot look for what an earlier try posted; posting it, so it may show twice', { jobId: job.id, channel: job.channel, method, error: slackError });
+      this.opts.log.warn('cannot look for what an earlier try posted; posting it, so it may show twice', { jobId: where.id ?? null, channel: where.channel, method, error: slackError });
       return undefined;
     }
   }
 
-  private async post(channel: string, msg: SlackMessage, threadTs?: string, broadcast = false, metadata?: ReturnType<typeof threadMetadata>): Promise<void> {
+  private async post(channel: string, msg: SlackMessage, threadTs?: string, broadcast = false, metadata?: SlackMetadata): Promise<void> {
     const base = { channel, text: msg.text, blocks: msg.blocks, unfurl_links: false, unfurl_media: false, ...(metadata ? { metadata } : {}) };
     if (threadTs) await this.client.chat.postMessage({ ...base, thread_ts: threadTs, reply_broadcast: broadcast });
     else await this.client.chat.postMessage(base);

@@ -74,6 +74,7 @@ export interface OutboxDbRow {
   payload: string;
   attempts: number;
   not_before: number;
+  created_at: number;
 }
 
 /**
@@ -95,6 +96,7 @@ export function outboxRowFrom(row: OutboxDbRow): OutboxRow {
     message: OutboxMessageSchema.parse({ ...(JSON.parse(row.payload) as object), kind: row.kind }),
     attempts: row.attempts,
     notBefore: row.not_before,
+    createdAt: row.created_at,
   };
 }
 

@@ -752,6 +752,32 @@ describe('Outbox: incident digest', () => {
     expect(slack.violations).toEqual([]);
   });
 
+  it('notices of a digest Slack got before a crash are not posted again; a notice queued since goes out alone', async () => {
+    const job = jobWithCard('r-incid00002');
+    makeOutbox().start();
+    await outbox!.drain(5000);
+    await outbox!.stop();
+    outbox = undefined;
+    store.enqueue([
+      { channel: INCIDENTS, jobId: job.id, message: { kind: 'incident', event: 'approved' } },
+      { channel: INCIDENTS, jobId: job.id, message: { kind: 'incident', event: 'completed' } },
+    ]);
+    const tried = store.outboxDueOf(INCIDENTS, 'incident', Date.now(), 10);
+    expect(store.claimOutboxRows(tried.map((r) => r.id))).toHaveLength(2);
+    // The previous process posted the digest and died before recording it.
+    const client = new webApi.WebClient(slack.botToken, { slackApiUrl: slack.apiUrl, retryConfig: { retries: 0 } });
+    await client.chat.postMessage({ channel: INCIDENTS, text: 'the digest before the crash', metadata: { event_type: 'reboot_rows', event_payload: { outbox_rows: tried.map((r) => r.id).join(',') } } });
+    store.requeueInterruptedOutbox();
+    store.enqueue([{ channel: INCIDENTS, jobId: job.id, message: { kind: 'incident', event: 'approved' } }]);
+    makeOutbox().start();
+    await outbox!.drain(5000);
+    const posted = slack.topLevel(INCIDENTS);
+    expect(posted).toHaveLength(2);
+    expect(posted[0]?.text).toBe('the digest before the crash');
+    expect(posted[1]?.text.split('\n')).toHaveLength(1);
+    expect(outboxRows(store).filter((r) => r.channel === INCIDENTS).every((r) => r.state === 'done')).toBe(true);
+  });
+
   it('a digest that fails is retried whole: every notice still exactly once', async () => {
     makeOutbox({ channelIntervalMs: 5 }).start();
     await incidentsOf(30, () => slack.injectFault('chat.postMessage', { status: 500 }));
