@@ -378,14 +378,19 @@ export class Outbox {
     const noticeOf = new Map(rows.slice(0, fit).map((r, i) => [r.id, notices[i]]));
     const claimed = new Set(await this.store.claimOutboxRows(rows.slice(0, fit).map((r) => r.id)));
     const claimedRows = rows.slice(0, fit).filter((r) => claimed.has(r.id));
-    // Notices of an earlier try that Slack already shows (the process stopped between its answer and the bookkeeping)
-    // are done; only the others are posted.
-    const sending = await this.notShownYet(head.channel, claimedRows);
-    if (sending.length === 0) {
+    if (claimedRows.length === 0) {
       await this.pacer.released(head.channel);
       return;
     }
+    let sending = claimedRows;
     try {
+      // Notices of an earlier try that Slack already shows (the process stopped between its answer and the
+      // bookkeeping) are done; only the others are posted. A look-up that fails is retried like the post.
+      sending = await this.notShownYet(head.channel, claimedRows);
+      if (sending.length === 0) {
+        await this.pacer.released(head.channel);
+        return;
+      }
       const digest = incidentDigest(sending.flatMap((r) => noticeOf.get(r.id) ?? []));
       await this.post(head.channel, digest, undefined, false, rowsMetadata(sending));
     } catch (err) {
