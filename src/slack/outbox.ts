@@ -330,7 +330,7 @@ export class Outbox {
   private async deliver(head: OutboxRow): Promise<void> {
     // The row as it stands once claimed (results may have been merged into it since the queue was read), with the
     // attempts made before this one, as the queue showed them.
-    const claimed = (await this.store.claimOutbox(head.id)) ? await this.store.outboxRow(head.id) : undefined;
+    const claimed = await this.store.claimOutboxRow(head.id);
     if (!claimed) {
       await this.pacer.released(head.channel);
       return;

@@ -296,10 +296,10 @@ export interface Store {
   /** pending → sending, so nothing is merged into a message already on its way. */
   claimOutbox(id: number): Awaitable<boolean>;
   /**
-   * One row as stored now. The outbox sends a row as it reads it right after claiming it: results merged into the row
-   * between the look at the queue and the claim are in it then, and nothing is merged after the claim.
+   * claimOutbox, answering with the row as the claim left it (undefined when it was not pending): results merged into
+   * the row between the outbox's look at the queue and the claim are in it, and nothing is merged after the claim.
    */
-  outboxRow(id: number): Awaitable<OutboxRow | undefined>;
+  claimOutboxRow(id: number): Awaitable<OutboxRow | undefined>;
   /** claimOutbox for rows that leave as one message, in one transaction; the ids it claimed. */
   claimOutboxRows(ids: readonly number[]): Awaitable<number[]>;
   /** finishOutbox for rows that left as one message, in one transaction. */

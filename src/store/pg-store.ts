@@ -130,6 +130,9 @@ interface JobRow {
 }
 
 /** Every column of `jobs` but `ids`, read once per job and cached, as SqliteStore does. */
+/** pending → sending, naming the replica that sends it (null for a single process): claimOutbox, claimOutboxRow. */
+const CLAIM_OUTBOX = `UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = $2 WHERE id = $1 AND state = 'pending'`;
+
 const JOB_COLUMNS = `id, state, provider, region, force, dry_run, reason, requester, channel, approvals_needed, created_at,
   expires_at, decided_at, decided_by, completed_at, card_ts, reapproval_reason, verify, rolling, cancelled_at, cancelled_by, account, approvers`;
 
@@ -963,8 +966,11 @@ export class PgStore implements Store {
     return rows.map(outboxRowFrom);
   }
 
-  async outboxRow(id: number): Promise<OutboxRow | undefined> {
-    const row = await this.q.one<OutboxDbRow>('SELECT * FROM outbox WHERE id = $1', [id]);
+  async claimOutboxRow(id: number): Promise<OutboxRow | undefined> {
+    const row = await this.q.one<OutboxDbRow>(
+      `${CLAIM_OUTBOX} RETURNING *`,
+      [id, this.replicaId],
+    );
     return row ? outboxRowFrom(row) : undefined;
   }
 
@@ -973,7 +979,7 @@ export class PgStore implements Store {
   }
 
   private async claimIn(q: Session, id: number): Promise<boolean> {
-    return (await q.run(`UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = $2 WHERE id = $1 AND state = 'pending'`, [id, this.replicaId])) === 1;
+    return (await q.run(CLAIM_OUTBOX, [id, this.replicaId])) === 1;
   }
 
   async claimOutboxRows(ids: readonly number[]): Promise<number[]> {

@@ -90,6 +90,9 @@ interface JobRow {
  * Every column of `jobs` but `ids`. A 5,000-id job's ids are some 110 kB of JSON: reading them into a string
  * and parsing them was most of `getJob`'s cost, and the outbox reads the same job for row after row.
  */
+/** pending → sending: the claim of one outbox row (claimOutbox, claimOutboxRow). */
+const CLAIM_OUTBOX = `UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ? AND state = 'pending'`;
+
 const JOB_COLUMNS = `id, state, provider, region, force, dry_run, reason, requester, channel, approvals_needed, created_at,
   expires_at, decided_at, decided_by, completed_at, card_ts, reapproval_reason, verify, rolling, cancelled_at, cancelled_by, account, approvers`;
 
@@ -871,13 +874,13 @@ export class SqliteStore implements Store {
     return rows.map(outboxRowFrom);
   }
 
-  outboxRow(id: number): OutboxRow | undefined {
-    const row = this.sql('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxDbRow | undefined;
+  claimOutboxRow(id: number): OutboxRow | undefined {
+    const row = this.sql(`${CLAIM_OUTBOX} RETURNING *`).get(id) as OutboxDbRow | undefined;
     return row ? outboxRowFrom(row) : undefined;
   }
 
   claimOutbox(id: number): boolean {
-    return this.sql(`UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ? AND state = 'pending'`).run(id).changes === 1;
+    return this.sql(CLAIM_OUTBOX).run(id).changes === 1;
   }
 
   /** claimOutbox for rows that leave as one message, in one transaction; returns the ids claimed. */

@@ -2,11 +2,12 @@
  * Small builders shared by the unit suites: a job as the store takes it, a provider's static facts,
  * and the outbox as it stands in a real SqliteStore (read straight from its table).
  */
-import { OutboxMessageSchema, type OutboxMessage } from '../../src/domain/outbox-message.js';
+import type { OutboxRow } from '../../src/domain/outbox-message.js';
 import type { ProviderInfo, ProviderName, RateLimits } from '../../src/providers/provider.js';
 import type { Job } from '../../src/domain/job.js';
 import type { NewJob } from '../../src/store/contract.js';
 import type { SqliteStore } from '../../src/store/sqlite-store.js';
+import { outboxRowFrom, type OutboxDbRow } from '../../src/store/rows.js';
 
 export const OPS = 'C0OPS';
 export const INCIDENTS = 'C0INCIDENT';
@@ -85,43 +86,13 @@ export function providerInfo(over: { name?: ProviderName; maxBatch?: number; max
   };
 }
 
-export interface StoredOutboxRow {
-  id: number;
-  channel: string;
-  jobId: string | null;
-  coalesceKey: string | null;
-  state: string;
-  attempts: number;
-  notBefore: number;
-  lastError: string | null;
-  message: OutboxMessage;
-}
+/** An outbox row as the store reads it (src/store/rows.ts), with its state and last error. */
+export type StoredOutboxRow = OutboxRow & { state: string; lastError: string | null };
 
 /** Every outbox row of a SqliteStore, oldest first, whatever its state. */
 export function outboxRows(store: SqliteStore): StoredOutboxRow[] {
-  const rows = store.db.prepare('SELECT * FROM outbox ORDER BY id').all() as Array<{
-    id: number;
-    channel: string;
-    kind: string;
-    job_id: string | null;
-    coalesce_key: string | null;
-    payload: string;
-    state: string;
-    attempts: number;
-    not_before: number;
-    last_error: string | null;
-  }>;
-  return rows.map((r) => ({
-    id: r.id,
-    channel: r.channel,
-    jobId: r.job_id,
-    coalesceKey: r.coalesce_key,
-    state: r.state,
-    attempts: r.attempts,
-    notBefore: r.not_before,
-    lastError: r.last_error,
-    message: OutboxMessageSchema.parse({ ...(JSON.parse(r.payload) as object), kind: r.kind }),
-  }));
+  const rows = store.db.prepare('SELECT * FROM outbox ORDER BY id').all() as Array<OutboxDbRow & { state: string; last_error: string | null }>;
+  return rows.map((r) => ({ ...outboxRowFrom(r), state: r.state, lastError: r.last_error }));
 }
 
 /** Polls until `probe` gives something (not undefined or false). */

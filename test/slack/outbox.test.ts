@@ -83,8 +83,9 @@ const writesTo = (channel: string): FakeMessage[] => slack.messages.filter((m) =
 /** Records when each row was claimed (the outbox sets the channel's next slot right after). */
 function recordClaims(): Array<{ id: number; at: number }> {
   const claims: Array<{ id: number; at: number }> = [];
-  const claim = store.claimOutbox.bind(store);
-  store.claimOutbox = (id) => {
+  // The claim a single row's delivery makes (Outbox.deliver).
+  const claim = store.claimOutboxRow.bind(store);
+  store.claimOutboxRow = (id) => {
     claims.push({ id, at: Date.now() });
     return claim(id);
   };
@@ -434,11 +435,11 @@ describe('Outbox: its own failures and restarts', () => {
     // The runner records outcomes while the outbox is between reading the queue and claiming the row.
     class MergeBeforeClaim extends SqliteStore {
       beforeClaim: (() => void) | undefined;
-      override claimOutbox(id: number): boolean {
+      override claimOutboxRow(id: number): OutboxRow | undefined {
         const merge = this.beforeClaim;
         this.beforeClaim = undefined;
         merge?.();
-        return super.claimOutbox(id);
+        return super.claimOutboxRow(id);
       }
     }
     store.close();
