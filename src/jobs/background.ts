@@ -19,13 +19,14 @@ export class JobTasks {
 
   /**
    * Starts `task` for the job unless one is still running for it. The task begins on a later turn of the
-   * event loop, once requests pause, never inside the caller: a slash command or a click is acknowledged to Slack
-   * before its background work takes the event loop.
+   * event loop, once requests pause, never inside the caller, and tasks started together begin one per turn
+   * (src/quiet-gate.ts): a slash command or a click is acknowledged to Slack before its background work takes the
+   * event loop.
    */
   start(jobId: string, task: () => Promise<void>): void {
     if (this.active.has(jobId)) return;
     const run = this.gate
-      .whenQuiet()
+      .turn()
       .then(task)
       .catch((err: unknown) => this.log.error(this.failure, { jobId, error: errorMessage(err) }))
       .finally(() => this.active.delete(jobId));

@@ -38,7 +38,7 @@ export interface OutboxOptions {
   updatesPerMinute?: number;
   /** Workspace-wide chat.getPermalink calls per sliding minute (Tier 4); 100 when absent. */
   permalinksPerMinute?: number;
-  /** Interactive requests first: each look at the queue waits until they pause (src/quiet-gate.ts). */
+  /** Interactive requests first: each look at the queue, and each delivery, is a step that waits for them to pause (src/quiet-gate.ts). */
   quiet?: QuietGate;
   /** Least time between two progress updates of one running job's card; 0 when absent. */
   progressUpdateIntervalMs?: number;
@@ -205,7 +205,7 @@ export class Outbox {
       while (!this.stopped) {
         // Each look at the queue waits for a lull in Slack requests (src/quiet-gate.ts): a burst of commands is
         // acknowledged before the cards it caused are rendered and sent.
-        if (this.opts.quiet) await this.opts.quiet.whenQuiet();
+        if (this.opts.quiet) await this.opts.quiet.turn();
         this.kicked = false;
         const waitMs = await this.safeTick(() => this.tick());
         if (this.stopped) break;
@@ -313,10 +313,15 @@ export class Outbox {
     return last + interval;
   }
 
-  /** Sends in the background (the pacer has granted the slot); the channel is busy until Slack has answered and the row is settled. */
+  /**
+   * Sends in the background (the pacer has granted the slot); the channel is busy until Slack has answered and the row
+   * is settled. Each delivery is a step of its own (src/quiet-gate.ts): a look that finds fifty channels due would
+   * otherwise render and send fifty messages in one turn of the event loop, while a burst of commands waits.
+   */
   private launch(row: OutboxRow): void {
     this.inFlight.add(row.channel);
-    const delivery = row.message.kind === 'incident' ? this.deliverIncidents(row) : this.deliver(row);
+    const step = this.opts.quiet?.turn() ?? Promise.resolve();
+    const delivery = step.then(() => (row.message.kind === 'incident' ? this.deliverIncidents(row) : this.deliver(row)));
     void delivery
       .catch((err: unknown) => {
         this.deliveryFailure ??= err;

@@ -14,6 +14,7 @@ import { silentLogger } from '../../src/log.js';
 import { incidentMessage } from '../../src/slack/messages.js';
 import { Outbox, type OutboxOptions } from '../../src/slack/outbox.js';
 import { SlackReporter } from '../../src/slack/reporter.js';
+import { QuietGate } from '../../src/quiet-gate.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { INCIDENTS, OPS, newJob, outboxRows, until } from '../helpers/fixtures.js';
 
@@ -133,6 +134,27 @@ describe('Outbox: order and pace', () => {
     const other = claims.findIndex((c) => channelOf.get(c.id) === OTHER);
     expect(other).toBeGreaterThanOrEqual(0);
     expect(other).toBeLessThan(claims.indexOf(ops[1]!));
+  });
+});
+
+describe('Outbox: interactive requests first', () => {
+  it('cards due in many channels go one per turn of the event loop, and a request arriving holds the rest until the lull', async () => {
+    const channels = ['C0Q1', 'C0Q2', 'C0Q3', 'C0Q4'];
+    channels.forEach((channel, i) => jobWithCard(`r-quiet0000${i}`, channel));
+    const claims = recordClaims();
+    const gate = new QuietGate({ quietMs: 80, maxWaitMs: 5000 });
+    const claim = store.claimOutboxRow.bind(store);
+    // A slash command arrives while the first card is being sent.
+    store.claimOutboxRow = (id) => {
+      if (claims.length === 0) gate.touch();
+      return claim(id);
+    };
+    makeOutbox({ quiet: gate }).start();
+    await outbox!.drain(5000);
+    expect(claims).toHaveLength(channels.length);
+    // Sent in one turn, all four would have been claimed before the request was read.
+    expect(claims[1]!.at - claims[0]!.at).toBeGreaterThanOrEqual(70);
+    expect(channels.map((c) => writesTo(c).length)).toEqual([1, 1, 1, 1]);
   });
 });
 
