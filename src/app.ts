@@ -24,6 +24,7 @@ import { observabilityRoutes } from './observability/routes.js';
 import { defaultCatalog, type Catalog } from './providers/catalog.js';
 import type { Provider, ProviderName } from './providers/provider.js';
 import { QuietGate } from './quiet-gate.js';
+import { GroupCommit } from './store/group-commit.js';
 import { createBoltApp } from './slack/bolt-app.js';
 import { onUndeliverable } from './slack/delivery-failures.js';
 import { ChannelMemberships } from './slack/channel-memberships.js';
@@ -254,6 +255,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     forceApprovals: config.forceApprovals,
     approvalTtlMs: config.approvalTtlMs,
     policy: () => policy.current.policy,
+    groupCommit: new GroupCommit(store),
   };
   const responseUrls = new Map<string, string>();
   // Its holds on channels name this replica, so that they go the moment it is found dead (releaseHoldsOf).

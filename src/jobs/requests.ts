@@ -8,7 +8,8 @@ import type { OutboxWrite } from '../domain/outbox-message.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../observability/metrics.js';
-import type { CancelResult, Store } from '../store/contract.js';
+import type { CancelResult, NewJobRequest, Store } from '../store/contract.js';
+import type { GroupCommit } from '../store/group-commit.js';
 import type { JobEvents } from './events.js';
 import type { Policy } from '../policy/rules.js';
 import { decide } from '../policy/requesters.js';
@@ -33,6 +34,8 @@ export interface RequestContext {
    * REBOOT_APPROVERS approves and forceApprovals counts.
    */
   policy?: () => Policy;
+  /** New requests are stored through it, those of one turn of the event loop in one commit; absent: one createJob each. */
+  groupCommit?: GroupCommit;
 }
 
 export type NewRequest = Pick<Job, 'id' | 'provider' | 'account' | 'region' | 'ids' | 'force' | 'dryRun' | 'verify' | 'rolling' | 'reason' | 'requester' | 'channel'> & {
@@ -69,8 +72,8 @@ export async function request(ctx: RequestContext, input: NewRequest): Promise<R
   }
   const now = ctx.now();
   try {
-    const result = await ctx.store.createJob(
-      {
+    const stored: NewJobRequest = {
+      job: {
         id: input.id,
         provider: input.provider,
         account: input.account,
@@ -88,10 +91,11 @@ export async function request(ctx: RequestContext, input: NewRequest): Promise<R
         createdAt: now,
         expiresAt: now + ctx.approvalTtlMs,
       },
-      input.commandText,
-      input.triggerId,
-      (job) => ctx.events.requested(job),
-    );
+      commandText: input.commandText,
+      ...(input.triggerId !== undefined ? { triggerId: input.triggerId } : {}),
+      report: (job) => ctx.events.requested(job),
+    };
+    const result = await (ctx.groupCommit ? ctx.groupCommit.createJob(stored) : ctx.store.createJob(stored.job, stored.commandText, stored.triggerId, stored.report));
     if (result.kind === 'replay') ctx.log.warn('replayed slash command ignored', { jobId: result.job.id, requester: input.requester });
     else {
       ctx.log.info(input.dryRun ? 'dry run requested' : 'reboot requested', { jobId: result.job.id, provider: input.provider, account: input.account, region: input.region, count: input.ids.length, requester: input.requester });

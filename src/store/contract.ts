@@ -81,6 +81,17 @@ export type NewJob = Omit<
 /** A new job, or the one a replayed slash command (same trigger_id) created before. */
 export type CreateResult = { kind: 'created'; job: Job } | { kind: 'replay'; job: Job };
 
+/** One createJob call, as createJobs takes it. */
+export interface NewJobRequest {
+  job: NewJob;
+  commandText: string;
+  triggerId?: string;
+  report?: Report<Job>;
+}
+
+/** What createJobs answers for each request: its CreateResult, or the error that kept it from being stored. */
+export type CreateOutcome = CreateResult | { kind: 'failed'; error: unknown };
+
 export type ApprovalResult =
   | { kind: 'approved'; job: Job; approvals: Approval[] }
   | { kind: 'recorded'; job: Job; approvals: Approval[] }
@@ -238,6 +249,11 @@ export interface Store {
    * A dry run (approvalsNeeded 0) is stored approved at once: it only reads.
    */
   createJob(job: NewJob, commandText: string, triggerId?: string, report?: Report<Job>): Awaitable<CreateResult>;
+  /**
+   * createJob for several requests at once, each stored or failed alone, answered in the order given: a burst of
+   * slash commands (src/store/group-commit.ts) then pays for one commit, not one each. Throws when none was stored.
+   */
+  createJobs(requests: readonly NewJobRequest[]): Awaitable<CreateOutcome[]>;
   /** The click that brings the count to `approvalsNeeded` moves pending → approved and alone is told `approved`. */
   approve(jobId: string, userId: string, now: number, report?: Report<ApprovalResult>): Awaitable<ApprovalResult>;
   /** pending → denied; undefined when the job was no longer pending. */

@@ -19,7 +19,7 @@
  * start together migrate once.
  */
 import pg from 'pg';
-import { DEFAULT_ACCOUNT, emptyTally, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
+import { emptyTally, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
 import type { JobOutcome } from '../domain/outcome.js';
 import { LANE_KINDS } from '../domain/outbox-lanes.js';
 import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite } from '../domain/outbox-message.js';
@@ -31,6 +31,7 @@ import type {
   AuditEvent,
   BatchAfter,
   CancelResult,
+  CreateOutcome,
   CreateResult,
   InstanceNames,
   JobFilter,
@@ -38,6 +39,7 @@ import type {
   LeaseHolder,
   LeaseResult,
   NewJob,
+  NewJobRequest,
   OutboxBacklog,
   OutboxHeadsOptions,
   OutcomesReport,
@@ -73,6 +75,7 @@ import {
   StoredApprovers,
   approversColumn,
   requestedAuditData,
+  storedJob,
 } from './rows.js';
 
 /**
@@ -500,33 +503,33 @@ export class PgStore implements Store {
       const earlier = await replay();
       if (earlier) return earlier;
       this.idsCache.delete(job.id);
-      const approvedNow = job.approvalsNeeded === 0;
+      const created = storedJob(job);
       const inserted = await q.run(
         `INSERT INTO jobs (id, state, provider, region, ids, instances, force, dry_run, verify, rolling, reason, requester, channel,
            approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by, account, approvers, preflight_owner)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
          ON CONFLICT (trigger_id) WHERE trigger_id IS NOT NULL DO NOTHING`,
         [
-          job.id,
-          approvedNow ? 'approved' : 'pending',
-          job.provider,
-          job.region,
-          JSON.stringify(job.ids),
-          job.ids.length,
-          job.force,
-          job.dryRun,
-          job.verify,
-          job.rolling,
-          job.reason,
-          job.requester,
-          job.channel,
-          job.approvalsNeeded,
-          job.createdAt,
-          job.expiresAt,
+          created.id,
+          created.state,
+          created.provider,
+          created.region,
+          JSON.stringify(created.ids),
+          created.ids.length,
+          created.force,
+          created.dryRun,
+          created.verify,
+          created.rolling,
+          created.reason,
+          created.requester,
+          created.channel,
+          created.approvalsNeeded,
+          created.createdAt,
+          created.expiresAt,
           triggerId ?? null,
-          approvedNow ? job.createdAt : null,
-          approvedNow ? 'dry run' : null,
-          job.account ?? DEFAULT_ACCOUNT,
+          created.decidedAt,
+          created.decidedBy,
+          created.account,
           approversColumn(job),
           // The replica that stores the request reads its instances (src/jobs/preflight.ts).
           this.replicaId,
@@ -539,11 +542,22 @@ export class PgStore implements Store {
         throw new Error(`job ${job.id} could not be stored`);
       }
       await this.audit(q, job.id, 'requested', job.requester, job.createdAt, requestedAuditData(job, commandText));
-      if (approvedNow) await this.audit(q, job.id, 'approved', 'system', job.createdAt, { reason: 'a dry run only reads; it needs no approval' });
-      const created = await this.requireJob(q, job.id);
+      if (created.state === 'approved') await this.audit(q, job.id, 'approved', 'system', job.createdAt, { reason: 'a dry run only reads; it needs no approval' });
       await this.write(q, report(created));
       return { kind: 'created', job: created };
     });
+  }
+
+  /**
+   * One transaction per request, side by side on the pool: a commit here is a round trip to the server, which
+   * does not hold the event loop the way SQLite's synchronous commit does.
+   */
+  async createJobs(requests: readonly NewJobRequest[]): Promise<CreateOutcome[]> {
+    return Promise.all(
+      requests.map((r) =>
+        Promise.resolve(this.createJob(r.job, r.commandText, r.triggerId, r.report)).catch((error: unknown): CreateOutcome => ({ kind: 'failed', error })),
+      ),
+    );
   }
 
   async approve(jobId: string, userId: string, now: number, report: Report<ApprovalResult> = none): Promise<ApprovalResult> {

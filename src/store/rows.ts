@@ -3,7 +3,7 @@
  * row and merge rules (src/store/sqlite-store.ts describes them), which must not differ between the two.
  */
 import { z } from 'zod';
-import { DEFAULT_ACCOUNT, type JobState } from '../domain/job.js';
+import { DEFAULT_ACCOUNT, type Job, type JobState } from '../domain/job.js';
 import { OUTCOME_STATUSES, type JobOutcome, type OutcomeStatus } from '../domain/outcome.js';
 import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite, type ResultEntry } from '../domain/outbox-message.js';
 import type { ReadError } from '../domain/preflight.js';
@@ -54,6 +54,40 @@ export const StoredApprovers = z.object({ users: z.array(z.string()), groups: z.
 /** The jobs.approvers value of a new job: null when REBOOT_APPROVERS decides. */
 export function approversColumn(job: NewJob): string | null {
   return job.approvers ? JSON.stringify({ users: job.approvers.users, groups: job.approvers.groups }) : null;
+}
+
+/**
+ * A new job as createJob stores it: pending, or approved at once when it needs no approval (a dry run only reads).
+ * Both stores insert these values and answer with this job, instead of reading back the row they just wrote.
+ */
+export function storedJob(job: NewJob): Job {
+  const approvedNow = job.approvalsNeeded === 0;
+  return {
+    id: job.id,
+    state: approvedNow ? 'approved' : 'pending',
+    provider: job.provider,
+    account: job.account ?? DEFAULT_ACCOUNT,
+    region: job.region,
+    ids: [...job.ids],
+    force: job.force,
+    dryRun: job.dryRun,
+    verify: job.verify,
+    rolling: job.rolling,
+    reason: job.reason,
+    requester: job.requester,
+    channel: job.channel,
+    approvalsNeeded: job.approvalsNeeded,
+    approvers: job.approvers ? { users: [...job.approvers.users], groups: [...job.approvers.groups] } : null,
+    createdAt: job.createdAt,
+    expiresAt: job.expiresAt,
+    decidedAt: approvedNow ? job.createdAt : null,
+    decidedBy: approvedNow ? 'dry run' : null,
+    completedAt: null,
+    cardTs: null,
+    reapprovalReason: null,
+    cancelledAt: null,
+    cancelledBy: null,
+  };
 }
 
 /** The "requested" audit row's data: the command, and the account and approvers the policy gave it, which the text alone would not say. */

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { DEFAULT_ACCOUNT, emptyTally, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
+import { emptyTally, type Approval, type Batch, type BatchState, type Job, type JobState, type PlannedBatch, type Tally } from '../domain/job.js';
 import type { JobOutcome } from '../domain/outcome.js';
 import { LANE_KINDS } from '../domain/outbox-lanes.js';
 import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite } from '../domain/outbox-message.js';
@@ -18,6 +18,7 @@ import type {
   AuditEvent,
   BatchAfter,
   CancelResult,
+  CreateOutcome,
   CreateResult,
   InstanceNames,
   JobFilter,
@@ -25,6 +26,7 @@ import type {
   LeaseHolder,
   LeaseResult,
   NewJob,
+  NewJobRequest,
   OutboxHeadsOptions,
   OutcomesReport,
   PreflightUpdate,
@@ -57,6 +59,7 @@ import {
   StoredApprovers,
   approversColumn,
   requestedAuditData,
+  storedJob,
 } from './rows.js';
 
 /** A job's row without its ids: those are read (and parsed) once per job, see `SqliteStore.jobFrom`. */
@@ -442,37 +445,59 @@ export class SqliteStore implements Store {
       }
       // Its id is new (a pruned job's never comes back), but the cache must not vouch for that.
       this.idsCache.delete(job.id);
+      const created = storedJob(job);
       this.sql(
         `INSERT INTO jobs (id, state, provider, region, ids, force, dry_run, verify, rolling, reason, requester, channel,
            approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by, account, approvers)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
-        job.id,
-        job.approvalsNeeded === 0 ? 'approved' : 'pending',
-        job.provider,
-        job.region,
-        JSON.stringify(job.ids),
-        job.force ? 1 : 0,
-        job.dryRun ? 1 : 0,
-        job.verify ? 1 : 0,
-        job.rolling,
-        job.reason,
-        job.requester,
-        job.channel,
-        job.approvalsNeeded,
-        job.createdAt,
-        job.expiresAt,
+        created.id,
+        created.state,
+        created.provider,
+        created.region,
+        JSON.stringify(created.ids),
+        created.force ? 1 : 0,
+        created.dryRun ? 1 : 0,
+        created.verify ? 1 : 0,
+        created.rolling,
+        created.reason,
+        created.requester,
+        created.channel,
+        created.approvalsNeeded,
+        created.createdAt,
+        created.expiresAt,
         triggerId ?? null,
-        job.approvalsNeeded === 0 ? job.createdAt : null,
-        job.approvalsNeeded === 0 ? 'dry run' : null,
-        job.account ?? DEFAULT_ACCOUNT,
+        created.decidedAt,
+        created.decidedBy,
+        created.account,
         approversColumn(job),
       );
       this.audit(job.id, 'requested', job.requester, job.createdAt, requestedAuditData(job, commandText));
-      if (job.approvalsNeeded === 0) this.audit(job.id, 'approved', 'system', job.createdAt, { reason: 'a dry run only reads; it needs no approval' });
-      const created = this.requireJob(job.id);
+      if (created.state === 'approved') this.audit(job.id, 'approved', 'system', job.createdAt, { reason: 'a dry run only reads; it needs no approval' });
       this.write(report(created));
       return { kind: 'created', job: created };
+    });
+  }
+
+  /**
+   * A group commit: every request in one transaction, each in a savepoint of its own (better-sqlite3 nests a
+   * transaction as a SAVEPOINT: https://github.com/WiseLibs/better-sqlite3/blob/master/docs/api.md#transactionfunction--function),
+   * so one that fails is rolled back alone and the others still commit.
+   */
+  createJobs(requests: readonly NewJobRequest[]): CreateOutcome[] {
+    return this.tx(() => {
+      const outcomes: CreateOutcome[] = [];
+      for (const r of requests) {
+        try {
+          outcomes.push(this.createJob(r.job, r.commandText, r.triggerId, r.report));
+        } catch (error) {
+          // Some errors (disk full, I/O) make SQLite roll back the whole transaction
+          // (https://www.sqlite.org/lang_transaction.html#response_to_errors_within_a_transaction): the group is lost.
+          if (!this.db.inTransaction) throw error;
+          outcomes.push({ kind: 'failed', error });
+        }
+      }
+      return outcomes;
     });
   }
 

@@ -60,6 +60,35 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       expect(await b.getJob('r-bbbbbbbbbb')).toMatchObject({ account: 'default', approvers: null });
     });
 
+    it('createJob answers with the job exactly as it was stored, for a request and for a dry run', async () => {
+      for (const stored of [
+        job({ account: 'prod', approvers: { users: ['U1'], groups: ['S0G'] }, reason: 'disk full', rolling: 5 }),
+        job({ id: 'r-dddddddddd', approvalsNeeded: 0, dryRun: true, verify: false }),
+      ]) {
+        const created = await a.createJob(stored, '…', `trigger-${stored.id}`);
+        expect(created.kind).toBe('created');
+        expect(created.job).toEqual(await b.getJob(stored.id));
+      }
+      expect(await b.getJob('r-dddddddddd')).toMatchObject({ state: 'approved', decidedAt: 1000, decidedBy: 'dry run' });
+    });
+
+    it('createJobs stores each request alone: a taken id fails, its neighbours are stored, a replay finds the earlier job', async () => {
+      await a.createJob(job(), 'one', 'trigger-1', (j) => [card(j.id)]);
+      const outcomes = await a.createJobs([
+        { job: job({ requester: 'U0OTHER' }), commandText: 'a taken id', report: (j) => [card(j.id)] },
+        { job: job({ id: 'r-bbbbbbbbbb' }), commandText: 'two', report: (j) => [card(j.id)] },
+        { job: job({ id: 'r-cccccccccc' }), commandText: 'one, replayed', triggerId: 'trigger-1', report: (j) => [card(j.id)] },
+      ]);
+      expect(outcomes.map((o) => o.kind)).toEqual(['failed', 'created', 'replay']);
+      expect(outcomes[2]).toMatchObject({ kind: 'replay', job: { id: J } });
+      expect(await b.getJob(J)).toMatchObject({ requester: 'U0REQ' });
+      expect(await b.getJob('r-bbbbbbbbbb')).toBeDefined();
+      expect(await b.getJob('r-cccccccccc')).toBeUndefined();
+      // The first request's card and r-bbbbbbbbbb's: the failed request's and the replay's were never written.
+      expect(await b.outboxPendingCount()).toBe(2);
+      expect((await b.auditTrail(J)).map((e) => e.event)).toEqual(['requested']);
+    });
+
     it('exactly one approval wins pending → approved across connections', async () => {
       await a.createJob(job(), 'alibaba cn-hangzhou …');
       const first = await a.approve(J, 'U1', 2000);

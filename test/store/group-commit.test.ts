@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CreateResult, NewJobRequest } from '../../src/store/contract.js';
+import { GroupCommit } from '../../src/store/group-commit.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { job } from './contract.js';
+import { resetWal, walCommits } from './wal-commits.js';
+
+const request = (id: string, over: Partial<NewJobRequest> = {}): NewJobRequest => ({
+  job: job({ id }),
+  commandText: `alibaba cn-hangzhou … (${id})`,
+  report: (j) => [{ channel: j.channel, jobId: j.id, message: { kind: 'post_card' } }],
+  ...over,
+});
+
+const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `r-group${String(i).padStart(5, '0')}`);
+
+describe('GroupCommit: the requests of one turn of the event loop share one commit', () => {
+  let dir: string;
+  let path: string;
+  let store: SqliteStore;
+  let reader: SqliteStore;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'reboot-group-'));
+    path = join(dir, 'db.sqlite');
+    store = new SqliteStore(path);
+    // A second connection, as another process would read the file: it sees only what was committed.
+    reader = new SqliteStore(path);
+    resetWal(store.db);
+  });
+  afterEach(() => {
+    store.close();
+    reader.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('fifty requests made in one turn are one commit, and each answer comes after it', async () => {
+    const group = new GroupCommit(store);
+    const seenWhenAnswered: boolean[] = [];
+    const answers = ids(50).map((id) =>
+      group.createJob(request(id)).then((result) => {
+        // The job is on disk for another connection by the time its request is answered.
+        seenWhenAnswered.push(reader.getJob(id) !== undefined);
+        return result;
+      }),
+    );
+    expect(walCommits(path)).toBe(0);
+    const results = await Promise.all(answers);
+    expect(results.every((r) => r.kind === 'created')).toBe(true);
+    expect(seenWhenAnswered).toEqual(Array.from({ length: 50 }, () => true));
+    expect(walCommits(path)).toBe(1);
+    expect(reader.outboxPendingCount()).toBe(50);
+  });
+
+  it('requests of later turns get commits of their own', async () => {
+    const group = new GroupCommit(store);
+    const [first, second] = [ids(2)[0]!, ids(2)[1]!];
+    await group.createJob(request(first));
+    await group.createJob(request(second));
+    expect(walCommits(path)).toBe(2);
+  });
+
+  it('one request that cannot be stored fails alone; the others of its group are stored', async () => {
+    store.createJob(job({ id: 'r-taken00000' }), 'earlier');
+    resetWal(store.db);
+    const group = new GroupCommit(store);
+    const settled = await Promise.allSettled([group.createJob(request('r-group00001')), group.createJob(request('r-taken00000')), group.createJob(request('r-group00002'))]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(reader.getJob('r-group00001')).toBeDefined();
+    expect(reader.getJob('r-group00002')).toBeDefined();
+    expect(reader.auditTrail('r-taken00000').map((e) => e.data)).toEqual([{ command: 'earlier', account: 'default' }]);
+    expect(walCommits(path)).toBe(1);
+  });
+
+  it('when the commit itself fails, every request of the group is refused and none is stored', async () => {
+    // Another connection holds the write lock past the busy timeout: BEGIN IMMEDIATE fails for the whole group.
+    store.db.pragma('busy_timeout = 50');
+    reader.db.exec('BEGIN IMMEDIATE');
+    const group = new GroupCommit(store);
+    const settled = await Promise.allSettled(ids(3).map((id) => group.createJob(request(id))));
+    reader.db.exec('ROLLBACK');
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    for (const id of ids(3)) expect(reader.getJob(id)).toBeUndefined();
+    expect(reader.outboxPendingCount()).toBe(0);
+  });
+
+  it('answers each request with its own result, in the order asked', async () => {
+    const group = new GroupCommit(store);
+    const results: CreateResult[] = await Promise.all(ids(5).map((id) => group.createJob(request(id))));
+    expect(results.map((r) => r.job.id)).toEqual(ids(5));
+  });
+});
