@@ -509,7 +509,7 @@ const SUBCOMMANDS = {
         const hint = didYouMean(word.text, providerWords(catalog));
         return fail(hint === '' ? `unknown provider ${show(word.raw)}; known providers: ${knownProviders(catalog)}` : `unknown provider ${show(word.raw)}.${hint}`, word.raw);
       }
-      return { kind: 'regions', provider: info.name, regions: regionsOf(info, ctx), configured: ctx.availability(info.name) === 'ready' };
+      return { kind: 'regions', provider: info.name, regions: [...regionsOf(info, ctx)], configured: ctx.availability(info.name) === 'ready' };
     },
   },
   policy: {
@@ -549,9 +549,21 @@ function providerWords(catalog: Catalog): string[] {
   return catalog.descriptors.flatMap(({ info }) => [info.name, ...info.aliases]);
 }
 
+/** regionsOf's answers, per provider and list of extra regions (a bot has one of each per provider). */
+const knownRegions = new WeakMap<ProviderInfo, WeakMap<readonly string[], readonly string[]>>();
+const NO_EXTRA_REGIONS: readonly string[] = [];
+
 /** A provider's regions with config's extra ones, lower-case, each once, in catalog order. */
-function regionsOf(info: ProviderInfo, ctx: ParseContext): string[] {
-  return [...new Set([...info.regions, ...(ctx.extraRegions?.[info.name] ?? [])].map((r) => r.toLowerCase()))];
+function regionsOf(info: ProviderInfo, ctx: ParseContext): readonly string[] {
+  const extra = ctx.extraRegions?.[info.name] ?? NO_EXTRA_REGIONS;
+  const byExtra = knownRegions.get(info) ?? new WeakMap<readonly string[], readonly string[]>();
+  knownRegions.set(info, byExtra);
+  let regions = byExtra.get(extra);
+  if (!regions) {
+    regions = [...new Set([...info.regions, ...extra].map((r) => r.toLowerCase()))];
+    byExtra.set(extra, regions);
+  }
+  return regions;
 }
 
 /** The tokens after a subcommand's name: words, its own flags, `--help`; anything else is an error. */
