@@ -53,8 +53,10 @@ export async function benchCommandAcks(bare: BenchChild, rounds: number): Promis
         sim.fleet.add('cn-hangzhou', id);
         return commandBody(REQUESTER, `C0ACK${String(i).padStart(2, '0')}`, `alibaba cn-hangzhou ${id} --reason "bench ack"`, stage.slack.newResponseUrl());
       });
-    // One warm-up burst each: connections open, code paths compiled.
+    // One warm-up burst each: connections open, code paths compiled. The bot's has the same BURST_GAP_MS as any
+    // other burst to post its cards and start its reads, or the first measured burst would meet that work.
     await burst(botPool, SIGNING_SECRET, bodies());
+    await sleep(BURST_GAP_MS);
     await burst(barePool, SIGNING_SECRET, bodies());
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? (['bot', 'bare'] as const) : (['bare', 'bot'] as const);
