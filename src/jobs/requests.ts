@@ -8,7 +8,7 @@ import type { OutboxWrite } from '../domain/outbox-message.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../observability/metrics.js';
-import type { CancelResult, NewJobRequest, Store } from '../store/contract.js';
+import type { Awaitable, CancelResult, Store } from '../store/contract.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import type { JobEvents } from './events.js';
 import type { Policy } from '../policy/rules.js';
@@ -34,7 +34,7 @@ export interface RequestContext {
    * REBOOT_APPROVERS approves and forceApprovals counts.
    */
   policy?: () => Policy;
-  /** New requests are stored through it, those of one turn of the event loop in one commit; absent: one createJob each. */
+  /** Requests, approvals and denials are stored through it, those of one turn of the event loop in one commit; absent: a commit each. */
   groupCommit?: GroupCommit;
 }
 
@@ -72,30 +72,31 @@ export async function request(ctx: RequestContext, input: NewRequest): Promise<R
   }
   const now = ctx.now();
   try {
-    const stored: NewJobRequest = {
-      job: {
-        id: input.id,
-        provider: input.provider,
-        account: input.account,
-        approvers,
-        region: input.region,
-        ids: input.ids,
-        force: input.force,
-        dryRun: input.dryRun,
-        verify: input.verify,
-        rolling: input.rolling,
-        reason: input.reason,
-        requester: input.requester,
-        channel: input.channel,
-        approvalsNeeded: needed,
-        createdAt: now,
-        expiresAt: now + ctx.approvalTtlMs,
-      },
-      commandText: input.commandText,
-      ...(input.triggerId !== undefined ? { triggerId: input.triggerId } : {}),
-      report: (job) => ctx.events.requested(job),
-    };
-    const result = await (ctx.groupCommit ? ctx.groupCommit.createJob(stored) : ctx.store.createJob(stored.job, stored.commandText, stored.triggerId, stored.report));
+    const result = await stored(ctx, () =>
+      ctx.store.createJob(
+        {
+          id: input.id,
+          provider: input.provider,
+          account: input.account,
+          approvers,
+          region: input.region,
+          ids: input.ids,
+          force: input.force,
+          dryRun: input.dryRun,
+          verify: input.verify,
+          rolling: input.rolling,
+          reason: input.reason,
+          requester: input.requester,
+          channel: input.channel,
+          approvalsNeeded: needed,
+          createdAt: now,
+          expiresAt: now + ctx.approvalTtlMs,
+        },
+        input.commandText,
+        input.triggerId,
+        (job) => ctx.events.requested(job),
+      ),
+    );
     if (result.kind === 'replay') ctx.log.warn('replayed slash command ignored', { jobId: result.job.id, requester: input.requester });
     else {
       ctx.log.info(input.dryRun ? 'dry run requested' : 'reboot requested', { jobId: result.job.id, provider: input.provider, account: input.account, region: input.region, count: input.ids.length, requester: input.requester });
@@ -107,6 +108,11 @@ export async function request(ctx: RequestContext, input: NewRequest): Promise<R
     ctx.log.error('could not store a reboot request', { error: errorMessage(err), requester: input.requester });
     return { kind: 'store-failed' };
   }
+}
+
+/** One store call that Slack waits on, committed with the others of this turn when the context groups commits. */
+async function stored<T>(ctx: RequestContext, call: () => Awaitable<T>): Promise<T> {
+  return ctx.groupCommit ? ctx.groupCommit.run(call) : call();
 }
 
 /** A button click, as far as the core cares: who, on which card, about which job. */
@@ -143,10 +149,12 @@ export async function approve(ctx: RequestContext, click: Click): Promise<Approv
   if (verdict !== 'ok') return refuse(ctx, job, click, verdict, 'approve');
   try {
     // The approval and every Slack message it causes commit together (card update, incident notice).
-    const result = await ctx.store.approve(job.id, click.user, ctx.now(), (r) => {
-      if (r.kind === 'approved') return ctx.events.approved(r.job);
-      return r.kind === 'recorded' || r.kind === 'expired' ? ctx.events.cardChanged(r.job) : [];
-    });
+    const result = await stored(ctx, () =>
+      ctx.store.approve(job.id, click.user, ctx.now(), (r) => {
+        if (r.kind === 'approved') return ctx.events.approved(r.job);
+        return r.kind === 'recorded' || r.kind === 'expired' ? ctx.events.cardChanged(r.job) : [];
+      }),
+    );
     switch (result.kind) {
       case 'approved':
         ctx.metrics?.requestDecided('approved');
@@ -191,7 +199,7 @@ export async function deny(ctx: RequestContext, click: Click): Promise<DenyResul
       await expireDue(ctx);
       return { kind: 'not-pending', job: (await ctx.store.getJob(job.id)) ?? job };
     }
-    const denied = await ctx.store.deny(job.id, click.user, now, (d) => ctx.events.cardChanged(d));
+    const denied = await stored(ctx, () => ctx.store.deny(job.id, click.user, now, (d) => ctx.events.cardChanged(d)));
     if (!denied) return { kind: 'not-pending', job: (await ctx.store.getJob(job.id)) ?? job };
     ctx.metrics?.requestDecided(withdrawal ? 'withdrawn' : 'denied');
     ctx.log.info(withdrawal ? 'reboot withdrawn' : 'reboot denied', { jobId: job.id, by: click.user });

@@ -81,16 +81,11 @@ export type NewJob = Omit<
 /** A new job, or the one a replayed slash command (same trigger_id) created before. */
 export type CreateResult = { kind: 'created'; job: Job } | { kind: 'replay'; job: Job };
 
-/** One createJob call, as createJobs takes it. */
-export interface NewJobRequest {
-  job: NewJob;
-  commandText: string;
-  triggerId?: string;
-  report?: Report<Job>;
-}
+/** One piece of a group commit (Store.together): a single call of the store's own methods. */
+export type GroupedCall = () => unknown;
 
-/** What createJobs answers for each request: its CreateResult, or the error that kept it from being stored. */
-export type CreateOutcome = CreateResult | { kind: 'failed'; error: unknown };
+/** How a grouped call ended; what it returned, its caller keeps (src/store/group-commit.ts). */
+export type GroupedOutcome = { ok: true } | { ok: false; error: unknown };
 
 export type ApprovalResult =
   | { kind: 'approved'; job: Job; approvals: Approval[] }
@@ -248,12 +243,14 @@ export interface Store {
    * A slash command carrying a stored trigger_id is a replay: the earlier job comes back, nothing changes.
    * A dry run (approvalsNeeded 0) is stored approved at once: it only reads.
    */
-  createJob(job: NewJob, commandText: string, triggerId?: string, report?: Report<Job>): Awaitable<CreateResult>;
   /**
-   * createJob for several requests at once, each stored or failed alone, answered in the order given: a burst of
-   * slash commands (src/store/group-commit.ts) then pays for one commit, not one each. Throws when none was stored.
+   * A group commit: several calls of this store's methods, each kept or rolled back alone, answered in the order
+   * given. A store whose commits hold the event loop (SQLite) makes them one transaction, each call in a savepoint;
+   * a networked one runs them side by side. A burst of slash commands or clicks (src/store/group-commit.ts) then
+   * pays for one commit, not one each. Throws when the group as a whole could not be committed: then none was kept.
    */
-  createJobs(requests: readonly NewJobRequest[]): Awaitable<CreateOutcome[]>;
+  together(calls: readonly GroupedCall[]): Awaitable<GroupedOutcome[]>;
+  createJob(job: NewJob, commandText: string, triggerId?: string, report?: Report<Job>): Awaitable<CreateResult>;
   /** The click that brings the count to `approvalsNeeded` moves pending → approved and alone is told `approved`. */
   approve(jobId: string, userId: string, now: number, report?: Report<ApprovalResult>): Awaitable<ApprovalResult>;
   /** pending → denied; undefined when the job was no longer pending. */

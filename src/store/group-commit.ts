@@ -1,27 +1,34 @@
 /**
- * Group commit for new requests. A burst of slash commands arrives together, and SQLite commits synchronously on
- * the event loop: fifty commits in a row are fifty WAL appends, each rewriting the same table and index pages,
- * while the later commands wait for their acks. The requests that reach the store in one turn of the event loop
- * are stored in one transaction instead (Store.createJobs), and each is answered once that transaction has
- * committed, so an ack still never precedes the commit that makes it true.
+ * Group commit for what Slack waits on. A burst of slash commands or clicks arrives together, and SQLite commits
+ * synchronously on the event loop: fifty commits in a row are fifty WAL appends, each rewriting the same table and
+ * index pages, while the later requests wait for their acks. The store calls made in one turn of the event loop
+ * are committed together instead (Store.together), and each caller is answered once that commit is done, so an
+ * ack still never precedes the commit that makes it true.
  */
-import type { CreateResult, NewJobRequest, Store } from './contract.js';
+import type { Awaitable, GroupedCall, GroupedOutcome, Store } from './contract.js';
 
 interface Waiting {
-  request: NewJobRequest;
-  resolve: (result: CreateResult) => void;
-  reject: (error: unknown) => void;
+  call: GroupedCall;
+  settle: (outcome: GroupedOutcome) => void;
 }
 
 export class GroupCommit {
   private waiting: Waiting[] = [];
 
-  constructor(private readonly store: Pick<Store, 'createJobs'>) {}
+  constructor(private readonly store: Pick<Store, 'together'>) {}
 
-  /** Store.createJob, committed with the other requests of this turn of the event loop. */
-  createJob(request: NewJobRequest): Promise<CreateResult> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ request, resolve, reject });
+  /** Makes `call` (one call of the store's methods) with the others of this turn of the event loop, in one commit. */
+  run<T>(call: () => Awaitable<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let answer = (): void => reject(new Error('the store did not make this call'));
+      this.waiting.push({
+        call: () => {
+          const result = call();
+          answer = () => resolve(result);
+          return result;
+        },
+        settle: (outcome) => (outcome.ok ? answer() : reject(outcome.error)),
+      });
       // In the check phase, after the poll phase has read every request that had arrived
       // (https://nodejs.org/api/timers.html#setimmediatecallback-args).
       if (this.waiting.length === 1) setImmediate(() => void this.commit());
@@ -32,15 +39,10 @@ export class GroupCommit {
     const group = this.waiting;
     this.waiting = [];
     try {
-      const outcomes = await this.store.createJobs(group.map((w) => w.request));
-      group.forEach((w, i) => {
-        const outcome = outcomes[i];
-        if (!outcome) w.reject(new Error('the store gave no answer for this request'));
-        else if (outcome.kind === 'failed') w.reject(outcome.error);
-        else w.resolve(outcome);
-      });
+      const outcomes = await this.store.together(group.map((w) => w.call));
+      group.forEach((w, i) => w.settle(outcomes[i] ?? { ok: false, error: new Error('the store gave no answer for this call') }));
     } catch (error) {
-      for (const w of group) w.reject(error);
+      for (const w of group) w.settle({ ok: false, error });
     }
   }
 }

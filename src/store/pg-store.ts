@@ -31,15 +31,15 @@ import type {
   AuditEvent,
   BatchAfter,
   CancelResult,
-  CreateOutcome,
   CreateResult,
+  GroupedCall,
+  GroupedOutcome,
   InstanceNames,
   JobFilter,
   JobSummary,
   LeaseHolder,
   LeaseResult,
   NewJob,
-  NewJobRequest,
   OutboxBacklog,
   OutboxHeadsOptions,
   OutcomesReport,
@@ -549,14 +549,19 @@ export class PgStore implements Store {
   }
 
   /**
-   * One transaction per request, side by side on the pool: a commit here is a round trip to the server, which
+   * Each call in its own transaction, side by side on the pool: a commit here is a round trip to the server, which
    * does not hold the event loop the way SQLite's synchronous commit does.
    */
-  async createJobs(requests: readonly NewJobRequest[]): Promise<CreateOutcome[]> {
+  async together(calls: readonly GroupedCall[]): Promise<GroupedOutcome[]> {
     return Promise.all(
-      requests.map((r) =>
-        Promise.resolve(this.createJob(r.job, r.commandText, r.triggerId, r.report)).catch((error: unknown): CreateOutcome => ({ kind: 'failed', error })),
-      ),
+      calls.map(async (call): Promise<GroupedOutcome> => {
+        try {
+          await call();
+          return { ok: true };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      }),
     );
   }
 

@@ -18,15 +18,15 @@ import type {
   AuditEvent,
   BatchAfter,
   CancelResult,
-  CreateOutcome,
   CreateResult,
+  GroupedCall,
+  GroupedOutcome,
   InstanceNames,
   JobFilter,
   JobSummary,
   LeaseHolder,
   LeaseResult,
   NewJob,
-  NewJobRequest,
   OutboxHeadsOptions,
   OutcomesReport,
   PreflightUpdate,
@@ -480,25 +480,27 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * A group commit: every request in one transaction, each in a savepoint of its own (better-sqlite3 nests a
-   * transaction as a SAVEPOINT: https://github.com/WiseLibs/better-sqlite3/blob/master/docs/api.md#transactionfunction--function),
-   * so one that fails is rolled back alone and the others still commit.
+   * Every call in one transaction, each in a savepoint of its own (better-sqlite3 nests a transaction as a SAVEPOINT:
+   * https://github.com/WiseLibs/better-sqlite3/blob/master/docs/api.md#transactionfunction--function), so one that
+   * fails is rolled back alone and the others still commit.
    */
-  createJobs(requests: readonly NewJobRequest[]): CreateOutcome[] {
-    return this.tx(() => {
-      const outcomes: CreateOutcome[] = [];
-      for (const r of requests) {
+  together(calls: readonly GroupedCall[]): GroupedOutcome[] {
+    return this.tx(() =>
+      calls.map((call): GroupedOutcome => {
         try {
-          outcomes.push(this.createJob(r.job, r.commandText, r.triggerId, r.report));
+          this.db.transaction(() => {
+            // Work after an await would run once this transaction is over, outside it.
+            if (isThenable(call())) throw new Error('a grouped call must be one call of this store, which answers at once');
+          })();
+          return { ok: true };
         } catch (error) {
           // Some errors (disk full, I/O) make SQLite roll back the whole transaction
           // (https://www.sqlite.org/lang_transaction.html#response_to_errors_within_a_transaction): the group is lost.
           if (!this.db.inTransaction) throw error;
-          outcomes.push({ kind: 'failed', error });
+          return { ok: false, error };
         }
-      }
-      return outcomes;
-    });
+      }),
+    );
   }
 
   approve(jobId: string, userId: string, now: number, report: Report<ApprovalResult> = none): ApprovalResult {
@@ -961,4 +963,8 @@ export class SqliteStore implements Store {
       this.db.exec('ROLLBACK');
     }
   }
+}
+
+function isThenable(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }

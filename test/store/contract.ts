@@ -72,21 +72,23 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       expect(await b.getJob('r-dddddddddd')).toMatchObject({ state: 'approved', decidedAt: 1000, decidedBy: 'dry run' });
     });
 
-    it('createJobs stores each request alone: a taken id fails, its neighbours are stored, a replay finds the earlier job', async () => {
+    it('together: each call is kept or rolled back alone, and answered in order', async () => {
       await a.createJob(job(), 'one', 'trigger-1', (j) => [card(j.id)]);
-      const outcomes = await a.createJobs([
-        { job: job({ requester: 'U0OTHER' }), commandText: 'a taken id', report: (j) => [card(j.id)] },
-        { job: job({ id: 'r-bbbbbbbbbb' }), commandText: 'two', report: (j) => [card(j.id)] },
-        { job: job({ id: 'r-cccccccccc' }), commandText: 'one, replayed', triggerId: 'trigger-1', report: (j) => [card(j.id)] },
+      let replay: unknown;
+      const outcomes = await a.together([
+        () => a.createJob(job({ requester: 'U0OTHER' }), 'a taken id', undefined, (j) => [card(j.id)]),
+        () => a.createJob(job({ id: 'r-bbbbbbbbbb' }), 'two', undefined, (j) => [card(j.id)]),
+        () => (replay = a.createJob(job({ id: 'r-cccccccccc' }), 'one, replayed', 'trigger-1', (j) => [card(j.id)])),
+        () => a.approve(J, 'U0APP', 2000),
       ]);
-      expect(outcomes.map((o) => o.kind)).toEqual(['failed', 'created', 'replay']);
-      expect(outcomes[2]).toMatchObject({ kind: 'replay', job: { id: J } });
-      expect(await b.getJob(J)).toMatchObject({ requester: 'U0REQ' });
+      expect(outcomes.map((o) => o.ok)).toEqual([false, true, true, true]);
+      expect(await replay).toMatchObject({ kind: 'replay', job: { id: J } });
+      expect(await b.getJob(J)).toMatchObject({ requester: 'U0REQ', state: 'approved' });
       expect(await b.getJob('r-bbbbbbbbbb')).toBeDefined();
       expect(await b.getJob('r-cccccccccc')).toBeUndefined();
       // The first request's card and r-bbbbbbbbbb's: the failed request's and the replay's were never written.
       expect(await b.outboxPendingCount()).toBe(2);
-      expect((await b.auditTrail(J)).map((e) => e.event)).toEqual(['requested']);
+      expect((await b.auditTrail(J)).map((e) => e.event)).toEqual(['requested', 'approval', 'approved']);
     });
 
     it('exactly one approval wins pending → approved across connections', async () => {
@@ -318,7 +320,7 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
     it('a replayed trigger_id gets the first job back, across connections', async () => {
       expect((await a.createJob(job(), '…', '1.2.abc')).kind).toBe('created');
       const replay = await b.createJob(job({ id: 'r-bbbbbbbbbb' }), '…', '1.2.abc');
-      expect(replay).toMatchObject({ kind: 'replay', job: { id: J } });
+      expect(await replay).toMatchObject({ kind: 'replay', job: { id: J } });
       expect(await b.getJob('r-bbbbbbbbbb')).toBeUndefined();
     });
 

@@ -2,22 +2,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CreateResult, NewJobRequest } from '../../src/store/contract.js';
+import type { CreateResult } from '../../src/store/contract.js';
 import { GroupCommit } from '../../src/store/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { job } from './contract.js';
 import { resetWal, walCommits } from './wal-commits.js';
 
-const request = (id: string, over: Partial<NewJobRequest> = {}): NewJobRequest => ({
-  job: job({ id }),
-  commandText: `alibaba cn-hangzhou … (${id})`,
-  report: (j) => [{ channel: j.channel, jobId: j.id, message: { kind: 'post_card' } }],
-  ...over,
-});
+/** A slash command's store call, as src/jobs/requests.ts makes it. */
+const request = (store: SqliteStore, id: string): (() => CreateResult) => () =>
+  store.createJob(job({ id }), `alibaba cn-hangzhou … (${id})`, undefined, (j) => [{ channel: j.channel, jobId: j.id, message: { kind: 'post_card' } }]);
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `r-group${String(i).padStart(5, '0')}`);
 
-describe('GroupCommit: the requests of one turn of the event loop share one commit', () => {
+describe('GroupCommit: the store calls of one turn of the event loop share one commit', () => {
   let dir: string;
   let path: string;
   let store: SqliteStore;
@@ -40,7 +37,7 @@ describe('GroupCommit: the requests of one turn of the event loop share one comm
     const group = new GroupCommit(store);
     const seenWhenAnswered: boolean[] = [];
     const answers = ids(50).map((id) =>
-      group.createJob(request(id)).then((result) => {
+      group.run(request(store, id)).then((result) => {
         // The job is on disk for another connection by the time its request is answered.
         seenWhenAnswered.push(reader.getJob(id) !== undefined);
         return result;
@@ -57,8 +54,8 @@ describe('GroupCommit: the requests of one turn of the event loop share one comm
   it('requests of later turns get commits of their own', async () => {
     const group = new GroupCommit(store);
     const [first, second] = [ids(2)[0]!, ids(2)[1]!];
-    await group.createJob(request(first));
-    await group.createJob(request(second));
+    await group.run(request(store, first));
+    await group.run(request(store, second));
     expect(walCommits(path)).toBe(2);
   });
 
@@ -66,7 +63,7 @@ describe('GroupCommit: the requests of one turn of the event loop share one comm
     store.createJob(job({ id: 'r-taken00000' }), 'earlier');
     resetWal(store.db);
     const group = new GroupCommit(store);
-    const settled = await Promise.allSettled([group.createJob(request('r-group00001')), group.createJob(request('r-taken00000')), group.createJob(request('r-group00002'))]);
+    const settled = await Promise.allSettled([group.run(request(store, 'r-group00001')), group.run(request(store, 'r-taken00000')), group.run(request(store, 'r-group00002'))]);
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(reader.getJob('r-group00001')).toBeDefined();
     expect(reader.getJob('r-group00002')).toBeDefined();
@@ -79,7 +76,7 @@ describe('GroupCommit: the requests of one turn of the event loop share one comm
     store.db.pragma('busy_timeout = 50');
     reader.db.exec('BEGIN IMMEDIATE');
     const group = new GroupCommit(store);
-    const settled = await Promise.allSettled(ids(3).map((id) => group.createJob(request(id))));
+    const settled = await Promise.allSettled(ids(3).map((id) => group.run(request(store, id))));
     reader.db.exec('ROLLBACK');
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
     for (const id of ids(3)) expect(reader.getJob(id)).toBeUndefined();
@@ -88,7 +85,30 @@ describe('GroupCommit: the requests of one turn of the event loop share one comm
 
   it('answers each request with its own result, in the order asked', async () => {
     const group = new GroupCommit(store);
-    const results: CreateResult[] = await Promise.all(ids(5).map((id) => group.createJob(request(id))));
+    const results: CreateResult[] = await Promise.all(ids(5).map((id) => group.run(request(store, id))));
     expect(results.map((r) => r.job.id)).toEqual(ids(5));
+  });
+  it('the clicks of one turn are one commit too, each approval decided as if alone', async () => {
+    for (const id of ids(3)) store.createJob(job({ id, approvalsNeeded: 2 }), 'x');
+    resetWal(store.db);
+    const group = new GroupCommit(store);
+    const approvals = Promise.all([
+      group.run(() => store.approve(ids(3)[0]!, 'U0APP1', 2000)),
+      group.run(() => store.approve(ids(3)[0]!, 'U0APP1', 2000)),
+      group.run(() => store.approve(ids(3)[0]!, 'U0APP2', 2000)),
+    ]);
+    const denial = group.run(() => store.deny(ids(3)[1]!, 'U0APP1', 2000));
+    expect((await approvals).map((r) => r.kind)).toEqual(['recorded', 'duplicate', 'approved']);
+    expect(await denial).toMatchObject({ state: 'denied' });
+    expect(reader.getJob(ids(3)[0]!)?.state).toBe('approved');
+    expect(reader.getJob(ids(3)[1]!)?.state).toBe('denied');
+    expect(walCommits(path)).toBe(1);
+  });
+
+  it('a call that would go on after an await is refused: its work could not be in the transaction', async () => {
+    const group = new GroupCommit(store);
+    const [early, late] = await Promise.allSettled([group.run(request(store, 'r-group00001')), group.run(async () => request(store, 'r-group00002')())]);
+    expect(early.status).toBe('fulfilled');
+    expect(late).toMatchObject({ status: 'rejected', reason: { message: expect.stringMatching(/one call of this store/) } });
   });
 });
