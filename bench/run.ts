@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { defaultCatalog } from '../src/providers/catalog.js';
 import type { ProviderName } from '../src/providers/provider.js';
 import { benchCommandAcks } from './acks.js';
+import { benchApproveClicks } from './clicks.js';
 import { benchBusyChannels } from './busy.js';
 import { benchClouds } from './clouds.js';
 import { atMost, type Figure } from './floors.js';
@@ -58,8 +59,12 @@ try {
     rss.push(r.maxRss);
   }
   if (parts.has('busy')) {
+    log('approve clicks: rounds of 100 simultaneous clicks against bare Bolt…');
+    const clicks = await benchApproveClicks(bare);
+    figures.push(...clicks.figures);
+    rss.push(clicks.maxRss);
     log('100 concurrent jobs in 100 channels + the incident channel…');
-    const r = await benchBusyChannels(bare);
+    const r = await benchBusyChannels();
     figures.push(...r.figures);
     notes.push(...r.notes);
     rss.push(r.maxRss);
