@@ -556,8 +556,11 @@ const NO_EXTRA_REGIONS: readonly string[] = [];
 /** A provider's regions with config's extra ones, lower-case, each once, in catalog order. */
 function regionsOf(info: ProviderInfo, ctx: ParseContext): readonly string[] {
   const extra = ctx.extraRegions?.[info.name] ?? NO_EXTRA_REGIONS;
-  const byExtra = knownRegions.get(info) ?? new WeakMap<readonly string[], readonly string[]>();
-  knownRegions.set(info, byExtra);
+  let byExtra = knownRegions.get(info);
+  if (!byExtra) {
+    byExtra = new WeakMap<readonly string[], readonly string[]>();
+    knownRegions.set(info, byExtra);
+  }
   let regions = byExtra.get(extra);
   if (!regions) {
     regions = [...new Set([...info.regions, ...extra].map((r) => r.toLowerCase()))];
