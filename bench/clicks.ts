@@ -57,6 +57,8 @@ async function clickBoth(stage: Stage, bare: BenchChild, clicks: readonly string
     const bareAnswers = await burst(barePool, SIGNING_SECRET, clicks).finally(() => stage.bot.resume());
     await sleep(Date.now() - frozenAt);
     const botAnswers = await burst(botPool, SIGNING_SECRET, clicks);
+    const bad = [...bareAnswers, ...botAnswers].find((a) => a.status !== 200);
+    if (bad) throw new Error(`an app answered ${bad.status} to a signed approve click`);
     return { bot: botAnswers.map((a) => a.ms), bare: bareAnswers.map((a) => a.ms) };
   } finally {
     await botPool.close();
