@@ -73,6 +73,7 @@ import {
   type OutboxDbRow,
   type ThreadItemsMessage,
   StoredApprovers,
+  approvedJob,
   approversColumn,
   requestedAuditData,
   storedJob,
@@ -586,15 +587,17 @@ export class PgStore implements Store {
     if (inserted === 0) return { kind: 'duplicate', job, approvals: await this.approvalsIn(q, jobId) };
     const approvals = await this.approvalsIn(q, jobId);
     await this.audit(q, jobId, 'approval', userId, now, { count: approvals.length, needed: job.approvalsNeeded });
-    if (approvals.length < job.approvalsNeeded) return { kind: 'recorded', job: await this.requireJob(q, jobId), approvals };
+    // The jobs row, locked above, is not changed by an approval that does not decide.
+    if (approvals.length < job.approvalsNeeded) return { kind: 'recorded', job, approvals };
+    const approved = approvedJob(job, now, approvals.map((a) => a.userId));
     const won = await q.run(`UPDATE jobs SET state = 'approved', decided_at = $1, decided_by = $2 WHERE id = $3 AND state = 'pending'`, [
-      now,
-      approvals.map((a) => a.userId).join(','),
+      approved.decidedAt,
+      approved.decidedBy,
       jobId,
     ]);
     if (won !== 1) return { kind: 'not-pending', job: await this.requireJob(q, jobId) };
     await this.audit(q, jobId, 'approved', userId, now, { approvers: approvals.map((a) => a.userId) });
-    return { kind: 'approved', job: await this.requireJob(q, jobId), approvals };
+    return { kind: 'approved', job: approved, approvals };
   }
 
   async deny(jobId: string, userId: string, now: number, report: Report<Job> = none): Promise<Job | undefined> {

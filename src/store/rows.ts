@@ -90,6 +90,11 @@ export function storedJob(job: NewJob): Job {
   };
 }
 
+/** A pending job as its approving click leaves it: only the state and the decision change (the approvals have a table of their own). */
+export function approvedJob(job: Job, at: number, approvers: readonly string[]): Job {
+  return { ...job, state: 'approved', decidedAt: at, decidedBy: approvers.join(',') };
+}
+
 /** The "requested" audit row's data: the command, and the account and approvers the policy gave it, which the text alone would not say. */
 export function requestedAuditData(job: NewJob, commandText: string): Record<string, unknown> {
   return {

@@ -57,6 +57,7 @@ import {
   type OutboxDbRow,
   type ThreadItemsMessage,
   StoredApprovers,
+  approvedJob,
   approversColumn,
   requestedAuditData,
   storedJob,
@@ -522,15 +523,17 @@ export class SqliteStore implements Store {
     if (inserted.changes === 0) return { kind: 'duplicate', job, approvals: this.approvals(jobId) };
     const approvals = this.approvals(jobId);
     this.audit(jobId, 'approval', userId, now, { count: approvals.length, needed: job.approvalsNeeded });
-    if (approvals.length < job.approvalsNeeded) return { kind: 'recorded', job: this.requireJob(jobId), approvals };
+    // The jobs row, read above in this transaction, is not changed by an approval that does not decide.
+    if (approvals.length < job.approvalsNeeded) return { kind: 'recorded', job, approvals };
+    const approved = approvedJob(job, now, approvals.map((a) => a.userId));
     const won = this.sql(`UPDATE jobs SET state = 'approved', decided_at = ?, decided_by = ? WHERE id = ? AND state = 'pending'`).run(
-      now,
-      approvals.map((a) => a.userId).join(','),
+      approved.decidedAt,
+      approved.decidedBy,
       jobId,
     );
     if (won.changes !== 1) return { kind: 'not-pending', job: this.requireJob(jobId) };
     this.audit(jobId, 'approved', userId, now, { approvers: approvals.map((a) => a.userId) });
-    return { kind: 'approved', job: this.requireJob(jobId), approvals };
+    return { kind: 'approved', job: approved, approvals };
   }
 
   deny(jobId: string, userId: string, now: number, report: Report<Job> = none): Job | undefined {

@@ -91,6 +91,17 @@ export function describeStoreContract(name: string, open: () => Promise<StorePai
       expect((await b.auditTrail(J)).map((e) => e.event)).toEqual(['requested', 'approval', 'approved']);
     });
 
+    it('approve answers with the job as stored: unchanged while approvals are recorded, decided once approved', async () => {
+      await a.createJob(job({ approvalsNeeded: 2, account: 'prod', approvers: { users: ['U1', 'U2'], groups: [] } }), '…');
+      const recorded = await a.approve(J, 'U1', 2000);
+      expect(recorded.kind).toBe('recorded');
+      expect(recorded.job).toEqual(await b.getJob(J));
+      const approved = await a.approve(J, 'U2', 3000);
+      expect(approved.kind).toBe('approved');
+      expect(approved.job).toEqual(await b.getJob(J));
+      expect(approved.job).toMatchObject({ state: 'approved', decidedAt: 3000, decidedBy: 'U1,U2' });
+    });
+
     it('exactly one approval wins pending → approved across connections', async () => {
       await a.createJob(job(), 'alibaba cn-hangzhou …');
       const first = await a.approve(J, 'U1', 2000);
