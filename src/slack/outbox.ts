@@ -343,7 +343,7 @@ export class Outbox {
     const row: OutboxRow = { ...claimed, attempts: claimed.attempts - 1 };
     const method = methodOf(row);
     try {
-      await this.send(row, row.attempts > 0);
+      await this.send(row);
     } catch (err) {
       await this.pacer.answered(row.channel, this.opts.now());
       await this.handleFailure([row], method, err);
@@ -472,7 +472,7 @@ export class Outbox {
     this.opts.log.warn('slack write failed; will retry', { kind: row.message.kind, channel: row.channel, error: reason, attempt: attempts + 1, backoffMs: backoff });
   }
 
-  private async send(row: OutboxRow, triedBefore: boolean): Promise<void> {
+  private async send(row: OutboxRow): Promise<void> {
     const { store } = this;
     const job = row.jobId ? await store.getJob(row.jobId) : undefined;
     if (!job) throw new UndeliverableError(`outbox row ${row.id} names no known job`);
@@ -495,7 +495,7 @@ export class Outbox {
         // An earlier try may have reached Slack without the bot learning the card's ts: the process stopped between
         // Slack's answer and storing it (a crash, a replica killed), or the answer was unreadable. That card is
         // adopted instead of a second one being posted, which would stay on the channel with live buttons.
-        const earlier = triedBefore ? await this.postedCard(job) : undefined;
+        const earlier = row.attempts > 0 ? await this.postedCard(job) : undefined;
         if (earlier !== undefined) {
           await store.setCardTs(job.id, earlier);
           this.opts.log.info('adopted a card posted by an earlier try instead of posting it again', { jobId: job.id, channel: job.channel });
@@ -511,10 +511,10 @@ export class Outbox {
         await this.client.chat.update({ channel: job.channel, ts: threadTs(), ...(await card()) });
         return;
       case 'thread_lines':
-        await this.postInThread(row, triedBefore, job, resultLinesMessage(message.lines), threadTs());
+        await this.postInThread(row, job, resultLinesMessage(message.lines), threadTs());
         return;
       case 'thread_results':
-        await this.postInThread(row, triedBefore, job, resultsMessage(message.layout, message.entries), threadTs());
+        await this.postInThread(row, job, resultsMessage(message.layout, message.entries), threadTs());
         return;
       case 'results_file':
         await this.uploadFile(
@@ -544,10 +544,10 @@ export class Outbox {
         );
         return;
       case 'thread_note':
-        await this.postInThread(row, triedBefore, job, noteMessage(message.text), threadTs());
+        await this.postInThread(row, job, noteMessage(message.text), threadTs());
         return;
       case 'summary':
-        await this.postInThread(row, triedBefore, job, summaryMessage(job, await tally(), this.opts.catalog), threadTs(), true);
+        await this.postInThread(row, job, summaryMessage(job, await tally(), this.opts.catalog), threadTs(), true);
         return;
       case 'supersede_card': {
         const live = job.cardTs ? await this.permalink(job.channel, job.cardTs) : null;
@@ -664,8 +664,8 @@ export class Outbox {
    * unreadable answer) is first looked for among the thread's replies by its row id, and not posted again when Slack
    * shows it: its content was fixed at its first try (the store merges nothing more into it).
    */
-  private async postInThread(row: OutboxRow, triedBefore: boolean, job: Job, msg: SlackMessage, threadTs: string, broadcast = false): Promise<void> {
-    if (triedBefore && (await this.inThread(job, row, threadTs))) {
+  private async postInThread(row: OutboxRow, job: Job, msg: SlackMessage, threadTs: string, broadcast = false): Promise<void> {
+    if (row.attempts > 0 && (await this.inThread(job, row, threadTs))) {
       this.opts.log.info('a thread message Slack got on an earlier try is not posted again', { jobId: job.id, row: row.id });
       return;
     }
