@@ -549,23 +549,17 @@ function providerWords(catalog: Catalog): string[] {
   return catalog.descriptors.flatMap(({ info }) => [info.name, ...info.aliases]);
 }
 
-/** regionsOf's answers, per provider and list of extra regions (a bot has one of each per provider). */
-const knownRegions = new WeakMap<ProviderInfo, WeakMap<readonly string[], readonly string[]>>();
+/** regionsOf's last answer per provider, with the extra regions it was built from (a bot has one list per provider). */
+const knownRegions = new WeakMap<ProviderInfo, { extra: readonly string[]; regions: readonly string[] }>();
 const NO_EXTRA_REGIONS: readonly string[] = [];
 
 /** A provider's regions with config's extra ones, lower-case, each once, in catalog order. */
 function regionsOf(info: ProviderInfo, ctx: ParseContext): readonly string[] {
   const extra = ctx.extraRegions?.[info.name] ?? NO_EXTRA_REGIONS;
-  let byExtra = knownRegions.get(info);
-  if (!byExtra) {
-    byExtra = new WeakMap<readonly string[], readonly string[]>();
-    knownRegions.set(info, byExtra);
-  }
-  let regions = byExtra.get(extra);
-  if (!regions) {
-    regions = [...new Set([...info.regions, ...extra].map((r) => r.toLowerCase()))];
-    byExtra.set(extra, regions);
-  }
+  const known = knownRegions.get(info);
+  if (known?.extra === extra) return known.regions;
+  const regions = [...new Set([...info.regions, ...extra].map((r) => r.toLowerCase()))];
+  knownRegions.set(info, { extra, regions });
   return regions;
 }
 
