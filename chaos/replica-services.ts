@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { shownUrl } from '../src/config.js';
+import { errorMessage } from '../src/errors.js';
 
 export const CHAOS_DATABASE_URL = process.env.REBOOT_CHAOS_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const CHAOS_REDIS_URL = process.env.REBOOT_CHAOS_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -40,7 +41,7 @@ export async function requireServices(): Promise<void> {
   } catch (err) {
     throw new Error(
       `--replicas 2 needs PostgreSQL at ${shownUrl(CHAOS_DATABASE_URL)} (REBOOT_CHAOS_DATABASE_URL), which did not answer ` +
-        `(${err instanceof Error ? err.message : String(err)}); start it (.ci/run shows how)`,
+        `(${errorMessage(err)}); start it (.ci/run shows how)`,
     );
   }
   const redis = redisClient();
@@ -49,7 +50,7 @@ export async function requireServices(): Promise<void> {
     await redis.ping();
   } catch (err) {
     throw new Error(
-      `--replicas 2 needs Redis at ${CHAOS_REDIS_URL} (REBOOT_CHAOS_REDIS_URL), which did not answer (${err instanceof Error ? err.message : String(err)}); ` +
+      `--replicas 2 needs Redis at ${CHAOS_REDIS_URL} (REBOOT_CHAOS_REDIS_URL), which did not answer (${errorMessage(err)}); ` +
         'start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
     );
   } finally {

@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../src/errors.js';
 import { FakeSlack } from '../src/local/fake-slack.js';
 import { startSimulators } from '../src/local/simulators.js';
 import type { ProviderName } from '../src/providers/provider.js';
@@ -132,7 +133,7 @@ async function main(): Promise<number> {
     try {
       await requireServices();
     } catch (err) {
-      console.error(`chaos: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(`chaos: ${errorMessage(err)}`);
       return 2;
     }
   }

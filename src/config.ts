@@ -270,10 +270,6 @@ export function secretsOf(config: Config): string[] {
   ].filter((s): s is string => typeof s === 'string' && s !== '');
 }
 
-/**
- * A URL's password (https://www.iana.org/assignments/uri-schemes/prov/redis, https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS),
- * as written and decoded: an error may quote it without the rest of the URL.
- */
 /** A URL as messages may show it: its password, if any, replaced by `***`. */
 export function shownUrl(url: string): string {
   try {
@@ -285,6 +281,10 @@ export function shownUrl(url: string): string {
   }
 }
 
+/**
+ * A URL's password (https://www.iana.org/assignments/uri-schemes/prov/redis, https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS),
+ * as written and decoded: an error may quote it without the rest of the URL.
+ */
 function urlPasswords(url: string): string[] {
   const password = URL.canParse(url) ? new URL(url).password : '';
   if (password === '') return [];
