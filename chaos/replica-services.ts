@@ -50,7 +50,7 @@ export async function requireServices(): Promise<void> {
     await redis.ping();
   } catch (err) {
     throw new Error(
-      `--replicas 2 needs Redis at ${CHAOS_REDIS_URL} (REBOOT_CHAOS_REDIS_URL), which did not answer (${errorMessage(err)}); ` +
+      `--replicas 2 needs Redis at ${shownUrl(CHAOS_REDIS_URL)} (REBOOT_CHAOS_REDIS_URL), which did not answer (${errorMessage(err)}); ` +
         'start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
     );
   } finally {
