@@ -397,7 +397,13 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
 
 /** PostgreSQL when REBOOT_DATABASE_URL is set (shared by replicas), else the SQLite file (one process). */
 async function openStore(config: Config, log: Logger): Promise<Store> {
-  if (config.databaseUrl === undefined) return new SqliteStore(config.dbPath);
+  if (config.databaseUrl === undefined) {
+    const store = new SqliteStore(config.dbPath, { backgroundCheckpoints: true });
+    store.checkpointer?.onReport((report) => {
+      if (report.kind === 'failed') log.warn('WAL checkpoint failed; commits stay in the WAL until one succeeds', { error: report.error });
+    });
+    return store;
+  }
   return PgStore.open({
     url: config.databaseUrl,
     // An idle connection that breaks is replaced by the pool; the next query on a dead server fails where it is made.

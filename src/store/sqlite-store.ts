@@ -12,6 +12,7 @@ import type { JobOutcome } from '../domain/outcome.js';
 import { LANE_KINDS } from '../domain/outbox-lanes.js';
 import { OutboxMessageSchema, type OutboxMessage, type OutboxRow, type OutboxWrite } from '../domain/outbox-message.js';
 import type { Preflight } from '../domain/preflight.js';
+import { BACKSTOP_CHECKPOINT_PAGES, WalCheckpointer, type CheckpointerOptions } from './wal-checkpointer.js';
 import type {
   ApprovalResult,
   AuditEntry,
@@ -141,6 +142,11 @@ function jobFromRow(row: JobRow, ids: string[]): Job {
   };
 }
 
+export interface SqliteStoreOptions {
+  /** WAL checkpoints in a worker thread instead of inside whichever commit fills the WAL (the bot's own store). */
+  backgroundCheckpoints?: boolean | CheckpointerOptions;
+}
+
 export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
@@ -150,7 +156,10 @@ export class SqliteStore implements Store {
   /** Set inside a transaction when it queued outbox rows; listeners hear of them after the commit. */
   private queued = false;
 
-  constructor(path: string) {
+  /** Checkpoints in a worker thread (src/store/wal-checkpointer.ts), when the bot opened the store with them. */
+  readonly checkpointer: WalCheckpointer | undefined;
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -162,9 +171,15 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    if (options.backgroundCheckpoints && path !== ':memory:') {
+      this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+      this.checkpointer = new WalCheckpointer(path, options.backgroundCheckpoints === true ? {} : options.backgroundCheckpoints);
+    }
   }
 
+  /** Whichever connection closes last, this one or the checkpointer's a moment later, checkpoints and removes the WAL. */
   close(): void {
+    void this.checkpointer?.close();
     this.db.close();
   }
 

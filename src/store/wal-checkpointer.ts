@@ -1,0 +1,85 @@
+/**
+ * WAL checkpoints off the event loop. In WAL mode SQLite appends commits to the `-wal` file and copies them back into
+ * the database at a checkpoint; by default the commit that takes the WAL past 1,000 pages runs that checkpoint itself
+ * (https://www.sqlite.org/wal.html#automatic_checkpoint), and under `synchronous = NORMAL` a checkpoint is where the
+ * syncs happen (https://www.sqlite.org/pragma.html#pragma_synchronous). better-sqlite3 is synchronous, so that commit
+ * held the event loop for 10–15 ms of fsync on the bench machine: whichever click or slash command it fell on, and
+ * every request queued behind it, waited.
+ *
+ * Here a worker thread with its own connection runs a PASSIVE checkpoint on a timer. A PASSIVE checkpoint never
+ * waits for a lock and never blocks the writer; readers and the writer go on while it copies
+ * (https://www.sqlite.org/c3ref/wal_checkpoint_v2.html). The main connection keeps an automatic checkpoint only as
+ * a backstop, far above what the worker lets the WAL reach, in case the worker falls behind or has died.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/** How often the worker checkpoints: the WAL holds at most about this long of commits. */
+export const CHECKPOINT_INTERVAL_MS = 1000;
+/** The main connection's own automatic checkpoint, in pages (4 KiB each: about 40 MiB): a backstop only. */
+export const BACKSTOP_CHECKPOINT_PAGES = 10_000;
+
+export interface CheckpointerOptions {
+  intervalMs?: number;
+}
+
+/**
+ * The worker's code. It is evaluated as a script (`eval: true`) rather than loaded from a file so that it runs the
+ * same from `dist/` and under the test runner, which compiles TypeScript only in the main thread. A checkpoint that
+ * fails (an I/O error) is reported and tried again at the next tick: the WAL keeps every commit meanwhile, and the
+ * backstop checkpoint is still there.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path, { fileMustExist: true });
+db.pragma('synchronous = NORMAL');
+const timer = setInterval(() => {
+  try {
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)');
+    parentPort.postMessage({ kind: 'checkpointed', walFrames: result.log, copied: result.checkpointed });
+  } catch (error) {
+    parentPort.postMessage({ kind: 'failed', error: String(error && error.message) });
+  }
+}, workerData.intervalMs);
+parentPort.on('message', () => {
+  clearInterval(timer);
+  db.close();
+  parentPort.close();
+});
+`;
+
+export type CheckpointReport = { kind: 'checkpointed'; walFrames: number; copied: number } | { kind: 'failed'; error: string };
+
+export class WalCheckpointer {
+  private readonly worker: Worker;
+  private readonly listeners: Array<(report: CheckpointReport) => void> = [];
+  /** Resolves once the worker thread has exited (after close(), or when it could not start). */
+  readonly exited: Promise<void>;
+
+  constructor(path: string, options: CheckpointerOptions = {}) {
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driver, intervalMs: options.intervalMs ?? CHECKPOINT_INTERVAL_MS } });
+    // Never what keeps the process alive: the WAL is safe without it, and the next start checkpoints anyway.
+    this.worker.unref();
+    this.worker.on('message', (report: CheckpointReport) => {
+      for (const listener of this.listeners) listener(report);
+    });
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    // A worker that cannot open the database leaves the backstop in charge; it must not crash the process.
+    this.worker.on('error', (error: Error) => {
+      for (const listener of this.listeners) listener({ kind: 'failed', error: error.message });
+    });
+  }
+
+  /** Hears every checkpoint the worker runs (tests, and whoever wants to log failures). */
+  onReport(listener: (report: CheckpointReport) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Stops the timer and closes the worker's connection; resolves once the thread has exited. */
+  close(): Promise<void> {
+    this.worker.postMessage('close');
+    return this.exited;
+  }
+}

@@ -1,0 +1,87 @@
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { BACKSTOP_CHECKPOINT_PAGES, WalCheckpointer, type CheckpointReport } from '../../src/store/wal-checkpointer.js';
+import { job } from './contract.js';
+
+const PAGE = 4096;
+
+/** The jobs the database file holds by itself: a copy of it alone, without its WAL, read on its own. */
+function jobsInDatabaseFile(path: string): number {
+  const alone = `${path}.alone`;
+  copyFileSync(path, alone);
+  try {
+    const file = new Database(alone, { readonly: true });
+    try {
+      return (file.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n;
+    } finally {
+      file.close();
+    }
+  } catch {
+    // Copied while a checkpoint was writing it, or before the jobs table was copied back: not there yet.
+    return 0;
+  }
+}
+
+function nextReport(checkpointer: WalCheckpointer, accept: (r: CheckpointReport) => boolean): Promise<CheckpointReport> {
+  return new Promise((resolve) => checkpointer.onReport((r) => accept(r) && resolve(r)));
+}
+
+describe('WAL checkpoints in a worker thread', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'reboot-ckpt-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('copies the WAL back into the database long before the commit that would have done it on the event loop', async () => {
+    const path = join(dir, 'db.sqlite');
+    const store = new SqliteStore(path, { backgroundCheckpoints: { intervalMs: 20 } });
+    // The main connection checkpoints only as a backstop, far beyond what the worker lets the WAL reach.
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(BACKSTOP_CHECKPOINT_PAGES);
+    const checkpointer = store.checkpointer!;
+    // A few hundred pages of commits: fewer than SQLite's default automatic checkpoint (1,000 pages) needs to run.
+    for (let i = 0; i < 40; i++) store.createJob(job({ id: `r-ckpt${String(i).padStart(6, '0')}`, ids: Array.from({ length: 60 }, (_, k) => `i-${i}x${k}`) }), 'x');
+    const walPages = statSync(`${path}-wal`).size / PAGE;
+    expect(walPages).toBeGreaterThan(150);
+    expect(walPages).toBeLessThan(1000);
+    // The worker copies them back: the database file itself, read without the WAL, holds every job.
+    await nextReport(checkpointer, (r) => r.kind === 'checkpointed' && jobsInDatabaseFile(path) === 40);
+    expect(store.getJob('r-ckpt000039')?.ids).toHaveLength(60);
+    store.close();
+  });
+
+  it('closes its connection after the store: the last to close removes the WAL', async () => {
+    const path = join(dir, 'db.sqlite');
+    const store = new SqliteStore(path, { backgroundCheckpoints: { intervalMs: 20 } });
+    store.createJob(job(), 'x');
+    await nextReport(store.checkpointer!, () => true);
+    expect(existsSync(`${path}-wal`)).toBe(true);
+    store.close();
+    await store.checkpointer!.exited;
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    const reopened = new SqliteStore(path);
+    expect(reopened.getJob(job().id)?.id).toBe(job().id);
+    reopened.close();
+  });
+
+  it('reports a database it cannot open, and the process goes on', async () => {
+    const checkpointer = new WalCheckpointer(join(dir, 'missing', 'db.sqlite'), { intervalMs: 20 });
+    const report = await nextReport(checkpointer, () => true);
+    expect(report.kind).toBe('failed');
+    if (report.kind === 'failed') expect(report.error).toMatch(/directory does not exist|unable to open/);
+    await checkpointer.exited;
+  });
+
+  it('is off unless asked for: other connections (tools, tests) keep SQLite’s own checkpoint', () => {
+    const store = new SqliteStore(join(dir, 'db.sqlite'));
+    expect(store.checkpointer).toBeUndefined();
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    store.close();
+  });
+});
