@@ -4,7 +4,14 @@
  * index pages, while the later requests wait for their acks. The store calls made in one turn of the event loop
  * are committed together instead (Store.together), and each caller is answered once that commit is done, so an
  * ack still never precedes the commit that makes it true.
+ *
+ * A group waits a moment for more: it commits once no call has joined it for `lullMs`, or once its first call has
+ * waited `maxDelayMs`. A burst reaches the bot over a few milliseconds, not in one read of the sockets, so committing
+ * at the end of each turn made a commit for every one or two clicks of a hundred (each a WAL append of the same
+ * pages); with the lull, about ten. A request on its own waits `lullMs` more for its ack. PostgreSQL's
+ * `commit_delay` trades the same way (https://www.postgresql.org/docs/current/runtime-config-wal.html#GUC-COMMIT-DELAY).
  */
+import { performance } from 'node:perf_hooks';
 import type { Awaitable, GroupedCall, GroupedOutcome, Store } from './contract.js';
 
 interface Waiting {
@@ -12,12 +19,32 @@ interface Waiting {
   settle: (outcome: GroupedOutcome) => void;
 }
 
+export interface GroupCommitOptions {
+  /** A group commits once no call has joined it for this long (ms)… */
+  lullMs?: number;
+  /** …or once its first call has waited this long (ms). */
+  maxDelayMs?: number;
+}
+
+export const GROUP_LULL_MS = 1;
+export const GROUP_MAX_DELAY_MS = 10;
+
 export class GroupCommit {
   private waiting: Waiting[] = [];
+  private firstJoinedAt = 0;
+  private lastJoinedAt = 0;
+  private readonly lullMs: number;
+  private readonly maxDelayMs: number;
 
-  constructor(private readonly store: Pick<Store, 'together'>) {}
+  constructor(
+    private readonly store: Pick<Store, 'together'>,
+    options: GroupCommitOptions = {},
+  ) {
+    this.lullMs = options.lullMs ?? GROUP_LULL_MS;
+    this.maxDelayMs = options.maxDelayMs ?? GROUP_MAX_DELAY_MS;
+  }
 
-  /** Makes `call` (one call of the store's methods) with the others of this turn of the event loop, in one commit. */
+  /** Makes `call` (one call of the store's methods) with the others that join before the group commits, in one commit. */
   run<T>(call: () => Awaitable<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let answer = (): void => reject(new Error('the store did not make this call'));
@@ -29,11 +56,23 @@ export class GroupCommit {
         },
         settle: (outcome) => (outcome.ok ? answer() : reject(outcome.error)),
       });
-      // In the check phase, after the poll phase has read every request that had arrived
+      this.lastJoinedAt = performance.now();
+      if (this.waiting.length > 1) return;
+      this.firstJoinedAt = this.lastJoinedAt;
+      // First in the check phase, after the poll phase has read every request that had arrived
       // (https://nodejs.org/api/timers.html#setimmediatecallback-args).
-      if (this.waiting.length === 1) setImmediate(() => void this.commit());
+      setImmediate(this.due);
     });
   }
+
+  /** Commits the group if it is due, else looks again when it will be. */
+  private readonly due = (): void => {
+    const now = performance.now();
+    const quietFor = now - this.lastJoinedAt;
+    const waited = now - this.firstJoinedAt;
+    if (quietFor >= this.lullMs || waited >= this.maxDelayMs) void this.commit();
+    else setTimeout(this.due, Math.min(this.lullMs - quietFor, this.maxDelayMs - waited));
+  };
 
   private async commit(): Promise<void> {
     const group = this.waiting;

@@ -51,6 +51,35 @@ describe('GroupCommit: the store calls of one turn of the event loop share one c
     expect(reader.outboxPendingCount()).toBe(50);
   });
 
+  it('requests that keep arriving over several turns join one group until a lull', async () => {
+    const group = new GroupCommit(store, { lullMs: 50, maxDelayMs: 5000 });
+    const answers: Array<Promise<CreateResult>> = [];
+    for (const id of ids(10)) {
+      answers.push(group.run(request(store, id)));
+      // The next request is read on a later turn, as a burst spread over a few reads of the sockets is.
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(walCommits(path)).toBe(0);
+    await Promise.all(answers);
+    expect(walCommits(path)).toBe(1);
+  });
+
+  it('a group that never sees a lull still commits once its first call has waited maxDelayMs', async () => {
+    const group = new GroupCommit(store, { lullMs: 1000, maxDelayMs: 20 });
+    const answers: Array<Promise<CreateResult>> = [];
+    let first: CreateResult | undefined;
+    void (answers[0] = group.run(request(store, ids(1)[0]!))).then((r) => (first = r));
+    // Requests go on joining every few milliseconds; the first is answered all the same.
+    for (const id of ids(30).slice(1)) {
+      if (first) break;
+      await new Promise((r) => setTimeout(r, 5));
+      answers.push(group.run(request(store, id)));
+    }
+    expect(first?.kind).toBe('created');
+    await Promise.all(answers);
+    expect(walCommits(path)).toBeGreaterThan(1);
+  });
+
   it('requests of later turns get commits of their own', async () => {
     const group = new GroupCommit(store);
     const [first, second] = [ids(2)[0]!, ids(2)[1]!];
