@@ -13,12 +13,14 @@ import { ackFigure, type AckSample } from './acks.js';
 import type { Figure } from './floors.js';
 import type { BenchChild } from './ipc.js';
 import { burst, clickBody, commandBody, poolFor } from './load.js';
-import { APPROVER, cardIn, completedJobs, REQUESTER, SIGNING_SECRET, sleep, startStage, type Stage } from './stage.js';
+import { APPROVER, cardIn, completedJobs, quietFor, REQUESTER, SIGNING_SECRET, sleep, startStage, type Stage } from './stage.js';
 
 export const CLICKS = 100;
 export const INSTANCES_PER_JOB = 20;
 /** Rounds of 100 clicks to each app. */
 const ROUNDS = 3;
+/** No chat.postMessage for this long: every channel's posts are out (each channel may post once a second). */
+const POSTS_QUIET_MS = 2000;
 
 /**
  * `channels.length` requests of 20 Alibaba instances each, one per channel, spread over Alibaba's regions (each region
@@ -77,9 +79,13 @@ export async function benchApproveClicks(bare: BenchChild): Promise<{ figures: F
       const answers = await clickBoth(stage, bare, clicks);
       sample.bot.push(...answers.bot);
       sample.bare.push(...answers.bare);
-      // Each round starts from the same state: the jobs its clicks approved have finished.
+      // Each round starts from the same state as the first: the jobs its clicks approved have finished and their
+      // threads are posted. Without the second wait, the next round's clicks met a hundred summaries and result
+      // messages being sent (a profile of that round showed them taking a third of the burst), which is no part of
+      // acknowledging a click and which the first round never met.
       const done = await completedJobs(stage.bot, channels, 120_000);
       if (done.size < channels.length) throw new Error(`click round ${round}: ${done.size} of ${channels.length} jobs completed in 120 s`);
+      if (!(await quietFor(stage.slack, 'chat.postMessage', POSTS_QUIET_MS, 60_000))) throw new Error(`click round ${round}: the jobs' posts did not end within 60 s`);
     }
     const { bytes } = await stage.bot.ask({ type: 'max-rss' });
     return { figures: ackFigure(`approve click × ${CLICKS} simultaneous, ${ROUNDS} rounds`, sample), maxRss: bytes };

@@ -72,6 +72,18 @@ export async function cardIn(slack: FakeSlack, channel: string, timeoutMs: numbe
   }
 }
 
+/** Waits until Slack has had no call of `method` for `quietMs`; false if that did not happen within `timeoutMs`. */
+export async function quietFor(slack: FakeSlack, method: string, quietMs: number, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    let last = 0;
+    for (let i = slack.calls.length - 1; i >= 0 && last === 0; i--) if (slack.calls[i]!.method === method) last = slack.calls[i]!.at;
+    if (Date.now() - last >= quietMs) return true;
+    if (Date.now() > until) return false;
+    await sleep(100);
+  }
+}
+
 /** Polls the bot until every channel listed has a completed job, or the time is up. */
 export async function completedJobs(bot: BenchChild, channels: readonly string[], timeoutMs: number): Promise<Map<string, JobTimes>> {
   const until = Date.now() + timeoutMs;
