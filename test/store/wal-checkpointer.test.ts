@@ -56,6 +56,25 @@ describe('WAL checkpoints in a worker thread', () => {
     store.close();
   });
 
+  it('a reader holding an old snapshot stops the copy short; the next checkpoint after it ends copies the rest', async () => {
+    const path = join(dir, 'db.sqlite');
+    const store = new SqliteStore(path, { backgroundCheckpoints: { intervalMs: 20 } });
+    const checkpointer = store.checkpointer!;
+    await nextReport(checkpointer, (r) => r.kind === 'checkpointed');
+    // A long read (an export, the copy tool) keeps the database as it was when it began.
+    const reader = new Database(path, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM jobs').get();
+    for (let i = 0; i < 5; i++) store.createJob(job({ id: `r-held${String(i).padStart(6, '0')}` }), 'x');
+    const short = await nextReport(checkpointer, (r) => r.kind === 'checkpointed' && r.walFrames > 0);
+    if (short.kind === 'checkpointed') expect(short.copied).toBeLessThan(short.walFrames);
+    expect(jobsInDatabaseFile(path)).toBe(0);
+    reader.exec('COMMIT');
+    reader.close();
+    await nextReport(checkpointer, (r) => r.kind === 'checkpointed' && jobsInDatabaseFile(path) === 5);
+    store.close();
+  });
+
   it('closes its connection after the store: the last to close removes the WAL', async () => {
     const path = join(dir, 'db.sqlite');
     const store = new SqliteStore(path, { backgroundCheckpoints: { intervalMs: 20 } });
