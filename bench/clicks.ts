@@ -1,9 +1,9 @@
 /**
  * The approve-click ack under 100 simultaneous clicks, over several rounds: each round stores 100 fresh 20-instance
  * requests in 100 channels, waits for their cards, then sends bare Bolt the 100 approve clicks (the bot frozen, as in
- * bench/acks.ts) and the bot the same clicks, and lets those jobs finish before the next round. One burst of 100 makes
- * the p99 its second-slowest answer, and a single burst of bare Bolt's moved between 41 and 95 ms from run to run;
- * several rounds make both p99s figures of the apps rather than of one burst.
+ * bench/acks.ts) and the bot the same clicks, and lets those jobs finish and post their threads before the next
+ * round. One burst of 100 makes the p99 its second-slowest answer, and a single burst of bare Bolt's moved between
+ * 41 and 95 ms from run to run; several rounds make both p99s figures of the apps rather than of one burst.
  */
 import { cloudOf } from '../chaos/clouds.js';
 import { Rng } from '../chaos/rng.js';

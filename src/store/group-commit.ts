@@ -1,9 +1,9 @@
 /**
  * Group commit for what Slack waits on. A burst of slash commands or clicks arrives together, and SQLite commits
  * synchronously on the event loop: fifty commits in a row are fifty WAL appends, each rewriting the same table and
- * index pages, while the later requests wait for their acks. The store calls made in one turn of the event loop
- * are committed together instead (Store.together), and each caller is answered once that commit is done, so an
- * ack still never precedes the commit that makes it true.
+ * index pages, while the later requests wait for their acks. Store calls made close together are committed
+ * together instead (Store.together), and each caller is answered once that commit is done, so an ack still never
+ * precedes the commit that makes it true.
  *
  * A group waits a moment for more: it commits once no call has joined it for `lullMs`, or once its first call has
  * waited `maxDelayMs`. A burst reaches the bot over a few milliseconds, not in one read of the sockets, so committing
