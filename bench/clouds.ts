@@ -14,7 +14,7 @@ import { DEFAULT_PROVIDER_TUNING } from '../src/providers/registry.js';
 import { byMethod } from './busy.js';
 import { cloudFloorMs, compactLineChars, endToEndFloorMs, slackWritesFloor, withinAllowance, withinRatio, type Backoff, type CloudModel, type Figure } from './floors.js';
 import { burst, clickBody, commandBody, poolFor } from './load.js';
-import { APPROVER, busiestChannelSecond, cardIn, channelOf, completedJobs, REBOOT_MS, REQUESTER, SIGNING_SECRET, startStage, WRITE_METHODS } from './stage.js';
+import { APPROVER, busiestChannelSecond, cardIn, channelOf, completedJobs, REBOOT_MS, REQUESTER, SIGNING_SECRET, sleep, startStage, WRITE_METHODS } from './stage.js';
 
 export const CLOUD_RATIO = 1.1;
 export const END_TO_END_ALLOWANCE_MS = 10_000;
@@ -78,8 +78,11 @@ export async function benchClouds(instances: number, big: number, only: readonly
     await burst(pool, SIGNING_SECRET, commands);
     const cards = await Promise.all(jobs.map((j) => cardIn(stage.slack, j.channel, 120_000)));
     if (cards.some((c) => c === undefined)) throw new Error('not every cloud job got its card within 120 s');
-    // Pre-flight's reads and card update happen before approval: the clock starts at the click.
+    // Pre-flight's reads and card update happen before approval: the clock starts at the click. The floor counts
+    // from a limiter with no call behind it, so the clicks also wait out the spacing (minTimeMs) after pre-flight's
+    // last read: on Huawei (500 ms) a click just after that read put its reboot call 450 ms past the approval.
     await stage.bot.ask({ type: 'settle', timeoutMs: 180_000 });
+    await sleep(Math.max(...providers.map((p) => defaultCatalog.get(p)!.info.limits.minTimeMs)));
     const callsBefore = stage.slack.calls.length;
     const clicks = cards.map((card) => clickBody(APPROVER, card!.channel, card!.ts, 'reboot_approve', findButtonValue(card!.blocks, 'reboot_approve')!, stage.slack.newResponseUrl()));
     const answers = await burst(pool, SIGNING_SECRET, clicks);
