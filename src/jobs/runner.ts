@@ -72,7 +72,23 @@ export class Runner {
 
   /** Starts (or resumes) a job in the background; a second call for the same job is a no-op. */
   start(jobId: string): void {
-    this.tasks.start(jobId, () => this.runOwned(jobId));
+    if (this.tasks.has(jobId)) return;
+    const claimed = this.claim(jobId);
+    this.tasks.start(jobId, () => this.runOwned(jobId, claimed));
+  }
+
+  /**
+   * Among replicas, the run is claimed at once, before its task waits for a turn (src/quiet-gate.ts): an approved job
+   * without an owner is free for any replica's sweep, which took it from the replica that had just approved it during
+   * that wait (seen in the active-active replica test under load). Either way only one runs it; claiming first keeps
+   * it where it was approved. A failed claim is met again, and logged, when the task awaits it.
+   */
+  private claim(jobId: string): Promise<boolean> {
+    const owner = this.deps.ownership;
+    if (!owner) return Promise.resolve(true);
+    const claimed = owner.claimRun(jobId);
+    claimed.catch(() => undefined);
+    return claimed;
   }
 
   /**
@@ -82,9 +98,9 @@ export class Runner {
    * a replica's sweep resumes it from the store once the fault has passed, without every replica retrying a job
    * that keeps failing in a tight loop.
    */
-  private async runOwned(jobId: string): Promise<void> {
+  private async runOwned(jobId: string, claimed: Promise<boolean>): Promise<void> {
     const owner = this.deps.ownership;
-    if (owner && !(await owner.claimRun(jobId))) return;
+    if (!(await claimed)) return;
     try {
       await this.run(jobId);
     } catch (err) {

@@ -5,6 +5,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { LimiterPool } from '../../src/jobs/limiters.js';
+import { QuietGate } from '../../src/quiet-gate.js';
 import { Runner } from '../../src/jobs/runner.js';
 import { DEFAULT_VERIFY } from '../../src/jobs/verifier.js';
 import { silentLogger } from '../../src/log.js';
@@ -80,6 +81,55 @@ describe('a run that fails part-way among replicas', () => {
       expect(outcomes.find((o) => o.status === 'unknown')).toBeDefined();
       expect(outcomes).toHaveLength(2);
     } finally {
+      await store.close();
+      await drop();
+    }
+  });
+
+  it('is claimed as it is started, before it waits for its turn: the sweep of another replica cannot take it meanwhile', async () => {
+    const { schema, drop } = await freshSchema();
+    const store = await openStore(schema);
+    const other = await openStore(schema);
+    try {
+      const joined = await store.joinReplicas({ id: 'r-approver', pid: process.pid, host: 'a.example' }, Date.now(), 30_000, () => true);
+      const otherJoined = await other.joinReplicas({ id: 'r-sweeper', pid: process.pid, host: 'b.example' }, Date.now(), 30_000, () => true);
+      if (joined.kind !== 'joined' || otherJoined.kind !== 'joined') throw new Error('refused');
+      const calls: RebootCall[] = [];
+      const provider: Provider = {
+        info: providerInfo({ maxBatch: 10 }),
+        async reboot(call): Promise<BatchResult> {
+          calls.push(call);
+          return { outcomes: call.ids.map((id): InstanceOutcome => ({ id, status: 'succeeded' })) };
+        },
+        describe: () => Promise.resolve({ kind: 'read', readings: [] }),
+      };
+      // Requests keep arriving at this replica: its background steps wait out maxWaitMs.
+      const quiet = new QuietGate({ quietMs: 60_000, maxWaitMs: 1000 });
+      quiet.touch();
+      const runner = new Runner({
+        store,
+        providers: { alibaba: provider },
+        limiters: new LimiterPool({}, 100),
+        events: new SlackReporter(undefined),
+        now: Date.now,
+        log: silentLogger,
+        approvalTtlMs: 60_000,
+        verify: DEFAULT_VERIFY,
+        ownership: joined.registry,
+        quiet,
+      });
+      await store.createJob(newJob({ id: J, ids: ['i-one', 'i-two'], createdAt: Date.now(), expiresAt: Date.now() + 60_000 }), 'test');
+      expect((await store.approve(J, 'U0APPROVER', Date.now())).kind).toBe('approved');
+      runner.start(J);
+      await new Promise((r) => setTimeout(r, 200));
+      // The run has not begun (its turn is up to a second away), and it is already this replica's.
+      expect(calls).toEqual([]);
+      expect(await otherJoined.registry.claimOrphans(10)).toEqual([]);
+      await runner.idle();
+      expect((await store.getJob(J))?.state).toBe('completed');
+      expect(calls.flatMap((c) => c.ids)).toEqual(['i-one', 'i-two']);
+    } finally {
+      await other.close();
       await store.close();
       await drop();
     }
