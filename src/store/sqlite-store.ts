@@ -177,9 +177,9 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Whichever connection closes last, this one or the checkpointer's a moment later, checkpoints and removes the WAL. */
+  /** The checkpointer's connection closes first; this one, the last, checkpoints and removes the WAL as it closes. */
   close(): void {
-    void this.checkpointer?.close();
+    this.checkpointer?.close();
     this.db.close();
   }
 

@@ -31,55 +31,83 @@ export interface CheckpointerOptions {
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.path, { fileMustExist: true });
-db.pragma('synchronous = NORMAL');
-const timer = setInterval(() => {
-  try {
-    const [result] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ kind: 'checkpointed', walFrames: result.log, copied: result.checkpointed });
-  } catch (error) {
-    parentPort.postMessage({ kind: 'failed', error: String(error && error.message) });
-  }
-}, workerData.intervalMs);
-parentPort.on('message', () => {
-  clearInterval(timer);
-  db.close();
+const closed = new Int32Array(workerData.closed);
+const done = () => {
+  Atomics.store(closed, 0, 1);
+  Atomics.notify(closed, 0);
   parentPort.close();
-});
+};
+let db;
+try {
+  db = new (require(workerData.driver))(workerData.path, { fileMustExist: true });
+  db.pragma('synchronous = NORMAL');
+} catch (error) {
+  parentPort.postMessage({ kind: 'failed', error: String(error && error.message) });
+  done();
+}
+if (db) {
+  const timer = setInterval(() => {
+    try {
+      const [result] = db.pragma('wal_checkpoint(PASSIVE)');
+      parentPort.postMessage({ kind: 'checkpointed', walFrames: result.log, copied: result.checkpointed });
+    } catch (error) {
+      parentPort.postMessage({ kind: 'failed', error: String(error && error.message) });
+    }
+  }, workerData.intervalMs);
+  parentPort.on('message', () => {
+    clearInterval(timer);
+    try {
+      db.close();
+    } finally {
+      done();
+    }
+  });
+}
 `;
+
+/** The longest close() waits for the worker's connection to close (a checkpoint under way finishes first). */
+const CLOSE_WAIT_MS = 2000;
 
 export type CheckpointReport = { kind: 'checkpointed'; walFrames: number; copied: number } | { kind: 'failed'; error: string };
 
 export class WalCheckpointer {
   private readonly worker: Worker;
-  private readonly listeners: Array<(report: CheckpointReport) => void> = [];
+  private readonly listeners = new Set<(report: CheckpointReport) => void>();
+  /** Set to 1 by the worker once its connection is closed (or was never opened). */
+  private readonly closed = new Int32Array(new SharedArrayBuffer(4));
   /** Resolves once the worker thread has exited (after close(), or when it could not start). */
   readonly exited: Promise<void>;
 
   constructor(path: string, options: CheckpointerOptions = {}) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driver, intervalMs: options.intervalMs ?? CHECKPOINT_INTERVAL_MS } });
+    const workerData = { path, driver, intervalMs: options.intervalMs ?? CHECKPOINT_INTERVAL_MS, closed: this.closed.buffer };
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
     // Never what keeps the process alive: the WAL is safe without it, and the next start checkpoints anyway.
     this.worker.unref();
-    this.worker.on('message', (report: CheckpointReport) => {
-      for (const listener of this.listeners) listener(report);
-    });
+    this.worker.on('message', (report: CheckpointReport) => this.tell(report));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
-    // A worker that cannot open the database leaves the backstop in charge; it must not crash the process.
-    this.worker.on('error', (error: Error) => {
-      for (const listener of this.listeners) listener({ kind: 'failed', error: error.message });
-    });
+    // A worker that dies leaves the backstop in charge; it must not crash the process.
+    this.worker.on('error', (error: Error) => this.tell({ kind: 'failed', error: error.message }));
   }
 
-  /** Hears every checkpoint the worker runs (tests, and whoever wants to log failures). */
-  onReport(listener: (report: CheckpointReport) => void): void {
-    this.listeners.push(listener);
+  /** Hears every checkpoint the worker runs (tests, and whoever wants to log failures); returns how to stop hearing. */
+  onReport(listener: (report: CheckpointReport) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
-  /** Stops the timer and closes the worker's connection; resolves once the thread has exited. */
-  close(): Promise<void> {
+  /**
+   * Stops the timer and closes the worker's connection, waiting for that (at most CLOSE_WAIT_MS) so that the store's
+   * own connection, closed next, is the last: SQLite then checkpoints and removes the WAL before the store's close
+   * returns, and nothing is left writing in the directory (https://www.sqlite.org/wal.html#the_wal_file). The wait
+   * blocks (Atomics.wait) because SqliteStore.close is synchronous.
+   */
+  close(): void {
     this.worker.postMessage('close');
-    return this.exited;
+    Atomics.wait(this.closed, 0, 0, CLOSE_WAIT_MS);
+  }
+
+  private tell(report: CheckpointReport): void {
+    for (const listener of this.listeners) listener(report);
   }
 }
