@@ -6,10 +6,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { LimiterPool } from '../../src/jobs/limiters.js';
 import { QuietGate } from '../../src/quiet-gate.js';
-import { Runner } from '../../src/jobs/runner.js';
+import { Runner, type RunnerDeps } from '../../src/jobs/runner.js';
 import { DEFAULT_VERIFY } from '../../src/jobs/verifier.js';
 import { silentLogger } from '../../src/log.js';
-import type { BatchResult, InstanceOutcome, Provider, RebootCall } from '../../src/providers/provider.js';
+import type { BatchResult, InstanceOutcome, Provider, ProviderInfo, RebootCall } from '../../src/providers/provider.js';
 import { SlackReporter } from '../../src/slack/reporter.js';
 import type { Store } from '../../src/store/contract.js';
 import { newJob, providerInfo } from '../helpers/fixtures.js';
@@ -18,6 +18,30 @@ import { freshSchema, openStore, requirePostgres } from './pg.js';
 beforeEach(requirePostgres);
 
 const J = 'r-failedrun1';
+
+/** A runner of this replica's, with a provider that accepts every reboot and records the calls. */
+function replicaRunner(deps: Pick<RunnerDeps, 'store' | 'ownership'> & Partial<RunnerDeps>, info: Partial<ProviderInfo>): { runner: Runner; calls: RebootCall[] } {
+  const calls: RebootCall[] = [];
+  const provider: Provider = {
+    info: providerInfo(info),
+    async reboot(call): Promise<BatchResult> {
+      calls.push(call);
+      return { outcomes: call.ids.map((id): InstanceOutcome => ({ id, status: 'succeeded' })) };
+    },
+    describe: () => Promise.resolve({ kind: 'read', readings: [] }),
+  };
+  const runner = new Runner({
+    providers: { alibaba: provider },
+    limiters: new LimiterPool({}, 100),
+    events: new SlackReporter(undefined),
+    now: Date.now,
+    log: silentLogger,
+    approvalTtlMs: 60_000,
+    verify: DEFAULT_VERIFY,
+    ...deps,
+  });
+  return { runner, calls };
+}
 
 describe('a run that fails part-way among replicas', () => {
   it('is given back after the retry period and resumed by a sweep: the interrupted batch is unknown, never resent', async () => {
@@ -41,27 +65,7 @@ describe('a run that fails part-way among replicas', () => {
           return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
         },
       }) as Store;
-      const calls: RebootCall[] = [];
-      const provider: Provider = {
-        info: providerInfo({ resendSafe: false, maxBatch: 1 }),
-        async reboot(call): Promise<BatchResult> {
-          calls.push(call);
-          return { outcomes: call.ids.map((id): InstanceOutcome => ({ id, status: 'succeeded' })) };
-        },
-        describe: () => Promise.resolve({ kind: 'read', readings: [] }),
-      };
-      const runner = new Runner({
-        store: flaky,
-        providers: { alibaba: provider },
-        limiters: new LimiterPool({}, 100),
-        events: new SlackReporter(undefined),
-        now: Date.now,
-        log: silentLogger,
-        approvalTtlMs: 60_000,
-        verify: DEFAULT_VERIFY,
-        ownership: registry,
-        failedRunRetryMs: 300,
-      });
+      const { runner, calls } = replicaRunner({ store: flaky, ownership: registry, failedRunRetryMs: 300 }, { resendSafe: false, maxBatch: 1 });
       await store.createJob(newJob({ id: J, ids: ['i-one', 'i-two'], createdAt: Date.now(), expiresAt: Date.now() + 60_000 }), 'test');
       expect((await store.approve(J, 'U0APPROVER', Date.now())).kind).toBe('approved');
       runner.start(J);
@@ -94,30 +98,10 @@ describe('a run that fails part-way among replicas', () => {
       const joined = await store.joinReplicas({ id: 'r-approver', pid: process.pid, host: 'a.example' }, Date.now(), 30_000, () => true);
       const otherJoined = await other.joinReplicas({ id: 'r-sweeper', pid: process.pid, host: 'b.example' }, Date.now(), 30_000, () => true);
       if (joined.kind !== 'joined' || otherJoined.kind !== 'joined') throw new Error('refused');
-      const calls: RebootCall[] = [];
-      const provider: Provider = {
-        info: providerInfo({ maxBatch: 10 }),
-        async reboot(call): Promise<BatchResult> {
-          calls.push(call);
-          return { outcomes: call.ids.map((id): InstanceOutcome => ({ id, status: 'succeeded' })) };
-        },
-        describe: () => Promise.resolve({ kind: 'read', readings: [] }),
-      };
       // Requests keep arriving at this replica: its background steps wait out maxWaitMs.
       const quiet = new QuietGate({ quietMs: 60_000, maxWaitMs: 1000 });
       quiet.touch();
-      const runner = new Runner({
-        store,
-        providers: { alibaba: provider },
-        limiters: new LimiterPool({}, 100),
-        events: new SlackReporter(undefined),
-        now: Date.now,
-        log: silentLogger,
-        approvalTtlMs: 60_000,
-        verify: DEFAULT_VERIFY,
-        ownership: joined.registry,
-        quiet,
-      });
+      const { runner, calls } = replicaRunner({ store, ownership: joined.registry, quiet }, { maxBatch: 10 });
       await store.createJob(newJob({ id: J, ids: ['i-one', 'i-two'], createdAt: Date.now(), expiresAt: Date.now() + 60_000 }), 'test');
       expect((await store.approve(J, 'U0APPROVER', Date.now())).kind).toBe('approved');
       runner.start(J);
