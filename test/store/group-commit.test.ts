@@ -66,9 +66,10 @@ describe('GroupCommit: the store calls of one turn of the event loop share one c
 
   it('a group that never sees a lull still commits once its first call has waited maxDelayMs', async () => {
     const group = new GroupCommit(store, { lullMs: 1000, maxDelayMs: 20 });
-    const answers: Array<Promise<CreateResult>> = [];
+    const firstAnswer = group.run(request(store, ids(1)[0]!));
+    const answers = [firstAnswer];
     let first: CreateResult | undefined;
-    void (answers[0] = group.run(request(store, ids(1)[0]!))).then((r) => (first = r));
+    void firstAnswer.then((r) => (first = r));
     // Requests go on joining every few milliseconds; the first is answered all the same.
     for (const id of ids(30).slice(1)) {
       if (first) break;
