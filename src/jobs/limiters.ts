@@ -77,6 +77,29 @@ end
 return made
 `;
 
+/**
+ * KEYS: as above. ARGV: a client id of this process. What a clean stop leaves behind in Redis: bottleneck's stop with
+ * dropWaitingJobs drops the jobs it had registered but not yet started (waiting out minTime) without freeing their
+ * slots, so the other replicas would wait for the client's timeout, or the call expiration for a job nobody reaps.
+ * Each of the client's jobs is made due now, as bottleneck's own free does (src/redis/free.lua), and the client is
+ * marked unresponsive, as blacklist_client.lua does, so that freed capacity is offered to the others. Any client's
+ * next tick frees them. Returns how many jobs were made due.
+ */
+const RELEASE_CLIENT_JOBS = `
+local made = 0
+local jobs = redis.call('hgetall', KEYS[2])
+for i = 1, #jobs, 2 do
+  if jobs[i + 1] == ARGV[1] then
+    redis.call('zadd', KEYS[1], 0, jobs[i])
+    made = made + 1
+  end
+end
+if redis.call('zscore', KEYS[3], ARGV[1]) then
+  redis.call('zadd', KEYS[3], 0, ARGV[1])
+end
+return made
+`;
+
 /** How long a clean stop waits for its limiters to free the slots of calls that finished (Redis may not answer). */
 const STOP_FREE_WAIT_MS = 2000;
 
@@ -315,6 +338,16 @@ export class LimiterPool {
     return freed;
   }
 
+  /** The slots a stopped clustered limiter still holds in Redis (RELEASE_CLIENT_JOBS); how many were made due. */
+  private async releaseClientJobs(limiter: Bottleneck): Promise<number> {
+    const client = this.client;
+    const clientId = redisClientId(limiter);
+    if (!client || clientId === undefined) return 0;
+    const id = limiter.channel().slice('b_'.length);
+    const keys = [`b_${id}_job_expirations`, `b_${id}_job_clients`, `b_${id}_client_last_seen`];
+    return Number(await client.eval(RELEASE_CLIENT_JOBS, keys.length, ...keys, clientId));
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     const all = [...this.limiters.values()].flatMap((e) => (e.instances ? [e.calls.current, e.instances.current] : [e.calls.current]));
@@ -325,12 +358,27 @@ export class LimiterPool {
     for (const abandon of this.waiting) abandon(new LimiterPoolStoppedError());
     this.waiting.clear();
     // Queued calls are dropped, and calls that finished free their slots in Redis before the connection goes: a slot
-    // left taken would hold the other replicas back until it expired. Bounded: Redis may not answer.
-    await Promise.race([Promise.all(all.map((l) => l.stop({ dropWaitingJobs: true }).catch(() => undefined))), delay(STOP_FREE_WAIT_MS)]);
+    // left taken would hold the other replicas back until it expired. Once a limiter has stopped, none of its calls
+    // runs any more, so what it still holds in Redis is only what bottleneck dropped without freeing: let go too.
+    // Bounded: Redis may not answer.
+    const release = (l: Bottleneck): Promise<unknown> => l.stop({ dropWaitingJobs: true }).then(() => this.releaseClientJobs(l));
+    await Promise.race([Promise.all(all.map((l) => release(l).catch(() => undefined))), delay(STOP_FREE_WAIT_MS)]);
     // At once, not after a QUIT Redis may never answer; slots of calls cut short here expire (CALL_EXPIRATION_MS).
     await this.connection.disconnect(false);
     await Promise.all(all.map((l) => l.disconnect(false)));
   }
+}
+
+/**
+ * A clustered limiter's client id in Redis, which its typings do not expose: bottleneck 2.19 names the client's own
+ * channel `b_<id>_<clientId>` (lib/Bottleneck.js, channel_client). Undefined where that is not so.
+ */
+function redisClientId(limiter: Bottleneck): string | undefined {
+  const channelClient: unknown = Reflect.get(limiter, 'channel_client');
+  if (typeof channelClient !== 'function') return undefined;
+  const name: unknown = channelClient.call(limiter);
+  const prefix = `${limiter.channel()}_`;
+  return typeof name === 'string' && name.startsWith(prefix) && name.length > prefix.length ? name.slice(prefix.length) : undefined;
 }
 
 function delay(ms: number): Promise<void> {

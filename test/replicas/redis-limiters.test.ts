@@ -207,6 +207,47 @@ describe('LimiterPool when Redis does not answer', () => {
   });
 });
 
+describe('a replica that stops cleanly', () => {
+  it('lets go of the slots of calls it had registered but not started: the other replica does not wait for them to expire', async () => {
+    // Two slots; each call takes one for as long as it runs. The stopping replica's second call is registered
+    // (it holds a slot) while it waits out minTime; stopping drops it before it starts.
+    const minTime = 400;
+    const info = providerInfo({ name: 'volcengine', limits: { maxConcurrent: 2, minTimeMs: minTime } });
+    const region = freshRegion();
+    const stopping = replica();
+    const other = replica({ budgetPeriodMs: 1000 });
+    let firstRan = false;
+    let secondRan = false;
+    await stopping.schedule(info, region, 1, async () => {
+      firstRan = true;
+    });
+    const dropped = stopping
+      .schedule(info, region, 1, async () => {
+        secondRan = true;
+      })
+      .catch((err: unknown) => err);
+    await sleep(minTime / 4);
+    await stopping.stop();
+    expect(await dropped).toBeInstanceOf(LimiterPoolStoppedError);
+    expect([firstRan, secondRan]).toEqual([true, false]);
+
+    // Both slots are the other replica's: two calls that hold theirs until released are in flight together.
+    // Without the release the second would wait for the dropped call's expiration (ten minutes).
+    let inFlight = 0;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const calls = [1, 2].map(() =>
+      other.schedule(info, region, 1, async () => {
+        inFlight += 1;
+        await held;
+      }),
+    );
+    await until(() => inFlight === 2, 'both calls of the other replica to be in flight', 5000);
+    release();
+    await Promise.all(calls);
+  });
+});
+
 describe('a replica killed in the middle of a call', () => {
   it("has its call slot freed by the survivors' sweep once bottleneck counts it gone, instead of after the call's ten-minute expiration", async () => {
     const info = providerInfo({ name: 'huawei', limits: { maxConcurrent: 1, minTimeMs: 0 } });
