@@ -78,10 +78,10 @@ export class Runner {
   }
 
   /**
-   * Among replicas, the run is claimed at once, before its task waits for a turn (src/quiet-gate.ts): an approved job
-   * without an owner is free for any replica's sweep, which took it from the replica that had just approved it during
-   * that wait (seen in the active-active replica test under load). Either way only one runs it; claiming first keeps
-   * it where it was approved. A failed claim is met again, and logged, when the task awaits it.
+   * Among replicas, the run is claimed at once, before its task waits for a turn (src/quiet-gate.ts). The approval
+   * already made this replica the owner in its own transaction (PgStore.approveLocked), so this claim confirms it; it
+   * fails where another replica owns the run (a click here on a job approved elsewhere, a sweep that came later).
+   * Either way only one runs it. A failed claim is met again, and logged, when the task awaits it.
    */
   private claim(jobId: string): Promise<boolean> {
     const owner = this.deps.ownership;

@@ -507,8 +507,8 @@ export class PgStore implements Store {
       const created = storedJob(job);
       const inserted = await q.run(
         `INSERT INTO jobs (id, state, provider, region, ids, instances, force, dry_run, verify, rolling, reason, requester, channel,
-           approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by, account, approvers, preflight_owner)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+           approvals_needed, created_at, expires_at, trigger_id, decided_at, decided_by, account, approvers, preflight_owner, run_owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
          ON CONFLICT (trigger_id) WHERE trigger_id IS NOT NULL DO NOTHING`,
         [
           created.id,
@@ -532,8 +532,10 @@ export class PgStore implements Store {
           created.decidedBy,
           created.account,
           approversColumn(job),
-          // The replica that stores the request reads its instances (src/jobs/preflight.ts).
+          // The replica that stores the request reads its instances (src/jobs/preflight.ts), and runs a dry run, which
+          // is approved as it is stored (see approveLocked).
           this.replicaId,
+          created.state === 'approved' ? this.replicaId : null,
         ],
       );
       if (inserted === 0) {
@@ -590,10 +592,14 @@ export class PgStore implements Store {
     // The jobs row, locked above, is not changed by an approval that does not decide.
     if (approvals.length < job.approvalsNeeded) return { kind: 'recorded', job, approvals };
     const approved = approvedJob(job, now, approvals.map((a) => a.userId));
-    const won = await q.run(`UPDATE jobs SET state = 'approved', decided_at = $1, decided_by = $2 WHERE id = $3 AND state = 'pending'`, [
+    // The replica that approves runs the job (Runner.start), and owns its run from the commit on: an approved job
+    // without an owner would be an orphan to every other replica's sweep (ReplicaRegistry.claimOrphans) until the
+    // runner's own claim, which under load came later and lost (seen in test/replicas/active-active.test.ts).
+    const won = await q.run(`UPDATE jobs SET state = 'approved', decided_at = $1, decided_by = $2, run_owner = $4 WHERE id = $3 AND state = 'pending'`, [
       approved.decidedAt,
       approved.decidedBy,
       jobId,
+      this.replicaId,
     ]);
     if (won !== 1) return { kind: 'not-pending', job: await this.requireJob(q, jobId) };
     await this.audit(q, jobId, 'approved', userId, now, { approvers: approvals.map((a) => a.userId) });

@@ -173,6 +173,24 @@ describe('the replica registry on PostgreSQL', () => {
     });
   });
 
+  it("an approval makes its replica the run's owner in the same commit: another replica's sweep never finds the job unowned", async () => {
+    await withStores(2, async ([a, b]) => {
+      if (!a || !b) throw new Error('stores');
+      const ra = await join(a, replica('r-approver', { host: 'elsewhere.example' }));
+      const rb = await join(b, replica('r-sweeper', { host: 'elsewhere.example' }));
+      // Approved at a, whose runner has not claimed the run yet (it waits for its turn): b's sweep leaves it alone.
+      await approvedJob(a, 'r-approved');
+      expect(await rb.claimOrphans(10)).toEqual([]);
+      expect(await rb.claimRun('r-approved')).toBe(false);
+      expect(await ra.claimRun('r-approved')).toBe(true);
+      // A dry run is approved as it is stored: it is the storing replica's run from the start.
+      await a.createJob(job({ id: 'r-dryrun', dryRun: true, approvalsNeeded: 0, createdAt: 1000, expiresAt: 1e9 }), '/reboot r-dryrun --dry-run');
+      expect((await a.getJob('r-dryrun'))?.state).toBe('approved');
+      expect(await rb.claimOrphans(10)).toEqual([]);
+      expect(await ra.claimRun('r-dryrun')).toBe(true);
+    });
+  });
+
   it("a clean leave hands the replica's runs to the others at once, without waiting for the timeout", async () => {
     await withStores(2, async ([a, b]) => {
       if (!a || !b) throw new Error('stores');
