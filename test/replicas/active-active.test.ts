@@ -27,7 +27,10 @@ describe('two active replicas on one PostgreSQL and one Redis', () => {
   async function start(env: Record<string, string> = {}): Promise<{ h: Harness; b: RunningBot }> {
     db = await freshDatabase();
     prefix = uniquePrefix();
-    const replicaEnv = { REBOOT_REDIS_URL: TEST_REDIS_URL, REBOOT_REDIS_PREFIX: prefix, REBOOT_REPLICA_TIMEOUT: '1s', REBOOT_SHUTDOWN_GRACE: '200ms', ...env };
+    // Both replicas share this process's event loop with the harness, so a heartbeat can lag a second under load: with
+    // a 1 s timeout one replica then found the other silent and removed it, and nobody was left to finish the job
+    // (seen in CI). Nothing here waits for a silent replica: a clean stop hands its work over at once.
+    const replicaEnv = { REBOOT_REDIS_URL: TEST_REDIS_URL, REBOOT_REDIS_PREFIX: prefix, REBOOT_REPLICA_TIMEOUT: '10s', REBOOT_SHUTDOWN_GRACE: '200ms', ...env };
     h = await Harness.start({ providers: ['baidu'], databaseUrl: db.url, env: replicaEnv });
     // The second replica: same configuration, same Slack, clouds, database and Redis. It does not wait for the first.
     second = await startBot({ config: h.config, providers: buildProviders(h.config.providers, PROVIDER_TUNING), log: silentLogger, tuning: FAST_TUNING });
