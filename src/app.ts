@@ -42,6 +42,7 @@ import { joinReplicas, ReplicaCoordinator } from './replicas/coordinator.js';
 import { PgStore } from './store/pg-store.js';
 import { RetentionSweep } from './store/retention.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { checkpointHealth } from './store/wal-checkpointer.js';
 
 /** Knobs that are not part of the public configuration: tests shorten them. */
 export interface Tuning {
@@ -163,7 +164,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
   if (!token) throw new Error('SLACK_BOT_TOKEN is required outside local mode');
 
   const health = new HealthBoard(now);
-  const store = await openStore(config, log);
+  const store = await openStore(config, log, health);
   const redisKeyPrefix = tuning.redisKeyPrefix ?? config.redisPrefix;
   const leaseTiming = { heartbeatMs: tuning.leaseHeartbeatMs, staleMs: tuning.leaseStaleMs };
   const onLeaseLost = opts.onLeaseLost;
@@ -398,12 +399,10 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
 }
 
 /** PostgreSQL when REBOOT_DATABASE_URL is set (shared by replicas), else the SQLite file (one process). */
-async function openStore(config: Config, log: Logger): Promise<Store> {
+async function openStore(config: Config, log: Logger, health: HealthBoard): Promise<Store> {
   if (config.databaseUrl === undefined) {
     const store = new SqliteStore(config.dbPath, { backgroundCheckpoints: true });
-    store.checkpointer?.onReport((report) => {
-      if (report.kind === 'failed') log.warn('WAL checkpoint failed; commits stay in the WAL until one succeeds', { error: report.error });
-    });
+    store.checkpointer?.onReport(checkpointHealth(health, log));
     return store;
   }
   return PgStore.open({

@@ -13,6 +13,8 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type { HealthBoard } from '../health.js';
+import type { Logger } from '../log.js';
 
 /** How often the worker checkpoints: the WAL holds at most about this long of commits. */
 export const CHECKPOINT_INTERVAL_MS = 1000;
@@ -69,6 +71,27 @@ if (db) {
 const CLOSE_WAIT_MS = 2000;
 
 export type CheckpointReport = { kind: 'checkpointed'; walFrames: number; copied: number } | { kind: 'failed'; error: string };
+
+/** The /healthz key of failing background checkpoints. */
+export const CHECKPOINT_PROBLEM = 'database checkpoint';
+
+/**
+ * A report listener for the bot: failing checkpoints are listed on /healthz, not fatal (commits stay durable in the
+ * WAL, and the main connection's backstop checkpoint still runs), and logged when they start failing and when they
+ * succeed again, not once a second.
+ */
+export function checkpointHealth(health: HealthBoard, log: Logger): (report: CheckpointReport) => void {
+  return (report) => {
+    const failing = health.has(CHECKPOINT_PROBLEM);
+    if (report.kind === 'failed') {
+      if (!failing) log.warn('WAL checkpoint failed; commits stay in the WAL until one succeeds', { error: report.error });
+      health.set(CHECKPOINT_PROBLEM, `WAL checkpoints fail: ${report.error}`, false);
+    } else if (failing) {
+      health.clear(CHECKPOINT_PROBLEM);
+      log.info('WAL checkpoints succeed again');
+    }
+  };
+}
 
 export class WalCheckpointer {
   private readonly worker: Worker;

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HealthBoard } from '../../src/health.js';
+import { createLogger } from '../../src/log.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { BACKSTOP_CHECKPOINT_PAGES, WalCheckpointer, type CheckpointReport } from '../../src/store/wal-checkpointer.js';
+import { BACKSTOP_CHECKPOINT_PAGES, CHECKPOINT_PROBLEM, checkpointHealth, WalCheckpointer, type CheckpointReport } from '../../src/store/wal-checkpointer.js';
 import { job } from './contract.js';
 
 const PAGE = 4096;
@@ -103,6 +105,30 @@ describe('WAL checkpoints in a worker thread', () => {
     expect(report.kind).toBe('failed');
     if (report.kind === 'failed') expect(report.error).toMatch(/directory does not exist|unable to open/);
     await checkpointer.exited;
+  });
+
+  it('failing checkpoints are on /healthz, not fatal, and logged once, until one succeeds again', async () => {
+    const health = new HealthBoard();
+    const lines: string[] = [];
+    const listener = checkpointHealth(health, createLogger('info', (line) => lines.push(line)));
+    const broken = new WalCheckpointer(join(dir, 'missing', 'db.sqlite'), { intervalMs: 20 });
+    broken.onReport(listener);
+    const failed = await nextReport(broken, () => true);
+    await broken.exited;
+    // A worker that goes on failing (here, the same report again) is not logged every second.
+    listener(failed);
+    expect(health.report()).toMatchObject({ ok: true, problems: [{ key: CHECKPOINT_PROBLEM, fatal: false, reason: expect.stringMatching(/^WAL checkpoints fail: /) }] });
+
+    const store = new SqliteStore(join(dir, 'db.sqlite'), { backgroundCheckpoints: { intervalMs: 20 } });
+    store.checkpointer!.onReport(listener);
+    await nextReport(store.checkpointer!, (r) => r.kind === 'checkpointed');
+    store.close();
+    expect(health.report()).toEqual({ ok: true, problems: [] });
+    const said = lines.map((line) => JSON.parse(line) as { level: string; msg: string });
+    expect(said.map((l) => [l.level, l.msg])).toEqual([
+      ['warn', 'WAL checkpoint failed; commits stay in the WAL until one succeeds'],
+      ['info', 'WAL checkpoints succeed again'],
+    ]);
   });
 
   it('is off unless asked for: other connections (tools, tests) keep SQLite’s own checkpoint', () => {
