@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { shownUrl } from '../../src/config.js';
 
 export const TEST_REDIS_URL = process.env.REBOOT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -23,7 +24,7 @@ export async function connectTestRedis(url = TEST_REDIS_URL): Promise<Redis> {
   } catch (err) {
     client.disconnect(false);
     throw new Error(
-      `test:replicas needs Redis at ${url} (REBOOT_TEST_REDIS_URL), which did not answer (${err instanceof Error ? err.message : String(err)}). ` +
+      `test:replicas needs Redis at ${shownUrl(url)} (REBOOT_TEST_REDIS_URL), which did not answer (${err instanceof Error ? err.message : String(err)}). ` +
         'Start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
     );
   }
