@@ -113,6 +113,24 @@ describe('GroupCommit: the store calls of one turn of the event loop share one c
     expect(reader.outboxPendingCount()).toBe(0);
   });
 
+  it('a call that makes SQLite roll back the whole transaction (disk full) refuses every request of the group, and none is stored', async () => {
+    // Full after a few pages more (https://www.sqlite.org/pragma.html#pragma_max_page_count): SQLITE_FULL rolls back
+    // the transaction, not only the statement (https://www.sqlite.org/lang_transaction.html#response_to_errors_within_a_transaction).
+    const pages = store.db.pragma('page_count', { simple: true }) as number;
+    store.db.pragma(`max_page_count = ${pages + 4}`);
+    const huge = (): CreateResult => store.createJob(job({ id: 'r-huge000000', ids: Array.from({ length: 20_000 }, (_, i) => `i-full${i}`) }), 'huge');
+    const group = new GroupCommit(store);
+    const settled = await Promise.allSettled([group.run(request(store, 'r-group00001')), group.run(huge), group.run(request(store, 'r-group00002'))]);
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    for (const s of settled) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: 'SQLITE_FULL' });
+    for (const id of ['r-group00001', 'r-huge000000', 'r-group00002']) expect(reader.getJob(id)).toBeUndefined();
+    expect(reader.outboxPendingCount()).toBe(0);
+    // The store is whole and goes on once there is room.
+    store.db.pragma('max_page_count = 1073741823');
+    await group.run(request(store, 'r-group00003'));
+    expect(reader.getJob('r-group00003')).toBeDefined();
+  });
+
   it('answers each request with its own result, in the order asked', async () => {
     const group = new GroupCommit(store);
     const results: CreateResult[] = await Promise.all(ids(5).map((id) => group.run(request(store, id))));
