@@ -256,9 +256,7 @@ export async function startBot(opts: BotOptions): Promise<RunningBot> {
     forceApprovals: config.forceApprovals,
     approvalTtlMs: config.approvalTtlMs,
     policy: () => policy.current.policy,
-    // PostgreSQL makes a group's calls side by side, each its own commit (PgStore.together): waiting for more to
-    // join would only delay their acks.
-    groupCommit: new GroupCommit(store, config.databaseUrl === undefined ? {} : { lullMs: 0 }),
+    groupCommit: new GroupCommit(store),
   };
   const responseUrls = new Map<string, string>();
   // Its holds on channels name this replica, so that they go the moment it is found dead (releaseHoldsOf).

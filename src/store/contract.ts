@@ -250,6 +250,8 @@ export interface Store {
    * pays for one commit, not one each. Throws when the group as a whole could not be committed: then none was kept.
    */
   together(calls: readonly GroupedCall[]): Awaitable<GroupedOutcome[]>;
+  /** Whether together() makes its calls one commit; when not, a group gains nothing by waiting for more calls. */
+  readonly togetherIsOneCommit: boolean;
   createJob(job: NewJob, commandText: string, triggerId?: string, report?: Report<Job>): Awaitable<CreateResult>;
   /** The click that brings the count to `approvalsNeeded` moves pending → approved and alone is told `approved`. */
   approve(jobId: string, userId: string, now: number, report?: Report<ApprovalResult>): Awaitable<ApprovalResult>;

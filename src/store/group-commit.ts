@@ -37,10 +37,11 @@ export class GroupCommit {
   private readonly maxDelayMs: number;
 
   constructor(
-    private readonly store: Pick<Store, 'together'>,
+    private readonly store: Pick<Store, 'together' | 'togetherIsOneCommit'>,
     options: GroupCommitOptions = {},
   ) {
-    this.lullMs = options.lullMs ?? GROUP_LULL_MS;
+    // A store that commits each call of a group on its own (PostgreSQL) gains nothing from a lull: only the end of the turn.
+    this.lullMs = options.lullMs ?? (store.togetherIsOneCommit ? GROUP_LULL_MS : 0);
     this.maxDelayMs = options.maxDelayMs ?? GROUP_MAX_DELAY_MS;
   }
 

@@ -500,6 +500,8 @@ export class SqliteStore implements Store {
    * https://github.com/WiseLibs/better-sqlite3/blob/master/docs/api.md#transactionfunction--function), so one that
    * fails is rolled back alone and the others still commit.
    */
+  readonly togetherIsOneCommit = true;
+
   together(calls: readonly GroupedCall[]): GroupedOutcome[] {
     return this.tx(() =>
       calls.map((call): GroupedOutcome => {

@@ -81,6 +81,18 @@ describe('GroupCommit: the store calls of one turn of the event loop share one c
     expect(walCommits(path)).toBeGreaterThan(1);
   });
 
+  it('in front of a store that commits each call alone (PostgreSQL), a group waits for no lull: the calls of one turn, no more', async () => {
+    // This store's own calls, told (as PgStore tells it) that together() makes no one commit of them.
+    const eachAlone = { together: (calls: Parameters<SqliteStore['together']>[0]) => store.together(calls), togetherIsOneCommit: false };
+    const group = new GroupCommit(eachAlone, { maxDelayMs: 5000 });
+    const answers = [group.run(request(store, ids(3)[0]!)), group.run(request(store, ids(3)[1]!))];
+    // Read on the next turn: with a lull it would have joined the first two.
+    await new Promise((r) => setImmediate(r));
+    answers.push(group.run(request(store, ids(3)[2]!)));
+    await Promise.all(answers);
+    expect(walCommits(path)).toBe(2);
+  });
+
   it('requests of later turns get commits of their own', async () => {
     const group = new GroupCommit(store);
     const [first, second] = [ids(2)[0]!, ids(2)[1]!];
