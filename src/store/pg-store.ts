@@ -593,7 +593,8 @@ export class PgStore implements Store {
     await this.audit(q, jobId, 'approval', userId, now, { count: approvals.length, needed: job.approvalsNeeded });
     // The jobs row, locked above, is not changed by an approval that does not decide.
     if (approvals.length < job.approvalsNeeded) return { kind: 'recorded', job, approvals };
-    const approved = approvedJob(job, now, approvals.map((a) => a.userId));
+    const approvers = approvals.map((a) => a.userId);
+    const approved = approvedJob(job, now, approvers);
     // The replica that approves runs the job (Runner.start), and owns its run from the commit on: an approved job
     // without an owner would be an orphan to every other replica's sweep (ReplicaRegistry.claimOrphans) until the
     // runner's own claim, which under load came later and lost (seen in test/replicas/active-active.test.ts).
@@ -604,7 +605,7 @@ export class PgStore implements Store {
       this.replicaId,
     ]);
     if (won !== 1) return { kind: 'not-pending', job: await this.requireJob(q, jobId) };
-    await this.audit(q, jobId, 'approved', userId, now, { approvers: approvals.map((a) => a.userId) });
+    await this.audit(q, jobId, 'approved', userId, now, { approvers });
     return { kind: 'approved', job: approved, approvals };
   }
 

@@ -542,14 +542,15 @@ export class SqliteStore implements Store {
     this.audit(jobId, 'approval', userId, now, { count: approvals.length, needed: job.approvalsNeeded });
     // The jobs row, read above in this transaction, is not changed by an approval that does not decide.
     if (approvals.length < job.approvalsNeeded) return { kind: 'recorded', job, approvals };
-    const approved = approvedJob(job, now, approvals.map((a) => a.userId));
+    const approvers = approvals.map((a) => a.userId);
+    const approved = approvedJob(job, now, approvers);
     const won = this.sql(`UPDATE jobs SET state = 'approved', decided_at = ?, decided_by = ? WHERE id = ? AND state = 'pending'`).run(
       approved.decidedAt,
       approved.decidedBy,
       jobId,
     );
     if (won.changes !== 1) return { kind: 'not-pending', job: this.requireJob(jobId) };
-    this.audit(jobId, 'approved', userId, now, { approvers: approvals.map((a) => a.userId) });
+    this.audit(jobId, 'approved', userId, now, { approvers });
     return { kind: 'approved', job: approved, approvals };
   }
 
