@@ -81,9 +81,9 @@ return made
  * KEYS: as above. ARGV: a client id of this process. What a clean stop leaves behind in Redis: bottleneck's stop with
  * dropWaitingJobs drops the jobs it had registered but not yet started (waiting out minTime) without freeing their
  * slots, so the other replicas would wait for the client's timeout, or the call expiration for a job nobody reaps.
- * Each of the client's jobs is made due now, as bottleneck's own free does (src/redis/free.lua), and the client is
- * marked unresponsive, as blacklist_client.lua does, so that freed capacity is offered to the others. Any client's
- * next tick frees them. Returns how many jobs were made due.
+ * Each of the client's jobs is made due now, as bottleneck's own free does (its src/redis/free.lua), and the client
+ * is marked unresponsive, as its blacklist_client.lua does, so that freed capacity is offered to the others. Any
+ * client's next tick frees them. Returns how many jobs were made due.
  */
 const RELEASE_CLIENT_JOBS = `
 local made = 0

@@ -551,12 +551,12 @@ export class PgStore implements Store {
     });
   }
 
+  readonly togetherIsOneCommit = false;
+
   /**
    * Each call in its own transaction, side by side on the pool: a commit here is a round trip to the server, which
    * does not hold the event loop the way SQLite's synchronous commit does.
    */
-  readonly togetherIsOneCommit = false;
-
   async together(calls: readonly GroupedCall[]): Promise<GroupedOutcome[]> {
     return Promise.all(
       calls.map(async (call): Promise<GroupedOutcome> => {

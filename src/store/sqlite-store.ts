@@ -495,13 +495,13 @@ export class SqliteStore implements Store {
     });
   }
 
+  readonly togetherIsOneCommit = true;
+
   /**
    * Every call in one transaction, each in a savepoint of its own (better-sqlite3 nests a transaction as a SAVEPOINT:
    * https://github.com/WiseLibs/better-sqlite3/blob/master/docs/api.md#transactionfunction--function), so one that
    * fails is rolled back alone and the others still commit.
    */
-  readonly togetherIsOneCommit = true;
-
   together(calls: readonly GroupedCall[]): GroupedOutcome[] {
     return this.tx(() =>
       calls.map((call): GroupedOutcome => {
