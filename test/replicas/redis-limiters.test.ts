@@ -210,8 +210,9 @@ describe('LimiterPool when Redis does not answer', () => {
 describe('a replica that stops cleanly', () => {
   it('lets go of the slots of calls it had registered but not started: the other replica does not wait for them to expire', async () => {
     // Two slots; each call takes one for as long as it runs. The stopping replica's second call is registered
-    // (it holds a slot) while it waits out minTime; stopping drops it before it starts.
-    const minTime = 400;
+    // (it holds a slot) while it waits out minTime; stopping drops it before it starts. A long minTime, so that a
+    // loaded machine still stops it well before its start.
+    const minTime = 1000;
     const info = providerInfo({ name: 'volcengine', limits: { maxConcurrent: 2, minTimeMs: minTime } });
     const region = freshRegion();
     const stopping = replica();
@@ -226,13 +227,14 @@ describe('a replica that stops cleanly', () => {
         secondRan = true;
       })
       .catch((err: unknown) => err);
-    await sleep(minTime / 4);
+    await sleep(minTime / 10);
     await stopping.stop();
     expect(await dropped).toBeInstanceOf(LimiterPoolStoppedError);
     expect([firstRan, secondRan]).toEqual([true, false]);
 
     // Both slots are the other replica's: two calls that hold theirs until released are in flight together.
-    // Without the release the second would wait for the dropped call's expiration (ten minutes).
+    // They start minTime apart, after the minTime the dropped call had booked; without the release the second would
+    // wait for the dropped call's expiration (ten minutes).
     let inFlight = 0;
     let release = (): void => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
@@ -242,7 +244,7 @@ describe('a replica that stops cleanly', () => {
         await held;
       }),
     );
-    await until(() => inFlight === 2, 'both calls of the other replica to be in flight', 5000);
+    await until(() => inFlight === 2, 'both calls of the other replica to be in flight', 10 * minTime);
     release();
     await Promise.all(calls);
   });
