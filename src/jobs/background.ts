@@ -33,11 +33,6 @@ export class JobTasks {
     this.active.set(jobId, run);
   }
 
-  /** Whether a task is running (or waiting for its turn) for the job. */
-  has(jobId: string): boolean {
-    return this.active.has(jobId);
-  }
-
   /** Resolves when every task started so far has finished (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.active.size > 0) await Promise.all([...this.active.values()]);

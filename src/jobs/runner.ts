@@ -72,35 +72,21 @@ export class Runner {
 
   /** Starts (or resumes) a job in the background; a second call for the same job is a no-op. */
   start(jobId: string): void {
-    if (this.tasks.has(jobId)) return;
-    const claimed = this.claim(jobId);
-    this.tasks.start(jobId, () => this.runOwned(jobId, claimed));
-  }
-
-  /**
-   * Among replicas, the run is claimed at once, before its task waits for a turn (src/quiet-gate.ts). The approval
-   * already made this replica the owner in its own transaction (PgStore.approveLocked), so this claim confirms it; it
-   * fails where another replica owns the run (a click here on a job approved elsewhere, a sweep that came later).
-   * Either way only one runs it. A failed claim is met again, and logged, when the task awaits it.
-   */
-  private claim(jobId: string): Promise<boolean> {
-    const owner = this.deps.ownership;
-    if (!owner) return Promise.resolve(true);
-    const claimed = owner.claimRun(jobId);
-    claimed.catch(() => undefined);
-    return claimed;
+    this.tasks.start(jobId, () => this.runOwned(jobId));
   }
 
   /**
    * Among replicas, the run's owner alone runs it: a click at another replica, or a sweep that finds the job, is a
-   * no-op while the owner lives. A run that ended gives its ownership back (a lapsed approval may be approved again
-   * at any replica). One that threw (the database went away mid-run) gives it back after RETRY_FAILED_RUN_MS, so that
-   * a replica's sweep resumes it from the store once the fault has passed, without every replica retrying a job
-   * that keeps failing in a tight loop.
+   * no-op while the owner lives. The owner is set where the run begins, in the same transaction: the approval
+   * (PgStore.approveLocked) or a takeover (ReplicaRegistry.claimOrphans), so the claim here confirms it even when the
+   * task waited for its turn (src/quiet-gate.ts) while other replicas swept. A run that ended gives its ownership
+   * back (a lapsed approval may be approved again at any replica). One that threw (the database went away mid-run)
+   * gives it back after RETRY_FAILED_RUN_MS, so that a replica's sweep resumes it from the store once the fault has
+   * passed, without every replica retrying a job that keeps failing in a tight loop.
    */
-  private async runOwned(jobId: string, claimed: Promise<boolean>): Promise<void> {
+  private async runOwned(jobId: string): Promise<void> {
     const owner = this.deps.ownership;
-    if (!(await claimed)) return;
+    if (owner && !(await owner.claimRun(jobId))) return;
     try {
       await this.run(jobId);
     } catch (err) {

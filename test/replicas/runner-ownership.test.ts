@@ -90,7 +90,7 @@ describe('a run that fails part-way among replicas', () => {
     }
   });
 
-  it('is claimed as it is started, before it waits for its turn: the sweep of another replica cannot take it meanwhile', async () => {
+  it("is its approver's from the approval on, while it waits for its turn: the sweep of another replica cannot take it meanwhile", async () => {
     const { schema, drop } = await freshSchema();
     const store = await openStore(schema);
     const other = await openStore(schema);
@@ -106,7 +106,7 @@ describe('a run that fails part-way among replicas', () => {
       expect((await store.approve(J, 'U0APPROVER', Date.now())).kind).toBe('approved');
       runner.start(J);
       await new Promise((r) => setTimeout(r, 200));
-      // The run has not begun (its turn is up to a second away), and it is already this replica's.
+      // The run has not begun (its turn is up to a second away), and it is already this replica's (the approval's).
       expect(calls).toEqual([]);
       expect(await otherJoined.registry.claimOrphans(10)).toEqual([]);
       await runner.idle();
