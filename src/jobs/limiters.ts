@@ -54,11 +54,16 @@ const CLIENT_TIMEOUT_MS = 5_000;
 
 /**
  * KEYS: a clustered limiter's job_expirations, job_clients and client_last_seen (bottleneck 2.19's key layout,
- * lib/Scripts.js). ARGV: the last-seen time before which a client is gone. Every job of a gone client is made due
- * to expire now; bottleneck's own next tick (src/redis/process_tick.lua, "Process 'running' changes") then frees
- * its slot as it frees any expired job. Returns how many jobs were made due.
+ * lib/Scripts.js). ARGV: the last-seen time before which a client is gone, and optionally a client of this process
+ * that is leaving, which is marked gone first (its last-seen set to 0, as bottleneck's blacklist_client.lua does).
+ * Every job of a gone client is made due to expire now; bottleneck's own next tick (src/redis/process_tick.lua,
+ * "Process 'running' changes") then frees its slot as it frees any expired job, and offers the capacity to clients
+ * that are not gone. Returns how many jobs were made due.
  */
 const EXPIRE_GONE_CLIENTS_JOBS = `
+if ARGV[2] and redis.call('zscore', KEYS[3], ARGV[2]) then
+  redis.call('zadd', KEYS[3], 0, ARGV[2])
+end
 local gone = {}
 local any = false
 for _, client in ipairs(redis.call('zrangebyscore', KEYS[3], '-inf', ARGV[1])) do
@@ -73,29 +78,6 @@ for i = 1, #jobs, 2 do
     redis.call('zadd', KEYS[1], 0, jobs[i])
     made = made + 1
   end
-end
-return made
-`;
-
-/**
- * KEYS: as above. ARGV: a client id of this process. What a clean stop leaves behind in Redis: bottleneck's stop with
- * dropWaitingJobs drops the jobs it had registered but not yet started (waiting out minTime) without freeing their
- * slots, so the other replicas would wait for the client's timeout, or the call expiration for a job nobody reaps.
- * Each of the client's jobs is made due now, as bottleneck's own free does (its src/redis/free.lua), and the client
- * is marked unresponsive, as its blacklist_client.lua does, so that freed capacity is offered to the others. Any
- * client's next tick frees them. Returns how many jobs were made due.
- */
-const RELEASE_CLIENT_JOBS = `
-local made = 0
-local jobs = redis.call('hgetall', KEYS[2])
-for i = 1, #jobs, 2 do
-  if jobs[i + 1] == ARGV[1] then
-    redis.call('zadd', KEYS[1], 0, jobs[i])
-    made = made + 1
-  end
-end
-if redis.call('zscore', KEYS[3], ARGV[1]) then
-  redis.call('zadd', KEYS[3], 0, ARGV[1])
 end
 return made
 `;
@@ -331,21 +313,19 @@ export class LimiterPool {
     const client = this.client;
     if (!client || this.stopped) return 0;
     let freed = 0;
-    for (const id of this.clusteredIds) {
-      const keys = [`b_${id}_job_expirations`, `b_${id}_job_clients`, `b_${id}_client_last_seen`];
-      freed += Number(await client.eval(EXPIRE_GONE_CLIENTS_JOBS, keys.length, ...keys, Date.now() - CLIENT_TIMEOUT_MS));
-    }
+    for (const id of this.clusteredIds) freed += await expireGoneJobs(client, id);
     return freed;
   }
 
-  /** The slots a stopped clustered limiter still holds in Redis (RELEASE_CLIENT_JOBS); how many were made due. */
+  /**
+   * What a stopped clustered limiter still holds in Redis: bottleneck's stop with dropWaitingJobs drops the jobs it
+   * had registered but not yet started (waiting out minTime) without freeing their slots, so the other replicas would
+   * wait for this client's timeout, or the call expiration where nobody sweeps. Its client counts as gone at once.
+   */
   private async releaseClientJobs(limiter: Bottleneck): Promise<number> {
-    const client = this.client;
     const clientId = redisClientId(limiter);
-    if (!client || clientId === undefined) return 0;
-    const id = limiter.channel().slice('b_'.length);
-    const keys = [`b_${id}_job_expirations`, `b_${id}_job_clients`, `b_${id}_client_last_seen`];
-    return Number(await client.eval(RELEASE_CLIENT_JOBS, keys.length, ...keys, clientId));
+    if (!this.client || clientId === undefined) return 0;
+    return expireGoneJobs(this.client, limiter.channel().slice('b_'.length), clientId);
   }
 
   async stop(): Promise<void> {
@@ -379,6 +359,13 @@ function redisClientId(limiter: Bottleneck): string | undefined {
   const name: unknown = channelClient.call(limiter);
   const prefix = `${limiter.channel()}_`;
   return typeof name === 'string' && name.startsWith(prefix) && name.length > prefix.length ? name.slice(prefix.length) : undefined;
+}
+
+/** EXPIRE_GONE_CLIENTS_JOBS on the limiter `id`'s keys; `leaving`: a client of this process to count as gone now. */
+async function expireGoneJobs(client: Redis, id: string, leaving?: string): Promise<number> {
+  const keys = [`b_${id}_job_expirations`, `b_${id}_job_clients`, `b_${id}_client_last_seen`];
+  const args = [Date.now() - CLIENT_TIMEOUT_MS, ...(leaving === undefined ? [] : [leaving])];
+  return Number(await client.eval(EXPIRE_GONE_CLIENTS_JOBS, keys.length, ...keys, ...args));
 }
 
 function delay(ms: number): Promise<void> {
